@@ -1,0 +1,150 @@
+#include "core/hash_index.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace tinycached::core {
+namespace {
+
+uint8_t** NewTable(int hashpower) {
+  return static_cast<uint8_t**>(std::calloc(size_t{1} << hashpower, sizeof(uint8_t*)));
+}
+
+}  // namespace
+
+HashIndex::HashIndex(const Layout* layout, int hashpower)
+    : layout_(layout),
+      stripes_(new Stripe[kStripes]),
+      hashpower_(std::clamp(hashpower, kMinHashPower, kMaxHashPower)) {
+  primary_ = NewTable(hashpower_);
+}
+
+HashIndex::~HashIndex() {
+  {
+    absl::MutexLock lock(&maint_mu_);
+    stop_ = true;
+  }
+  if (maintainer_.joinable()) maintainer_.join();
+  std::free(primary_);
+  std::free(old_);
+}
+
+uint8_t** HashIndex::BucketFor(uint64_t hash) const {
+  const int hp = hashpower_.load(std::memory_order_relaxed);
+  if (expanding_.load(std::memory_order_relaxed)) {
+    const size_t old_bucket = hash & ((size_t{1} << (hp - 1)) - 1);
+    if (old_bucket >= expand_bucket_.load(std::memory_order_acquire)) return &old_[old_bucket];
+  }
+  return &primary_[hash & ((size_t{1} << hp) - 1)];
+}
+
+uint8_t* HashIndex::Find(uint64_t hash, std::string_view key) const {
+  for (uint8_t* it = *BucketFor(hash); it != nullptr; it = Layout::HashNext(it)) {
+    if (layout_->Key(it) == key) return it;
+  }
+  return nullptr;
+}
+
+void HashIndex::Insert(uint64_t hash, uint8_t* it) {
+  uint8_t** bucket = BucketFor(hash);
+  Layout::SetHashNext(it, *bucket);
+  *bucket = it;
+  const size_t n = items_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (!expanding() && n > (size_t{3} << hashpower()) / 2 && hashpower() < kMaxHashPower) {
+    absl::MutexLock lock(&maint_mu_);  // wakes the maintainer (see MaintainerLoop)
+  }
+}
+
+// Finds `it` in its chain and splices `replacement`'s chain position in:
+// the predecessor (or the bucket) then points at `replacement`.
+bool HashIndex::Splice(uint64_t hash, uint8_t* it, uint8_t* replacement) {
+  uint8_t** bucket = BucketFor(hash);
+  uint8_t* prev = nullptr;
+  for (uint8_t* cur = *bucket; cur != nullptr; prev = cur, cur = Layout::HashNext(cur)) {
+    if (cur != it) continue;
+    if (prev == nullptr) {
+      *bucket = replacement;
+    } else {
+      Layout::SetHashNext(prev, replacement);
+    }
+    Layout::SetHashNext(it, nullptr);
+    return true;
+  }
+  return false;
+}
+
+bool HashIndex::Remove(uint64_t hash, uint8_t* it) {
+  if (!Splice(hash, it, Layout::HashNext(it))) return false;
+  items_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+void HashIndex::Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it) {
+  Layout::SetHashNext(new_it, Layout::HashNext(old_it));
+  Splice(hash, old_it, new_it);
+}
+
+void HashIndex::LockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  for (size_t i = 0; i < kStripes; ++i) stripes_[i].mu.Lock();
+}
+
+void HashIndex::UnlockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  for (size_t i = kStripes; i-- > 0;) stripes_[i].mu.Unlock();
+}
+
+void HashIndex::Grow() {
+  const int hp = hashpower();
+  if (hp >= kMaxHashPower) return;
+  uint8_t** bigger = NewTable(hp + 1);
+  if (bigger == nullptr) return;  // stay at this size; chains just get longer
+
+  LockAll();
+  old_ = primary_;
+  primary_ = bigger;
+  expand_bucket_.store(0, std::memory_order_release);
+  hashpower_.store(hp + 1, std::memory_order_relaxed);
+  expanding_.store(true, std::memory_order_relaxed);
+  UnlockAll();
+
+  const size_t old_size = size_t{1} << hp;
+  const size_t new_mask = (size_t{1} << (hp + 1)) - 1;
+  for (size_t b = 0; b < old_size; ++b) {
+    absl::MutexLock lock(&stripes_[b & (kStripes - 1)].mu);
+    uint8_t* it = old_[b];
+    while (it != nullptr) {
+      uint8_t* next = Layout::HashNext(it);
+      uint8_t** dst = &primary_[Hash(layout_->Key(it)) & new_mask];
+      Layout::SetHashNext(it, *dst);
+      *dst = it;
+      it = next;
+    }
+    old_[b] = nullptr;
+    expand_bucket_.store(b + 1, std::memory_order_release);
+  }
+
+  LockAll();
+  std::free(old_);
+  old_ = nullptr;
+  expanding_.store(false, std::memory_order_relaxed);
+  UnlockAll();
+}
+
+void HashIndex::StartMaintainer() {
+  maintainer_ = std::thread([this] { MaintainerLoop(); });
+}
+
+void HashIndex::MaintainerLoop() {
+  auto needs_growth = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_) {
+    return stop_ || (items() > (size_t{3} << hashpower()) / 2 && hashpower() < kMaxHashPower);
+  };
+  for (;;) {
+    {
+      absl::MutexLock lock(&maint_mu_);
+      maint_mu_.Await(absl::Condition(&needs_growth));
+      if (stop_) return;
+    }
+    Grow();
+  }
+}
+
+}  // namespace tinycached::core

@@ -1,0 +1,112 @@
+// core/hash_index.h — the key index: chained hash table + item lock stripes.
+//
+// Implementation details
+//   Buckets hold the first item of a chain; items chain through the layout's
+//   hash-next field, so the table costs 8 bytes per bucket and nothing per item
+//   beyond the header field (memcached's assoc.c shape).
+//
+//   Locking: kStripes mutexes ("item locks"); stripe = hash & (kStripes - 1).
+//   A stripe lock protects every chain whose bucket maps to it and the
+//   contents of the items in those chains. Because kStripes divides every
+//   table size, all keys of one bucket share a stripe, before and after
+//   growth.
+//
+//   Growth: when items > 1.5 x buckets the maintenance thread doubles the
+//   table without stopping the server: it installs the new table under all
+//   stripe locks (a pointer swap), then moves old buckets one at a time, each
+//   under that bucket's stripe lock, advancing expand_bucket_. A lookup under
+//   its stripe lock uses the old table for old buckets >= expand_bucket_ and
+//   the new table otherwise; that comparison can only change under the same
+//   stripe lock, so every lookup sees one consistent chain. A final all-locks
+//   swap frees the old table.
+//
+// Thread safety: Find/Insert/Remove/Replace REQUIRE the key's stripe lock.
+#ifndef TINYCACHED_CORE_HASH_INDEX_H_
+#define TINYCACHED_CORE_HASH_INDEX_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/hash/hash.h"
+#include "absl/synchronization/mutex.h"
+#include "compact/stock_layout.h"
+
+namespace tinycached::core {
+
+class HashIndex {
+ public:
+  static constexpr int kStripeBits = 10;
+  static constexpr size_t kStripes = size_t{1} << kStripeBits;
+  static constexpr int kMinHashPower = kStripeBits + 2;
+  static constexpr int kMaxHashPower = 32;
+  static_assert(kMinHashPower > kStripeBits,
+                "every table size must be a multiple of kStripes so a bucket has one stripe");
+
+  using Layout = compact::StockLayout;
+
+  // `hashpower` is clamped to [kMinHashPower, kMaxHashPower].
+  HashIndex(const Layout* layout, int hashpower);
+  ~HashIndex();
+  HashIndex(const HashIndex&) = delete;
+  HashIndex& operator=(const HashIndex&) = delete;
+
+  static uint64_t Hash(std::string_view key) { return absl::HashOf(key); }
+  absl::Mutex& StripeLock(uint64_t hash) { return stripes_[hash & (kStripes - 1)].mu; }
+  static size_t StripeOf(uint64_t hash) { return hash & (kStripes - 1); }
+  absl::Mutex& StripeLockAt(size_t stripe) { return stripes_[stripe].mu; }
+
+  // REQUIRES: StripeLock(hash) held.
+  uint8_t* Find(uint64_t hash, std::string_view key) const;
+  // Links `it` (whose key must not be present). REQUIRES: StripeLock(hash).
+  void Insert(uint64_t hash, uint8_t* it);
+  // Unlinks `it`; false if it was not linked. REQUIRES: StripeLock(hash).
+  bool Remove(uint64_t hash, uint8_t* it);
+  // Puts `new_it` where `old_it` was. REQUIRES: StripeLock(hash).
+  void Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it);
+
+  size_t items() const { return items_.load(std::memory_order_relaxed); }
+  int hashpower() const { return hashpower_.load(std::memory_order_relaxed); }
+  size_t bytes() const { return (size_t{1} << hashpower()) * sizeof(uint8_t*); }
+  bool expanding() const { return expanding_.load(std::memory_order_relaxed); }
+
+  // Background growth. Start() once; the destructor stops the thread.
+  void StartMaintainer();
+  // Grows now, synchronously (tests; the maintainer calls it too).
+  void Grow();
+
+ private:
+  struct alignas(64) Stripe {
+    absl::Mutex mu;
+  };
+
+  uint8_t** BucketFor(uint64_t hash) const;
+  bool Splice(uint64_t hash, uint8_t* it, uint8_t* replacement);
+  void MaintainerLoop();
+  void LockAll();
+  void UnlockAll();
+
+  const Layout* layout_;
+  std::unique_ptr<Stripe[]> stripes_;
+
+  // Changed only under all stripe locks; read under any stripe lock.
+  uint8_t** primary_ = nullptr;
+  uint8_t** old_ = nullptr;
+  std::atomic<int> hashpower_;
+  std::atomic<bool> expanding_{false};
+  // Old buckets below this have moved. Changed under that bucket's stripe lock.
+  std::atomic<size_t> expand_bucket_{0};
+  std::atomic<size_t> items_{0};
+
+  absl::Mutex maint_mu_;
+  bool stop_ ABSL_GUARDED_BY(maint_mu_) = false;
+  std::thread maintainer_;
+};
+
+}  // namespace tinycached::core
+
+#endif  // TINYCACHED_CORE_HASH_INDEX_H_

@@ -1,0 +1,538 @@
+#include "core/item_store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+
+namespace tinycached::core {
+namespace {
+
+using compact::kFetched;
+using compact::kLarge;
+using compact::kLinked;
+
+// How many items from an LRU tail one allocation looks at, as memcached.
+constexpr int kTailSearch = 5;
+// Allocation attempts (each may free one item) before giving up.
+constexpr int kAllocTries = 10;
+
+// memcached's safe_strtoull() applied to a stored value: optional leading
+// whitespace and sign, decimal digits, then whitespace or the end. A value
+// that is negative or overflows is not a number.
+bool ParseStoredNumber(std::string_view v, uint64_t* out) {
+  std::string s(v);  // NUL-terminated copy; values that are numbers are short
+  const char* str = s.c_str();
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(str, &end, 10);
+  if (errno == ERANGE || end == str) return false;
+  if (*end != '\0' && std::strchr(" \t\n\v\f\r", *end) == nullptr) return false;
+  if (static_cast<long long>(n) < 0 && std::memchr(str, '-', end - str) != nullptr) return false;
+  *out = n;
+  return true;
+}
+
+}  // namespace
+
+struct ItemStore::SlabClass {
+  mutable absl::Mutex mu;
+  size_t chunk_size = 0;
+  size_t per_page = 0;
+  // Allocation.
+  uint8_t* free_list ABSL_GUARDED_BY(mu) = nullptr;  // chained through the LRU next field
+  size_t free_count ABSL_GUARDED_BY(mu) = 0;
+  uint8_t* cursor ABSL_GUARDED_BY(mu) = nullptr;  // next never-used chunk of the newest page
+  size_t cursor_left ABSL_GUARDED_BY(mu) = 0;
+  size_t pages ABSL_GUARDED_BY(mu) = 0;
+  // LRU: head is the most recently used; items link head -> tail via next.
+  uint8_t* head ABSL_GUARDED_BY(mu) = nullptr;
+  uint8_t* tail ABSL_GUARDED_BY(mu) = nullptr;
+  // Counters.
+  size_t items ABSL_GUARDED_BY(mu) = 0;
+  uint64_t bytes ABSL_GUARDED_BY(mu) = 0;
+  uint64_t total_items ABSL_GUARDED_BY(mu) = 0;
+  uint64_t evicted ABSL_GUARDED_BY(mu) = 0;
+  uint64_t evicted_nonzero ABSL_GUARDED_BY(mu) = 0;
+  uint64_t evicted_unfetched ABSL_GUARDED_BY(mu) = 0;
+  RelTime evicted_time ABSL_GUARDED_BY(mu) = 0;
+  uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
+  uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
+  uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
+
+  void LruLink(uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    Layout::SetPrev(it, nullptr);
+    Layout::SetNext(it, head);
+    if (head != nullptr) Layout::SetPrev(head, it);
+    head = it;
+    if (tail == nullptr) tail = it;
+  }
+  void LruUnlink(uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    uint8_t* prev = Layout::Prev(it);
+    uint8_t* next = Layout::Next(it);
+    if (prev != nullptr) Layout::SetNext(prev, next); else head = next;
+    if (next != nullptr) Layout::SetPrev(next, prev); else tail = prev;
+    Layout::SetPrev(it, nullptr);
+    Layout::SetNext(it, nullptr);
+  }
+};
+
+absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Create(const StoreOptions& options,
+                                                             const Clock* clock) {
+  SlabOptions slab_options = options.slabs;
+  slab_options.header_size = Layout::kHeaderSize;
+  absl::StatusOr<SlabClassTable> classes = SlabClassTable::Build(slab_options);
+  if (!classes.ok()) return classes.status();
+  if (classes->count() > kMaxClassId) {
+    return absl::InvalidArgumentError("too many slab classes for a one-byte class id");
+  }
+  return std::unique_ptr<ItemStore>(new ItemStore(options, *std::move(classes), clock));
+}
+
+ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, const Clock* clock)
+    : options_(options),
+      classes_(std::move(classes)),
+      layout_(options.cas_enabled),
+      clock_(clock),
+      pool_(options.memory_limit, classes_.page_size()),
+      index_(&layout_, options.hashpower_init),
+      slab_classes_(new SlabClass[classes_.count() + 1]) {
+  for (int i = 1; i <= classes_.count(); ++i) {
+    slab_classes_[i].chunk_size = classes_.ChunkSize(i);
+    slab_classes_[i].per_page = classes_.PerPage(i);
+  }
+}
+
+ItemStore::~ItemStore() {
+  // Pages go with the pool; large items were allocated one by one.
+  SlabClass& c = slab_classes_[classes_.count()];
+  absl::MutexLock lock(&c.mu);
+  for (uint8_t* it = c.head; it != nullptr;) {
+    uint8_t* next = Layout::Next(it);
+    if ((Layout::Flags(it) & kLarge) != 0) std::free(it);
+    it = next;
+  }
+}
+
+bool ItemStore::SizeOk(size_t nkey, uint32_t flags, size_t nvalue) const {
+  return classes_.ClassFor(layout_.ItemSize(nkey, flags, nvalue)) != 0;
+}
+
+ItemStore::Liveness ItemStore::Check(const uint8_t* it) const {
+  const RelTime now = clock_->Now();
+  const RelTime oldest = oldest_live_.load(std::memory_order_relaxed);
+  if (oldest != 0 && oldest <= now) {
+    if (Layout::Time(it) <= oldest) return Liveness::kFlushed;
+    const uint64_t oldest_cas = oldest_cas_.load(std::memory_order_relaxed);
+    const uint64_t cas = layout_.Cas(it);
+    if (oldest_cas != 0 && cas != 0 && cas < oldest_cas) return Liveness::kFlushed;
+  }
+  if (clock_->Expired(Layout::Exptime(it))) return Liveness::kExpired;
+  return Liveness::kLive;
+}
+
+uint8_t* ItemStore::FindLive(uint64_t hash, std::string_view key, ThreadStats& stats) {
+  uint8_t* it = index_.Find(hash, key);
+  if (it == nullptr) return nullptr;
+  switch (Check(it)) {
+    case Liveness::kLive:
+      return it;
+    case Liveness::kExpired:
+      stats.get_expired.Add();
+      break;
+    case Liveness::kFlushed:
+      stats.get_flushed.Add();
+      break;
+  }
+  Unlink(hash, it);
+  return nullptr;
+}
+
+uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe) {
+  SlabClass& c = slab_classes_[cls];
+  const bool large = classes_.IsLarge(ntotal);
+  absl::MutexLock lock(&c.mu);
+  for (int attempt = 0; attempt < kAllocTries; ++attempt) {
+    if (large) {
+      if (pool_.Charge(ntotal)) {
+        auto* it = static_cast<uint8_t*>(std::malloc(ntotal));
+        if (it != nullptr) return it;
+        pool_.Refund(ntotal);
+        break;
+      }
+    } else {
+      if (c.free_list != nullptr) {
+        uint8_t* it = c.free_list;
+        c.free_list = Layout::Next(it);
+        --c.free_count;
+        return it;
+      }
+      if (c.cursor_left > 0) {
+        uint8_t* it = c.cursor;
+        c.cursor += c.chunk_size;
+        --c.cursor_left;
+        return it;
+      }
+      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/c.pages == 0)) {
+        c.cursor = page;
+        c.cursor_left = c.per_page;
+        ++c.pages;
+        continue;
+      }
+    }
+    if (!ReclaimOrEvictLocked(c, pinned, held_stripe)) break;
+  }
+  ++c.outofmemory;
+  return nullptr;
+}
+
+bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe) {
+  // Pass 0 reclaims a dead (expired or flushed) item near the tail; pass 1
+  // evicts the oldest live one, if evictions are allowed.
+  for (int pass = 0; pass < (options_.evict ? 2 : 1); ++pass) {
+    int searched = 0;
+    for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
+         it = Layout::Prev(it), ++searched) {
+      if (it == pinned) continue;
+      const uint64_t hash = HashIndex::Hash(layout_.Key(it));
+      const size_t stripe = HashIndex::StripeOf(hash);
+      absl::Mutex& mu = index_.StripeLockAt(stripe);
+      if (stripe != held_stripe && !mu.TryLock()) continue;
+      const Liveness live = Check(it);
+      const bool fetched = (Layout::Flags(it) & kFetched) != 0;
+      bool freed = false;
+      if (live != Liveness::kLive) {
+        ++c.reclaimed;
+        if (!fetched && live == Liveness::kExpired) ++c.expired_unfetched;
+        freed = true;
+      } else if (pass == 1) {
+        ++c.evicted;
+        if (Layout::Exptime(it) != 0) ++c.evicted_nonzero;
+        if (!fetched) ++c.evicted_unfetched;
+        c.evicted_time = clock_->Now() - Layout::Time(it);
+        freed = true;
+      }
+      if (freed) {
+        index_.Remove(hash, it);
+        ReleaseLocked(c, it);
+      }
+      if (stripe != held_stripe) mu.Unlock();
+      if (freed) return true;
+    }
+  }
+  return false;
+}
+
+void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
+  c.LruUnlink(it);
+  --c.items;
+  const size_t size = layout_.TotalSize(it);
+  c.bytes -= size;
+  if ((Layout::Flags(it) & kLarge) != 0) {
+    std::free(it);
+    pool_.Refund(size);
+    return;
+  }
+  Layout::SetFlags(it, 0);
+  Layout::SetNext(it, c.free_list);
+  c.free_list = it;
+  ++c.free_count;
+}
+
+void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old) {
+  Layout::SetFlags(it, Layout::Flags(it) | kLinked);
+  layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
+  if (old != nullptr) {
+    index_.Replace(hash, old, it);
+  } else {
+    index_.Insert(hash, it);
+  }
+  {
+    SlabClass& c = slab_classes_[Layout::ClassId(it)];
+    absl::MutexLock lock(&c.mu);
+    c.LruLink(it);
+    ++c.items;
+    ++c.total_items;
+    c.bytes += layout_.TotalSize(it);
+  }
+  if (old != nullptr) {
+    SlabClass& c = slab_classes_[Layout::ClassId(old)];
+    absl::MutexLock lock(&c.mu);
+    ReleaseLocked(c, old);
+  }
+}
+
+void ItemStore::Unlink(uint64_t hash, uint8_t* it) {
+  index_.Remove(hash, it);
+  SlabClass& c = slab_classes_[Layout::ClassId(it)];
+  absl::MutexLock lock(&c.mu);
+  ReleaseLocked(c, it);
+}
+
+void ItemStore::Bump(uint8_t* it) {
+  Layout::SetFlags(it, Layout::Flags(it) | kFetched);
+  const RelTime now = clock_->Now();
+  if (now - Layout::Time(it) < options_.lru_bump_interval) return;
+  Layout::SetTime(it, now);
+  SlabClass& c = slab_classes_[Layout::ClassId(it)];
+  absl::MutexLock lock(&c.mu);
+  c.LruUnlink(it);
+  c.LruLink(it);
+}
+
+StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
+                             int64_t exptime, std::string_view value, uint64_t cas_unique,
+                             ThreadStats& stats) {
+  const size_t request_size = layout_.ItemSize(key.size(), flags, value.size());
+  const int request_class = classes_.ClassFor(request_size);
+  if (request_class == 0 || key.size() > compact::kMaxKeyLength) {
+    stats.store_too_large.Add();
+    return StoreResult::kTooLarge;
+  }
+  stats.per_class[request_class].cmd_set.Add();
+
+  const uint64_t hash = HashIndex::Hash(key);
+  const size_t stripe = HashIndex::StripeOf(hash);
+  absl::MutexLock lock(&index_.StripeLockAt(stripe));
+  uint8_t* old = FindLive(hash, key, stats);
+
+  RelTime rel_exptime = clock_->ToRelative(exptime);
+  std::string_view old_value;
+  switch (mode) {
+    case StoreMode::kSet:
+      break;
+    case StoreMode::kAdd:
+      if (old != nullptr) {
+        Bump(old);
+        return StoreResult::kNotStored;
+      }
+      break;
+    case StoreMode::kReplace:
+      if (old == nullptr) return StoreResult::kNotStored;
+      break;
+    case StoreMode::kAppend:
+    case StoreMode::kPrepend:
+      if (old == nullptr) return StoreResult::kNotStored;
+      // The old item's client flags and expiry stay.
+      flags = layout_.ClientFlags(old);
+      rel_exptime = Layout::Exptime(old);
+      old_value = layout_.Value(old);
+      break;
+    case StoreMode::kCas:
+      if (old == nullptr) {
+        stats.cas_misses.Add();
+        return StoreResult::kNotFound;
+      }
+      if (layout_.Cas(old) != cas_unique) {
+        stats.per_class[Layout::ClassId(old)].cas_badval.Add();
+        return StoreResult::kExists;
+      }
+      stats.per_class[Layout::ClassId(old)].cas_hits.Add();
+      break;
+  }
+
+  const size_t nvalue = old_value.size() + value.size();
+  const size_t ntotal = layout_.ItemSize(key.size(), flags, nvalue);
+  const int cls = classes_.ClassFor(ntotal);
+  uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe);
+  if (it == nullptr) {
+    if (!old_value.empty()) return StoreResult::kNotStored;  // append/prepend: memcached says so
+    stats.store_no_memory.Add();
+    if (mode == StoreMode::kSet && old != nullptr) Unlink(hash, old);
+    return StoreResult::kNoMemory;
+  }
+  const uint16_t extra = classes_.IsLarge(ntotal) ? kLarge : 0;
+  layout_.Init(it, static_cast<uint8_t>(cls), extra, key, flags, nvalue, nullptr,
+               clock_->Now(), rel_exptime);
+  char* dst = reinterpret_cast<char*>(layout_.ValuePtr(it));
+  if (mode == StoreMode::kPrepend) {
+    std::memcpy(dst, value.data(), value.size());
+    std::memcpy(dst + value.size(), old_value.data(), old_value.size());
+  } else {
+    std::memcpy(dst, old_value.data(), old_value.size());
+    std::memcpy(dst + old_value.size(), value.data(), value.size());
+  }
+  Link(hash, it, old);
+  return StoreResult::kStored;
+}
+
+bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
+                    absl::FunctionRef<void(const ItemView&)> visit) {
+  const uint64_t hash = HashIndex::Hash(key);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  stats.get_cmds.Add();
+  if (new_exptime.has_value()) stats.touch_cmds.Add();
+  uint8_t* it = FindLive(hash, key, stats);
+  if (it == nullptr) {
+    if (new_exptime.has_value()) {
+      stats.touch_misses.Add();
+    } else {
+      stats.get_misses.Add();
+    }
+    return false;
+  }
+  ClassCounters& per_class = stats.per_class[Layout::ClassId(it)];
+  if (new_exptime.has_value()) {
+    Layout::SetExptime(it, clock_->ToRelative(*new_exptime));
+    per_class.touch_hits.Add();
+  } else {
+    per_class.get_hits.Add();
+  }
+  visit(ItemView{layout_.Key(it), layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it)});
+  Bump(it);
+  return true;
+}
+
+bool ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
+  const uint64_t hash = HashIndex::Hash(key);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  stats.touch_cmds.Add();
+  uint8_t* it = FindLive(hash, key, stats);
+  if (it == nullptr) {
+    stats.touch_misses.Add();
+    return false;
+  }
+  Layout::SetExptime(it, clock_->ToRelative(exptime));
+  stats.per_class[Layout::ClassId(it)].touch_hits.Add();
+  Bump(it);
+  return true;
+}
+
+bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
+  const uint64_t hash = HashIndex::Hash(key);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  uint8_t* it = FindLive(hash, key, stats);
+  if (it == nullptr) {
+    stats.delete_misses.Add();
+    return false;
+  }
+  stats.per_class[Layout::ClassId(it)].delete_hits.Add();
+  Unlink(hash, it);
+  return true;
+}
+
+DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
+                             char (&out)[kDeltaMaxLength], size_t* out_len) {
+  const uint64_t hash = HashIndex::Hash(key);
+  const size_t stripe = HashIndex::StripeOf(hash);
+  absl::MutexLock lock(&index_.StripeLockAt(stripe));
+  uint8_t* it = FindLive(hash, key, stats);
+  if (it == nullptr) {
+    (incr ? stats.incr_misses : stats.decr_misses).Add();
+    return DeltaResult::kNotFound;
+  }
+  const std::string_view old_value = layout_.Value(it);
+  uint64_t value = 0;
+  if (old_value.empty() || (Layout::Flags(it) & kLarge) != 0 ||
+      !ParseStoredNumber(old_value, &value)) {
+    return DeltaResult::kNonNumeric;
+  }
+  if (incr) {
+    value += delta;  // wraps at 2^64, as memcached
+  } else {
+    value = delta > value ? 0 : value - delta;
+  }
+  ClassCounters& per_class = stats.per_class[Layout::ClassId(it)];
+  (incr ? per_class.incr_hits : per_class.decr_hits).Add();
+
+  char digits[kDeltaMaxLength + 1];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  for (size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  *out_len = n;
+
+  if (n <= old_value.size()) {
+    // In place, padded with spaces to the old length (memcached does this),
+    // with a new CAS.
+    char* dst = reinterpret_cast<char*>(layout_.ValuePtr(it));
+    std::memcpy(dst, out, n);
+    std::memset(dst + n, ' ', old_value.size() - n);
+    layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
+    Bump(it);
+    return DeltaResult::kOk;
+  }
+  const uint32_t flags = layout_.ClientFlags(it);
+  const size_t ntotal = layout_.ItemSize(key.size(), flags, n);
+  const int cls = classes_.ClassFor(ntotal);
+  uint8_t* fresh = Alloc(cls, ntotal, it, stripe);
+  if (fresh == nullptr) return DeltaResult::kNoMemory;
+  layout_.Init(fresh, static_cast<uint8_t>(cls), 0, key, flags, n, out, clock_->Now(),
+               Layout::Exptime(it));
+  Link(hash, fresh, it);
+  return DeltaResult::kOk;
+}
+
+void ItemStore::FlushAll(int64_t delay) {
+  const RelTime now = clock_->Now();
+  const RelTime new_oldest = delay > 0 ? clock_->ToRelative(delay) : now;
+  if (options_.cas_enabled) {
+    // One second earlier, plus a CAS fence so items stored later in this
+    // same second survive (memcached's rule).
+    oldest_live_.store(new_oldest - 1, std::memory_order_relaxed);
+    if (new_oldest - 1 <= now) oldest_cas_.store(NextCas(), std::memory_order_relaxed);
+  } else {
+    oldest_live_.store(new_oldest, std::memory_order_relaxed);
+  }
+}
+
+std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
+  std::vector<ClassSnapshot> out;
+  const RelTime now = clock_->Now();
+  for (int i = 1; i <= classes_.count(); ++i) {
+    const SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    if (c.pages == 0 && c.items == 0 && c.total_items == 0) continue;
+    ClassSnapshot s;
+    s.id = i;
+    s.chunk_size = c.chunk_size;
+    s.per_page = c.per_page;
+    s.pages = c.pages;
+    s.items = c.items;
+    s.free_chunks = c.free_count + c.cursor_left;
+    s.bytes = c.bytes;
+    s.age = c.tail != nullptr ? now - Layout::Time(c.tail) : 0;
+    s.evicted = c.evicted;
+    s.evicted_nonzero = c.evicted_nonzero;
+    s.evicted_unfetched = c.evicted_unfetched;
+    s.evicted_time = c.evicted_time;
+    s.outofmemory = c.outofmemory;
+    s.reclaimed = c.reclaimed;
+    s.expired_unfetched = c.expired_unfetched;
+    out.push_back(s);
+  }
+  return out;
+}
+
+StoreTotals ItemStore::Totals() const {
+  StoreTotals t;
+  for (int i = 1; i <= classes_.count(); ++i) {
+    const SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    t.curr_items += c.items;
+    t.total_items += c.total_items;
+    t.bytes += c.bytes;
+    t.evictions += c.evicted;
+    t.reclaimed += c.reclaimed;
+    t.expired_unfetched += c.expired_unfetched;
+    t.evicted_unfetched += c.evicted_unfetched;
+  }
+  t.malloced = pool_.used();
+  return t;
+}
+
+void ItemStore::ResetStats() {
+  for (int i = 1; i <= classes_.count(); ++i) {
+    SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    c.total_items = 0;
+    c.evicted = c.evicted_nonzero = c.evicted_unfetched = 0;
+    c.outofmemory = c.reclaimed = c.expired_unfetched = 0;
+  }
+}
+
+}  // namespace tinycached::core

@@ -1,0 +1,179 @@
+// core/item_store.h — the item store: slab chunks, key index, per-class LRU,
+// expiry, CAS, flush, and the counters `stats` reports.
+//
+// Room: core/ owns where items live and when they die. It knows nothing of
+// the protocol: callers pass keys, values and client exptimes and get small
+// result enums back (server/process.cc maps them to replies in one place).
+// Item bytes are read and written only through compact::StockLayout.
+//
+// Locks, and the only order they are taken in:
+//   1. item stripe lock (HashIndex::StripeLock(hash)) — the key's chain and
+//      the bytes of the items in it;
+//   2. a slab class lock (SlabClass::mu) — that class's free chunks, page
+//      cursor, LRU list and item counters;
+//   3. PagePool (atomics) and HashIndex's maintainer mutex (leaf).
+// Eviction runs holding a class lock and must take victims' stripe locks
+// against the order, so it only TryLock()s them and skips busy victims (the
+// stripe the caller already holds is passed down and used as is).
+//
+// Readers never hold an item beyond their lock: Get() calls a visitor that
+// copies the value out while the stripe lock is held, so there is no
+// refcount and an evicted chunk can be reused at once.
+#ifndef TINYCACHED_CORE_ITEM_STORE_H_
+#define TINYCACHED_CORE_ITEM_STORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "compact/stock_layout.h"
+#include "core/clock.h"
+#include "core/hash_index.h"
+#include "core/slabs.h"
+#include "core/stats.h"
+
+namespace tinycached::core {
+
+enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
+enum class DeltaResult { kOk, kNotFound, kNonNumeric, kNoMemory };
+
+struct StoreOptions {
+  size_t memory_limit = size_t{64} << 20;  // -m
+  SlabOptions slabs;                       // -n -f -I, page size
+  bool cas_enabled = true;                 // !-C
+  bool evict = true;                       // !-M
+  int hashpower_init = 16;                 // -o hashpower=
+  RelTime lru_bump_interval = 60;          // a read relinks an item at most this often
+};
+
+// What a reader sees of an item; valid only inside the visitor.
+struct ItemView {
+  std::string_view key;
+  uint32_t flags;
+  std::string_view value;
+  uint64_t cas;
+};
+
+// "stats items" / "stats slabs" numbers of one class.
+struct ClassSnapshot {
+  int id = 0;
+  size_t chunk_size = 0, per_page = 0, pages = 0;
+  size_t items = 0, free_chunks = 0;
+  uint64_t bytes = 0;  // sum of item sizes (mem_requested)
+  RelTime age = 0;     // now - last access of the LRU tail
+  uint64_t evicted = 0, evicted_nonzero = 0, evicted_unfetched = 0;
+  RelTime evicted_time = 0;
+  uint64_t outofmemory = 0, reclaimed = 0, expired_unfetched = 0;
+};
+
+struct StoreTotals {
+  uint64_t curr_items = 0, total_items = 0, bytes = 0;
+  uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0, evicted_unfetched = 0;
+  size_t malloced = 0;  // pages + large items, bytes
+};
+
+class ItemStore {
+ public:
+  using Layout = compact::StockLayout;
+  static constexpr size_t kDeltaMaxLength = 20;  // digits of UINT64_MAX
+
+  // `clock` must outlive the store.
+  static absl::StatusOr<std::unique_ptr<ItemStore>> Create(const StoreOptions& options,
+                                                           const Clock* clock);
+  ~ItemStore();
+  ItemStore(const ItemStore&) = delete;
+  ItemStore& operator=(const ItemStore&) = delete;
+
+  // Starts the index's background growth thread (the server calls this).
+  void StartMaintenance() { index_.StartMaintainer(); }
+
+  // memcached's item_size_ok(): could an item of these sizes ever be stored?
+  bool SizeOk(size_t nkey, uint32_t flags, size_t nvalue) const;
+
+  // set/add/replace/append/prepend/cas. `exptime` is the client's value.
+  // kTooLarge and kNoMemory are counted in `stats`; a failed kSet also drops
+  // the key's old value, as memcached does, so no stale value survives.
+  StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                    std::string_view value, uint64_t cas_unique, ThreadStats& stats);
+
+  // get/gets (new_exptime empty) and gat/gats (new_exptime = client exptime).
+  // On a hit calls `visit` under the item lock, then returns true.
+  bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
+           absl::FunctionRef<void(const ItemView&)> visit);
+
+  bool Touch(std::string_view key, int64_t exptime, ThreadStats& stats);
+  bool Delete(std::string_view key, ThreadStats& stats);
+
+  // incr/decr. On kOk writes the new value's digits to `out` (no NUL) and
+  // their count to `out_len`. incr wraps at 2^64, decr stops at 0.
+  DeltaResult Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
+                    char (&out)[kDeltaMaxLength], size_t* out_len);
+
+  // flush_all [delay]: items last stored before the flush time become invisible.
+  void FlushAll(int64_t delay);
+
+  const SlabClassTable& classes() const { return classes_; }
+  const Layout& layout() const { return layout_; }
+  const StoreOptions& options() const { return options_; }
+  const HashIndex& index() const { return index_; }
+  const Clock& clock() const { return *clock_; }
+  RelTime oldest_live() const { return oldest_live_.load(std::memory_order_relaxed); }
+
+  std::vector<ClassSnapshot> SnapshotClasses() const;  // classes that own memory or items
+  StoreTotals Totals() const;
+  void ResetStats();  // "stats reset": total_items and the per-class event counters
+
+ private:
+  struct SlabClass;
+  enum class Liveness { kLive, kExpired, kFlushed };
+
+  ItemStore(const StoreOptions& options, SlabClassTable classes, const Clock* clock);
+
+  Liveness Check(const uint8_t* it) const;
+  // Finds a live item; a dead one found on the way is unlinked and counted.
+  // REQUIRES: stripe lock of `hash`.
+  uint8_t* FindLive(uint64_t hash, std::string_view key, ThreadStats& stats);
+
+  // A chunk (or large block) for `ntotal` bytes of class `cls`, evicting if
+  // needed and allowed. Never evicts `pinned`. `held_stripe` is the stripe
+  // lock the caller holds.
+  uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe);
+  bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
+  // Makes a freshly written item visible: index + LRU + counters, new CAS.
+  // `old` (may be null) is replaced and freed. REQUIRES: stripe lock of `hash`.
+  void Link(uint64_t hash, uint8_t* it, uint8_t* old);
+  // Unlinks from index and LRU and frees. REQUIRES: stripe lock of `hash`.
+  void Unlink(uint64_t hash, uint8_t* it);
+  // LRU + counters + free, for an item already out of the index.
+  void ReleaseLocked(SlabClass& c, uint8_t* it) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void Bump(uint8_t* it);
+
+  uint64_t NextCas() { return cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+  const StoreOptions options_;
+  const SlabClassTable classes_;
+  const Layout layout_;
+  const Clock* const clock_;
+  PagePool pool_;
+  HashIndex index_;
+  std::unique_ptr<SlabClass[]> slab_classes_;  // [0] unused
+
+  std::atomic<uint64_t> cas_counter_{0};
+  std::atomic<RelTime> oldest_live_{0};  // flush_all: items not newer are invisible
+  std::atomic<uint64_t> oldest_cas_{0};  // flush_all with CAS: items with lower CAS too
+};
+
+}  // namespace tinycached::core
+
+#endif  // TINYCACHED_CORE_ITEM_STORE_H_

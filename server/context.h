@@ -1,0 +1,54 @@
+// server/context.h — state shared by the listener and every worker thread.
+#ifndef TINYCACHED_SERVER_CONTEXT_H_
+#define TINYCACHED_SERVER_CONTEXT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "core/clock.h"
+#include "core/item_store.h"
+#include "core/stats.h"
+#include "server/settings.h"
+
+namespace tinycached::server {
+
+// What "stats conns" shows of one connection. Written by its worker thread,
+// read by whichever thread runs "stats conns".
+struct ConnInfo {
+  int fd = -1;
+  std::string addr;         // "tcp:127.0.0.1:43428"
+  std::string listen_addr;  // "tcp:127.0.0.1:11211"
+  std::atomic<const char*> state{"conn_new_cmd"};
+  std::atomic<core::RelTime> last_cmd_time{0};
+};
+
+struct ServerContext {
+  ServerContext(const Settings& s, std::unique_ptr<core::ItemStore> st, const core::Clock* c)
+      : settings(s), clock(c), store(std::move(st)) {}
+
+  const Settings settings;
+  const core::Clock* const clock;
+  const std::unique_ptr<core::ItemStore> store;
+  std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
+  std::string listen_addr;  // "tcp:<ip>:<port>" of the listener
+  int listen_fd = -1;
+
+  std::atomic<int> verbosity{0};
+  std::atomic<uint64_t> curr_conns{0};   // client connections open now
+  std::atomic<uint64_t> total_conns{1};  // ever opened, the listener included (as memcached)
+  std::atomic<uint64_t> rejected_conns{0};
+  std::atomic<uint64_t> conn_structures{0};
+
+  absl::Mutex conns_mu;
+  absl::flat_hash_map<int, ConnInfo*> conns ABSL_GUARDED_BY(conns_mu);
+};
+
+}  // namespace tinycached::server
+
+#endif  // TINYCACHED_SERVER_CONTEXT_H_

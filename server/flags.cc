@@ -1,0 +1,226 @@
+#include "server/flags.h"
+
+#include <getopt.h>
+
+#include <cstdlib>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+namespace tinycached::server {
+namespace {
+
+absl::Status Bad(absl::string_view msg) { return absl::InvalidArgumentError(msg); }
+
+template <typename T>
+bool ParseInt(absl::string_view s, T* out) {
+  return absl::SimpleAtoi(s, out);
+}
+
+// "1048576", "1024k", "1m" (memcached's -I and slab_chunk_max syntax).
+bool ParseSize(absl::string_view s, size_t* out) {
+  size_t mult = 1;
+  if (!s.empty()) {
+    const char unit = s.back();
+    if (unit == 'k' || unit == 'K') mult = size_t{1} << 10;
+    if (unit == 'm' || unit == 'M') mult = size_t{1} << 20;
+    if (unit == 'g' || unit == 'G') mult = size_t{1} << 30;
+    if (mult != 1) s.remove_suffix(1);
+  }
+  uint64_t v = 0;
+  if (!absl::SimpleAtoi(s, &v) || v > (uint64_t{1} << 40)) return false;
+  *out = static_cast<size_t>(v * mult);
+  return true;
+}
+
+absl::Status ParseExtended(absl::string_view arg, Settings* s) {
+  for (absl::string_view opt : absl::StrSplit(arg, ',', absl::SkipEmpty())) {
+    const size_t eq = opt.find('=');
+    const absl::string_view key = opt.substr(0, eq);
+    const absl::string_view value = eq == absl::string_view::npos ? "" : opt.substr(eq + 1);
+    if (key == "layout") {
+      if (value != "stock") {
+        return Bad(absl::StrFormat("Unknown item layout \"%s\" (known: stock)", value));
+      }
+      s->layout = std::string(value);
+    } else if (key == "hashpower") {
+      if (!ParseInt(value, &s->hashpower) || s->hashpower < 12 || s->hashpower > 32) {
+        return Bad("Initial hashtable multiplier of hashpower must be between 12 and 32");
+      }
+    } else if (key == "slab_chunk_max") {
+      if (!ParseSize(value, &s->slab_chunk_max) || s->slab_chunk_max < 2048) {
+        return Bad(absl::StrFormat("Bad slab_chunk_max \"%s\"", value));
+      }
+    } else if (key == "lru_bump_interval") {
+      if (!ParseInt(value, &s->lru_bump_interval)) {
+        return Bad(absl::StrFormat("Bad lru_bump_interval \"%s\"", value));
+      }
+    } else {
+      return Bad(absl::StrFormat("Illegal suboption \"%s\"", opt));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string UsageText() {
+  return absl::StrFormat(
+      "tinycached %s — a memcached-compatible cache built for tiny items\n"
+      "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
+      "-U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported\n"
+      "-l, --listen=<addr>       interface to listen on (default: 127.0.0.1)\n"
+      "-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
+      "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
+      "-t, --threads=<num>       number of worker threads (default: 4)\n"
+      "-n, --slab-min-size=<bytes> min space for key+value+flags (default: 48)\n"
+      "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
+      "-C, --disable-cas         disable use of CAS\n"
+      "-I, --max-item-size=<num> max item size, e.g. 1m, 512k (default: 1m)\n"
+      "-M, --disable-evictions   return error on memory exhausted instead of evicting\n"
+      "-v, --verbose             verbose (print errors/warnings); -vv also commands\n"
+      "-d, --daemon              run as a daemon\n"
+      "-P, --pidfile=<file>      save PID in <file>, only used with -d\n"
+      "-u, --user=<user>         assume identity of <user> (only when run as root)\n"
+      "-h, --help                print this help and exit\n"
+      "-V, --version             print version and exit\n"
+      "    --list-presets        print the names of the item-layout presets and exit\n"
+      "-o, --extended            comma separated list of extended options:\n"
+      "   - layout=stock         item layout (stock: memcached 1.6's, byte for byte)\n"
+      "   - hashpower=<num>      initial hash table size as a power of two (12..32)\n"
+      "   - slab_chunk_max=<num> largest slab chunk (default: half a page)\n"
+      "   - lru_bump_interval=<s> seconds between LRU relinks of a read item (default: 60)\n",
+      kVersion);
+}
+
+absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
+  CommandLine cl;
+  Settings& s = cl.settings;
+  enum { kListPresetsOpt = 1000 };
+  static const option kLong[] = {
+      {"port", required_argument, nullptr, 'p'},
+      {"udp-port", required_argument, nullptr, 'U'},
+      {"listen", required_argument, nullptr, 'l'},
+      {"memory-limit", required_argument, nullptr, 'm'},
+      {"conn-limit", required_argument, nullptr, 'c'},
+      {"threads", required_argument, nullptr, 't'},
+      {"slab-min-size", required_argument, nullptr, 'n'},
+      {"slab-growth-factor", required_argument, nullptr, 'f'},
+      {"disable-cas", no_argument, nullptr, 'C'},
+      {"max-item-size", required_argument, nullptr, 'I'},
+      {"disable-evictions", no_argument, nullptr, 'M'},
+      {"verbose", optional_argument, nullptr, 'v'},
+      {"daemon", no_argument, nullptr, 'd'},
+      {"pidfile", required_argument, nullptr, 'P'},
+      {"user", required_argument, nullptr, 'u'},
+      {"help", no_argument, nullptr, 'h'},
+      {"version", no_argument, nullptr, 'V'},
+      {"extended", required_argument, nullptr, 'o'},
+      {"list-presets", no_argument, nullptr, kListPresetsOpt},
+      {nullptr, 0, nullptr, 0},
+  };
+  optind = 1;
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:", kLong, nullptr)) != -1) {
+    const absl::string_view arg = optarg != nullptr ? optarg : "";
+    switch (c) {
+      case 'p':
+        if (!ParseInt(arg, &s.port) || s.port < 0 || s.port > 65535) {
+          return Bad(absl::StrFormat("Invalid TCP port \"%s\"", arg));
+        }
+        break;
+      case 'U': {
+        int udp = 0;
+        if (!ParseInt(arg, &udp) || udp != 0) {
+          return Bad("UDP is not supported: only -U 0 (UDP off) is accepted");
+        }
+        break;
+      }
+      case 'l':
+        if (arg.empty() || arg.find(',') != absl::string_view::npos) {
+          return Bad("-l takes exactly one address to listen on");
+        }
+        s.listen = std::string(arg);
+        break;
+      case 'm':
+        if (!ParseInt(arg, &s.memory_mb) || s.memory_mb == 0 || s.memory_mb > (size_t{1} << 20)) {
+          return Bad(absl::StrFormat("Invalid memory limit \"%s\" (megabytes, > 0)", arg));
+        }
+        break;
+      case 'c':
+        if (!ParseInt(arg, &s.maxconns) || s.maxconns <= 0) {
+          return Bad("Maximum connections must be greater than 0");
+        }
+        break;
+      case 't':
+        if (!ParseInt(arg, &s.threads) || s.threads <= 0 || s.threads > 256) {
+          return Bad("Number of threads must be greater than 0 (and at most 256)");
+        }
+        break;
+      case 'n':
+        if (!ParseInt(arg, &s.chunk_size) || s.chunk_size == 0 || s.chunk_size > (1 << 20)) {
+          return Bad("Chunk size must be greater than 0");
+        }
+        break;
+      case 'f':
+        if (!absl::SimpleAtod(arg, &s.factor) || !(s.factor > 1.0) || s.factor > 100) {
+          return Bad("Factor must be greater than 1");
+        }
+        break;
+      case 'C':
+        s.cas_enabled = false;
+        break;
+      case 'I':
+        if (!ParseSize(arg, &s.item_size_max)) {
+          return Bad(absl::StrFormat("Invalid max item size \"%s\"", arg));
+        }
+        break;
+      case 'M':
+        s.evict = false;
+        break;
+      case 'v':
+        ++s.verbose;
+        break;
+      case 'd':
+        s.daemonize = true;
+        break;
+      case 'P':
+        s.pid_file = std::string(arg);
+        break;
+      case 'u':
+        s.user = std::string(arg);
+        break;
+      case 'h':
+        cl.action = CommandAction::kHelp;
+        break;
+      case 'V':
+        cl.action = CommandAction::kVersion;
+        break;
+      case 'o':
+        if (absl::Status st = ParseExtended(arg, &s); !st.ok()) return st;
+        break;
+      case kListPresetsOpt:
+        cl.action = CommandAction::kListPresets;
+        break;
+      case ':':
+        return Bad(absl::StrFormat("option requires an argument -- '%c'", optopt));
+      default:
+        if (optopt != 0) return Bad(absl::StrFormat("invalid option -- '%c'", optopt));
+        return Bad(absl::StrFormat("unrecognized option '%s'", argv[optind - 1]));
+    }
+  }
+  if (optind < argc) return Bad(absl::StrFormat("unexpected argument \"%s\"", argv[optind]));
+
+  if (s.item_size_max < 1024) return Bad("Item max size cannot be less than 1024 bytes.");
+  if (s.item_size_max > (size_t{1} << 30)) return Bad("Cannot set item size limit higher than 1 GB.");
+  if (s.item_size_max > (s.memory_mb << 20) / 2) {
+    return Bad("Cannot set item size limit higher than 1/2 of memory max.");
+  }
+  return cl;
+}
+
+}  // namespace tinycached::server

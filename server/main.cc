@@ -1,0 +1,129 @@
+// tinycached: parse flags, build the store, serve.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "core/clock.h"
+#include "core/item_store.h"
+#include "server/context.h"
+#include "server/flags.h"
+#include "server/server.h"
+
+namespace {
+
+using tinycached::server::Settings;
+
+constexpr int kExitUsage = 2;
+
+int Fail(const std::string& msg, int code = kExitUsage) {
+  std::fprintf(stderr, "tinycached: %s\n", msg.c_str());
+  return code;
+}
+
+// Enough descriptors for -c connections plus our own.
+bool RaiseFileLimit(int maxconns) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return false;
+  const rlim_t want = static_cast<rlim_t>(maxconns) + 64;
+  if (rl.rlim_cur >= want) return true;
+  rl.rlim_cur = want;
+  if (rl.rlim_max < want) rl.rlim_max = want;
+  return setrlimit(RLIMIT_NOFILE, &rl) == 0;
+}
+
+bool DropPrivileges(const std::string& user) {
+  if (getuid() != 0 && geteuid() != 0) return true;  // -u only matters for root
+  if (user.empty()) return true;
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) return false;
+  return setgroups(0, nullptr) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0;
+}
+
+bool Daemonize() {
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid > 0) _exit(0);
+  if (setsid() < 0) return false;
+  if (chdir("/") != 0) return false;
+  const int fd = open("/dev/null", O_RDWR);
+  if (fd < 0) return false;
+  dup2(fd, STDIN_FILENO);
+  dup2(fd, STDOUT_FILENO);
+  dup2(fd, STDERR_FILENO);
+  if (fd > STDERR_FILENO) close(fd);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tinycached;
+  absl::StatusOr<server::CommandLine> cl = server::ParseCommandLine(argc, argv);
+  if (!cl.ok()) {
+    Fail(std::string(cl.status().message()));
+    std::fprintf(stderr, "Try 'tinycached -h' for the list of options.\n");
+    return kExitUsage;
+  }
+  const Settings& settings = cl->settings;
+  switch (cl->action) {
+    case server::CommandAction::kHelp:
+      std::fputs(server::UsageText().c_str(), stdout);
+      return 0;
+    case server::CommandAction::kVersion:
+      std::printf("tinycached %s\n", server::kVersion);
+      return 0;
+    case server::CommandAction::kListPresets:
+      return 0;  // only the plain layouts exist so far; presets are listed one per line
+    case server::CommandAction::kRun:
+      break;
+  }
+
+  core::Clock clock;
+  absl::StatusOr<std::unique_ptr<core::ItemStore>> store =
+      core::ItemStore::Create(settings.StoreOptions(), &clock);
+  if (!store.ok()) return Fail(std::string(store.status().message()));
+  if (settings.verbose > 1) {
+    const core::SlabClassTable& classes = (*store)->classes();
+    for (int i = 1; i <= classes.count(); ++i) {
+      std::fprintf(stderr, "slab class %3d: chunk size %9zu perslab %7zu\n", i,
+                   classes.ChunkSize(i), classes.PerPage(i));
+    }
+  }
+  if (!RaiseFileLimit(settings.maxconns)) {
+    return Fail(
+        "failed to set rlimit for open files. Try starting as root or requesting smaller "
+        "maxconns value.",
+        1);
+  }
+
+  server::ServerContext ctx(settings, *std::move(store), &clock);
+  ctx.verbosity.store(settings.verbose);
+  for (int i = 0; i < settings.threads; ++i) {
+    ctx.thread_stats.push_back(std::make_unique<core::ThreadStats>());
+  }
+  absl::StatusOr<std::unique_ptr<server::Server>> srv = server::Server::Create(&ctx);
+  if (!srv.ok()) return Fail(std::string(srv.status().message()), 1);
+  if (!DropPrivileges(settings.user)) {
+    return Fail("failed to assume identity of user " + settings.user, 1);
+  }
+  if (settings.daemonize && !Daemonize()) return Fail("failed to daemon() in order to daemonize", 1);
+  if (!settings.pid_file.empty()) {
+    if (FILE* f = std::fopen(settings.pid_file.c_str(), "w")) {
+      std::fprintf(f, "%ld\n", static_cast<long>(getpid()));
+      std::fclose(f);
+    } else {
+      std::fprintf(stderr, "Could not open the pid file %s for writing\n", settings.pid_file.c_str());
+    }
+  }
+  ctx.store->StartMaintenance();
+  (*srv)->Run();
+  srv->reset();
+  if (!settings.pid_file.empty()) unlink(settings.pid_file.c_str());
+  return 0;
+}

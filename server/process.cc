@@ -1,0 +1,363 @@
+#include "server/process.h"
+
+#include <climits>
+#include <optional>
+
+#include "server/stats_reply.h"
+
+namespace tinycached::server {
+namespace {
+
+using protocol::kMaxKeyLength;
+using protocol::Tokens;
+
+constexpr std::string_view kError = "ERROR";
+constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+size_t Session::Consume(std::string_view in, std::string* out, bool* close, size_t out_limit) {
+  size_t pos = 0;
+  while (!*close && out->size() <= out_limit) {
+    const std::string_view rest = in.substr(pos);
+    switch (phase_) {
+      case Phase::kSwallow: {
+        const size_t n = std::min(rest.size(), swallow_left_);
+        pos += n;
+        swallow_left_ -= n;
+        if (swallow_left_ > 0) return pos;
+        phase_ = Phase::kCommand;
+        break;
+      }
+      case Phase::kData: {
+        if (rest.size() < vlen_) return pos;
+        pos += vlen_;
+        phase_ = Phase::kCommand;
+        CompleteUpdate(rest.substr(0, vlen_), out);
+        break;
+      }
+      case Phase::kCommand: {
+        const size_t nl = rest.find('\n');
+        if (nl == std::string_view::npos) {
+          if (rest.size() > protocol::kMaxLineWithoutNewline) {
+            // Only a multi-get may be this long (memcached's rule).
+            const size_t start = std::min(rest.find_first_not_of(' '), rest.size());
+            const std::string_view cmd = rest.substr(start);
+            if (start > 100 || !(StartsWith(cmd, "get ") || StartsWith(cmd, "gets ")) ||
+                rest.size() > protocol::kMaxGetLine) {
+              *close = true;
+            }
+          }
+          return pos;
+        }
+        std::string_view line = rest.substr(0, nl);
+        pos += nl + 1;
+        if (line.size() > 1 && line.back() == '\r') line.remove_suffix(1);
+        line = line.substr(0, line.find('\0'));  // memcached reads the line as a C string
+        if (info_ != nullptr) info_->last_cmd_time.store(ctx_->clock->Now(), std::memory_order_relaxed);
+        ProcessCommand(line, out, close);
+        break;
+      }
+    }
+  }
+  return pos;
+}
+
+bool Session::SetNoreplyMaybe(const Tokens& t) {
+  if (t.count >= 1 && t[t.count - 1] == "noreply") {
+    noreply_ = true;
+  }
+  return noreply_;
+}
+
+void Session::Reply(std::string* out, std::string_view line) {
+  if (noreply_) {
+    noreply_ = false;
+    return;
+  }
+  out->append(line);
+  out->append("\r\n");
+}
+
+void Session::ProcessCommand(std::string_view line, std::string* out, bool* close) {
+  Tokens t;
+  protocol::Tokenize(line, &t);
+  const size_t ntokens = t.ntokens();
+  noreply_ = false;
+  if (t.count == 0 || t[0].size() < 2) return Reply(out, kError);
+
+  const std::string_view cmd = t[0];
+  auto want_or = [&](size_t a, size_t b) { return ntokens == a || ntokens == b; };
+  auto want = [&](size_t lo, size_t hi) { return ntokens >= lo && ntokens <= hi; };
+
+  switch (cmd[0]) {
+    case 'g':
+      if (ntokens < 3) return Reply(out, kError);
+      if (cmd == "get") return ProcessGet(t, false, false, out);
+      if (cmd == "gets") return ProcessGet(t, true, false, out);
+      if (cmd == "gat") return ProcessGet(t, false, true, out);
+      if (cmd == "gats") return ProcessGet(t, true, true, out);
+      return Reply(out, kError);
+    case 's':
+      if (cmd == "set") {
+        if (!want_or(6, 7)) return Reply(out, kError);
+        return ProcessUpdate(t, core::StoreMode::kSet, false, out);
+      }
+      if (cmd == "stats") return ProcessStats(t, out);
+      if (cmd == "shutdown") return Reply(out, "ERROR: shutdown not enabled");
+      return Reply(out, kError);
+    case 'a':
+      if (cmd == "add" || cmd == "append") {
+        if (!want_or(6, 7)) return Reply(out, kError);
+        return ProcessUpdate(t, cmd == "add" ? core::StoreMode::kAdd : core::StoreMode::kAppend,
+                             false, out);
+      }
+      return Reply(out, kError);
+    case 'c':
+      if (cmd == "cas") {
+        if (!want_or(7, 8)) return Reply(out, kError);
+        return ProcessUpdate(t, core::StoreMode::kCas, true, out);
+      }
+      return Reply(out, kError);
+    case 'i':
+      if (cmd == "incr") {
+        if (!want_or(4, 5)) return Reply(out, kError);
+        return ProcessArithmetic(t, true, out);
+      }
+      return Reply(out, kError);
+    case 'd':
+      if (cmd == "delete") {
+        if (!want(3, 5)) return Reply(out, kError);
+        return ProcessDelete(t, out);
+      }
+      if (cmd == "decr") {
+        if (!want_or(4, 5)) return Reply(out, kError);
+        return ProcessArithmetic(t, false, out);
+      }
+      return Reply(out, kError);
+    case 't':
+      if (cmd == "touch") {
+        if (!want_or(4, 5)) return Reply(out, kError);
+        return ProcessTouch(t, out);
+      }
+      return Reply(out, kError);
+    default:
+      break;
+  }
+  if (cmd == "verbosity") {
+    if (!want_or(3, 4)) return Reply(out, kError);
+    return ProcessVerbosity(t, out);
+  }
+  if (cmd == "flush_all") {
+    if (!want(2, 4)) return Reply(out, kError);
+    return ProcessFlushAll(t, out);
+  }
+  if (cmd == "version") {
+    out->append("VERSION ").append(kVersion).append("\r\n");
+    return;
+  }
+  if (cmd == "quit") {
+    *close = true;
+    return;
+  }
+  if (cmd == "prepend" || cmd == "replace") {
+    if (!want_or(6, 7)) return Reply(out, kError);
+    return ProcessUpdate(
+        t, cmd == "prepend" ? core::StoreMode::kPrepend : core::StoreMode::kReplace, false, out);
+  }
+  // A web browser pointed at the port: hang up, as memcached does.
+  if (ntokens >= 2 && StartsWith(t[t.count - 1], "HTTP/")) {
+    *close = true;
+    return;
+  }
+  Reply(out, kError);
+}
+
+void Session::ProcessGet(const Tokens& first, bool return_cas, bool touch, std::string* out) {
+  std::optional<int64_t> exptime;
+  size_t k = 1;
+  if (touch) {
+    int32_t e = 0;
+    if (!protocol::ParseInt32(first[1], &e)) {
+      return Reply(out, "CLIENT_ERROR invalid exptime argument");
+    }
+    exptime = e;
+    k = 2;
+  }
+  const size_t start = out->size();
+  Tokens t = first;
+  for (;;) {
+    for (; k < t.count; ++k) {
+      const std::string_view key = t[k];
+      if (key.size() > kMaxKeyLength) {
+        out->resize(start);  // this command's VALUEs are dropped, as memcached
+        return Reply(out, kBadFormat);
+      }
+      ctx_->store->Get(key, exptime, *stats_, [&](const core::ItemView& item) {
+        out->append("VALUE ").append(item.key).push_back(' ');
+        protocol::AppendDecimal(out, item.flags);
+        out->push_back(' ');
+        protocol::AppendDecimal(out, item.value.size());
+        if (return_cas) {
+          out->push_back(' ');
+          protocol::AppendDecimal(out, item.cas);
+        }
+        out->append("\r\n").append(item.value).append("\r\n");
+      });
+    }
+    if (!t.has_rest) break;
+    const std::string_view rest = t.rest;
+    protocol::Tokenize(rest, &t);
+    k = 0;
+  }
+  out->append("END\r\n");
+}
+
+void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_cas,
+                            std::string* out) {
+  SetNoreplyMaybe(t);
+  const std::string_view key = t[1];
+  if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
+  uint32_t flags = 0;
+  int32_t exptime = 0;
+  int32_t vlen = 0;
+  if (!(protocol::ParseUint32(t[2], &flags) && protocol::ParseInt32(t[3], &exptime) &&
+        protocol::ParseInt32(t[4], &vlen))) {
+    return Reply(out, kBadFormat);
+  }
+  uint64_t cas = 0;
+  if (handle_cas && !protocol::ParseUint64(t[5], &cas)) return Reply(out, kBadFormat);
+  if (vlen < 0 || vlen > INT_MAX - 2) return Reply(out, kBadFormat);
+
+  const size_t block = static_cast<size_t>(vlen) + 2;
+  if (!ctx_->store->SizeOk(key.size(), flags, static_cast<size_t>(vlen))) {
+    stats_->store_too_large.Add();
+    Reply(out, "SERVER_ERROR object too large for cache");
+    // A failed set must not leave the old value behind (memcached's rule).
+    if (mode == core::StoreMode::kSet) ctx_->store->Delete(key, *stats_);
+    phase_ = Phase::kSwallow;
+    swallow_left_ = block;
+    return;
+  }
+  mode_ = mode;
+  key_.assign(key);
+  flags_ = flags;
+  exptime_ = exptime;
+  vlen_ = block;
+  cas_ = cas;
+  phase_ = Phase::kData;
+}
+
+void Session::CompleteUpdate(std::string_view data, std::string* out) {
+  if (data.substr(data.size() - 2) != "\r\n") return Reply(out, "CLIENT_ERROR bad data chunk");
+  const core::StoreResult r = ctx_->store->Store(mode_, key_, flags_, exptime_,
+                                                 data.substr(0, data.size() - 2), cas_, *stats_);
+  switch (r) {
+    case core::StoreResult::kStored:
+      return Reply(out, "STORED");
+    case core::StoreResult::kNotStored:
+      return Reply(out, "NOT_STORED");
+    case core::StoreResult::kExists:
+      return Reply(out, "EXISTS");
+    case core::StoreResult::kNotFound:
+      return Reply(out, "NOT_FOUND");
+    case core::StoreResult::kTooLarge:
+      return Reply(out, "SERVER_ERROR object too large for cache");
+    case core::StoreResult::kNoMemory:
+      return Reply(out, "SERVER_ERROR out of memory storing object");
+  }
+}
+
+void Session::ProcessDelete(const Tokens& t, std::string* out) {
+  const size_t ntokens = t.ntokens();
+  if (ntokens > 3) {
+    const bool hold_is_zero = t[2] == "0";
+    const bool sets_noreply = SetNoreplyMaybe(t);
+    const bool valid = (ntokens == 4 && (hold_is_zero || sets_noreply)) ||
+                       (ntokens == 5 && hold_is_zero && sets_noreply);
+    if (!valid) {
+      return Reply(out, "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    }
+  }
+  const std::string_view key = t[1];
+  if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
+  Reply(out, ctx_->store->Delete(key, *stats_) ? "DELETED" : "NOT_FOUND");
+}
+
+void Session::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {
+  SetNoreplyMaybe(t);
+  const std::string_view key = t[1];
+  if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
+  uint64_t delta = 0;
+  if (!protocol::ParseUint64(t[2], &delta)) {
+    return Reply(out, "CLIENT_ERROR invalid numeric delta argument");
+  }
+  char digits[core::ItemStore::kDeltaMaxLength];
+  size_t n = 0;
+  switch (ctx_->store->Delta(key, incr, delta, *stats_, digits, &n)) {
+    case core::DeltaResult::kOk:
+      return Reply(out, std::string_view(digits, n));
+    case core::DeltaResult::kNonNumeric:
+      return Reply(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+    case core::DeltaResult::kNoMemory:
+      return Reply(out, "SERVER_ERROR out of memory");
+    case core::DeltaResult::kNotFound:
+      return Reply(out, "NOT_FOUND");
+  }
+}
+
+void Session::ProcessTouch(const Tokens& t, std::string* out) {
+  SetNoreplyMaybe(t);
+  const std::string_view key = t[1];
+  if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
+  int32_t exptime = 0;
+  if (!protocol::ParseInt32(t[2], &exptime)) {
+    return Reply(out, "CLIENT_ERROR invalid exptime argument");
+  }
+  Reply(out, ctx_->store->Touch(key, exptime, *stats_) ? "TOUCHED" : "NOT_FOUND");
+}
+
+void Session::ProcessFlushAll(const Tokens& t, std::string* out) {
+  SetNoreplyMaybe(t);
+  int32_t delay = 0;
+  if (t.ntokens() != (noreply_ ? 3u : 2u) && !protocol::ParseInt32(t[1], &delay)) {
+    return Reply(out, kBadFormat);
+  }
+  stats_->flush_cmds.Add();
+  ctx_->store->FlushAll(delay);
+  Reply(out, "OK");
+}
+
+void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
+  SetNoreplyMaybe(t);
+  if (noreply_ && t.ntokens() == 3) {
+    noreply_ = false;  // "verbosity noreply" is not valid syntax
+    return Reply(out, kError);
+  }
+  uint32_t level = 0;
+  if (protocol::ParseUint32(t[1], &level)) {
+    ctx_->verbosity.store(level > 2 ? 2 : static_cast<int>(level), std::memory_order_relaxed);
+  }
+  Reply(out, "OK");
+}
+
+void Session::ProcessStats(const Tokens& t, std::string* out) {
+  if (t.count == 1) return AppendGeneralStats(*ctx_, out);
+  const std::string_view sub = t[1];
+  if (sub == "reset") {
+    ResetAllStats(*ctx_);
+    return Reply(out, "RESET");
+  }
+  if (sub == "settings") return AppendSettingsStats(*ctx_, out);
+  if (sub == "items") return AppendItemsStats(*ctx_, out);
+  if (sub == "slabs") return AppendSlabsStats(*ctx_, out);
+  if (sub == "sizes") return AppendSizesStats(*ctx_, out);
+  if (sub == "conns") return AppendConnsStats(*ctx_, out);
+  Reply(out, kError);
+}
+
+}  // namespace tinycached::server

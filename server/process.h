@@ -1,0 +1,77 @@
+// server/process.h — one connection's ASCII protocol session.
+//
+// Room: the only place where the protocol (server/protocol/) meets the store
+// (core/). A Session has no socket: it is fed the connection's unconsumed
+// input and appends replies to an output string, so tests can drive it byte
+// by byte. Every store result becomes a reply string here and nowhere else.
+//
+// Thread safety: a Session belongs to its connection's worker thread.
+#ifndef TINYCACHED_SERVER_PROCESS_H_
+#define TINYCACHED_SERVER_PROCESS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/item_store.h"
+#include "core/stats.h"
+#include "server/context.h"
+#include "server/protocol/ascii.h"
+
+namespace tinycached::server {
+
+class Session {
+ public:
+  enum class Phase { kCommand, kData, kSwallow };
+
+  Session(ServerContext* ctx, core::ThreadStats* stats, ConnInfo* info = nullptr)
+      : ctx_(ctx), stats_(stats), info_(info) {}
+
+  // Processes the complete commands at the front of `in` and returns how many
+  // bytes were consumed; the rest must be passed again with more input.
+  // Replies are appended to `out`. Stops early once `out` holds more than
+  // `out_limit` bytes (the caller drains it, then calls again). Sets *close
+  // when the connection must close once `out` is sent.
+  size_t Consume(std::string_view in, std::string* out, bool* close,
+                 size_t out_limit = SIZE_MAX);
+
+  Phase phase() const { return phase_; }
+
+ private:
+  void ProcessCommand(std::string_view line, std::string* out, bool* close);
+  void ProcessGet(const protocol::Tokens& t, bool return_cas, bool touch, std::string* out);
+  void ProcessUpdate(const protocol::Tokens& t, core::StoreMode mode, bool handle_cas,
+                     std::string* out);
+  void CompleteUpdate(std::string_view data, std::string* out);
+  void ProcessDelete(const protocol::Tokens& t, std::string* out);
+  void ProcessArithmetic(const protocol::Tokens& t, bool incr, std::string* out);
+  void ProcessTouch(const protocol::Tokens& t, std::string* out);
+  void ProcessFlushAll(const protocol::Tokens& t, std::string* out);
+  void ProcessVerbosity(const protocol::Tokens& t, std::string* out);
+  void ProcessStats(const protocol::Tokens& t, std::string* out);
+
+  // memcached's set_noreply_maybe(): the last real token is "noreply".
+  bool SetNoreplyMaybe(const protocol::Tokens& t);
+  // memcached's out_string(): one reply line, suppressed under noreply.
+  void Reply(std::string* out, std::string_view line);
+
+  ServerContext* ctx_;
+  core::ThreadStats* stats_;
+  ConnInfo* info_;
+
+  Phase phase_ = Phase::kCommand;
+  bool noreply_ = false;
+  // The storage command waiting for its data block.
+  core::StoreMode mode_ = core::StoreMode::kSet;
+  std::string key_;
+  uint32_t flags_ = 0;
+  int32_t exptime_ = 0;
+  size_t vlen_ = 0;  // data block length incl. "\r\n"
+  uint64_t cas_ = 0;
+  size_t swallow_left_ = 0;
+};
+
+}  // namespace tinycached::server
+
+#endif  // TINYCACHED_SERVER_PROCESS_H_

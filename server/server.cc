@@ -1,0 +1,447 @@
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <string>
+
+#include <event2/event.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "server/process.h"
+
+namespace tinycached::server {
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+// Buffers above this are released when they empty, so idle connections stay small.
+constexpr size_t kKeepBuffer = 64 * 1024;
+// memcached counts these descriptors as its own when enforcing -c.
+constexpr uint64_t kReservedFds = 20;
+
+std::string AddrString(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    port = ntohs(in->sin_port);
+    return absl::StrFormat("tcp:%s:%d", host, port);
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+  inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+  port = ntohs(in6->sin6_port);
+  return absl::StrFormat("tcp6:[%s]:%d", host, port);
+}
+
+}  // namespace
+
+// One client connection; owned by its worker, touched only on its thread.
+struct Connection {
+  Connection(ServerContext* ctx, core::ThreadStats* stats) : session(ctx, stats, &info) {}
+
+  Worker* worker = nullptr;
+  int fd = -1;
+  event* read_ev = nullptr;
+  event* write_ev = nullptr;
+  std::string in;
+  size_t in_start = 0;
+  std::string out;
+  size_t out_start = 0;
+  ConnInfo info;
+  Session session;
+  bool reading = true;   // read_ev is armed
+  bool writing = false;  // write_ev is armed
+  bool eof = false;      // the peer shut down its side
+  bool close_after_write = false;
+};
+
+class Worker {
+ public:
+  Worker(ServerContext* ctx, core::ThreadStats* stats) : ctx_(ctx), stats_(stats) {
+    base_ = event_base_new();
+    if (pipe2(notify_, O_NONBLOCK | O_CLOEXEC) != 0) notify_[0] = notify_[1] = -1;
+    notify_ev_ = event_new(base_, notify_[0], EV_READ | EV_PERSIST, &Worker::OnNotify, this);
+    event_add(notify_ev_, nullptr);
+  }
+
+  ~Worker() {
+    for (Connection* c : conns_) Destroy(c, /*unregister=*/true);
+    event_free(notify_ev_);
+    close(notify_[0]);
+    close(notify_[1]);
+    event_base_free(base_);
+  }
+
+  void Start() { thread_ = std::thread([this] { event_base_dispatch(base_); }); }
+
+  void StopAndJoin() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    Wake();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Hands an accepted socket to this worker (any thread).
+  void Adopt(int fd, std::string peer) {
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.push_back({fd, std::move(peer)});
+    }
+    Wake();
+  }
+
+ private:
+  struct Pending {
+    int fd;
+    std::string peer;
+  };
+
+  void Wake() {
+    const char b = 1;
+    [[maybe_unused]] ssize_t n = write(notify_[1], &b, 1);
+  }
+
+  static void OnNotify(int fd, short, void* arg) {
+    auto* w = static_cast<Worker*>(arg);
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    std::deque<Pending> pending;
+    bool stopping;
+    {
+      absl::MutexLock lock(&w->mu_);
+      pending.swap(w->pending_);
+      stopping = w->stopping_;
+    }
+    for (Pending& p : pending) w->Open(p.fd, std::move(p.peer));
+    if (stopping) event_base_loopbreak(w->base_);
+  }
+
+  void Open(int fd, std::string peer) {
+    auto* c = new Connection(ctx_, stats_);
+    c->worker = this;
+    c->fd = fd;
+    c->info.fd = fd;
+    c->info.addr = std::move(peer);
+    c->info.listen_addr = ctx_->listen_addr;
+    c->info.last_cmd_time.store(ctx_->clock->Now());
+    c->read_ev = event_new(base_, fd, EV_READ | EV_PERSIST, &Worker::OnReadable, c);
+    c->write_ev = event_new(base_, fd, EV_WRITE | EV_PERSIST, &Worker::OnWritable, c);
+    event_add(c->read_ev, nullptr);
+    conns_.push_back(c);
+    c->info.state.store("conn_waiting");
+    {
+      absl::MutexLock lock(&ctx_->conns_mu);
+      ctx_->conns[fd] = &c->info;
+    }
+    if (ctx_->verbosity.load(std::memory_order_relaxed) > 1) {
+      std::fprintf(stderr, "<%d new auto-negotiating client connection\n", fd);
+    }
+  }
+
+  void Destroy(Connection* c, bool unregister) {
+    if (ctx_->verbosity.load(std::memory_order_relaxed) > 1) {
+      std::fprintf(stderr, "<%d connection closed.\n", c->fd);
+    }
+    if (unregister) {
+      absl::MutexLock lock(&ctx_->conns_mu);
+      ctx_->conns.erase(c->fd);
+    }
+    event_free(c->read_ev);
+    event_free(c->write_ev);
+    close(c->fd);
+    ctx_->curr_conns.fetch_sub(1, std::memory_order_relaxed);
+    delete c;
+  }
+
+  void Close(Connection* c) {
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      if (conns_[i] == c) {
+        conns_[i] = conns_.back();
+        conns_.pop_back();
+        break;
+      }
+    }
+    Destroy(c, /*unregister=*/true);
+  }
+
+  static void OnReadable(int, short, void* arg) {
+    auto* c = static_cast<Connection*>(arg);
+    c->worker->Read(c);
+  }
+
+  static void OnWritable(int, short, void* arg) {
+    auto* c = static_cast<Connection*>(arg);
+    c->worker->Drive(c);
+  }
+
+  // Reads what the socket has, then runs the commands it completes.
+  void Read(Connection* c) {
+    thread_local char buf[kReadChunk];
+    for (int i = 0; i < 4; ++i) {
+      const ssize_t n = read(c->fd, buf, sizeof(buf));
+      if (n > 0) {
+        stats_->bytes_read.Add(static_cast<uint64_t>(n));
+        c->in.append(buf, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof(buf)) break;
+        continue;
+      }
+      if (n == 0) {
+        c->eof = true;
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        break;
+      } else {
+        c->eof = true;
+        c->close_after_write = true;
+        c->out.clear();
+        c->out_start = 0;
+      }
+      break;
+    }
+    Drive(c);
+  }
+
+  // Runs buffered commands, writes replies, and arms events to match.
+  void Drive(Connection* c) {
+    for (;;) {
+      size_t consumed = 0;
+      if (!c->close_after_write && c->out.size() - c->out_start < kOutputHighWater) {
+        bool close = false;
+        c->info.state.store("conn_parse_cmd", std::memory_order_relaxed);
+        const std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
+        consumed = c->session.Consume(input, &c->out, &close, kOutputHighWater);
+        c->in_start += consumed;
+        if (close) c->close_after_write = true;
+        Compact(c);
+      }
+      if (!Flush(c)) return Close(c);
+      // Consume() stops at the output high-water mark; if the socket took
+      // everything, run the commands still waiting behind it.
+      if (consumed > 0 && c->out.empty() && c->in_start < c->in.size() &&
+          !c->close_after_write) {
+        continue;
+      }
+      break;
+    }
+    const size_t pending = c->out.size() - c->out_start;
+    if (pending == 0 && (c->close_after_write || c->eof)) return Close(c);
+    SetWriting(c, pending > 0);
+    SetReading(c, !c->eof && !c->close_after_write && pending < kOutputHighWater);
+    const char* state = "conn_waiting";
+    if (pending > 0) {
+      state = "conn_mwrite";
+    } else if (c->session.phase() == Session::Phase::kData) {
+      state = "conn_nread";
+    } else if (c->session.phase() == Session::Phase::kSwallow) {
+      state = "conn_swallow";
+    }
+    c->info.state.store(state, std::memory_order_relaxed);
+  }
+
+  // Writes as much output as the socket takes. False on a broken socket.
+  bool Flush(Connection* c) {
+    while (c->out_start < c->out.size()) {
+      const ssize_t n = send(c->fd, c->out.data() + c->out_start, c->out.size() - c->out_start,
+                             MSG_NOSIGNAL);
+      if (n > 0) {
+        stats_->bytes_written.Add(static_cast<uint64_t>(n));
+        c->out_start += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+      return false;
+    }
+    if (c->out_start == c->out.size()) {
+      c->out_start = 0;
+      if (c->out.capacity() > kKeepBuffer) {
+        std::string().swap(c->out);
+      } else {
+        c->out.clear();
+      }
+    }
+    return true;
+  }
+
+  static void Compact(Connection* c) {
+    if (c->in_start == c->in.size()) {
+      c->in_start = 0;
+      if (c->in.capacity() > kKeepBuffer) {
+        std::string().swap(c->in);
+      } else {
+        c->in.clear();
+      }
+    } else if (c->in_start > kKeepBuffer && c->in_start * 2 > c->in.size()) {
+      c->in.erase(0, c->in_start);
+      c->in_start = 0;
+    }
+  }
+
+  static void SetReading(Connection* c, bool on) {
+    if (on == c->reading) return;
+    c->reading = on;
+    if (on) {
+      event_add(c->read_ev, nullptr);
+    } else {
+      event_del(c->read_ev);
+    }
+  }
+
+  static void SetWriting(Connection* c, bool on) {
+    if (on == c->writing) return;
+    c->writing = on;
+    if (on) {
+      event_add(c->write_ev, nullptr);
+    } else {
+      event_del(c->write_ev);
+    }
+  }
+
+  ServerContext* ctx_;
+  core::ThreadStats* stats_;
+  event_base* base_ = nullptr;
+  int notify_[2] = {-1, -1};
+  event* notify_ev_ = nullptr;
+  std::thread thread_;
+  std::vector<Connection*> conns_;  // this worker's thread only
+
+  absl::Mutex mu_;
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+Server::Server(ServerContext* ctx) : ctx_(ctx) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
+  std::unique_ptr<Server> s(new Server(ctx));
+  const Settings& settings = ctx->settings;
+
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const std::string host = settings.listen.empty() ? "0.0.0.0" : settings.listen;
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(settings.port));
+    len = sizeof(*in4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(settings.port));
+    len = sizeof(*in6);
+  } else {
+    return absl::InvalidArgumentError(absl::StrFormat("bad listen address: %s", host));
+  }
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::UnavailableError(
+        absl::StrFormat("failed to listen on TCP port %d: %s", settings.port, std::strerror(err)));
+  }
+  if (listen(fd, 1024) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::InternalError(absl::StrFormat("listen(): %s", std::strerror(err)));
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  ctx->listen_addr = AddrString(bound);
+  ctx->listen_fd = fd;
+  s->listen_fd_ = fd;
+
+  s->base_ = event_base_new();
+  s->accept_ev_ = event_new(s->base_, fd, EV_READ | EV_PERSIST, &Server::OnAccept, s.get());
+  event_add(s->accept_ev_, nullptr);
+  s->tick_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::OnTick, s.get());
+  const timeval second{1, 0};
+  event_add(s->tick_ev_, &second);
+  for (int sig : {SIGTERM, SIGINT}) {
+    event* ev = evsignal_new(s->base_, sig, &Server::OnSignal, s.get());
+    event_add(ev, nullptr);
+    s->signal_evs_.push_back(ev);
+  }
+  for (int i = 0; i < settings.threads; ++i) {
+    s->workers_.push_back(std::make_unique<Worker>(ctx, ctx->thread_stats[i].get()));
+  }
+  return s;
+}
+
+Server::~Server() {
+  for (auto& w : workers_) w->StopAndJoin();
+  workers_.clear();
+  for (event* ev : signal_evs_) event_free(ev);
+  if (tick_ev_ != nullptr) event_free(tick_ev_);
+  if (accept_ev_ != nullptr) event_free(accept_ev_);
+  if (base_ != nullptr) event_base_free(base_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+void Server::Run() {
+  signal(SIGPIPE, SIG_IGN);
+  for (auto& w : workers_) w->Start();
+  event_base_dispatch(base_);
+  for (auto& w : workers_) w->StopAndJoin();
+}
+
+void Server::Stop() { event_base_loopbreak(base_); }
+
+void Server::OnAccept(int, short, void* arg) { static_cast<Server*>(arg)->Accept(); }
+
+void Server::OnTick(int, short, void* arg) {
+  auto* s = static_cast<Server*>(arg);
+  const_cast<core::Clock*>(s->ctx_->clock)->Tick();
+}
+
+void Server::OnSignal(int, short, void* arg) { static_cast<Server*>(arg)->Stop(); }
+
+void Server::Accept() {
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof(peer);
+    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if ((errno == EMFILE || errno == ENFILE) && ctx_->verbosity.load() > 0) {
+        std::perror("accept()");
+      }
+      return;  // EAGAIN, or out of descriptors: the next readiness event retries
+    }
+    ctx_->total_conns.fetch_add(1, std::memory_order_relaxed);
+    // memcached's -c rule: its listener and reserved descriptors count too.
+    const uint64_t in_use = ctx_->curr_conns.load(std::memory_order_relaxed) + 1 + kReservedFds;
+    if (in_use >= static_cast<uint64_t>(ctx_->settings.maxconns) - 1) {
+      static constexpr char kTooMany[] = "ERROR Too many open connections\r\n";
+      [[maybe_unused]] ssize_t n = send(fd, kTooMany, sizeof(kTooMany) - 1, MSG_NOSIGNAL);
+      close(fd);
+      ctx_->rejected_conns.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ctx_->curr_conns.fetch_add(1, std::memory_order_relaxed);
+    ctx_->conn_structures.fetch_add(1, std::memory_order_relaxed);
+    workers_[next_worker_]->Adopt(fd, AddrString(peer));
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+  }
+}
+
+}  // namespace tinycached::server

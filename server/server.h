@@ -1,0 +1,61 @@
+// server/server.h — sockets and threads: one listener, -t libevent workers.
+//
+// Room: moves bytes between sockets and Sessions (server/process.h). The main
+// thread accepts, enforces -c and ticks the clock; each accepted socket is
+// handed to a worker round-robin and lives on that worker's event loop for
+// good. Output is bounded: a connection whose unsent replies pass
+// kOutputHighWater stops being read (and its pipelined commands stop being
+// executed) until the client drains them below kOutputLowWater.
+#ifndef TINYCACHED_SERVER_SERVER_H_
+#define TINYCACHED_SERVER_SERVER_H_
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/context.h"
+
+struct event_base;
+struct event;
+
+namespace tinycached::server {
+
+inline constexpr size_t kOutputHighWater = size_t{4} << 20;
+inline constexpr size_t kOutputLowWater = size_t{1} << 20;
+
+class Worker;
+
+class Server {
+ public:
+  // Binds and listens (ctx->settings.listen / port). Does not run yet.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(ServerContext* ctx);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Runs until SIGTERM/SIGINT or Stop(). Starts the workers.
+  void Run();
+  // Thread-safe; makes Run() return.
+  void Stop();
+
+ private:
+  explicit Server(ServerContext* ctx);
+  static void OnAccept(int fd, short what, void* arg);
+  static void OnTick(int fd, short what, void* arg);
+  static void OnSignal(int fd, short what, void* arg);
+  void Accept();
+
+  ServerContext* ctx_;
+  int listen_fd_ = -1;
+  event_base* base_ = nullptr;
+  event* accept_ev_ = nullptr;
+  event* tick_ev_ = nullptr;
+  std::vector<event*> signal_evs_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  size_t next_worker_ = 0;
+};
+
+}  // namespace tinycached::server
+
+#endif  // TINYCACHED_SERVER_SERVER_H_

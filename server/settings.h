@@ -1,0 +1,55 @@
+// server/settings.h — everything the command line sets.
+#ifndef TINYCACHED_SERVER_SETTINGS_H_
+#define TINYCACHED_SERVER_SETTINGS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/item_store.h"
+
+namespace tinycached::server {
+
+// The version the protocol reports: the memcached release whose replies we
+// reproduce, then ours.
+inline constexpr char kVersion[] = "1.6.18-tinycached-0.1.0";
+
+struct Settings {
+  int port = 11211;              // -p
+  int udp_port = 0;              // -U (UDP is not served; only 0 is accepted)
+  std::string listen = "127.0.0.1";  // -l
+  size_t memory_mb = 64;         // -m
+  int maxconns = 1024;           // -c
+  int threads = 4;               // -t
+  size_t chunk_size = 48;        // -n
+  double factor = 1.25;          // -f
+  bool cas_enabled = true;       // -C turns off
+  size_t item_size_max = 1 << 20;  // -I
+  bool evict = true;             // -M turns off
+  int verbose = 0;               // -v, -vv, -vvv
+  bool daemonize = false;        // -d
+  std::string pid_file;          // -P
+  std::string user;              // -u
+  std::string layout = "stock";  // -o layout=
+  int hashpower = 0;             // -o hashpower= (0: default 16)
+  size_t slab_chunk_max = 0;     // -o slab_chunk_max= (0: page size / 2)
+  uint32_t lru_bump_interval = 60;  // -o lru_bump_interval=
+
+  core::StoreOptions StoreOptions() const {
+    core::StoreOptions o;
+    o.memory_limit = memory_mb << 20;
+    o.slabs.min_space = chunk_size;
+    o.slabs.factor = factor;
+    o.slabs.item_size_max = item_size_max;
+    o.slabs.chunk_max = slab_chunk_max;
+    o.cas_enabled = cas_enabled;
+    o.evict = evict;
+    o.hashpower_init = hashpower > 0 ? hashpower : 16;
+    o.lru_bump_interval = lru_bump_interval;
+    return o;
+  }
+};
+
+}  // namespace tinycached::server
+
+#endif  // TINYCACHED_SERVER_SETTINGS_H_

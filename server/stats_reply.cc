@@ -1,0 +1,246 @@
+#include "server/stats_reply.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include <event2/event.h>
+
+#include "absl/strings/str_format.h"
+
+namespace tinycached::server {
+namespace {
+
+// memcached reports this many descriptors as reserved for its own use.
+constexpr int kReservedFds = 20;
+
+void Stat(std::string* out, std::string_view name, std::string_view value) {
+  out->append("STAT ").append(name).append(" ").append(value).append("\r\n");
+}
+void Stat(std::string* out, std::string_view name, const char* value) {
+  Stat(out, name, std::string_view(value));
+}
+void Stat(std::string* out, std::string_view name, const std::string& value) {
+  Stat(out, name, std::string_view(value));
+}
+template <typename T, typename = std::enable_if_t<std::is_integral_v<T>>>
+void Stat(std::string* out, std::string_view name, T value) {
+  Stat(out, name, std::string_view(std::to_string(value)));
+}
+
+void End(std::string* out) { out->append("END\r\n"); }
+
+// Sums one counter over every worker thread.
+template <typename F>
+uint64_t Sum(const ServerContext& ctx, F counter) {
+  uint64_t total = 0;
+  for (const auto& s : ctx.thread_stats) total += counter(*s).Get();
+  return total;
+}
+
+// Sums a per-class counter over classes and threads.
+template <typename F>
+uint64_t SumClasses(const ServerContext& ctx, F counter) {
+  uint64_t total = 0;
+  for (const auto& s : ctx.thread_stats) {
+    for (const core::ClassCounters& c : s->per_class) total += counter(c).Get();
+  }
+  return total;
+}
+
+std::string Seconds(const timeval& tv) {
+  return absl::StrFormat("%d.%06d", static_cast<int64_t>(tv.tv_sec), static_cast<int64_t>(tv.tv_usec));
+}
+
+}  // namespace
+
+void AppendGeneralStats(ServerContext& ctx, std::string* out) {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const core::StoreTotals totals = ctx.store->Totals();
+  const core::HashIndex& index = ctx.store->index();
+  using TS = core::ThreadStats;
+  using CC = core::ClassCounters;
+
+  Stat(out, "pid", static_cast<int64_t>(getpid()));
+  Stat(out, "uptime", ctx.clock->Now() - 60);  // as memcached: the clock starts 62 s back
+  Stat(out, "time", ctx.clock->UnixNow());
+  Stat(out, "version", kVersion);
+  Stat(out, "libevent", event_get_version());
+  Stat(out, "pointer_size", static_cast<int>(8 * sizeof(void*)));
+  Stat(out, "rusage_user", Seconds(usage.ru_utime));
+  Stat(out, "rusage_system", Seconds(usage.ru_stime));
+  Stat(out, "max_connections", ctx.settings.maxconns);
+  Stat(out, "curr_connections", ctx.curr_conns.load());
+  Stat(out, "total_connections", ctx.total_conns.load());
+  Stat(out, "rejected_connections", ctx.rejected_conns.load());
+  Stat(out, "connection_structures", ctx.conn_structures.load());
+  Stat(out, "reserved_fds", kReservedFds);
+  Stat(out, "cmd_get", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_cmds; }));
+  Stat(out, "cmd_set", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cmd_set; }));
+  Stat(out, "cmd_flush", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.flush_cmds; }));
+  Stat(out, "cmd_touch", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.touch_cmds; }));
+  Stat(out, "get_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.get_hits; }));
+  Stat(out, "get_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_misses; }));
+  Stat(out, "get_expired", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_expired; }));
+  Stat(out, "get_flushed", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_flushed; }));
+  Stat(out, "delete_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.delete_misses; }));
+  Stat(out, "delete_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.delete_hits; }));
+  Stat(out, "incr_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.incr_misses; }));
+  Stat(out, "incr_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.incr_hits; }));
+  Stat(out, "decr_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.decr_misses; }));
+  Stat(out, "decr_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.decr_hits; }));
+  Stat(out, "cas_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.cas_misses; }));
+  Stat(out, "cas_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cas_hits; }));
+  Stat(out, "cas_badval", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cas_badval; }));
+  Stat(out, "touch_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.touch_hits; }));
+  Stat(out, "touch_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.touch_misses; }));
+  Stat(out, "store_too_large", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.store_too_large; }));
+  Stat(out, "store_no_memory", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.store_no_memory; }));
+  Stat(out, "bytes_read", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.bytes_read; }));
+  Stat(out, "bytes_written", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.bytes_written; }));
+  Stat(out, "limit_maxbytes", ctx.store->options().memory_limit);
+  Stat(out, "accepting_conns", 1);
+  Stat(out, "threads", ctx.settings.threads);
+  Stat(out, "hash_power_level", index.hashpower());
+  Stat(out, "hash_bytes", index.bytes());
+  Stat(out, "hash_is_expanding", index.expanding() ? 1 : 0);
+  Stat(out, "bytes", totals.bytes);
+  Stat(out, "curr_items", totals.curr_items);
+  Stat(out, "total_items", totals.total_items);
+  Stat(out, "expired_unfetched", totals.expired_unfetched);
+  Stat(out, "evicted_unfetched", totals.evicted_unfetched);
+  Stat(out, "evictions", totals.evictions);
+  Stat(out, "reclaimed", totals.reclaimed);
+  End(out);
+}
+
+void AppendSettingsStats(ServerContext& ctx, std::string* out) {
+  const Settings& s = ctx.settings;
+  const core::StoreOptions& o = ctx.store->options();
+  Stat(out, "maxbytes", o.memory_limit);
+  Stat(out, "maxconns", s.maxconns);
+  Stat(out, "tcpport", s.port);
+  Stat(out, "udpport", s.udp_port);
+  Stat(out, "inter", s.listen.empty() ? std::string("NULL") : s.listen);
+  Stat(out, "verbosity", ctx.verbosity.load());
+  Stat(out, "oldest", ctx.store->oldest_live());
+  Stat(out, "evictions", o.evict ? "on" : "off");
+  Stat(out, "growth_factor", absl::StrFormat("%.2f", s.factor));
+  Stat(out, "chunk_size", s.chunk_size);
+  Stat(out, "num_threads", s.threads);
+  Stat(out, "cas_enabled", o.cas_enabled ? "yes" : "no");
+  Stat(out, "item_size_max", o.slabs.item_size_max);
+  Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
+  Stat(out, "hashpower_init", s.hashpower);
+  Stat(out, "hash_algorithm", "absl");
+  // tinycached's own knobs.
+  Stat(out, "item_layout", s.layout);
+  Stat(out, "slab_page_size", ctx.store->classes().page_size());
+  Stat(out, "slab_classes", ctx.store->classes().count());
+  Stat(out, "lru_bump_interval", o.lru_bump_interval);
+  End(out);
+}
+
+void AppendItemsStats(ServerContext& ctx, std::string* out) {
+  for (const core::ClassSnapshot& c : ctx.store->SnapshotClasses()) {
+    if (c.items == 0 && c.evicted == 0 && c.outofmemory == 0) continue;
+    auto item = [&](std::string_view name, uint64_t v) {
+      Stat(out, "items:" + std::to_string(c.id) + ":" + std::string(name), v);
+    };
+    item("number", c.items);
+    item("age", c.age);
+    item("mem_requested", c.bytes);
+    item("evicted", c.evicted);
+    item("evicted_nonzero", c.evicted_nonzero);
+    item("evicted_time", c.evicted_time);
+    item("outofmemory", c.outofmemory);
+    item("tailrepairs", 0);
+    item("reclaimed", c.reclaimed);
+    item("expired_unfetched", c.expired_unfetched);
+    item("evicted_unfetched", c.evicted_unfetched);
+  }
+  End(out);
+}
+
+void AppendSlabsStats(ServerContext& ctx, std::string* out) {
+  int active = 0;
+  for (const core::ClassSnapshot& c : ctx.store->SnapshotClasses()) {
+    if (c.pages == 0) continue;
+    ++active;
+    auto slab = [&](std::string_view name, uint64_t v) {
+      Stat(out, std::to_string(c.id) + ":" + std::string(name), v);
+    };
+    auto per_class = [&](const core::Counter core::ClassCounters::*field) {
+      uint64_t total = 0;
+      for (const auto& s : ctx.thread_stats) total += (s->per_class[c.id].*field).Get();
+      return total;
+    };
+    using CC = core::ClassCounters;
+    slab("chunk_size", c.chunk_size);
+    slab("chunks_per_page", c.per_page);
+    slab("total_pages", c.pages);
+    slab("total_chunks", c.pages * c.per_page);
+    slab("used_chunks", c.pages * c.per_page - c.free_chunks);
+    slab("free_chunks", c.free_chunks);
+    slab("free_chunks_end", 0);
+    slab("get_hits", per_class(&CC::get_hits));
+    slab("cmd_set", per_class(&CC::cmd_set));
+    slab("delete_hits", per_class(&CC::delete_hits));
+    slab("incr_hits", per_class(&CC::incr_hits));
+    slab("decr_hits", per_class(&CC::decr_hits));
+    slab("cas_hits", per_class(&CC::cas_hits));
+    slab("cas_badval", per_class(&CC::cas_badval));
+    slab("touch_hits", per_class(&CC::touch_hits));
+  }
+  Stat(out, "active_slabs", active);
+  Stat(out, "total_malloced", ctx.store->Totals().malloced);
+  End(out);
+}
+
+void AppendSizesStats(ServerContext&, std::string* out) {
+  Stat(out, "sizes_status", "disabled");
+  End(out);
+}
+
+void AppendConnsStats(ServerContext& ctx, std::string* out) {
+  const core::RelTime now = ctx.clock->Now();
+  struct Row {
+    int fd;
+    std::string addr, listen_addr;
+    const char* state;
+    core::RelTime idle;
+  };
+  std::vector<Row> rows;
+  rows.push_back({ctx.listen_fd, ctx.listen_addr, "", "conn_listening", 0});
+  {
+    absl::MutexLock lock(&ctx.conns_mu);
+    for (const auto& [fd, info] : ctx.conns) {
+      const core::RelTime last = info->last_cmd_time.load(std::memory_order_relaxed);
+      rows.push_back({fd, info->addr, info->listen_addr, info->state.load(),
+                      now > last ? now - last : 0});
+    }
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.fd < b.fd; });
+  for (const Row& r : rows) {
+    const std::string prefix = std::to_string(r.fd) + ":";
+    Stat(out, prefix + "addr", r.addr);
+    if (!r.listen_addr.empty()) Stat(out, prefix + "listen_addr", r.listen_addr);
+    Stat(out, prefix + "state", r.state);
+    Stat(out, prefix + "secs_since_last_cmd", r.idle);
+  }
+  End(out);
+}
+
+void ResetAllStats(ServerContext& ctx) {
+  for (const auto& s : ctx.thread_stats) s->Reset();
+  ctx.store->ResetStats();
+  ctx.total_conns.store(0);
+  ctx.rejected_conns.store(0);
+}
+
+}  // namespace tinycached::server

@@ -1,0 +1,93 @@
+"""Starts real servers on free loopback ports for the integration tests.
+
+Every integration test is a script run by CTest as
+    /usr/bin/python3 <test>.py --tinycached <path to build/server/tinycached> [unittest args]
+It starts tinycached (and, for comparisons, Debian's /usr/bin/memcached) itself,
+talks to them over 127.0.0.1 only, and stops them when done.
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+REFERENCE_MEMCACHED = "/usr/bin/memcached"
+TINYCACHED = None  # set by main()
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process on 127.0.0.1:<free port>. Use as a context manager."""
+
+    def __init__(self, binary, args=(), port=None):
+        self.binary = binary
+        self.port = port or free_port()
+        argv = [binary, "-p", str(self.port), "-U", "0", "-l", "127.0.0.1"]
+        if binary.endswith("memcached") and not binary.endswith("tinycached") and os.geteuid() == 0:
+            argv += ["-u", "root"]
+        self.argv = argv + list(args)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
+                                                            self.proc.stderr.read().decode()))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("server did not start: %s" % self.argv)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+
+    def connect(self, timeout=5.0):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return s
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def tinycached(args=()):
+    return Server(TINYCACHED, args)
+
+
+def reference(args=()):
+    return Server(REFERENCE_MEMCACHED, args)
+
+
+def main():
+    """Parses --tinycached PATH, then runs the calling module's unittest tests."""
+    global TINYCACHED
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--tinycached", required=True)
+    args, rest = parser.parse_known_args()
+    TINYCACHED = os.path.abspath(args.tinycached)
+    unittest.main(module="__main__", argv=[sys.argv[0]] + rest, verbosity=2)
