@@ -291,8 +291,9 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
     stats.store_too_large.Add();
     return StoreResult::kTooLarge;
   }
-  stats.per_class[request_class].cmd_set.Add();
-
+  // memcached counts a set once its item is allocated: every outcome but
+  // out-of-memory.
+  Counter& cmd_set = stats.per_class[request_class].cmd_set;
   const uint64_t hash = HashIndex::Hash(key);
   const size_t stripe = HashIndex::StripeOf(hash);
   absl::MutexLock lock(&index_.StripeLockAt(stripe));
@@ -305,27 +306,36 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
       break;
     case StoreMode::kAdd:
       if (old != nullptr) {
+        cmd_set.Add();
         Bump(old);
         return StoreResult::kNotStored;
       }
       break;
     case StoreMode::kReplace:
-      if (old == nullptr) return StoreResult::kNotStored;
+      if (old == nullptr) {
+        cmd_set.Add();
+        return StoreResult::kNotStored;
+      }
       break;
     case StoreMode::kAppend:
     case StoreMode::kPrepend:
-      if (old == nullptr) return StoreResult::kNotStored;
+      if (old == nullptr) {
+        cmd_set.Add();
+        return StoreResult::kNotStored;
+      }
       // The old item's client flags and expiry stay.
       flags = layout_.ClientFlags(old);
       rel_exptime = Layout::Exptime(old);
       old_value = layout_.Value(old);
       break;
     case StoreMode::kCas:
+      cmd_set.Add();
       if (old == nullptr) {
         stats.cas_misses.Add();
         return StoreResult::kNotFound;
       }
-      if (layout_.Cas(old) != cas_unique) {
+      // With CAS off every item's unique is 0 and no cas can succeed (memcached).
+      if (!options_.cas_enabled || layout_.Cas(old) != cas_unique) {
         stats.per_class[Layout::ClassId(old)].cas_badval.Add();
         return StoreResult::kExists;
       }
@@ -337,6 +347,7 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
   const size_t ntotal = layout_.ItemSize(key.size(), flags, nvalue);
   const int cls = classes_.ClassFor(ntotal);
   uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe);
+  if (mode != StoreMode::kCas && (it != nullptr || !old_value.empty())) cmd_set.Add();
   if (it == nullptr) {
     if (!old_value.empty()) return StoreResult::kNotStored;  // append/prepend: memcached says so
     stats.store_no_memory.Add();
@@ -362,8 +373,8 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
                     absl::FunctionRef<void(const ItemView&)> visit) {
   const uint64_t hash = HashIndex::Hash(key);
   absl::MutexLock lock(&index_.StripeLock(hash));
-  stats.get_cmds.Add();
-  if (new_exptime.has_value()) stats.touch_cmds.Add();
+  // gat/gats count as touches, get/gets as gets (memcached's accounting).
+  (new_exptime.has_value() ? stats.touch_cmds : stats.get_cmds).Add();
   uint8_t* it = FindLive(hash, key, stats);
   if (it == nullptr) {
     if (new_exptime.has_value()) {
@@ -398,6 +409,41 @@ bool ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats)
   stats.per_class[Layout::ClassId(it)].touch_hits.Add();
   Bump(it);
   return true;
+}
+
+void ItemStore::Drop(std::string_view key) {
+  const uint64_t hash = HashIndex::Hash(key);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  if (uint8_t* it = index_.Find(hash, key)) Unlink(hash, it);
+}
+
+size_t ItemStore::ReclaimDead(size_t budget) {
+  size_t reclaimed = 0;
+  for (int i = 1; i <= classes_.count(); ++i) {
+    SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    size_t seen = 0;
+    for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
+      uint8_t* prev = Layout::Prev(it);
+      const uint64_t hash = HashIndex::Hash(layout_.Key(it));
+      absl::Mutex& mu = index_.StripeLock(hash);
+      if (mu.TryLock()) {
+        const Liveness live = Check(it);
+        if (live != Liveness::kLive) {
+          ++c.reclaimed;
+          if (live == Liveness::kExpired && (Layout::Flags(it) & kFetched) == 0) {
+            ++c.expired_unfetched;
+          }
+          index_.Remove(hash, it);
+          ReleaseLocked(c, it);
+          ++reclaimed;
+        }
+        mu.Unlock();
+      }
+      it = prev;
+    }
+  }
+  return reclaimed;
 }
 
 bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {

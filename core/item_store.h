@@ -112,6 +112,12 @@ class ItemStore {
 
   bool Touch(std::string_view key, int64_t exptime, ThreadStats& stats);
   bool Delete(std::string_view key, ThreadStats& stats);
+  // Removes `key` if present without counting a delete (a failed set's old value).
+  void Drop(std::string_view key);
+
+  // The LRU crawler: reclaims expired and flushed items among the `budget`
+  // oldest items of every class. The server calls it once a second.
+  size_t ReclaimDead(size_t budget);
 
   // incr/decr. On kOk writes the new value's digits to `out` (no NUL) and
   // their count to `out_len`. incr wraps at 2^64, decr stops at 0.

@@ -35,7 +35,11 @@ absl::StatusOr<SlabClassTable> SlabClassTable::Build(const SlabOptions& o) {
     t.sizes_.push_back(s);
     t.per_page_.push_back(o.page_size / s);
     // memcached grows the aligned size, truncating to an integer each step.
-    size = static_cast<double>(static_cast<size_t>(static_cast<double>(s) * o.factor));
+    // Where that truncation gives the same size back (tiny factors), memcached
+    // repeats the class; we step to the next aligned size instead, so every
+    // class is distinct. Tables from ordinary factors are unchanged.
+    const size_t next = static_cast<size_t>(static_cast<double>(s) * o.factor);
+    size = static_cast<double>(next > s ? next : s + 1);
   }
   t.sizes_.push_back(chunk_max);
   t.per_page_.push_back(o.page_size / chunk_max);

@@ -29,11 +29,11 @@ struct ConnInfo {
 };
 
 struct ServerContext {
-  ServerContext(const Settings& s, std::unique_ptr<core::ItemStore> st, const core::Clock* c)
+  ServerContext(const Settings& s, std::unique_ptr<core::ItemStore> st, core::Clock* c)
       : settings(s), clock(c), store(std::move(st)) {}
 
   const Settings settings;
-  const core::Clock* const clock;
+  core::Clock* const clock;
   const std::unique_ptr<core::ItemStore> store;
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
   std::string listen_addr;  // "tcp:<ip>:<port>" of the listener

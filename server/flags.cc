@@ -122,7 +122,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       {"list-presets", no_argument, nullptr, kListPresetsOpt},
       {nullptr, 0, nullptr, 0},
   };
-  optind = 1;
+  optind = 0;  // GNU getopt: 0 re-initialises its state (tests parse many times)
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:", kLong, nullptr)) != -1) {

@@ -102,6 +102,18 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
       if (cmd == "gat") return ProcessGet(t, false, true, out);
       if (cmd == "gats") return ProcessGet(t, true, true, out);
       return Reply(out, kError);
+    case 'b':
+      if (cmd == "bget") {  // a legacy alias memcached still answers
+        if (ntokens < 3) return Reply(out, kError);
+        return ProcessGet(t, false, false, out);
+      }
+      return Reply(out, kError);
+    case 'm':
+      if (cmd == "mn") {  // meta no-op: a pipeline marker
+        out->append("MN\r\n");
+        return;
+      }
+      return Reply(out, kError);
     case 's':
       if (cmd == "set") {
         if (!want_or(6, 7)) return Reply(out, kError);
@@ -238,7 +250,7 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
     stats_->store_too_large.Add();
     Reply(out, "SERVER_ERROR object too large for cache");
     // A failed set must not leave the old value behind (memcached's rule).
-    if (mode == core::StoreMode::kSet) ctx_->store->Delete(key, *stats_);
+    if (mode == core::StoreMode::kSet) ctx_->store->Drop(key);
     phase_ = Phase::kSwallow;
     swallow_left_ = block;
     return;
@@ -325,7 +337,7 @@ void Session::ProcessFlushAll(const Tokens& t, std::string* out) {
   SetNoreplyMaybe(t);
   int32_t delay = 0;
   if (t.ntokens() != (noreply_ ? 3u : 2u) && !protocol::ParseInt32(t[1], &delay)) {
-    return Reply(out, kBadFormat);
+    return Reply(out, "CLIENT_ERROR invalid exptime argument");
   }
   stats_->flush_cmds.Add();
   ctx_->store->FlushAll(delay);
@@ -334,14 +346,9 @@ void Session::ProcessFlushAll(const Tokens& t, std::string* out) {
 
 void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
   SetNoreplyMaybe(t);
-  if (noreply_ && t.ntokens() == 3) {
-    noreply_ = false;  // "verbosity noreply" is not valid syntax
-    return Reply(out, kError);
-  }
   uint32_t level = 0;
-  if (protocol::ParseUint32(t[1], &level)) {
-    ctx_->verbosity.store(level > 2 ? 2 : static_cast<int>(level), std::memory_order_relaxed);
-  }
+  if (!protocol::ParseUint32(t[1], &level)) return Reply(out, kBadFormat);
+  ctx_->verbosity.store(level > 2 ? 2 : static_cast<int>(level), std::memory_order_relaxed);
   Reply(out, "OK");
 }
 

@@ -27,6 +27,8 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 // Buffers above this are released when they empty, so idle connections stay small.
 constexpr size_t kKeepBuffer = 64 * 1024;
+// Oldest items per class the once-a-second crawler checks for expiry.
+constexpr size_t kCrawlBudget = 1000;
 // memcached counts these descriptors as its own when enforcing -c.
 constexpr uint64_t kReservedFds = 20;
 
@@ -218,8 +220,9 @@ class Worker {
   // Runs buffered commands, writes replies, and arms events to match.
   void Drive(Connection* c) {
     for (;;) {
+      bool ran = false;
       size_t consumed = 0;
-      if (!c->close_after_write && c->out.size() - c->out_start < kOutputHighWater) {
+      if (!c->close_after_write && Unsent(c) < kOutputHighWater) {
         bool close = false;
         c->info.state.store("conn_parse_cmd", std::memory_order_relaxed);
         const std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
@@ -227,12 +230,14 @@ class Worker {
         c->in_start += consumed;
         if (close) c->close_after_write = true;
         Compact(c);
+        ran = true;
       }
       if (!Flush(c)) return Close(c);
-      // Consume() stops at the output high-water mark; if the socket took
-      // everything, run the commands still waiting behind it.
-      if (consumed > 0 && c->out.empty() && c->in_start < c->in.size() &&
-          !c->close_after_write) {
+      // Consume() stops at the output high-water mark: while the socket keeps
+      // taking the output, run the commands still waiting behind it.
+      const bool more_input = c->in_start < c->in.size();
+      if (!c->close_after_write && more_input && Unsent(c) < kOutputHighWater &&
+          (!ran || consumed > 0)) {
         continue;
       }
       break;
@@ -251,6 +256,8 @@ class Worker {
     }
     c->info.state.store(state, std::memory_order_relaxed);
   }
+
+  static size_t Unsent(const Connection* c) { return c->out.size() - c->out_start; }
 
   // Writes as much output as the socket takes. False on a broken socket.
   bool Flush(Connection* c) {
@@ -407,7 +414,8 @@ void Server::OnAccept(int, short, void* arg) { static_cast<Server*>(arg)->Accept
 
 void Server::OnTick(int, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
-  const_cast<core::Clock*>(s->ctx_->clock)->Tick();
+  s->ctx_->clock->Tick();
+  s->ctx_->store->ReclaimDead(kCrawlBudget);
 }
 
 void Server::OnSignal(int, short, void* arg) { static_cast<Server*>(arg)->Stop(); }

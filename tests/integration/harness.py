@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -36,18 +37,26 @@ class Server:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # stderr goes to a file: a pipe nobody reads would block a chatty server.
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.log.seek(0)
                 raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
-                                                            self.proc.stderr.read().decode()))
+                                                            self.log.read().decode(errors="replace")))
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
             except OSError:
                 time.sleep(0.02)
         raise RuntimeError("server did not start: %s" % self.argv)
+
+    def stderr_text(self):
+        """Everything the server wrote to stderr so far."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -60,8 +69,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()
+        if self.proc:
+            self.log.close()
 
     def connect(self, timeout=5.0):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)

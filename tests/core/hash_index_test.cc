@@ -1,0 +1,127 @@
+#include "core/hash_index.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tinycached::core {
+namespace {
+
+using Layout = compact::StockLayout;
+
+// Items made by hand: header + key, enough for the index.
+class Items {
+ public:
+  explicit Items(const Layout* layout) : layout_(layout) {}
+  uint8_t* Make(const std::string& key) {
+    auto buf = std::make_unique<uint8_t[]>(layout_->ItemSize(key.size(), 0, 0));
+    layout_->Init(buf.get(), 1, 0, key, 0, 0, nullptr, 0, 0);
+    bufs_.push_back(std::move(buf));
+    return bufs_.back().get();
+  }
+
+ private:
+  const Layout* layout_;
+  std::vector<std::unique_ptr<uint8_t[]>> bufs_;
+};
+
+void Insert(HashIndex& index, uint8_t* it, const Layout& layout) {
+  const uint64_t h = HashIndex::Hash(layout.Key(it));
+  absl::MutexLock lock(&index.StripeLock(h));
+  index.Insert(h, it);
+}
+
+uint8_t* Find(HashIndex& index, const std::string& key) {
+  const uint64_t h = HashIndex::Hash(key);
+  absl::MutexLock lock(&index.StripeLock(h));
+  return index.Find(h, key);
+}
+
+TEST(HashIndexTest, InsertFindRemoveReplace) {
+  const Layout layout(true);
+  HashIndex index(&layout, HashIndex::kMinHashPower);
+  Items items(&layout);
+  std::vector<uint8_t*> all;
+  for (int i = 0; i < 5000; ++i) {
+    all.push_back(items.Make("key" + std::to_string(i)));
+    Insert(index, all.back(), layout);
+  }
+  EXPECT_EQ(index.items(), 5000u);
+  for (int i = 0; i < 5000; ++i) EXPECT_EQ(Find(index, "key" + std::to_string(i)), all[i]);
+  EXPECT_EQ(Find(index, "key5000"), nullptr);
+
+  for (int i = 0; i < 5000; i += 2) {
+    const uint64_t h = HashIndex::Hash(layout.Key(all[i]));
+    absl::MutexLock lock(&index.StripeLock(h));
+    EXPECT_TRUE(index.Remove(h, all[i]));
+    EXPECT_FALSE(index.Remove(h, all[i]));
+  }
+  EXPECT_EQ(index.items(), 2500u);
+  for (int i = 0; i < 5000; ++i) {
+    EXPECT_EQ(Find(index, "key" + std::to_string(i)), i % 2 ? all[i] : nullptr) << i;
+  }
+
+  uint8_t* fresh = items.Make("key1");
+  {
+    const uint64_t h = HashIndex::Hash("key1");
+    absl::MutexLock lock(&index.StripeLock(h));
+    index.Replace(h, all[1], fresh);
+  }
+  EXPECT_EQ(Find(index, "key1"), fresh);
+  EXPECT_EQ(index.items(), 2500u);
+}
+
+TEST(HashIndexTest, GrowKeepsEveryItem) {
+  const Layout layout(true);
+  HashIndex index(&layout, HashIndex::kMinHashPower);
+  Items items(&layout);
+  const int n = 40000;  // ~10 per bucket before growth
+  for (int i = 0; i < n; ++i) Insert(index, items.Make(std::to_string(i)), layout);
+  const int before = index.hashpower();
+  index.Grow();
+  index.Grow();
+  EXPECT_EQ(index.hashpower(), before + 2);
+  EXPECT_FALSE(index.expanding());
+  EXPECT_EQ(index.bytes(), (size_t{1} << (before + 2)) * 8);
+  for (int i = 0; i < n; ++i) ASSERT_NE(Find(index, std::to_string(i)), nullptr) << i;
+}
+
+TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
+  const Layout layout(true);
+  HashIndex index(&layout, HashIndex::kMinHashPower);
+  index.StartMaintainer();
+  const int threads = 4, per_thread = 50000;
+  std::vector<std::unique_ptr<Items>> pools;
+  for (int t = 0; t < threads; ++t) pools.push_back(std::make_unique<Items>(&layout));
+  std::atomic<int> lost{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        const std::string key = std::to_string(t) + ":" + std::to_string(i);
+        Insert(index, pools[t]->Make(key), layout);
+        // Every key written so far by this thread must stay findable.
+        if (i % 97 == 0 && Find(index, std::to_string(t) + ":" + std::to_string(i / 2)) == nullptr) {
+          lost.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(lost.load(), 0);
+  EXPECT_EQ(index.items(), size_t{threads} * per_thread);
+  for (int t = 0; t < threads; ++t) {
+    for (int i = 0; i < per_thread; ++i) {
+      ASSERT_NE(Find(index, std::to_string(t) + ":" + std::to_string(i)), nullptr);
+    }
+  }
+  // 200k items > 1.5 x 4096 buckets: the maintainer must have grown the table.
+  EXPECT_GT(index.hashpower(), HashIndex::kMinHashPower);
+}
+
+}  // namespace
+}  // namespace tinycached::core

@@ -1,0 +1,137 @@
+#include "core/slabs.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tinycached::core {
+namespace {
+
+// "slab class   1: chunk size        96 perslab   10922" lines printed by
+// Debian's memcached 1.6.18 with -vv (tests/core/testdata/).
+std::vector<std::pair<size_t, size_t>> ReadMemcachedClasses(const std::string& name) {
+  std::ifstream in(std::string(TC_TESTDATA_DIR) + "/memcached_1.6.18_classes_" + name + ".txt");
+  std::vector<std::pair<size_t, size_t>> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t id, size, per;
+    if (std::sscanf(line.c_str(), "slab class %zu: chunk size %zu perslab %zu", &id, &size, &per) == 3) {
+      out.emplace_back(size, per);
+    }
+  }
+  return out;
+}
+
+struct TableCase {
+  std::string name;
+  size_t min_space;
+  double factor;
+  size_t item_size_max;
+};
+
+class MemcachedClassTable : public ::testing::TestWithParam<TableCase> {};
+
+TEST_P(MemcachedClassTable, MatchesMemcached) {
+  const TableCase& c = GetParam();
+  SlabOptions o;
+  o.min_space = c.min_space;
+  o.factor = c.factor;
+  o.item_size_max = c.item_size_max;
+  absl::StatusOr<SlabClassTable> t = SlabClassTable::Build(o);
+  ASSERT_TRUE(t.ok()) << t.status();
+  const auto expected = ReadMemcachedClasses(c.name);
+  ASSERT_FALSE(expected.empty()) << "missing test data for " << c.name;
+  ASSERT_EQ(t->count(), static_cast<int>(expected.size()));
+  for (int i = 1; i <= t->count(); ++i) {
+    EXPECT_EQ(t->ChunkSize(i), expected[i - 1].first) << "class " << i;
+    EXPECT_EQ(t->PerPage(i), expected[i - 1].second) << "class " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Debian, MemcachedClassTable,
+    ::testing::Values(TableCase{"default", 48, 1.25, 1 << 20},
+                      TableCase{"n5_f105", 5, 1.05, 1 << 20},
+                      TableCase{"f12_n20_i4m", 20, 1.2, 4 << 20}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(SlabClassTableTest, ClassForPicksSmallestFittingChunk) {
+  absl::StatusOr<SlabClassTable> t = SlabClassTable::Build(SlabOptions{});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->ClassFor(0), 0);
+  EXPECT_EQ(t->ClassFor(1), 1);
+  EXPECT_EQ(t->ClassFor(96), 1);
+  EXPECT_EQ(t->ClassFor(97), 2);
+  EXPECT_EQ(t->ClassFor(120), 2);
+  EXPECT_EQ(t->ClassFor(524288), t->count());
+  EXPECT_FALSE(t->IsLarge(524288));
+  // Larger than a chunk: a large item, charged to the largest class.
+  EXPECT_EQ(t->ClassFor(524289), t->count());
+  EXPECT_TRUE(t->IsLarge(524289));
+  EXPECT_EQ(t->ClassFor(1 << 20), t->count());
+  EXPECT_EQ(t->ClassFor((1 << 20) + 1), 0);
+}
+
+TEST(SlabClassTableTest, AlignmentAndMonotonicity) {
+  for (size_t align : {1, 2, 4, 8}) {
+    SlabOptions o;
+    o.min_space = 5;
+    o.factor = 1.01;
+    o.align = align;
+    o.max_classes = 250;
+    absl::StatusOr<SlabClassTable> t = SlabClassTable::Build(o);
+    ASSERT_TRUE(t.ok());
+    EXPECT_LE(t->count(), 250);
+    for (int i = 1; i < t->count(); ++i) {
+      EXPECT_EQ(t->ChunkSize(i) % align, 0u) << "align " << align << " class " << i;
+      EXPECT_LT(t->ChunkSize(i), t->ChunkSize(i + 1));
+    }
+  }
+}
+
+TEST(SlabClassTableTest, RejectsBadKnobs) {
+  SlabOptions o;
+  o.factor = 1.0;
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  o = SlabOptions{};
+  o.min_space = 0;
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  o = SlabOptions{};
+  o.item_size_max = 64 << 10;  // below the default chunk max, as memcached refuses
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  o = SlabOptions{};
+  o.align = 3;
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+}
+
+TEST(PagePoolTest, EnforcesLimitButGivesEveryClassItsFirstPage) {
+  PagePool pool(2 << 20, 1 << 20);
+  EXPECT_NE(pool.NewPage(false), nullptr);
+  EXPECT_NE(pool.NewPage(false), nullptr);
+  EXPECT_EQ(pool.NewPage(false), nullptr);
+  EXPECT_EQ(pool.used(), size_t{2} << 20);
+  uint8_t* first = pool.NewPage(true);  // a class with no page yet
+  ASSERT_NE(first, nullptr);
+  first[0] = 1;
+  first[(1 << 20) - 1] = 1;  // the whole page is usable
+  EXPECT_EQ(pool.pages(), 3u);
+  EXPECT_FALSE(pool.Charge(1));
+}
+
+TEST(PagePoolTest, ChargeAndRefund) {
+  PagePool pool(1000, 1 << 20);
+  EXPECT_TRUE(pool.Charge(600));
+  EXPECT_FALSE(pool.Charge(401));
+  EXPECT_TRUE(pool.Charge(400));
+  pool.Refund(600);
+  EXPECT_EQ(pool.used(), 400u);
+  EXPECT_EQ(pool.NewPage(false), nullptr);
+}
+
+}  // namespace
+}  // namespace tinycached::core

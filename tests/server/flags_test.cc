@@ -1,0 +1,83 @@
+#include "server/flags.h"
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tinycached::server {
+namespace {
+
+absl::StatusOr<CommandLine> Parse(std::initializer_list<const char*> args) {
+  std::vector<std::string> storage = {"tinycached"};
+  for (const char* a : args) storage.emplace_back(a);
+  std::vector<char*> argv;
+  for (std::string& s : storage) argv.push_back(s.data());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(FlagsTest, DefaultsAreMemcacheds) {
+  auto cl = Parse({});
+  ASSERT_TRUE(cl.ok());
+  const Settings& s = cl->settings;
+  EXPECT_EQ(s.port, 11211);
+  EXPECT_EQ(s.memory_mb, 64u);
+  EXPECT_EQ(s.maxconns, 1024);
+  EXPECT_EQ(s.threads, 4);
+  EXPECT_EQ(s.chunk_size, 48u);
+  EXPECT_DOUBLE_EQ(s.factor, 1.25);
+  EXPECT_TRUE(s.cas_enabled);
+  EXPECT_TRUE(s.evict);
+  EXPECT_EQ(s.item_size_max, 1u << 20);
+  EXPECT_EQ(s.layout, "stock");
+  EXPECT_EQ(cl->action, CommandAction::kRun);
+}
+
+TEST(FlagsTest, EveryMemcachedFlag) {
+  auto cl = Parse({"-p", "12345", "-U", "0", "-l", "127.0.0.1", "-m", "128", "-c", "4096", "-t",
+                   "2", "-n", "5", "-f", "1.05", "-C", "-I", "2m", "-M", "-vv", "-d", "-P",
+                   "/tmp/x.pid", "-u", "nobody", "-o", "layout=stock,hashpower=20"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  const Settings& s = cl->settings;
+  EXPECT_EQ(s.port, 12345);
+  EXPECT_EQ(s.memory_mb, 128u);
+  EXPECT_EQ(s.maxconns, 4096);
+  EXPECT_EQ(s.threads, 2);
+  EXPECT_EQ(s.chunk_size, 5u);
+  EXPECT_DOUBLE_EQ(s.factor, 1.05);
+  EXPECT_FALSE(s.cas_enabled);
+  EXPECT_EQ(s.item_size_max, 2u << 20);
+  EXPECT_FALSE(s.evict);
+  EXPECT_EQ(s.verbose, 2);
+  EXPECT_TRUE(s.daemonize);
+  EXPECT_EQ(s.pid_file, "/tmp/x.pid");
+  EXPECT_EQ(s.user, "nobody");
+  EXPECT_EQ(s.hashpower, 20);
+  EXPECT_EQ(Parse({"-m64", "-I", "512k", "-vvv"})->settings.item_size_max, 512u << 10);
+  EXPECT_EQ(Parse({"--port=7", "--memory-limit=8"})->settings.port, 7);
+}
+
+TEST(FlagsTest, ActionsAndBadInput) {
+  EXPECT_EQ(Parse({"-h"})->action, CommandAction::kHelp);
+  EXPECT_EQ(Parse({"-V"})->action, CommandAction::kVersion);
+  EXPECT_EQ(Parse({"--list-presets"})->action, CommandAction::kListPresets);
+  for (auto args : std::vector<std::vector<const char*>>{
+           {"-x"}, {"-p"}, {"-p", "70000"}, {"-p", "abc"}, {"-U", "11211"}, {"-m", "0"},
+           {"-m", "-5"}, {"-t", "0"}, {"-c", "0"}, {"-n", "0"}, {"-f", "1"}, {"-f", "x"},
+           {"-I", "512"}, {"-I", "2g"}, {"-m", "1"}, {"-o", "layout=nope"}, {"-o", "foo=1"},
+           {"-o", "hashpower=3"}, {"stray"}, {"--no-such-flag"}}) {
+    std::vector<std::string> storage = {"tinycached"};
+    for (const char* a : args) storage.emplace_back(a);
+    std::vector<char*> argv;
+    for (std::string& s : storage) argv.push_back(s.data());
+    auto cl = ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+    EXPECT_FALSE(cl.ok()) << "accepted: " << args[0] << (args.size() > 1 ? args[1] : "");
+    if (!cl.ok()) {
+      EXPECT_FALSE(cl.status().message().empty());
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tinycached::server
