@@ -226,7 +226,8 @@ class Worker {
         bool close = false;
         c->info.state.store("conn_parse_cmd", std::memory_order_relaxed);
         const std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
-        consumed = c->session.Consume(input, &c->out, &close, kOutputHighWater);
+        // The limit counts unsent bytes only; `out` still holds the sent prefix.
+        consumed = c->session.Consume(input, &c->out, &close, c->out_start + kOutputHighWater);
         c->in_start += consumed;
         if (close) c->close_after_write = true;
         Compact(c);
