@@ -1,0 +1,108 @@
+"""libmemcached's protocol conformance checker against tinycached (ASCII protocol).
+
+Run as
+    /usr/bin/python3 tests/integration/memccapable_test.py --tinycached build/server/tinycached
+
+Runs Debian's /usr/bin/memccapable (package libmemcached-tools) as
+    memccapable -h 127.0.0.1 -p PORT -a -v -t 5
+  -a  ASCII protocol tests only
+  -v  verbose: without it memccapable prints nothing at all for a failing test (only the
+      missing "[pass]" shows) and no summary line; with it a failure prints "[FAIL]" plus
+      the failed assertion, and the run ends with "All tests passed" or
+      "N of M tests failed".  Passing output is identical with and without -v.
+  -t  I/O timeout in seconds (default 300 would make a hanging server very slow to fail)
+Each test prints one line "ascii <name>   [pass]" (or "[skip]" / "[FAIL]").
+memccapable exits 0 only if no test failed.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+MEMCCAPABLE = shutil.which("memccapable") or "/usr/bin/memccapable"
+
+# The ASCII tests of libmemcached 1.1's memcapable, in the order it runs them.
+EXPECTED_TESTS = [
+    "version", "quit", "verbosity", "set", "set noreply", "get", "gets", "mget",
+    "flush", "flush noreply", "add", "add noreply", "replace", "replace noreply",
+    "cas", "cas noreply", "delete", "delete noreply", "incr", "incr noreply",
+    "decr", "decr noreply", "append", "append noreply", "prepend", "prepend noreply",
+    "stat",
+]
+
+RESULT_RE = re.compile(r"^ascii (?P<name>[a-z][a-z ]*?)\s+\[(?P<result>pass|skip|FAIL)\]\s*$")
+
+
+def parse(output):
+    """Returns ([(test name, result)], lines that mention a failure)."""
+    results = []
+    for line in output.splitlines():
+        m = RESULT_RE.match(line)
+        if m:
+            results.append((m.group("name"), m.group("result")))
+    failures = [l for l in output.splitlines() if "FAIL" in l or "failed" in l]
+    return results, failures
+
+
+class MemccapableTest(unittest.TestCase):
+    def run_memccapable(self, server, *extra):
+        proc = subprocess.run(
+            [MEMCCAPABLE, "-h", "127.0.0.1", "-p", str(server.port), "-a", "-v", "-t", "5"]
+            + list(extra),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        return proc.returncode, proc.stdout.decode("latin-1")
+
+    def check_all_passed(self, rc, out, expected):
+        results, failures = parse(out)
+        msg = "memccapable output:\n" + out
+        self.assertEqual(failures, [], msg)
+        self.assertEqual(rc, 0, msg)
+        self.assertEqual([name for name, _ in results], expected, msg)
+        self.assertEqual([r for _, r in results], ["pass"] * len(expected), msg)
+        self.assertIn("All tests passed", out, msg)
+
+    def test_ascii_protocol(self):
+        if not os.access(MEMCCAPABLE, os.X_OK):
+            self.skipTest("memccapable not installed (Debian package libmemcached-tools)")
+        with harness.tinycached() as server:
+            rc, out = self.run_memccapable(server)
+            self.assertTrue(server.alive(), "server died during memccapable:\n" + out)
+            self.check_all_passed(rc, out, EXPECTED_TESTS)
+            # memccapable flushes and then leaves the server usable
+            with server.connect() as s:
+                s.sendall(b"set after 0 0 2\r\nok\r\nget after\r\n")
+                buf = b""
+                while not buf.endswith(b"END\r\n"):
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, "connection closed; got %r" % buf)
+                    buf += chunk
+                self.assertEqual(buf, b"STORED\r\nVALUE after 0 2\r\nok\r\nEND\r\n")
+
+    def test_ascii_protocol_twice_on_one_server(self):
+        """A second full run on the same server (state left by the first must not matter)."""
+        if not os.access(MEMCCAPABLE, os.X_OK):
+            self.skipTest("memccapable not installed (Debian package libmemcached-tools)")
+        with harness.tinycached(["-t", "2"]) as server:
+            for _ in range(2):
+                rc, out = self.run_memccapable(server)
+                self.check_all_passed(rc, out, EXPECTED_TESTS)
+            self.assertTrue(server.alive())
+
+    def test_parser_rejects_a_failing_run(self):
+        """The output parser itself: a failure is never read as a pass."""
+        out = ("ascii version                           [pass]\n"
+               "ascii quit                              \n[FAIL]\n\n"
+               "./src/bin/memcapable.cc:1097: timeout_io_op(...) == 0\n"
+               "1 of 27 tests failed\n")
+        results, failures = parse(out)
+        self.assertEqual(results, [("version", "pass")])
+        self.assertTrue(failures)
+
+
+if __name__ == "__main__":
+    harness.main()
