@@ -115,7 +115,7 @@ class StockLayout {
     k[key.size()] = '\0';
     if (client_flags != 0) StoreField<uint32_t>(k + key.size() + 1, client_flags);
     uint8_t* v = ValuePtr(it);
-    if (value != nullptr) std::memcpy(v, value, nvalue);
+    if (value != nullptr && nvalue > 0) std::memcpy(v, value, nvalue);
     v[nvalue] = '\r';
     v[nvalue + 1] = '\n';
   }

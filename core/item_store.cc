@@ -358,13 +358,10 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
   layout_.Init(it, static_cast<uint8_t>(cls), extra, key, flags, nvalue, nullptr,
                clock_->Now(), rel_exptime);
   char* dst = reinterpret_cast<char*>(layout_.ValuePtr(it));
-  if (mode == StoreMode::kPrepend) {
-    std::memcpy(dst, value.data(), value.size());
-    std::memcpy(dst + value.size(), old_value.data(), old_value.size());
-  } else {
-    std::memcpy(dst, old_value.data(), old_value.size());
-    std::memcpy(dst + old_value.size(), value.data(), value.size());
-  }
+  const std::string_view first = mode == StoreMode::kPrepend ? value : old_value;
+  const std::string_view second = mode == StoreMode::kPrepend ? old_value : value;
+  if (!first.empty()) std::memcpy(dst, first.data(), first.size());
+  if (!second.empty()) std::memcpy(dst + first.size(), second.data(), second.size());
   Link(hash, it, old);
   return StoreResult::kStored;
 }
