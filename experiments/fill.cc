@@ -1,0 +1,1154 @@
+// fill — fills any memcached-protocol server with tiny items until its first
+// eviction and reports how many it held (DESIGN.md section 2, "the 64 MB fill
+// experiment").
+//
+// Protocol, in one picture:
+//
+//   client                                         server
+//   set 1 0 0 1 noreply\r\nx\r\n ... (one batch) ->  (no reply to noreply sets)
+//   stats\r\n                                   ->
+//                         <- [error lines for failed sets, if any]
+//                         <- STAT ... \r\n ... END\r\n
+//
+// The stats reply comes after every earlier command on the connection has been
+// processed, so each poll sees the exact effect of everything sent so far.
+// Filling stops at the first poll whose `evictions` grew; the figure "items
+// stored" is that poll's `curr_items`. A server that refuses items instead of
+// evicting (memcached -M) is "full" too: memcached 1.6 sends no error for a
+// noreply set, so that shows as a poll where `curr_items` grew by less than the
+// batch while `evictions` did not move (every key is new, none expires). A
+// server that does send error lines stops the fill as well.
+//
+// Reproducibility: every decision (batch sizes, when to poll, when to stop) is
+// a function of earlier stats values only, never of time, so a deterministic
+// server gives the same figure on every run.
+//
+// Exit codes: 0 filled (or stopped by a server out of memory), 1 --verify found
+// corrupt values, 2 bad usage, 3 connection or protocol failure, 4 the item cap
+// or key space ran out before the server filled up.
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace tinycached::fill {
+namespace {
+
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+// memcached's key length limit; longer keys are rejected by every server.
+constexpr size_t kMaxKeyLength = 250;
+// Largest shuffled key space: the permutation is held as 32-bit key numbers.
+constexpr uint64_t kMaxKeySpace = uint64_t{1} << 31;
+// Keys per multi-get and multi-gets in flight during --verify.
+constexpr size_t kKeysPerGet = 100;
+constexpr size_t kGetsInFlight = 8;
+// A reply line longer than this means we are out of sync with the server.
+constexpr size_t kMaxLineLength = 1 << 20;
+// Largest value --verify accepts in a VALUE line before calling it corrupt.
+constexpr uint64_t kMaxValueLength = uint64_t{1} << 30;
+// The batch shrinks to (estimated room left) / kBatchRoomDivisor near the end.
+constexpr uint64_t kBatchRoomDivisor = 8;
+// WaitForHashTable: poll interval, and how long the hash table may stay below
+// memcached's growth threshold without growing before we assume the server
+// follows another policy.
+constexpr int kHashPollMs = 50;
+constexpr int kHashGrowWindowMs = 3000;
+// A batch never holds more than this many request bytes (large --value-size).
+constexpr uint64_t kMaxBatchBytes = uint64_t{4} << 20;
+
+constexpr int kExitOk = 0;
+constexpr int kExitCorrupt = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 3;
+constexpr int kExitNotFilled = 4;
+
+constexpr char kUsage[] =
+    R"(usage: fill [options]
+Fills a memcached-protocol server with keys 1, 2, 3, ... (value 'x') using
+pipelined `set <key> 0 0 <n> noreply`, polls `stats` after every batch and
+stops at the first eviction. Reports curr_items at that moment.
+
+  --host HOST          server address (default 127.0.0.1)
+  --port PORT          server port (default 11211)
+  --value-size N       value of N bytes 'x' (default 1)
+  --order ORDER        sequential (default) or shuffled
+  --seed N             seed of the shuffled order (default 1)
+  --key-space N        shuffled order: permutation of keys 1..N
+                       (default: --max-items, else limit bytes / 8)
+  --key-prefix STR     prepended to every key (default none)
+  --limit-mb MB        memory limit used for bytes/item (default: the
+                       server's limit_maxbytes)
+  --max-items N        safety cap on items sent (default: limit bytes)
+  --batch N            largest batch of sets per write (default 4096)
+  --min-batch N        smallest batch near the end (default 64)
+  --pid PID            server pid: read VmRSS before and after the fill
+  --hash-wait-ms MS    before reading the RSS after the fill, wait up to MS
+                       for a memcached-style hash table to finish growing
+                       (default 20000, 0 = do not wait)
+  --settle-ms MS       then wait MS more (default 0)
+  --verify             re-read a sample of keys with multi-get afterwards
+  --verify-sample N    keys to re-read (default 100000, 0 = every key sent)
+  --timeout-ms MS      give up when the server is silent this long
+                       (default 30000)
+  --label NAME         name of this run in the report
+  --csv FILE           append one CSV line (header first if the file is new)
+  --json               print one JSON object instead of the text report
+  --help               this text
+)";
+
+// ---------------------------------------------------------------------------
+// Options.
+
+enum class KeyOrder { kSequential, kShuffled };
+
+struct Options {
+  std::string host = "127.0.0.1";
+  uint16_t port = 11211;
+  uint64_t value_size = 1;
+  KeyOrder order = KeyOrder::kSequential;
+  uint64_t seed = 1;
+  std::optional<uint64_t> key_space;
+  std::string key_prefix;
+  std::optional<uint64_t> limit_bytes;
+  std::optional<uint64_t> max_items;
+  uint64_t batch = 4096;
+  uint64_t min_batch = 64;
+  std::optional<pid_t> pid;
+  uint64_t settle_ms = 0;
+  uint64_t hash_wait_ms = 20000;
+  bool verify = false;
+  uint64_t verify_sample = 100000;
+  int timeout_ms = 30000;
+  std::string label;
+  std::string csv_path;
+  bool json = false;
+  bool help = false;
+};
+
+bool ParseUint(std::string_view text, uint64_t* out) {
+  if (text.empty()) return false;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return ec == std::errc() && ptr == end;
+}
+
+bool ParsePositiveDouble(std::string_view text, double* out) {
+  const std::string copy(text);
+  char* end = nullptr;
+  errno = 0;
+  *out = std::strtod(copy.c_str(), &end);
+  return !copy.empty() && errno == 0 && end == copy.c_str() + copy.size() &&
+         std::isfinite(*out) && *out > 0;
+}
+
+// A key prefix must keep keys legal in the text protocol.
+bool IsValidKeyText(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > ' ' && u != 0x7f;
+  });
+}
+
+// Parses argv into *options. Returns an error message, empty on success.
+std::string ParseOptions(int argc, char** argv, Options* options) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg.substr(0, 2) != "--")
+      return "unexpected argument: " + std::string(arg);
+    arg.remove_prefix(2);
+    std::string_view name = arg;
+    std::optional<std::string_view> inline_value;
+    if (const size_t eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+    }
+    auto flag = [&](bool* field) -> std::string {
+      if (inline_value.has_value())
+        return "--" + std::string(name) + " takes no value";
+      *field = true;
+      return "";
+    };
+    if (name == "verify") {
+      if (auto e = flag(&options->verify); !e.empty()) return e;
+      continue;
+    }
+    if (name == "json") {
+      if (auto e = flag(&options->json); !e.empty()) return e;
+      continue;
+    }
+    if (name == "help") {
+      if (auto e = flag(&options->help); !e.empty()) return e;
+      continue;
+    }
+
+    static constexpr std::string_view kValueOptions[] = {
+        "host",         "port",      "value-size",    "order",
+        "seed",         "key-space", "key-prefix",    "limit-mb",
+        "max-items",    "batch",     "min-batch",     "pid",
+        "hash-wait-ms", "settle-ms", "verify-sample", "timeout-ms",
+        "label",        "csv"};
+    if (std::find(std::begin(kValueOptions), std::end(kValueOptions), name) ==
+        std::end(kValueOptions)) {
+      return "unknown option: --" + std::string(name);
+    }
+    std::string_view value;
+    if (inline_value.has_value()) {
+      value = *inline_value;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return "--" + std::string(name) + " needs a value";
+    }
+    const std::string bad =
+        "bad value for --" + std::string(name) + ": " + std::string(value);
+    uint64_t number = 0;
+    auto number_at_least = [&](uint64_t min, uint64_t max) {
+      return ParseUint(value, &number) && number >= min && number <= max;
+    };
+
+    if (name == "host") {
+      if (value.empty()) return bad;
+      options->host = std::string(value);
+    } else if (name == "port") {
+      if (!number_at_least(1, 65535)) return bad;
+      options->port = static_cast<uint16_t>(number);
+    } else if (name == "value-size") {
+      if (!number_at_least(0, kMaxValueLength)) return bad;
+      options->value_size = number;
+    } else if (name == "order") {
+      if (value == "sequential") {
+        options->order = KeyOrder::kSequential;
+      } else if (value == "shuffled") {
+        options->order = KeyOrder::kShuffled;
+      } else {
+        return bad;
+      }
+    } else if (name == "seed") {
+      if (!number_at_least(0, UINT64_MAX)) return bad;
+      options->seed = number;
+    } else if (name == "key-space") {
+      if (!number_at_least(1, kMaxKeySpace)) return bad;
+      options->key_space = number;
+    } else if (name == "key-prefix") {
+      if (!IsValidKeyText(value)) return bad;
+      options->key_prefix = std::string(value);
+    } else if (name == "limit-mb") {
+      double mb = 0;
+      if (!ParsePositiveDouble(value, &mb) || mb > 1e9) return bad;
+      options->limit_bytes =
+          static_cast<uint64_t>(std::llround(mb * static_cast<double>(kMiB)));
+    } else if (name == "max-items") {
+      if (!number_at_least(1, UINT64_MAX)) return bad;
+      options->max_items = number;
+    } else if (name == "batch") {
+      if (!number_at_least(1, 1 << 24)) return bad;
+      options->batch = number;
+    } else if (name == "min-batch") {
+      if (!number_at_least(1, 1 << 24)) return bad;
+      options->min_batch = number;
+    } else if (name == "pid") {
+      if (!number_at_least(1, INT32_MAX)) return bad;
+      options->pid = static_cast<pid_t>(number);
+    } else if (name == "hash-wait-ms") {
+      if (!number_at_least(0, 600000)) return bad;
+      options->hash_wait_ms = number;
+    } else if (name == "settle-ms") {
+      if (!number_at_least(0, 600000)) return bad;
+      options->settle_ms = number;
+    } else if (name == "verify-sample") {
+      if (!number_at_least(0, UINT64_MAX)) return bad;
+      options->verify_sample = number;
+    } else if (name == "timeout-ms") {
+      if (!number_at_least(1, INT32_MAX)) return bad;
+      options->timeout_ms = static_cast<int>(number);
+    } else if (name == "label") {
+      options->label = std::string(value);
+    } else if (name == "csv") {
+      if (value.empty()) return bad;
+      options->csv_path = std::string(value);
+    } else {
+      return "unknown option: --" + std::string(name);
+    }
+  }
+  options->min_batch = std::min(options->min_batch, options->batch);
+  return "";
+}
+
+// ---------------------------------------------------------------------------
+// Connection: one TCP connection with a receive buffer.
+
+class Connection {
+ public:
+  Connection() = default;
+  ~Connection() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Connects to host:port (any address family). On failure returns false and
+  // sets error(). `timeout_ms` bounds every later wait for the server.
+  bool Connect(const std::string& host, uint16_t port, int timeout_ms) {
+    timeout_ms_ = timeout_ms;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    const std::string service = std::to_string(port);
+    if (const int rc =
+            getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+        rc != 0) {
+      return Fail("cannot resolve " + host + ": " + gai_strerror(rc));
+    }
+    std::string last_error = "no address";
+    for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+      const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd < 0) {
+        last_error = std::strerror(errno);
+        continue;
+      }
+      if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+        fd_ = fd;
+        break;
+      }
+      last_error = std::strerror(errno);
+      close(fd);
+    }
+    freeaddrinfo(found);
+    if (fd_ < 0)
+      return Fail("cannot connect to " + host + ":" + service + ": " +
+                  last_error);
+    const int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    const int flags = fcntl(fd_, F_GETFL, 0);
+    if (flags < 0 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0)
+      return Fail("fcntl failed");
+    return true;
+  }
+
+  // Writes all of `data`. Whatever the server sends meanwhile is buffered, so
+  // a server that answers (errors, or sets whose noreply it ignores) can never
+  // block on us while we block on it.
+  bool SendAll(std::string_view data) {
+    size_t sent = 0;
+    while (sent < data.size()) {
+      pollfd p{fd_, POLLIN | POLLOUT, 0};
+      const int ready = poll(&p, 1, timeout_ms_);
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        return Fail(std::string("poll: ") + std::strerror(errno));
+      }
+      if (ready == 0) return Fail("timed out writing to the server");
+      if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0 &&
+          !ReceiveAvailable())
+        return false;
+      if ((p.revents & POLLOUT) != 0) {
+        const ssize_t n =
+            send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+        if (n < 0) {
+          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            continue;
+          return Fail(std::string("send: ") + std::strerror(errno));
+        }
+        sent += static_cast<size_t>(n);
+      }
+    }
+    return true;
+  }
+
+  // Reads the next "\r\n"-terminated line into *line, without the terminator.
+  bool ReadLine(std::string* line) {
+    size_t scan_from = in_pos_;
+    while (true) {
+      const size_t eol = in_.find("\r\n", scan_from);
+      if (eol != std::string::npos) {
+        line->assign(in_, in_pos_, eol - in_pos_);
+        in_pos_ = eol + 2;
+        Compact();
+        return true;
+      }
+      if (in_.size() - in_pos_ > kMaxLineLength)
+        return Fail("reply line too long");
+      scan_from = std::max(in_pos_, in_.size() > 0 ? in_.size() - 1 : 0);
+      if (!WaitAndReceive()) return false;
+    }
+  }
+
+  // Reads exactly n bytes into *out.
+  bool ReadBytes(size_t n, std::string* out) {
+    while (in_.size() - in_pos_ < n) {
+      if (!WaitAndReceive()) return false;
+    }
+    out->assign(in_, in_pos_, n);
+    in_pos_ += n;
+    Compact();
+    return true;
+  }
+
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(std::string message) {
+    error_ = std::move(message);
+    return false;
+  }
+
+  // Blocks until the server sends something (or timeout), then buffers it.
+  bool WaitAndReceive() {
+    while (true) {
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = poll(&p, 1, timeout_ms_);
+      if (ready < 0) {
+        if (errno == EINTR) continue;
+        return Fail(std::string("poll: ") + std::strerror(errno));
+      }
+      if (ready == 0) return Fail("timed out waiting for the server's reply");
+      return ReceiveAvailable();
+    }
+  }
+
+  // Appends everything readable now to the buffer. Fails if the server closed.
+  bool ReceiveAvailable() {
+    char chunk[65536];
+    while (true) {
+      const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
+      if (n > 0) {
+        in_.append(chunk, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) return Fail("the server closed the connection");
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      return Fail(std::string("recv: ") + std::strerror(errno));
+    }
+  }
+
+  void Compact() {
+    if (in_pos_ == in_.size()) {
+      in_.clear();
+      in_pos_ = 0;
+    } else if (in_pos_ > (1 << 16) && in_pos_ > in_.size() / 2) {
+      in_.erase(0, in_pos_);
+      in_pos_ = 0;
+    }
+  }
+
+  int fd_ = -1;
+  int timeout_ms_ = 30000;
+  std::string in_;
+  size_t in_pos_ = 0;  // first unread byte of in_
+  std::string error_;
+};
+
+// ---------------------------------------------------------------------------
+// Stats.
+
+struct StatsReply {
+  std::map<std::string, std::string, std::less<>> values;
+  // Lines received before the STAT lines: replies to earlier commands, which
+  // for noreply sets only exist when something went wrong.
+  uint64_t out_of_memory = 0;  // "SERVER_ERROR out of memory ..."
+  uint64_t errors = 0;         // any other ERROR / CLIENT_ERROR / SERVER_ERROR
+  uint64_t other = 0;          // anything else (e.g. STORED: noreply ignored)
+  std::string first_error;
+
+  std::optional<uint64_t> Get(std::string_view name) const {
+    const auto it = values.find(name);
+    uint64_t v = 0;
+    if (it == values.end() || !ParseUint(it->second, &v)) return std::nullopt;
+    return v;
+  }
+};
+
+bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.substr(0, prefix.size()) == prefix;
+}
+
+// Sends `stats` and reads up to END. Returns false on a connection failure.
+bool QueryStats(Connection& conn, StatsReply* reply) {
+  *reply = StatsReply();
+  if (!conn.SendAll("stats\r\n")) return false;
+  std::string line;
+  while (true) {
+    if (!conn.ReadLine(&line)) return false;
+    if (line == "END") return true;
+    if (StartsWith(line, "STAT ")) {
+      const std::string_view rest = std::string_view(line).substr(5);
+      const size_t space = rest.find(' ');
+      if (space == std::string_view::npos) continue;
+      reply->values.emplace(std::string(rest.substr(0, space)),
+                            std::string(rest.substr(space + 1)));
+      continue;
+    }
+    const bool is_error = line == "ERROR" || StartsWith(line, "ERROR ") ||
+                          StartsWith(line, "CLIENT_ERROR") ||
+                          StartsWith(line, "SERVER_ERROR");
+    if (StartsWith(line, "SERVER_ERROR") &&
+        line.find("out of memory") != std::string::npos) {
+      ++reply->out_of_memory;
+    } else if (is_error) {
+      ++reply->errors;
+    } else {
+      ++reply->other;
+    }
+    if (is_error && reply->first_error.empty()) reply->first_error = line;
+  }
+}
+
+// VmRSS of a process in kB, from /proc/<pid>/status.
+std::optional<uint64_t> ReadRssKb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (!StartsWith(line, "VmRSS:")) continue;
+    std::string_view rest = std::string_view(line).substr(6);
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
+      rest.remove_prefix(1);
+    const size_t end = rest.find(' ');
+    uint64_t kb = 0;
+    if (ParseUint(rest.substr(0, end), &kb)) return kb;
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Key order.
+
+// splitmix64: a tiny, fully specified generator, so the shuffled order is the
+// same with every compiler and standard library (std::shuffle is not).
+class SplitMix64 {
+ public:
+  explicit SplitMix64(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+    return z ^ (z >> 31);
+  }
+  // Uniform-enough integer in [0, bound) (multiply-shift; bias < 2^-32 here).
+  uint64_t Below(uint64_t bound) {
+    return static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(Next()) * bound) >> 64);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// The n-th key number sent (0-based n): n + 1, or a fixed permutation of
+// 1..key_space.
+class KeySequence {
+ public:
+  static KeySequence Sequential() { return KeySequence(); }
+  static KeySequence Shuffled(uint64_t key_space, uint64_t seed) {
+    KeySequence keys;
+    keys.permutation_.resize(key_space);
+    for (uint64_t i = 0; i < key_space; ++i)
+      keys.permutation_[i] = static_cast<uint32_t>(i + 1);
+    SplitMix64 rng(seed);
+    for (uint64_t i = key_space; i > 1; --i) {  // Fisher-Yates
+      std::swap(keys.permutation_[i - 1], keys.permutation_[rng.Below(i)]);
+    }
+    return keys;
+  }
+
+  uint64_t KeyAt(uint64_t n) const {
+    return permutation_.empty() ? n + 1 : permutation_[n];
+  }
+  // How many distinct keys the sequence has (unbounded when sequential).
+  uint64_t Size() const {
+    return permutation_.empty() ? UINT64_MAX : permutation_.size();
+  }
+
+ private:
+  KeySequence() = default;
+  std::vector<uint32_t> permutation_;
+};
+
+void AppendKey(const std::string& prefix, uint64_t number, std::string* out) {
+  char digits[24];
+  const auto result = std::to_chars(digits, digits + sizeof(digits), number);
+  out->append(prefix);
+  out->append(digits, result.ptr);
+}
+
+// ---------------------------------------------------------------------------
+// Fill and verify.
+
+struct VerifyResult {
+  uint64_t sampled = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t corrupt = 0;  // wrong value, flags, length, key or framing
+  std::string first_problem;
+};
+
+struct FillResult {
+  uint64_t items = 0;  // curr_items at the stop
+  uint64_t sent = 0;   // sets sent
+  uint64_t evictions = 0;
+  uint64_t limit_bytes = 0;
+  uint64_t polls = 0;
+  uint64_t unexpected_replies =
+      0;  // e.g. STORED from a server ignoring noreply
+  double seconds = 0;
+  std::string
+      stop_reason;  // eviction | rejected | out_of_memory | error | max_items
+  std::string server_message;
+  std::optional<uint64_t> rss_before_kb;
+  std::optional<uint64_t> rss_after_kb;
+  std::optional<VerifyResult> verify;
+};
+
+// Waits until the server's hash table has caught up with its items, so that
+// the RSS read next is the steady state. memcached 1.6 grows its table by one
+// power of two at a time in a background thread (checked about once a second)
+// whenever curr_items > 1.5 * 2^hash_power_level, so at the first eviction the
+// table is often one or two sizes short of where it settles. Returns at once
+// if the server reports no `hash_power_level`; stops waiting after `max_ms`,
+// or when the table is below that threshold but has not grown for
+// kHashGrowWindowMs (a server with another growth rule).
+void WaitForHashTable(Connection& conn, uint64_t max_ms) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::milliseconds(max_ms);
+  auto last_growth = start;
+  std::optional<uint64_t> last_power;
+  while (Clock::now() < deadline) {
+    StatsReply stats;
+    if (!QueryStats(conn, &stats)) return;
+    const std::optional<uint64_t> power = stats.Get("hash_power_level");
+    if (!power.has_value() || *power >= 62) return;
+    if (power != last_power) {
+      last_power = power;
+      last_growth = Clock::now();
+    }
+    const uint64_t items = stats.Get("curr_items").value_or(0);
+    const bool expanding = stats.Get("hash_is_expanding").value_or(0) != 0;
+    const bool below_threshold = 2 * items > (uint64_t{3} << *power);
+    if (!expanding && !below_threshold) return;
+    if (!expanding && Clock::now() - last_growth >
+                          std::chrono::milliseconds(kHashGrowWindowMs)) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kHashPollMs));
+  }
+}
+
+// Parses "VALUE <key> <flags> <bytes> [<cas>]".
+bool ParseValueLine(std::string_view line, std::string_view* key,
+                    uint64_t* flags, uint64_t* bytes) {
+  std::vector<std::string_view> tokens;
+  while (!line.empty()) {
+    const size_t space = line.find(' ');
+    tokens.push_back(line.substr(0, space));
+    if (space == std::string_view::npos) break;
+    line.remove_prefix(space + 1);
+  }
+  if (tokens.size() < 4 || tokens.size() > 5 || tokens[0] != "VALUE")
+    return false;
+  *key = tokens[1];
+  return ParseUint(tokens[2], flags) && ParseUint(tokens[3], bytes);
+}
+
+// Re-reads a sample of the keys sent with pipelined multi-gets and checks each
+// value returned. Returns false on a connection or framing failure.
+bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
+            uint64_t sent, VerifyResult* result) {
+  const uint64_t sample =
+      (options.verify_sample == 0 || options.verify_sample > sent)
+          ? sent
+          : options.verify_sample;
+  result->sampled = sample;
+  const std::string expected_value(options.value_size, 'x');
+  auto note = [&](const std::string& problem) {
+    if (result->first_problem.empty()) result->first_problem = problem;
+  };
+
+  uint64_t next = 0;  // next sample index
+  std::string request;
+  std::string line;
+  std::string data;
+  while (next < sample) {
+    // Build up to kGetsInFlight multi-gets, remembering each one's keys.
+    std::vector<std::unordered_set<std::string>> pending;
+    request.clear();
+    for (size_t g = 0; g < kGetsInFlight && next < sample; ++g) {
+      pending.emplace_back();
+      request.append("get");
+      for (size_t k = 0; k < kKeysPerGet && next < sample; ++k, ++next) {
+        // Evenly spaced over the send order; distinct because sample <= sent.
+        const uint64_t index = static_cast<uint64_t>(
+            static_cast<unsigned __int128>(next) * sent / sample);
+        std::string key;
+        AppendKey(options.key_prefix, keys.KeyAt(index), &key);
+        request.push_back(' ');
+        request.append(key);
+        pending.back().insert(std::move(key));
+      }
+      request.append("\r\n");
+    }
+    if (!conn.SendAll(request)) return false;
+
+    for (auto& want : pending) {
+      while (true) {
+        if (!conn.ReadLine(&line)) return false;
+        if (line == "END") break;
+        std::string_view key;
+        uint64_t flags = 0;
+        uint64_t bytes = 0;
+        if (!ParseValueLine(line, &key, &flags, &bytes)) {
+          // An error instead of a multi-get reply: nothing follows it.
+          ++result->corrupt;
+          note("unexpected reply to get: " + line);
+          break;
+        }
+        if (bytes > kMaxValueLength) {
+          note("absurd value length: " + line);
+          ++result->corrupt;
+          return false;  // cannot resynchronise
+        }
+        if (!conn.ReadBytes(bytes + 2, &data)) return false;
+        const bool framed = data.compare(bytes, 2, "\r\n") == 0;
+        if (!framed) {
+          ++result->corrupt;
+          note("value not followed by \\r\\n for " + line);
+          return false;  // out of sync with the stream
+        }
+        const bool known = want.erase(std::string(key)) == 1;
+        const bool right = flags == 0 && bytes == options.value_size &&
+                           data.compare(0, bytes, expected_value) == 0;
+        if (known && right) {
+          ++result->hits;
+        } else {
+          ++result->corrupt;
+          note((known ? "wrong value or flags: "
+                      : "key not requested (or repeated): ") +
+               line);
+        }
+      }
+      result->misses += want.size();
+    }
+  }
+  return true;
+}
+
+// Runs the whole experiment against an open connection. Returns the exit code.
+int Fill(Connection& conn, const Options& options, FillResult* result) {
+  StatsReply stats;
+  if (!QueryStats(conn, &stats)) {
+    std::fprintf(stderr, "fill: stats failed: %s\n", conn.error().c_str());
+    return kExitFailure;
+  }
+  if (options.limit_bytes.has_value()) {
+    result->limit_bytes = *options.limit_bytes;
+  } else if (auto limit = stats.Get("limit_maxbytes");
+             limit.has_value() && *limit > 0) {
+    result->limit_bytes = *limit;
+  } else {
+    std::fprintf(
+        stderr,
+        "fill: the server reports no limit_maxbytes; pass --limit-mb\n");
+    return kExitUsage;
+  }
+  const std::optional<uint64_t> evictions_at_start = stats.Get("evictions");
+  if (!evictions_at_start.has_value()) {
+    std::fprintf(stderr,
+                 "fill: warning: the server reports no `evictions`; "
+                 "filling until an error or --max-items\n");
+  }
+  if (auto items = stats.Get("curr_items"); items.has_value() && *items > 0) {
+    std::fprintf(stderr, "fill: warning: the server already holds %llu items\n",
+                 static_cast<unsigned long long>(*items));
+  }
+
+  uint64_t cap = options.max_items.value_or(result->limit_bytes);
+  KeySequence keys = KeySequence::Sequential();
+  if (options.order == KeyOrder::kShuffled) {
+    const uint64_t space = std::min(
+        kMaxKeySpace, options.key_space.value_or(
+                          options.max_items.value_or(result->limit_bytes / 8)));
+    keys = KeySequence::Shuffled(std::max<uint64_t>(space, 1), options.seed);
+  }
+  cap = std::min(cap, keys.Size());
+
+  if (options.pid.has_value()) {
+    result->rss_before_kb = ReadRssKb(*options.pid);
+    if (!result->rss_before_kb.has_value()) {
+      std::fprintf(stderr, "fill: warning: cannot read VmRSS of pid %d\n",
+                   static_cast<int>(*options.pid));
+    }
+  }
+
+  // " 0 0 <n> noreply\r\n<value>\r\n": everything of a set after the key.
+  std::string set_tail =
+      " 0 0 " + std::to_string(options.value_size) + " noreply\r\n";
+  set_tail.append(options.value_size, 'x');
+  set_tail.append("\r\n");
+
+  const uint64_t max_batch = std::max<uint64_t>(
+      1, std::min(options.batch, kMaxBatchBytes / (set_tail.size() + 32)));
+  const uint64_t min_batch = std::min(options.min_batch, max_batch);
+  std::optional<uint64_t> items_before = stats.Get("curr_items");
+
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t batch = max_batch;
+  std::string request;
+  while (true) {
+    if (result->sent >= cap) {
+      result->stop_reason = "max_items";
+      break;
+    }
+    const uint64_t n = std::min(batch, cap - result->sent);
+    request.clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      request.append("set ");
+      AppendKey(options.key_prefix, keys.KeyAt(result->sent + i), &request);
+      request.append(set_tail);
+    }
+    if (!conn.SendAll(request)) {
+      std::fprintf(stderr, "fill: send failed after %llu sets: %s\n",
+                   static_cast<unsigned long long>(result->sent),
+                   conn.error().c_str());
+      return kExitFailure;
+    }
+    result->sent += n;
+    if (!QueryStats(conn, &stats)) {
+      std::fprintf(stderr, "fill: stats failed after %llu sets: %s\n",
+                   static_cast<unsigned long long>(result->sent),
+                   conn.error().c_str());
+      return kExitFailure;
+    }
+    ++result->polls;
+    result->unexpected_replies += stats.other;
+    const std::optional<uint64_t> items = stats.Get("curr_items");
+    result->items = items.value_or(0);
+    const uint64_t evictions = stats.Get("evictions").value_or(0);
+    result->evictions =
+        evictions - std::min(evictions, evictions_at_start.value_or(0));
+    if (stats.errors > 0) {
+      result->stop_reason = "error";
+      result->server_message = stats.first_error;
+      break;
+    }
+    if (stats.out_of_memory > 0) {
+      result->stop_reason = "out_of_memory";
+      result->server_message = stats.first_error;
+      break;
+    }
+    if (result->evictions > 0) {
+      result->stop_reason = "eviction";
+      break;
+    }
+    if (items.has_value() && items_before.has_value() &&
+        *items < *items_before + n) {
+      result->stop_reason = "rejected";
+      break;
+    }
+    items_before = items;
+    // Near the end, shrink the batch so few sets land past the first eviction.
+    // `bytes` (item bytes stored) under-counts a slab server's real use, so
+    // this is only a rough guide; it never affects reproducibility because it
+    // depends on stats values alone.
+    const uint64_t used = stats.Get("bytes").value_or(0);
+    if (result->items > 0 && used > 0) {
+      const uint64_t per_item = std::max<uint64_t>(1, used / result->items);
+      const uint64_t room = used < result->limit_bytes
+                                ? (result->limit_bytes - used) / per_item
+                                : 0;
+      batch = std::clamp(room / kBatchRoomDivisor, min_batch, max_batch);
+    }
+  }
+  result->seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+
+  if (options.pid.has_value()) {
+    if (options.hash_wait_ms > 0) WaitForHashTable(conn, options.hash_wait_ms);
+    if (options.settle_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options.settle_ms));
+    }
+    result->rss_after_kb = ReadRssKb(*options.pid);
+  }
+  if (result->unexpected_replies > 0) {
+    std::fprintf(stderr,
+                 "fill: warning: %llu unexpected replies to noreply sets\n",
+                 static_cast<unsigned long long>(result->unexpected_replies));
+  }
+
+  int code = kExitOk;
+  if (result->stop_reason == "error") {
+    std::fprintf(stderr, "fill: the server answered with an error: %s\n",
+                 result->server_message.c_str());
+    code = kExitFailure;
+  } else if (result->stop_reason == "rejected" && result->items == 0) {
+    std::fprintf(stderr,
+                 "fill: the server stored none of the items (too large?)\n");
+    code = kExitFailure;
+  } else if (result->stop_reason == "max_items") {
+    std::fprintf(
+        stderr,
+        "fill: sent %llu items without an eviction (raise --max-items%s)\n",
+        static_cast<unsigned long long>(result->sent),
+        options.order == KeyOrder::kShuffled ? " or --key-space" : "");
+    code = kExitNotFilled;
+  }
+
+  if (options.verify) {
+    VerifyResult verify;
+    if (!Verify(conn, options, keys, result->sent, &verify)) {
+      std::fprintf(stderr, "fill: verify failed: %s %s\n", conn.error().c_str(),
+                   verify.first_problem.c_str());
+      result->verify = verify;
+      return kExitFailure;
+    }
+    if (verify.corrupt > 0) {
+      std::fprintf(stderr, "fill: verify: %llu corrupt values, first: %s\n",
+                   static_cast<unsigned long long>(verify.corrupt),
+                   verify.first_problem.c_str());
+      if (code == kExitOk) code = kExitCorrupt;
+    }
+    result->verify = verify;
+  }
+  return code;
+}
+
+// ---------------------------------------------------------------------------
+// Reports.
+
+std::string FormatDouble(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
+  return buffer;
+}
+
+std::string BytesPerItem(const FillResult& r) {
+  return r.items == 0
+             ? ""
+             : FormatDouble(static_cast<double>(r.limit_bytes) / r.items, 2);
+}
+
+std::string AllInBytesPerItem(const FillResult& r) {
+  if (r.items == 0 || !r.rss_before_kb.has_value() ||
+      !r.rss_after_kb.has_value())
+    return "";
+  const double growth =
+      (static_cast<double>(*r.rss_after_kb) - *r.rss_before_kb) * 1024.0;
+  return FormatDouble(growth / r.items, 2);
+}
+
+std::string OptionalNumber(const std::optional<uint64_t>& value) {
+  return value.has_value() ? std::to_string(*value) : "";
+}
+
+std::string OrderName(KeyOrder order) {
+  return order == KeyOrder::kShuffled ? "shuffled" : "sequential";
+}
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      char escape[8];
+      std::snprintf(escape, sizeof(escape), "\\u%04x", u);
+      out.append(escape);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string CsvField(std::string_view text) {
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos)
+    return std::string(text);
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+// One row of named fields; an empty value means "not measured".
+std::vector<std::pair<std::string, std::string>> ReportFields(
+    const Options& o, const FillResult& r) {
+  const VerifyResult v = r.verify.value_or(VerifyResult());
+  const bool verified = r.verify.has_value();
+  auto verify_number = [&](uint64_t n) {
+    return verified ? std::to_string(n) : std::string();
+  };
+  return {
+      {"label", o.label},
+      {"host", o.host},
+      {"port", std::to_string(o.port)},
+      {"order", OrderName(o.order)},
+      {"value_size", std::to_string(o.value_size)},
+      {"key_prefix", o.key_prefix},
+      {"items", std::to_string(r.items)},
+      {"limit_bytes", std::to_string(r.limit_bytes)},
+      {"bytes_per_item", BytesPerItem(r)},
+      {"rss_before_kb", OptionalNumber(r.rss_before_kb)},
+      {"rss_after_kb", OptionalNumber(r.rss_after_kb)},
+      {"allin_bytes_per_item", AllInBytesPerItem(r)},
+      {"seconds", FormatDouble(r.seconds, 3)},
+      {"evictions", std::to_string(r.evictions)},
+      {"sent", std::to_string(r.sent)},
+      {"polls", std::to_string(r.polls)},
+      {"stop_reason", r.stop_reason},
+      {"verify_sampled", verify_number(v.sampled)},
+      {"verify_hits", verify_number(v.hits)},
+      {"verify_misses", verify_number(v.misses)},
+      {"verify_corrupt", verify_number(v.corrupt)},
+  };
+}
+
+// Fields printed as JSON strings rather than numbers.
+bool IsTextField(std::string_view name) {
+  return name == "label" || name == "host" || name == "order" ||
+         name == "key_prefix" || name == "stop_reason";
+}
+
+void PrintJson(const Options& o, const FillResult& r) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [name, value] : ReportFields(o, r)) {
+    if (!first) out.append(", ");
+    first = false;
+    out.append(JsonString(name)).append(": ");
+    if (IsTextField(name)) {
+      out.append(JsonString(value));
+    } else {
+      out.append(value.empty() ? "null" : value);
+    }
+  }
+  out.append("}\n");
+  std::fputs(out.c_str(), stdout);
+}
+
+void PrintText(const Options& o, const FillResult& r) {
+  auto kb = [](const std::optional<uint64_t>& v) {
+    return v.has_value() ? std::to_string(*v) + " kB"
+                         : std::string("(no --pid)");
+  };
+  const std::string allin = AllInBytesPerItem(r);
+  std::printf("label:                 %s\n",
+              o.label.empty() ? "-" : o.label.c_str());
+  std::printf("items stored:          %llu\n",
+              static_cast<unsigned long long>(r.items));
+  const std::string per_item = BytesPerItem(r);
+  std::printf("bytes per item:        %s (limit %llu bytes)\n",
+              per_item.empty() ? "-" : per_item.c_str(),
+              static_cast<unsigned long long>(r.limit_bytes));
+  std::printf("RSS before:            %s\n", kb(r.rss_before_kb).c_str());
+  std::printf("RSS after:             %s\n", kb(r.rss_after_kb).c_str());
+  std::printf("all-in bytes per item: %s\n",
+              allin.empty() ? "-" : allin.c_str());
+  std::printf("seconds:               %.3f\n", r.seconds);
+  std::printf("evictions seen:        %llu\n",
+              static_cast<unsigned long long>(r.evictions));
+  std::printf("sets sent:             %llu in %llu batches, stopped by %s\n",
+              static_cast<unsigned long long>(r.sent),
+              static_cast<unsigned long long>(r.polls), r.stop_reason.c_str());
+  if (r.verify.has_value()) {
+    const VerifyResult& v = *r.verify;
+    std::printf(
+        "verify:                %llu keys re-read: %llu hits, %llu misses, "
+        "%llu corrupt\n",
+        static_cast<unsigned long long>(v.sampled),
+        static_cast<unsigned long long>(v.hits),
+        static_cast<unsigned long long>(v.misses),
+        static_cast<unsigned long long>(v.corrupt));
+  }
+}
+
+bool AppendCsv(const Options& o, const FillResult& r) {
+  struct stat st {};
+  const bool fresh = stat(o.csv_path.c_str(), &st) != 0 || st.st_size == 0;
+  std::ofstream out(o.csv_path, std::ios::app);
+  if (!out) return false;
+  const auto fields = ReportFields(o, r);
+  if (fresh) {
+    for (size_t i = 0; i < fields.size(); ++i)
+      out << (i ? "," : "") << fields[i].first;
+    out << "\n";
+  }
+  for (size_t i = 0; i < fields.size(); ++i)
+    out << (i ? "," : "") << CsvField(fields[i].second);
+  out << "\n";
+  return static_cast<bool>(out);
+}
+
+int Main(int argc, char** argv) {
+  Options options;
+  if (const std::string error = ParseOptions(argc, argv, &options);
+      !error.empty()) {
+    std::fprintf(stderr, "fill: %s\n%s", error.c_str(), kUsage);
+    return kExitUsage;
+  }
+  if (options.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  // Longest key: prefix plus the 20 digits of a 64-bit number.
+  if (options.key_prefix.size() + 20 > kMaxKeyLength) {
+    std::fprintf(stderr, "fill: --key-prefix too long\n");
+    return kExitUsage;
+  }
+
+  Connection conn;
+  if (!conn.Connect(options.host, options.port, options.timeout_ms)) {
+    std::fprintf(stderr, "fill: %s\n", conn.error().c_str());
+    return kExitFailure;
+  }
+  FillResult result;
+  const int code = Fill(conn, options, &result);
+  if (result.stop_reason.empty()) return code;  // failed before filling
+
+  if (options.json) {
+    PrintJson(options, result);
+  } else {
+    PrintText(options, result);
+  }
+  if (!options.csv_path.empty() && !AppendCsv(options, result)) {
+    std::fprintf(stderr, "fill: cannot append to %s\n",
+                 options.csv_path.c_str());
+    return code == kExitOk ? kExitFailure : code;
+  }
+  return code;
+}
+
+}  // namespace
+}  // namespace tinycached::fill
+
+int main(int argc, char** argv) { return tinycached::fill::Main(argc, argv); }
