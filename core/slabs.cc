@@ -1,5 +1,7 @@
 #include "core/slabs.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <new>
@@ -58,7 +60,10 @@ uint8_t* PagePool::NewPage(bool first_of_class) {
   do {
     if (!first_of_class && used + page_size_ > limit_) return nullptr;
   } while (!used_.compare_exchange_weak(used, used + page_size_, std::memory_order_relaxed));
-  auto* page = static_cast<uint8_t*>(std::aligned_alloc(kPageAlign, page_size_));
+  // Pages come straight from the kernel: page aligned, no allocator headers
+  // or fragments, so RSS grows by exactly the pages touched.
+  void* mem = mmap(nullptr, page_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  auto* page = mem == MAP_FAILED ? nullptr : static_cast<uint8_t*>(mem);
   if (page == nullptr) {
     used_.fetch_sub(page_size_, std::memory_order_relaxed);
     return nullptr;
@@ -77,7 +82,7 @@ bool PagePool::Charge(size_t n) {
 }
 
 PagePool::~PagePool() {
-  for (uint8_t* p : pages_) std::free(p);
+  for (uint8_t* p : pages_) munmap(p, page_size_);
 }
 
 size_t PagePool::pages() const {

@@ -82,8 +82,6 @@ class PagePool {
   size_t pages() const;
 
  private:
-  static constexpr size_t kPageAlign = 4096;
-
   const size_t limit_;
   const size_t page_size_;
   std::atomic<size_t> used_{0};  // pages and large items, bytes
