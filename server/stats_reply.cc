@@ -135,8 +135,8 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "num_threads", s.threads);
   Stat(out, "cas_enabled", o.cas_enabled ? "yes" : "no");
   Stat(out, "item_size_max", o.slabs.item_size_max);
-  Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
   Stat(out, "hashpower_init", s.hashpower);
+  Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
   Stat(out, "hash_algorithm", "absl");
   // tinycached's own knobs.
   Stat(out, "item_layout", s.layout);

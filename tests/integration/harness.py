@@ -24,6 +24,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+class PortTaken(Exception):
+    """Another process bound the port between free_port() and the server's bind()."""
+
+
 class Server:
     """A server process on 127.0.0.1:<free port>. Use as a context manager."""
 
@@ -36,13 +40,28 @@ class Server:
         self.argv = argv + list(args)
         self.proc = None
 
-    def start(self):
+    def start(self, attempts=3):
+        """Starts the server; if its free port was taken meanwhile, retries on another."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once()
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                self.port = free_port()
+                self.argv[self.argv.index("-p") + 1] = str(self.port)
+        return self
+
+    def _start_once(self):
         # stderr goes to a file: a pipe nobody reads would block a chatty server.
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.log.seek(0)
+                if b"failed to listen" in self.log.read():
+                    raise PortTaken(self.port)
                 self.log.seek(0)
                 raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
                                                             self.log.read().decode(errors="replace")))
