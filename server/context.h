@@ -18,6 +18,10 @@
 
 namespace tinycached::server {
 
+// Descriptors memcached reports as reserved for its own use ("stats":
+// reserved_fds); its -c rule counts them against the limit, and so do we.
+inline constexpr uint64_t kReservedFds = 20;
+
 // What "stats conns" shows of one connection. Written by its worker thread,
 // read by whichever thread runs "stats conns".
 struct ConnInfo {

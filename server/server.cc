@@ -29,8 +29,6 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr size_t kKeepBuffer = 64 * 1024;
 // Oldest items per class the once-a-second crawler checks for expiry.
 constexpr size_t kCrawlBudget = 1000;
-// memcached counts these descriptors as its own when enforcing -c.
-constexpr uint64_t kReservedFds = 20;
 
 std::string AddrString(const sockaddr_storage& ss) {
   char host[INET6_ADDRSTRLEN] = "?";

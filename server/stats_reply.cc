@@ -15,9 +15,6 @@
 namespace tinycached::server {
 namespace {
 
-// memcached reports this many descriptors as reserved for its own use.
-constexpr int kReservedFds = 20;
-
 void Stat(std::string* out, std::string_view name, std::string_view value) {
   out->append("STAT ").append(name).append(" ").append(value).append("\r\n");
 }

@@ -1,6 +1,5 @@
 #include "server/flags.h"
 
-#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -9,7 +8,7 @@
 namespace tinycached::server {
 namespace {
 
-absl::StatusOr<CommandLine> Parse(std::initializer_list<const char*> args) {
+absl::StatusOr<CommandLine> Parse(const std::vector<const char*>& args) {
   std::vector<std::string> storage = {"tinycached"};
   for (const char* a : args) storage.emplace_back(a);
   std::vector<char*> argv;
@@ -67,11 +66,7 @@ TEST(FlagsTest, ActionsAndBadInput) {
            {"-m", "-5"}, {"-t", "0"}, {"-c", "0"}, {"-n", "0"}, {"-f", "1"}, {"-f", "x"},
            {"-I", "512"}, {"-I", "2g"}, {"-m", "1"}, {"-o", "layout=nope"}, {"-o", "foo=1"},
            {"-o", "hashpower=3"}, {"stray"}, {"--no-such-flag"}}) {
-    std::vector<std::string> storage = {"tinycached"};
-    for (const char* a : args) storage.emplace_back(a);
-    std::vector<char*> argv;
-    for (std::string& s : storage) argv.push_back(s.data());
-    auto cl = ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+    auto cl = Parse(args);
     EXPECT_FALSE(cl.ok()) << "accepted: " << args[0] << (args.size() > 1 ? args[1] : "");
     if (!cl.ok()) {
       EXPECT_FALSE(cl.status().message().empty());
