@@ -108,7 +108,11 @@ int main(int argc, char** argv) {
     ctx.thread_stats.push_back(std::make_unique<core::ThreadStats>());
   }
   absl::StatusOr<std::unique_ptr<server::Server>> srv = server::Server::Create(&ctx);
-  if (!srv.ok()) return Fail(std::string(srv.status().message()), 1);
+  if (!srv.ok()) {
+    // A bad -l value is a usage error; a busy port or a socket failure is not.
+    return Fail(std::string(srv.status().message()),
+                absl::IsInvalidArgument(srv.status()) ? kExitUsage : 1);
+  }
   if (!DropPrivileges(settings.user)) {
     return Fail("failed to assume identity of user " + settings.user, 1);
   }

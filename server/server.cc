@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -335,22 +336,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   std::unique_ptr<Server> s(new Server(ctx));
   const Settings& settings = ctx->settings;
 
-  sockaddr_storage ss{};
-  socklen_t len = 0;
+  // -l takes an address or a host name (e.g. localhost), as memcached's does.
   const std::string host = settings.listen.empty() ? "0.0.0.0" : settings.listen;
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(static_cast<uint16_t>(settings.port));
-    len = sizeof(*in4);
-  } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(settings.port));
-    len = sizeof(*in6);
-  } else {
-    return absl::InvalidArgumentError(absl::StrFormat("bad listen address: %s", host));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(settings.port);
+  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bad listen address \"%s\": %s", host, gai_strerror(rc)));
   }
+  sockaddr_storage ss{};
+  const socklen_t len = found->ai_addrlen;
+  std::memcpy(&ss, found->ai_addr, found->ai_addrlen);
+  freeaddrinfo(found);
   const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
   const int one = 1;

@@ -44,11 +44,18 @@ class CommandLineTest(unittest.TestCase):
     def test_bad_flags_exit_two_with_a_message(self):
         for args in (["-x"], ["-p", "99999"], ["-m", "zero"], ["-U", "11211"], ["-t", "0"],
                      ["-f", "0.5"], ["-I", "100"], ["-o", "layout=bogus"], ["-o", "nope=1"],
-                     ["extra-arg"], ["-p"]):
+                     ["extra-arg"], ["-p"], ["-l", "no-such-host.invalid", "-p", "0"]):
             with self.subTest(args=args):
                 r = run(*args)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertTrue(r.stderr.strip(), "no message for %s" % args)
+
+    def test_listen_takes_host_names(self):
+        port = harness.free_port()
+        server = harness.Server(harness.TINYCACHED, port=port)
+        server.argv[server.argv.index("-l") + 1] = "localhost"
+        with server:
+            self.assertEqual(ask(port, b"version\r\n")[:8], b"VERSION ")
 
     def test_busy_port_fails_cleanly(self):
         with harness.tinycached() as first:
