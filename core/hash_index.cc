@@ -20,11 +20,7 @@ HashIndex::HashIndex(const Layout* layout, int hashpower)
 }
 
 HashIndex::~HashIndex() {
-  {
-    absl::MutexLock lock(&maint_mu_);
-    stop_ = true;
-  }
-  if (maintainer_.joinable()) maintainer_.join();
+  StopMaintainer();
   std::free(primary_);
   std::free(old_);
 }
@@ -92,11 +88,11 @@ void HashIndex::UnlockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   for (size_t i = kStripes; i-- > 0;) stripes_[i].mu.Unlock();
 }
 
-void HashIndex::Grow() {
+bool HashIndex::Grow() {
   const int hp = hashpower();
-  if (hp >= kMaxHashPower) return;
+  if (hp >= kMaxHashPower) return true;
   uint8_t** bigger = NewTable(hp + 1);
-  if (bigger == nullptr) return;  // stay at this size; chains just get longer
+  if (bigger == nullptr) return false;  // stay at this size; chains just get longer
 
   LockAll();
   old_ = primary_;
@@ -127,6 +123,15 @@ void HashIndex::Grow() {
   old_ = nullptr;
   expanding_.store(false, std::memory_order_relaxed);
   UnlockAll();
+  return true;
+}
+
+void HashIndex::StopMaintainer() {
+  {
+    absl::MutexLock lock(&maint_mu_);
+    stop_ = true;
+  }
+  if (maintainer_.joinable()) maintainer_.join();
 }
 
 void HashIndex::StartMaintainer() {
@@ -143,7 +148,12 @@ void HashIndex::MaintainerLoop() {
       maint_mu_.Await(absl::Condition(&needs_growth));
       if (stop_) return;
     }
-    Grow();
+    if (!Grow()) {
+      // Out of memory for the bigger table: try again in a while, not in a spin.
+      absl::MutexLock lock(&maint_mu_);
+      maint_mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
+      if (stop_) return;
+    }
   }
 }
 

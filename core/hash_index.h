@@ -76,8 +76,11 @@ class HashIndex {
 
   // Background growth. Start() once; the destructor stops the thread.
   void StartMaintainer();
-  // Grows now, synchronously (tests; the maintainer calls it too).
-  void Grow();
+  // Stops and joins the maintainer (idempotent; the destructor calls it).
+  void StopMaintainer();
+  // Grows now, synchronously (tests; the maintainer calls it too). False
+  // when the bigger table could not be allocated.
+  bool Grow();
 
  private:
   struct alignas(64) Stripe {

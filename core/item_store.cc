@@ -47,6 +47,7 @@ struct ItemStore::SlabClass {
   uint8_t* cursor ABSL_GUARDED_BY(mu) = nullptr;  // next never-used chunk of the newest page
   size_t cursor_left ABSL_GUARDED_BY(mu) = 0;
   size_t pages ABSL_GUARDED_BY(mu) = 0;
+  size_t large_bytes ABSL_GUARDED_BY(mu) = 0;  // items allocated outside the pages
   // LRU: head is the most recently used; items link head -> tail via next.
   uint8_t* head ABSL_GUARDED_BY(mu) = nullptr;
   uint8_t* tail ABSL_GUARDED_BY(mu) = nullptr;
@@ -106,6 +107,7 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, const 
 }
 
 ItemStore::~ItemStore() {
+  index_.StopMaintainer();  // it reads item keys while growing the table
   // Pages go with the pool; large items were allocated one by one.
   SlabClass& c = slab_classes_[classes_.count()];
   absl::MutexLock lock(&c.mu);
@@ -156,9 +158,12 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
   absl::MutexLock lock(&c.mu);
   for (int attempt = 0; attempt < kAllocTries; ++attempt) {
     if (large) {
-      if (pool_.Charge(ntotal)) {
+      if (pool_.Charge(ntotal, /*first_of_class=*/c.pages == 0 && c.large_bytes == 0)) {
         auto* it = static_cast<uint8_t*>(std::malloc(ntotal));
-        if (it != nullptr) return it;
+        if (it != nullptr) {
+          c.large_bytes += ntotal;
+          return it;
+        }
         pool_.Refund(ntotal);
         break;
       }
@@ -182,20 +187,22 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         continue;
       }
     }
-    if (!ReclaimOrEvictLocked(c, pinned, held_stripe)) break;
+    // A large item needs bytes back, which only freeing another large item gives.
+    if (!ReclaimOrEvictLocked(c, pinned, held_stripe, /*large_only=*/large)) break;
   }
   ++c.outofmemory;
   return nullptr;
 }
 
-bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe) {
+bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
+                                     bool large_only) {
   // Pass 0 reclaims a dead (expired or flushed) item near the tail; pass 1
   // evicts the oldest live one, if evictions are allowed.
   for (int pass = 0; pass < (options_.evict ? 2 : 1); ++pass) {
     int searched = 0;
     for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
          it = Layout::Prev(it), ++searched) {
-      if (it == pinned) continue;
+      if (it == pinned || (large_only && (Layout::Flags(it) & kLarge) == 0)) continue;
       const uint64_t hash = HashIndex::Hash(layout_.Key(it));
       const size_t stripe = HashIndex::StripeOf(hash);
       absl::Mutex& mu = index_.StripeLockAt(stripe);
@@ -233,6 +240,7 @@ void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
   if ((Layout::Flags(it) & kLarge) != 0) {
     std::free(it);
     pool_.Refund(size);
+    c.large_bytes -= size;
     return;
   }
   Layout::SetFlags(it, 0);
@@ -272,7 +280,6 @@ void ItemStore::Unlink(uint64_t hash, uint8_t* it) {
 }
 
 void ItemStore::Bump(uint8_t* it) {
-  Layout::SetFlags(it, Layout::Flags(it) | kFetched);
   const RelTime now = clock_->Now();
   if (now - Layout::Time(it) < options_.lru_bump_interval) return;
   Layout::SetTime(it, now);
@@ -347,9 +354,10 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
   const size_t ntotal = layout_.ItemSize(key.size(), flags, nvalue);
   const int cls = classes_.ClassFor(ntotal);
   uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe);
-  if (mode != StoreMode::kCas && (it != nullptr || !old_value.empty())) cmd_set.Add();
+  const bool concat = mode == StoreMode::kAppend || mode == StoreMode::kPrepend;
+  if (mode != StoreMode::kCas && (it != nullptr || concat)) cmd_set.Add();
   if (it == nullptr) {
-    if (!old_value.empty()) return StoreResult::kNotStored;  // append/prepend: memcached says so
+    if (concat) return StoreResult::kNotStored;  // memcached's reply for a failed append
     stats.store_no_memory.Add();
     if (mode == StoreMode::kSet && old != nullptr) Unlink(hash, old);
     return StoreResult::kNoMemory;
@@ -389,6 +397,7 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
     per_class.get_hits.Add();
   }
   visit(ItemView{layout_.Key(it), layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it)});
+  MarkFetched(it);
   Bump(it);
   return true;
 }
@@ -404,6 +413,7 @@ bool ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats)
   }
   Layout::SetExptime(it, clock_->ToRelative(exptime));
   stats.per_class[Layout::ClassId(it)].touch_hits.Add();
+  MarkFetched(it);
   Bump(it);
   return true;
 }
@@ -538,6 +548,8 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
     s.items = c.items;
     s.free_chunks = c.free_count + c.cursor_left;
     s.bytes = c.bytes;
+    // The tail's access time is written under its item lock, not this one: a
+    // racy but harmless read, as memcached's own "age".
     s.age = c.tail != nullptr ? now - Layout::Time(c.tail) : 0;
     s.evicted = c.evicted;
     s.evicted_nonzero = c.evicted_nonzero;

@@ -153,8 +153,10 @@ class ItemStore {
   // needed and allowed. Never evicts `pinned`. `held_stripe` is the stripe
   // lock the caller holds.
   uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe);
-  bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Frees one item near the tail of `c` (a dead one first, else the oldest
+  // live one if evictions are on); `large_only` considers large items only.
+  bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
+                            bool large_only) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Makes a freshly written item visible: index + LRU + counters, new CAS.
   // `old` (may be null) is replaced and freed. REQUIRES: stripe lock of `hash`.
@@ -163,7 +165,11 @@ class ItemStore {
   void Unlink(uint64_t hash, uint8_t* it);
   // LRU + counters + free, for an item already out of the index.
   void ReleaseLocked(SlabClass& c, uint8_t* it) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Moves a used item to its LRU head, at most once per lru_bump_interval.
   void Bump(uint8_t* it);
+  static void MarkFetched(uint8_t* it) {
+    Layout::SetFlags(it, Layout::Flags(it) | compact::kFetched);
+  }
 
   uint64_t NextCas() { return cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1; }
 

@@ -22,6 +22,16 @@ absl::StatusOr<SlabClassTable> SlabClassTable::Build(const SlabOptions& o) {
         "slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", chunk_max,
         o.item_size_max));
   }
+  if (o.item_size_max % chunk_max != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)",
+        o.item_size_max, chunk_max));
+  }
+  if (chunk_max > o.page_size || o.page_size % chunk_max != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", chunk_max,
+        o.page_size));
+  }
   if (o.max_classes < 2) return absl::InvalidArgumentError("need at least two slab classes");
 
   SlabClassTable t;
@@ -73,10 +83,10 @@ uint8_t* PagePool::NewPage(bool first_of_class) {
   return page;
 }
 
-bool PagePool::Charge(size_t n) {
+bool PagePool::Charge(size_t n, bool first_of_class) {
   size_t used = used_.load(std::memory_order_relaxed);
   do {
-    if (used + n > limit_) return false;
+    if (!(first_of_class && n <= page_size_) && used + n > limit_) return false;
   } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
   return true;
 }

@@ -73,8 +73,9 @@ class PagePool {
   // every size stays storable even with a tiny limit.
   uint8_t* NewPage(bool first_of_class);
 
-  // Large items: charge/refund `n` bytes. Charge fails beyond the limit.
-  bool Charge(size_t n);
+  // Large items: charge/refund `n` bytes. Charge fails beyond the limit,
+  // except, like a first page, up to a page for a class holding nothing yet.
+  bool Charge(size_t n, bool first_of_class = false);
   void Refund(size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
 
   size_t limit() const { return limit_; }

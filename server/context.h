@@ -19,8 +19,9 @@
 namespace tinycached::server {
 
 // Descriptors memcached reports as reserved for its own use ("stats":
-// reserved_fds); its -c rule counts them against the limit, and so do we.
-inline constexpr uint64_t kReservedFds = 20;
+// reserved_fds, five per worker thread); its -c rule counts them against the
+// limit, and so do we.
+inline uint64_t ReservedFds(const Settings& s) { return 5 * static_cast<uint64_t>(s.threads); }
 
 // What "stats conns" shows of one connection. Written by its worker thread,
 // read by whichever thread runs "stats conns".

@@ -1,5 +1,6 @@
 #include "server/process.h"
 
+#include <algorithm>
 #include <climits>
 #include <optional>
 
@@ -22,9 +23,13 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 size_t Session::Consume(std::string_view in, std::string* out, bool* close, size_t out_limit) {
   size_t pos = 0;
+  out_limit_ = out_limit;
   while (!*close && out->size() <= out_limit) {
     const std::string_view rest = in.substr(pos);
     switch (phase_) {
+      case Phase::kGet:
+        ContinueGet(out);
+        break;
       case Phase::kSwallow: {
         const size_t n = std::min(rest.size(), swallow_left_);
         pos += n;
@@ -189,44 +194,61 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
   Reply(out, kError);
 }
 
-void Session::ProcessGet(const Tokens& first, bool return_cas, bool touch, std::string* out) {
-  std::optional<int64_t> exptime;
+void Session::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::string* out) {
   size_t k = 1;
+  get_exptime_.reset();
   if (touch) {
     int32_t e = 0;
-    if (!protocol::ParseInt32(first[1], &e)) {
+    if (!protocol::ParseInt32(t[1], &e)) {
       return Reply(out, "CLIENT_ERROR invalid exptime argument");
     }
-    exptime = e;
+    get_exptime_ = e;
     k = 2;
   }
-  const size_t start = out->size();
-  Tokens t = first;
+  // The keys are the rest of the line (past memcached's token limit too).
+  std::string_view keys;
+  if (k < t.count) {
+    const std::string_view last = t.has_rest ? t.rest : t[t.count - 1];
+    keys = std::string_view(t[k].data(), last.data() + last.size() - t[k].data());
+  }
+  // A key over the limit makes the whole reply one error (memcached drops the
+  // values it had found); checking first means no output is ever taken back.
+  for (size_t pos = 0; pos < keys.size();) {
+    const size_t end = std::min(keys.find(' ', pos), keys.size());
+    if (end - pos > kMaxKeyLength) return Reply(out, kBadFormat);
+    pos = end + 1;
+  }
+  get_keys_.assign(keys);
+  get_pos_ = 0;
+  get_cas_ = return_cas;
+  phase_ = Phase::kGet;
+  ContinueGet(out);
+}
+
+void Session::ContinueGet(std::string* out) {
+  const std::string_view keys = get_keys_;
   for (;;) {
-    for (; k < t.count; ++k) {
-      const std::string_view key = t[k];
-      if (key.size() > kMaxKeyLength) {
-        out->resize(start);  // this command's VALUEs are dropped, as memcached
-        return Reply(out, kBadFormat);
-      }
-      ctx_->store->Get(key, exptime, *stats_, [&](const core::ItemView& item) {
-        out->append("VALUE ").append(item.key).push_back(' ');
-        protocol::AppendDecimal(out, item.flags);
+    if (out->size() > out_limit_) return;  // resumed once the output drains
+    while (get_pos_ < keys.size() && keys[get_pos_] == ' ') ++get_pos_;
+    if (get_pos_ == keys.size()) break;
+    const size_t end = std::min(keys.find(' ', get_pos_), keys.size());
+    const std::string_view key = keys.substr(get_pos_, end - get_pos_);
+    get_pos_ = end;
+    ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
+      out->append("VALUE ").append(item.key).push_back(' ');
+      protocol::AppendDecimal(out, item.flags);
+      out->push_back(' ');
+      protocol::AppendDecimal(out, item.value.size());
+      if (get_cas_) {
         out->push_back(' ');
-        protocol::AppendDecimal(out, item.value.size());
-        if (return_cas) {
-          out->push_back(' ');
-          protocol::AppendDecimal(out, item.cas);
-        }
-        out->append("\r\n").append(item.value).append("\r\n");
-      });
-    }
-    if (!t.has_rest) break;
-    const std::string_view rest = t.rest;
-    protocol::Tokenize(rest, &t);
-    k = 0;
+        protocol::AppendDecimal(out, item.cas);
+      }
+      out->append("\r\n").append(item.value).append("\r\n");
+    });
   }
   out->append("END\r\n");
+  phase_ = Phase::kCommand;
+  if (get_keys_.capacity() > 4096) std::string().swap(get_keys_);
 }
 
 void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_cas,

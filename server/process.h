@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,7 +24,9 @@ namespace tinycached::server {
 
 class Session {
  public:
-  enum class Phase { kCommand, kData, kSwallow };
+  // kGet: a multi-get whose replies outgrew the output limit, resumed on the
+  // next Consume() before any further command.
+  enum class Phase { kCommand, kData, kSwallow, kGet };
 
   Session(ServerContext* ctx, core::ThreadStats* stats, ConnInfo* info = nullptr)
       : ctx_(ctx), stats_(stats), info_(info) {}
@@ -41,6 +44,7 @@ class Session {
  private:
   void ProcessCommand(std::string_view line, std::string* out, bool* close);
   void ProcessGet(const protocol::Tokens& t, bool return_cas, bool touch, std::string* out);
+  void ContinueGet(std::string* out);
   void ProcessUpdate(const protocol::Tokens& t, core::StoreMode mode, bool handle_cas,
                      std::string* out);
   void CompleteUpdate(std::string_view data, std::string* out);
@@ -70,6 +74,12 @@ class Session {
   size_t vlen_ = 0;  // data block length incl. "\r\n"
   uint64_t cas_ = 0;
   size_t swallow_left_ = 0;
+  // The multi-get in progress: its keys, the next one's offset, its options.
+  std::string get_keys_;
+  size_t get_pos_ = 0;
+  bool get_cas_ = false;
+  std::optional<int64_t> get_exptime_;
+  size_t out_limit_ = SIZE_MAX;
 };
 
 }  // namespace tinycached::server

@@ -220,14 +220,17 @@ class Worker {
   void Drive(Connection* c) {
     for (;;) {
       bool ran = false;
-      size_t consumed = 0;
+      bool progressed = false;
       if (!c->close_after_write && Unsent(c) < kOutputHighWater) {
         bool close = false;
         c->info.state.store("conn_parse_cmd", std::memory_order_relaxed);
         const std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
         // The limit counts unsent bytes only; `out` still holds the sent prefix.
-        consumed = c->session.Consume(input, &c->out, &close, c->out_start + kOutputHighWater);
+        const size_t out_before = c->out.size();
+        const size_t consumed =
+            c->session.Consume(input, &c->out, &close, c->out_start + kOutputHighWater);
         c->in_start += consumed;
+        progressed = consumed > 0 || c->out.size() != out_before;
         if (close) c->close_after_write = true;
         Compact(c);
         ran = true;
@@ -235,9 +238,10 @@ class Worker {
       if (!Flush(c)) return Close(c);
       // Consume() stops at the output high-water mark: while the socket keeps
       // taking the output, run the commands still waiting behind it.
-      const bool more_input = c->in_start < c->in.size();
-      if (!c->close_after_write && more_input && Unsent(c) < kOutputHighWater &&
-          (!ran || consumed > 0)) {
+      const bool more_work =
+          c->in_start < c->in.size() || c->session.phase() == Session::Phase::kGet;
+      if (!c->close_after_write && more_work && Unsent(c) < kOutputHighWater &&
+          (!ran || progressed)) {
         continue;
       }
       break;
@@ -245,7 +249,10 @@ class Worker {
     const size_t pending = c->out.size() - c->out_start;
     if (pending == 0 && (c->close_after_write || c->eof)) return Close(c);
     SetWriting(c, pending > 0);
-    SetReading(c, !c->eof && !c->close_after_write && pending < kOutputHighWater);
+    // Hysteresis: a paused connection resumes only once the client has read
+    // its replies down to the low-water mark.
+    const size_t resume_below = c->reading ? kOutputHighWater : kOutputLowWater;
+    SetReading(c, !c->eof && !c->close_after_write && pending < resume_below);
     const char* state = "conn_waiting";
     if (pending > 0) {
       state = "conn_mwrite";
@@ -253,6 +260,8 @@ class Worker {
       state = "conn_nread";
     } else if (c->session.phase() == Session::Phase::kSwallow) {
       state = "conn_swallow";
+    } else if (c->session.phase() == Session::Phase::kGet) {
+      state = "conn_mwrite";
     }
     c->info.state.store(state, std::memory_order_relaxed);
   }
@@ -435,7 +444,8 @@ void Server::Accept() {
     }
     ctx_->total_conns.fetch_add(1, std::memory_order_relaxed);
     // memcached's -c rule: its listener and reserved descriptors count too.
-    const uint64_t in_use = ctx_->curr_conns.load(std::memory_order_relaxed) + 1 + kReservedFds;
+    const uint64_t in_use =
+        ctx_->curr_conns.load(std::memory_order_relaxed) + 1 + ReservedFds(ctx_->settings);
     if (in_use >= static_cast<uint64_t>(ctx_->settings.maxconns) - 1) {
       static constexpr char kTooMany[] = "ERROR Too many open connections\r\n";
       [[maybe_unused]] ssize_t n = send(fd, kTooMany, sizeof(kTooMany) - 1, MSG_NOSIGNAL);

@@ -76,7 +76,7 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "total_connections", ctx.total_conns.load());
   Stat(out, "rejected_connections", ctx.rejected_conns.load());
   Stat(out, "connection_structures", ctx.conn_structures.load());
-  Stat(out, "reserved_fds", kReservedFds);
+  Stat(out, "reserved_fds", ReservedFds(ctx.settings));
   Stat(out, "cmd_get", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_cmds; }));
   Stat(out, "cmd_set", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cmd_set; }));
   Stat(out, "cmd_flush", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.flush_cmds; }));

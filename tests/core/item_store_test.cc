@@ -261,6 +261,39 @@ TEST_F(ItemStoreTest, LargeItemsLiveOutsideThePages) {
   EXPECT_LT(store_->Totals().malloced, big.size());
 }
 
+TEST_F(ItemStoreTest, LargeItemFitsEvenWhenPagesFillTheLimit) {
+  StoreOptions o;
+  o.memory_limit = size_t{2} << 20;
+  Make(o);
+  // Fill the whole limit with small-item pages.
+  for (int i = 0; store_->Totals().malloced < o.memory_limit; ++i) {
+    ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  }
+  // As memcached gives a class with nothing its first page over the limit,
+  // the first large item gets up to a page.
+  const std::string big(600 << 10, 'b');
+  ASSERT_EQ(Set("big", big), StoreResult::kStored);
+  EXPECT_EQ(Get("big"), big);
+  // A second one replaces it by evicting the first, never small items.
+  const uint64_t evictions = store_->Totals().evictions;
+  ASSERT_EQ(Set("big2", big), StoreResult::kStored);
+  EXPECT_EQ(Get("big"), std::nullopt);
+  EXPECT_EQ(store_->Totals().evictions, evictions + 1);
+  EXPECT_EQ(Get("0"), "x");  // the oldest small item is untouched
+}
+
+TEST_F(ItemStoreTest, FailedAppendIsNotStoredEvenForAnEmptyValue) {
+  StoreOptions o = OnePageOfClassOne();
+  o.evict = false;
+  Make(o);
+  ASSERT_EQ(Set("e", ""), StoreResult::kStored);
+  for (int i = 1; i < 10922; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  // The grown value needs a chunk and none is left: memcached says NOT_STORED.
+  EXPECT_EQ(Set("e", "more", 0, 0, StoreMode::kAppend), StoreResult::kNotStored);
+  EXPECT_EQ(stats_.store_no_memory.Get(), 0u);
+  EXPECT_EQ(Get("e"), "");
+}
+
 TEST_F(ItemStoreTest, CrawlerReclaimsDeadItems) {
   Make();
   Set("a", "x", 5);

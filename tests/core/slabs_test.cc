@@ -107,6 +107,18 @@ TEST(SlabClassTableTest, RejectsBadKnobs) {
   o = SlabOptions{};
   o.align = 3;
   EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  // memcached's slab_chunk_max rules: it divides the page and -I.
+  o = SlabOptions{};
+  o.item_size_max = 1500 << 10;
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  o = SlabOptions{};
+  o.item_size_max = 2 << 20;
+  o.chunk_max = 2 << 20;  // larger than a page: chunks_per_page would be 0
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  o.chunk_max = 300 << 10;
+  EXPECT_FALSE(SlabClassTable::Build(o).ok());
+  o.chunk_max = 16 << 10;
+  EXPECT_TRUE(SlabClassTable::Build(o).ok());
 }
 
 TEST(PagePoolTest, EnforcesLimitButGivesEveryClassItsFirstPage) {

@@ -745,6 +745,36 @@ class RobustnessTest(unittest.TestCase):
             c.close()
         self.assert_healthy()
 
+    def test_never_reading_client_with_one_huge_multiget(self):
+        # One 4 KB command line asking for 1000 copies of a 900 KB value (900 MB of
+        # replies) from a client that never reads: the server must stay bounded
+        # (memcached sends references to the item; tinycached resumes the get as
+        # the client drains it) and go on serving others.
+        self.start()
+        value = bytes(range(256)) * 3600  # 900 KB
+        c = Conn(self.server)
+        self.assertEqual(c.store(b"huge", 0, value), b"STORED\r\n")
+        baseline = rss_bytes(self.server.proc.pid)
+        hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        hog.connect(("127.0.0.1", self.server.port))
+        try:
+            hog.sendall(b"get" + b" huge" * 1000 + b"\r\n")
+            peak = baseline
+            for _ in range(40):
+                time.sleep(0.05)
+                peak = max(peak, rss_bytes(self.server.proc.pid))
+                self.assertEqual(c.get_many([b"huge"]), {b"huge": (0, value)})
+            self.assertLess(peak - baseline, 100 * MB,
+                            "RSS grew from %d to %d MB" % (baseline // MB, peak // MB))
+            hog.settimeout(IO_TIMEOUT)
+            reply = value_reply(b"huge", 0, value)
+            self.assertEqual(recv_exactly(hog, 3 * len(reply)), reply * 3)
+        finally:
+            hard_close(hog)
+            c.close()
+        self.assert_healthy()
+
     def test_very_slow_reader(self):
         self.start()
         keys = sorted(k for k, (f, v) in self.known.items() if len(v) > 5000)[:8]

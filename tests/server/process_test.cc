@@ -171,6 +171,32 @@ TEST_F(SessionTest, StopsAtTheOutputLimitAndResumes) {
   EXPECT_EQ(used, in.size());
 }
 
+TEST_F(SessionTest, AMultiGetLargerThanTheOutputLimitIsResumed) {
+  Run("set k 0 0 1000\r\n" + std::string(1000, 'v') + "\r\n");
+  Session s = NewSession();
+  std::string get = "get", want;
+  for (int i = 0; i < 100; ++i) {
+    get += " k";
+    want += "VALUE k 0 1000\r\n" + std::string(1000, 'v') + "\r\n";
+  }
+  get += "\r\nversion\r\n";
+  std::string out, all;
+  bool close = false;
+  size_t used = s.Consume(get, &out, &close, 5000);
+  EXPECT_EQ(s.phase(), Session::Phase::kGet);
+  int rounds = 0;
+  while (s.phase() == Session::Phase::kGet && rounds++ < 1000) {
+    EXPECT_LT(out.size(), 5000u + 1100u);  // bounded by the limit plus one value
+    all += out;
+    out.clear();  // the connection sent it
+    used += s.Consume(std::string_view(get).substr(used), &out, &close, 5000);
+  }
+  all += out;
+  EXPECT_GT(rounds, 10);
+  EXPECT_EQ(all, want + "END\r\n" + "VERSION " + kVersion + "\r\n");
+  EXPECT_EQ(used, get.size());
+}
+
 TEST_F(SessionTest, StatsFamily) {
   Run("set a 0 0 1\r\nx\r\nget a\r\nget b\r\n");
   const std::string stats = Run("stats\r\n");
