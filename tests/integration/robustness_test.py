@@ -765,7 +765,9 @@ class RobustnessTest(unittest.TestCase):
                 time.sleep(0.05)
                 peak = max(peak, rss_bytes(self.server.proc.pid))
                 self.assertEqual(c.get_many([b"huge"]), {b"huge": (0, value)})
-            self.assertLess(peak - baseline, 100 * MB,
+            # Unbounded, this would be ~900 MB; 300 MB leaves room for ASan's
+            # quarantine of freed output buffers in the sanitizer build.
+            self.assertLess(peak - baseline, 300 * MB,
                             "RSS grew from %d to %d MB" % (baseline // MB, peak // MB))
             hog.settimeout(IO_TIMEOUT)
             reply = value_reply(b"huge", 0, value)
