@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 #include "core/clock.h"
 #include "core/item_store.h"
@@ -58,6 +59,16 @@ bool Daemonize() {
   dup2(fd, STDERR_FILENO);
   if (fd > STDERR_FILENO) close(fd);
   return true;
+}
+
+// Written whole, then renamed into place: a reader never sees it half written.
+bool WritePidFile(const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) return false;
+  const bool ok = std::fprintf(f, "%ld\n", static_cast<long>(getpid())) > 0;
+  if (std::fclose(f) != 0 || !ok) return false;
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 }  // namespace
@@ -117,13 +128,8 @@ int main(int argc, char** argv) {
     return Fail("failed to assume identity of user " + settings.user, 1);
   }
   if (settings.daemonize && !Daemonize()) return Fail("failed to daemon() in order to daemonize", 1);
-  if (!settings.pid_file.empty()) {
-    if (FILE* f = std::fopen(settings.pid_file.c_str(), "w")) {
-      std::fprintf(f, "%ld\n", static_cast<long>(getpid()));
-      std::fclose(f);
-    } else {
-      std::fprintf(stderr, "Could not open the pid file %s for writing\n", settings.pid_file.c_str());
-    }
+  if (!settings.pid_file.empty() && !WritePidFile(settings.pid_file)) {
+    std::fprintf(stderr, "Could not open the pid file %s for writing\n", settings.pid_file.c_str());
   }
   ctx.store->StartMaintenance();
   (*srv)->Run();

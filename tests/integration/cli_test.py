@@ -81,7 +81,7 @@ class CommandLineTest(unittest.TestCase):
             while not os.path.exists(pid_file) and time.time() < deadline:
                 time.sleep(0.05)
             with open(pid_file) as f:
-                pid = int(f.read())
+                pid = int(f.read())  # complete at once: the server renames it into place
             try:
                 self.assertEqual(ask(port, b"set k 0 0 1\r\nv\r\n"), b"STORED\r\n")
             finally:
