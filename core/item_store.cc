@@ -203,33 +203,37 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
     for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
          it = Layout::Prev(it), ++searched) {
       if (it == pinned || (large_only && (Layout::Flags(it) & kLarge) == 0)) continue;
-      const uint64_t hash = HashIndex::Hash(layout_.Key(it));
-      const size_t stripe = HashIndex::StripeOf(hash);
-      absl::Mutex& mu = index_.StripeLockAt(stripe);
-      if (stripe != held_stripe && !mu.TryLock()) continue;
-      const Liveness live = Check(it);
-      const bool fetched = (Layout::Flags(it) & kFetched) != 0;
-      bool freed = false;
-      if (live != Liveness::kLive) {
-        ++c.reclaimed;
-        if (!fetched && live == Liveness::kExpired) ++c.expired_unfetched;
-        freed = true;
-      } else if (pass == 1) {
-        ++c.evicted;
-        if (Layout::Exptime(it) != 0) ++c.evicted_nonzero;
-        if (!fetched) ++c.evicted_unfetched;
-        c.evicted_time = clock_->Now() - Layout::Time(it);
-        freed = true;
-      }
-      if (freed) {
-        index_.Remove(hash, it);
-        ReleaseLocked(c, it);
-      }
-      if (stripe != held_stripe) mu.Unlock();
-      if (freed) return true;
+      if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/pass == 1)) return true;
     }
   }
   return false;
+}
+
+bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live) {
+  const uint64_t hash = HashIndex::Hash(layout_.Key(it));
+  const size_t stripe = HashIndex::StripeOf(hash);
+  absl::Mutex& mu = index_.StripeLockAt(stripe);
+  if (stripe != held_stripe && !mu.TryLock()) return false;  // busy: skip it
+  const Liveness live = Check(it);
+  const bool fetched = (Layout::Flags(it) & kFetched) != 0;
+  bool freed = false;
+  if (live != Liveness::kLive) {
+    ++c.reclaimed;
+    if (!fetched && live == Liveness::kExpired) ++c.expired_unfetched;
+    freed = true;
+  } else if (evict_live) {
+    ++c.evicted;
+    if (Layout::Exptime(it) != 0) ++c.evicted_nonzero;
+    if (!fetched) ++c.evicted_unfetched;
+    c.evicted_time = clock_->Now() - Layout::Time(it);
+    freed = true;
+  }
+  if (freed) {
+    index_.Remove(hash, it);
+    ReleaseLocked(c, it);
+  }
+  if (stripe != held_stripe) mu.Unlock();
+  return freed;
 }
 
 void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
@@ -431,22 +435,8 @@ size_t ItemStore::ReclaimDead(size_t budget) {
     absl::MutexLock lock(&c.mu);
     size_t seen = 0;
     for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
-      uint8_t* prev = Layout::Prev(it);
-      const uint64_t hash = HashIndex::Hash(layout_.Key(it));
-      absl::Mutex& mu = index_.StripeLock(hash);
-      if (mu.TryLock()) {
-        const Liveness live = Check(it);
-        if (live != Liveness::kLive) {
-          ++c.reclaimed;
-          if (live == Liveness::kExpired && (Layout::Flags(it) & kFetched) == 0) {
-            ++c.expired_unfetched;
-          }
-          index_.Remove(hash, it);
-          ReleaseLocked(c, it);
-          ++reclaimed;
-        }
-        mu.Unlock();
-      }
+      uint8_t* prev = Layout::Prev(it);  // `it` may be freed below
+      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false)) ++reclaimed;
       it = prev;
     }
   }

@@ -128,7 +128,6 @@ class ItemStore {
   void FlushAll(int64_t delay);
 
   const SlabClassTable& classes() const { return classes_; }
-  const Layout& layout() const { return layout_; }
   const StoreOptions& options() const { return options_; }
   const HashIndex& index() const { return index_; }
   const Clock& clock() const { return *clock_; }
@@ -157,6 +156,12 @@ class ItemStore {
   // live one if evictions are on); `large_only` considers large items only.
   bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
                             bool large_only) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Frees `it` (an item of `c`) if it is dead, or if `evict_live`; counts
+  // the reclaim or eviction. Skips it when its stripe is busy (TryLock; the
+  // caller's own `held_stripe` is used as is). REQUIRES: c.mu held.
+  bool TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  static constexpr size_t kNoStripe = HashIndex::kStripes;  // "no stripe lock held"
 
   // Makes a freshly written item visible: index + LRU + counters, new CAS.
   // `old` (may be null) is replaced and freed. REQUIRES: stripe lock of `hash`.

@@ -46,7 +46,6 @@ class SlabClassTable {
   size_t PerPage(int id) const { return per_page_[id]; }
   size_t page_size() const { return page_size_; }
   size_t chunk_max() const { return sizes_.back(); }
-  size_t item_size_max() const { return item_size_max_; }
 
   // Smallest class whose chunk holds `ntotal` bytes; the largest class for
   // large items (ntotal > chunk_max); 0 when ntotal exceeds item_size_max.

@@ -31,20 +31,25 @@ void Stat(std::string* out, std::string_view name, T value) {
 
 void End(std::string* out) { out->append("END\r\n"); }
 
+using ThreadCounter = core::Counter core::ThreadStats::*;
+using ClassCounter = core::Counter core::ClassCounters::*;
+
 // Sums one counter over every worker thread.
-template <typename F>
-uint64_t Sum(const ServerContext& ctx, F counter) {
+uint64_t Sum(const ServerContext& ctx, ThreadCounter counter) {
   uint64_t total = 0;
-  for (const auto& s : ctx.thread_stats) total += counter(*s).Get();
+  for (const auto& s : ctx.thread_stats) total += ((*s).*counter).Get();
   return total;
 }
 
-// Sums a per-class counter over classes and threads.
-template <typename F>
-uint64_t SumClasses(const ServerContext& ctx, F counter) {
+// Sums a per-class counter over threads, for one class or (id < 0) all.
+uint64_t Sum(const ServerContext& ctx, ClassCounter counter, int id = -1) {
   uint64_t total = 0;
   for (const auto& s : ctx.thread_stats) {
-    for (const core::ClassCounters& c : s->per_class) total += counter(c).Get();
+    if (id >= 0) {
+      total += (s->per_class[id].*counter).Get();
+      continue;
+    }
+    for (const core::ClassCounters& c : s->per_class) total += (c.*counter).Get();
   }
   return total;
 }
@@ -77,29 +82,29 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "rejected_connections", ctx.rejected_conns.load());
   Stat(out, "connection_structures", ctx.conn_structures.load());
   Stat(out, "reserved_fds", ReservedFds(ctx.settings));
-  Stat(out, "cmd_get", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_cmds; }));
-  Stat(out, "cmd_set", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cmd_set; }));
-  Stat(out, "cmd_flush", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.flush_cmds; }));
-  Stat(out, "cmd_touch", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.touch_cmds; }));
-  Stat(out, "get_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.get_hits; }));
-  Stat(out, "get_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_misses; }));
-  Stat(out, "get_expired", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_expired; }));
-  Stat(out, "get_flushed", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.get_flushed; }));
-  Stat(out, "delete_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.delete_misses; }));
-  Stat(out, "delete_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.delete_hits; }));
-  Stat(out, "incr_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.incr_misses; }));
-  Stat(out, "incr_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.incr_hits; }));
-  Stat(out, "decr_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.decr_misses; }));
-  Stat(out, "decr_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.decr_hits; }));
-  Stat(out, "cas_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.cas_misses; }));
-  Stat(out, "cas_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cas_hits; }));
-  Stat(out, "cas_badval", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.cas_badval; }));
-  Stat(out, "touch_hits", SumClasses(ctx, [](const CC& c) -> const core::Counter& { return c.touch_hits; }));
-  Stat(out, "touch_misses", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.touch_misses; }));
-  Stat(out, "store_too_large", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.store_too_large; }));
-  Stat(out, "store_no_memory", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.store_no_memory; }));
-  Stat(out, "bytes_read", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.bytes_read; }));
-  Stat(out, "bytes_written", Sum(ctx, [](const TS& s) -> const core::Counter& { return s.bytes_written; }));
+  Stat(out, "cmd_get", Sum(ctx, &TS::get_cmds));
+  Stat(out, "cmd_set", Sum(ctx, &CC::cmd_set));
+  Stat(out, "cmd_flush", Sum(ctx, &TS::flush_cmds));
+  Stat(out, "cmd_touch", Sum(ctx, &TS::touch_cmds));
+  Stat(out, "get_hits", Sum(ctx, &CC::get_hits));
+  Stat(out, "get_misses", Sum(ctx, &TS::get_misses));
+  Stat(out, "get_expired", Sum(ctx, &TS::get_expired));
+  Stat(out, "get_flushed", Sum(ctx, &TS::get_flushed));
+  Stat(out, "delete_misses", Sum(ctx, &TS::delete_misses));
+  Stat(out, "delete_hits", Sum(ctx, &CC::delete_hits));
+  Stat(out, "incr_misses", Sum(ctx, &TS::incr_misses));
+  Stat(out, "incr_hits", Sum(ctx, &CC::incr_hits));
+  Stat(out, "decr_misses", Sum(ctx, &TS::decr_misses));
+  Stat(out, "decr_hits", Sum(ctx, &CC::decr_hits));
+  Stat(out, "cas_misses", Sum(ctx, &TS::cas_misses));
+  Stat(out, "cas_hits", Sum(ctx, &CC::cas_hits));
+  Stat(out, "cas_badval", Sum(ctx, &CC::cas_badval));
+  Stat(out, "touch_hits", Sum(ctx, &CC::touch_hits));
+  Stat(out, "touch_misses", Sum(ctx, &TS::touch_misses));
+  Stat(out, "store_too_large", Sum(ctx, &TS::store_too_large));
+  Stat(out, "store_no_memory", Sum(ctx, &TS::store_no_memory));
+  Stat(out, "bytes_read", Sum(ctx, &TS::bytes_read));
+  Stat(out, "bytes_written", Sum(ctx, &TS::bytes_written));
   Stat(out, "limit_maxbytes", ctx.store->options().memory_limit);
   Stat(out, "accepting_conns", 1);
   Stat(out, "threads", ctx.settings.threads);
@@ -172,11 +177,7 @@ void AppendSlabsStats(ServerContext& ctx, std::string* out) {
     auto slab = [&](std::string_view name, uint64_t v) {
       Stat(out, std::to_string(c.id) + ":" + std::string(name), v);
     };
-    auto per_class = [&](const core::Counter core::ClassCounters::*field) {
-      uint64_t total = 0;
-      for (const auto& s : ctx.thread_stats) total += (s->per_class[c.id].*field).Get();
-      return total;
-    };
+    auto per_class = [&](ClassCounter counter) { return Sum(ctx, counter, c.id); };
     using CC = core::ClassCounters;
     slab("chunk_size", c.chunk_size);
     slab("chunks_per_page", c.per_page);
