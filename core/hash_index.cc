@@ -2,15 +2,19 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 namespace tinycached::core {
-namespace {
-
-uint8_t** NewTable(int hashpower) {
-  return static_cast<uint8_t**>(std::calloc(size_t{1} << hashpower, sizeof(uint8_t*)));
+uint8_t* HashIndex::NewTable(int hashpower) const {
+  const size_t buckets = size_t{1} << hashpower;
+  const size_t width = layout_->refs().width();
+  auto* t = static_cast<uint8_t*>(std::malloc(buckets * width));
+  if (t == nullptr) return nullptr;
+  uint8_t null_ref[8];
+  layout_->refs().Store(null_ref, nullptr);
+  std::memset(t, null_ref[0], buckets * width);  // null is all-zero or all-ones bytes
+  return t;
 }
-
-}  // namespace
 
 HashIndex::HashIndex(const Layout* layout, int hashpower)
     : layout_(layout),
@@ -25,26 +29,28 @@ HashIndex::~HashIndex() {
   std::free(old_);
 }
 
-uint8_t** HashIndex::BucketFor(uint64_t hash) const {
+uint8_t* HashIndex::BucketFor(uint64_t hash) const {
   const int hp = hashpower_.load(std::memory_order_relaxed);
   if (expanding_.load(std::memory_order_relaxed)) {
     const size_t old_bucket = hash & ((size_t{1} << (hp - 1)) - 1);
-    if (old_bucket >= expand_bucket_.load(std::memory_order_acquire)) return &old_[old_bucket];
+    if (old_bucket >= expand_bucket_.load(std::memory_order_acquire)) {
+      return Bucket(old_, old_bucket);
+    }
   }
-  return &primary_[hash & ((size_t{1} << hp) - 1)];
+  return Bucket(primary_, hash & ((size_t{1} << hp) - 1));
 }
 
-uint8_t* HashIndex::Find(uint64_t hash, std::string_view key) const {
-  for (uint8_t* it = *BucketFor(hash); it != nullptr; it = Layout::HashNext(it)) {
-    if (layout_->Key(it) == key) return it;
+uint8_t* HashIndex::Find(uint64_t hash, const StoredKey& key) const {
+  for (uint8_t* it = Head(BucketFor(hash)); it != nullptr; it = layout_->HashNext(it)) {
+    if (layout_->KeyMatches(it, key)) return it;
   }
   return nullptr;
 }
 
 void HashIndex::Insert(uint64_t hash, uint8_t* it) {
-  uint8_t** bucket = BucketFor(hash);
-  Layout::SetHashNext(it, *bucket);
-  *bucket = it;
+  uint8_t* bucket = BucketFor(hash);
+  layout_->SetHashNext(it, Head(bucket));
+  SetHead(bucket, it);
   const size_t n = items_.fetch_add(1, std::memory_order_relaxed) + 1;
   if (!expanding() && n > (size_t{3} << hashpower()) / 2 && hashpower() < kMaxHashPower) {
     absl::MutexLock lock(&maint_mu_);  // wakes the maintainer (see MaintainerLoop)
@@ -54,29 +60,29 @@ void HashIndex::Insert(uint64_t hash, uint8_t* it) {
 // Finds `it` in its chain and splices `replacement`'s chain position in:
 // the predecessor (or the bucket) then points at `replacement`.
 bool HashIndex::Splice(uint64_t hash, uint8_t* it, uint8_t* replacement) {
-  uint8_t** bucket = BucketFor(hash);
+  uint8_t* bucket = BucketFor(hash);
   uint8_t* prev = nullptr;
-  for (uint8_t* cur = *bucket; cur != nullptr; prev = cur, cur = Layout::HashNext(cur)) {
+  for (uint8_t* cur = Head(bucket); cur != nullptr; prev = cur, cur = layout_->HashNext(cur)) {
     if (cur != it) continue;
     if (prev == nullptr) {
-      *bucket = replacement;
+      SetHead(bucket, replacement);
     } else {
-      Layout::SetHashNext(prev, replacement);
+      layout_->SetHashNext(prev, replacement);
     }
-    Layout::SetHashNext(it, nullptr);
+    layout_->SetHashNext(it, nullptr);
     return true;
   }
   return false;
 }
 
 bool HashIndex::Remove(uint64_t hash, uint8_t* it) {
-  if (!Splice(hash, it, Layout::HashNext(it))) return false;
+  if (!Splice(hash, it, layout_->HashNext(it))) return false;
   items_.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }
 
 void HashIndex::Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it) {
-  Layout::SetHashNext(new_it, Layout::HashNext(old_it));
+  layout_->SetHashNext(new_it, layout_->HashNext(old_it));
   Splice(hash, old_it, new_it);
 }
 
@@ -91,7 +97,7 @@ void HashIndex::UnlockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
 bool HashIndex::Grow() {
   const int hp = hashpower();
   if (hp >= kMaxHashPower) return true;
-  uint8_t** bigger = NewTable(hp + 1);
+  uint8_t* bigger = NewTable(hp + 1);
   if (bigger == nullptr) return false;  // stay at this size; chains just get longer
 
   LockAll();
@@ -106,15 +112,15 @@ bool HashIndex::Grow() {
   const size_t new_mask = (size_t{1} << (hp + 1)) - 1;
   for (size_t b = 0; b < old_size; ++b) {
     absl::MutexLock lock(&stripes_[b & (kStripes - 1)].mu);
-    uint8_t* it = old_[b];
+    uint8_t* it = Head(Bucket(old_, b));
     while (it != nullptr) {
-      uint8_t* next = Layout::HashNext(it);
-      uint8_t** dst = &primary_[Hash(layout_->Key(it)) & new_mask];
-      Layout::SetHashNext(it, *dst);
-      *dst = it;
+      uint8_t* next = layout_->HashNext(it);
+      uint8_t* dst = Bucket(primary_, HashOfItem(it) & new_mask);
+      layout_->SetHashNext(it, Head(dst));
+      SetHead(dst, it);
       it = next;
     }
-    old_[b] = nullptr;
+    SetHead(Bucket(old_, b), nullptr);
     expand_bucket_.store(b + 1, std::memory_order_release);
   }
 

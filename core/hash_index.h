@@ -2,8 +2,13 @@
 //
 // Implementation details
 //   Buckets hold the first item of a chain; items chain through the layout's
-//   hash-next field, so the table costs 8 bytes per bucket and nothing per item
+//   hash-next field, so the table costs one reference per bucket (8 bytes
+//   with pointers, 3 with 3-byte page references) and nothing per item
 //   beyond the header field (memcached's assoc.c shape).
+//
+//   Keys are hashed and compared in their stored form (compact::StoredKey:
+//   packed or text), which is unique per key, so growth rehashes from the
+//   items' own bytes.
 //
 //   Locking: kStripes mutexes ("item locks"); stripe = hash & (kStripes - 1).
 //   A stripe lock protects every chain whose bucket maps to it and the
@@ -34,7 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/hash/hash.h"
 #include "absl/synchronization/mutex.h"
-#include "compact/stock_layout.h"
+#include "compact/item_layout.h"
 
 namespace tinycached::core {
 
@@ -47,7 +52,8 @@ class HashIndex {
   static_assert(kMinHashPower > kStripeBits,
                 "every table size must be a multiple of kStripes so a bucket has one stripe");
 
-  using Layout = compact::StockLayout;
+  using Layout = compact::ItemLayout;
+  using StoredKey = compact::StoredKey;
 
   // `hashpower` is clamped to [kMinHashPower, kMaxHashPower].
   HashIndex(const Layout* layout, int hashpower);
@@ -55,13 +61,19 @@ class HashIndex {
   HashIndex(const HashIndex&) = delete;
   HashIndex& operator=(const HashIndex&) = delete;
 
-  static uint64_t Hash(std::string_view key) { return absl::HashOf(key); }
+  static uint64_t Hash(const StoredKey& key) { return Hash(key.bytes(), key.packed()); }
+  static uint64_t Hash(std::string_view stored, bool packed) {
+    return absl::HashOf(stored, packed);
+  }
+  uint64_t HashOfItem(const uint8_t* it) const {
+    return Hash(layout_->StoredKeyBytes(it), layout_->KeyPacked(it));
+  }
   absl::Mutex& StripeLock(uint64_t hash) { return stripes_[hash & (kStripes - 1)].mu; }
   static size_t StripeOf(uint64_t hash) { return hash & (kStripes - 1); }
   absl::Mutex& StripeLockAt(size_t stripe) { return stripes_[stripe].mu; }
 
   // REQUIRES: StripeLock(hash) held.
-  uint8_t* Find(uint64_t hash, std::string_view key) const;
+  uint8_t* Find(uint64_t hash, const StoredKey& key) const;
   // Links `it` (whose key must not be present). REQUIRES: StripeLock(hash).
   void Insert(uint64_t hash, uint8_t* it);
   // Unlinks `it`; false if it was not linked. REQUIRES: StripeLock(hash).
@@ -71,7 +83,7 @@ class HashIndex {
 
   size_t items() const { return items_.load(std::memory_order_relaxed); }
   int hashpower() const { return hashpower_.load(std::memory_order_relaxed); }
-  size_t bytes() const { return (size_t{1} << hashpower()) * sizeof(uint8_t*); }
+  size_t bytes() const { return (size_t{1} << hashpower()) * layout_->refs().width(); }
   bool expanding() const { return expanding_.load(std::memory_order_relaxed); }
 
   // Background growth. Start() once; the destructor stops the thread.
@@ -87,7 +99,12 @@ class HashIndex {
     absl::Mutex mu;
   };
 
-  uint8_t** BucketFor(uint64_t hash) const;
+  // A bucket is one stored reference (layout_->refs()) in a table.
+  uint8_t* NewTable(int hashpower) const;
+  uint8_t* BucketFor(uint64_t hash) const;
+  uint8_t* Bucket(uint8_t* table, size_t b) const { return table + b * layout_->refs().width(); }
+  uint8_t* Head(const uint8_t* bucket) const { return layout_->refs().Load(bucket); }
+  void SetHead(uint8_t* bucket, const uint8_t* it) const { layout_->refs().Store(bucket, it); }
   bool Splice(uint64_t hash, uint8_t* it, uint8_t* replacement);
   void MaintainerLoop();
   void LockAll();
@@ -97,8 +114,8 @@ class HashIndex {
   std::unique_ptr<Stripe[]> stripes_;
 
   // Changed only under all stripe locks; read under any stripe lock.
-  uint8_t** primary_ = nullptr;
-  uint8_t** old_ = nullptr;
+  uint8_t* primary_ = nullptr;
+  uint8_t* old_ = nullptr;
   std::atomic<int> hashpower_;
   std::atomic<bool> expanding_{false};
   // Old buckets below this have moved. Changed under that bucket's stripe lock.

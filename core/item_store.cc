@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_format.h"
 
 namespace tinycached::core {
 namespace {
@@ -63,41 +64,82 @@ struct ItemStore::SlabClass {
   uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
   uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
 
-  void LruLink(uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    Layout::SetPrev(it, nullptr);
-    Layout::SetNext(it, head);
-    if (head != nullptr) Layout::SetPrev(head, it);
+  void LruLink(const Layout& l, uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    l.SetPrev(it, nullptr);
+    l.SetNext(it, head);
+    if (head != nullptr) l.SetPrev(head, it);
     head = it;
     if (tail == nullptr) tail = it;
   }
-  void LruUnlink(uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    uint8_t* prev = Layout::Prev(it);
-    uint8_t* next = Layout::Next(it);
-    if (prev != nullptr) Layout::SetNext(prev, next); else head = next;
-    if (next != nullptr) Layout::SetPrev(next, prev); else tail = prev;
-    Layout::SetPrev(it, nullptr);
-    Layout::SetNext(it, nullptr);
+  void LruUnlink(const Layout& l, uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    uint8_t* prev = l.Prev(it);
+    uint8_t* next = l.Next(it);
+    if (prev != nullptr) l.SetNext(prev, next); else head = next;
+    if (next != nullptr) l.SetPrev(next, prev); else tail = prev;
+    l.SetPrev(it, nullptr);
+    l.SetNext(it, nullptr);
   }
 };
 
+namespace {
+
+compact::LayoutOptions LayoutOptionsFor(const StoreOptions& o, int page_bytes,
+                                        const compact::Arena* arena) {
+  compact::LayoutOptions l;
+  l.refs = page_bytes == 0 ? compact::RefCodec::Pointer()
+                           : compact::RefCodec::Page(page_bytes, arena);
+  l.cas = o.cas_enabled;
+  l.pack_keys = o.layout.pack_keys;
+  l.header = o.layout.header;
+  return l;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Create(const StoreOptions& options,
                                                              const Clock* clock) {
+  // Page-index width first: it sets the header size, which sets the classes.
+  // Slots needed: every page of the limit, plus one per possible large item
+  // (each is bigger than chunk_max). First pages granted past the limit
+  // take whatever slots remain.
   SlabOptions slab_options = options.slabs;
-  slab_options.header_size = Layout::kHeaderSize;
+  const size_t page = slab_options.page_size;
+  const size_t chunk_max = slab_options.chunk_max != 0 ? slab_options.chunk_max : page / 2;
+  const size_t limit_pages = (options.memory_limit + page - 1) / page;
+  const size_t needed = limit_pages + options.memory_limit / std::max<size_t>(chunk_max, 1) + 1;
+  int page_bytes = 0;
+  size_t max_slots = needed + kMaxClassId + slab_options.item_size_max / page + 1;
+  if (options.layout.refs != RefMode::kPointer) {
+    page_bytes = options.layout.refs == RefMode::kRef32 ? 2 : 1;
+    while (page_bytes < 4 && needed > compact::RefCodec::Page(page_bytes, nullptr).max_pages()) {
+      ++page_bytes;
+    }
+    const uint64_t max_pages = compact::RefCodec::Page(page_bytes, nullptr).max_pages();
+    if (needed > max_pages) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "-m %d MB needs %d pages, more than %d-byte page references can name (%d)",
+          options.memory_limit >> 20, needed, page_bytes + 2, max_pages));
+    }
+    max_slots = static_cast<size_t>(max_pages);
+    slab_options.min_chunk = std::max(slab_options.min_chunk, page / compact::kMaxChunksPerPage);
+  }
+  slab_options.header_size = Layout(LayoutOptionsFor(options, page_bytes, nullptr)).header_size();
   absl::StatusOr<SlabClassTable> classes = SlabClassTable::Build(slab_options);
   if (!classes.ok()) return classes.status();
   if (classes->count() > kMaxClassId) {
     return absl::InvalidArgumentError("too many slab classes for a one-byte class id");
   }
-  return std::unique_ptr<ItemStore>(new ItemStore(options, *std::move(classes), clock));
+  return std::unique_ptr<ItemStore>(
+      new ItemStore(options, *std::move(classes), page_bytes, max_slots, clock));
 }
 
-ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, const Clock* clock)
+ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
+                     size_t max_slots, const Clock* clock)
     : options_(options),
       classes_(std::move(classes)),
-      layout_(options.cas_enabled),
       clock_(clock),
-      pool_(options.memory_limit, classes_.page_size()),
+      pool_(options.memory_limit, classes_.page_size(), max_slots),
+      layout_(LayoutOptionsFor(options, page_bytes, &pool_.arena())),
       index_(&layout_, options.hashpower_init),
       slab_classes_(new SlabClass[classes_.count() + 1]) {
   for (int i = 1; i <= classes_.count(); ++i) {
@@ -108,34 +150,28 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, const 
 
 ItemStore::~ItemStore() {
   index_.StopMaintainer();  // it reads item keys while growing the table
-  // Pages go with the pool; large items were allocated one by one.
-  SlabClass& c = slab_classes_[classes_.count()];
-  absl::MutexLock lock(&c.mu);
-  for (uint8_t* it = c.head; it != nullptr;) {
-    uint8_t* next = Layout::Next(it);
-    if ((Layout::Flags(it) & kLarge) != 0) std::free(it);
-    it = next;
-  }
+  // Every item lives in the pool's arena, which goes with the pool.
 }
 
 bool ItemStore::SizeOk(size_t nkey, uint32_t flags, size_t nvalue) const {
-  return classes_.ClassFor(layout_.ItemSize(nkey, flags, nvalue)) != 0;
+  // The worst case: a text key and an expiry field.
+  return classes_.ClassFor(layout_.ItemSize(nkey, flags, nvalue, 1)) != 0;
 }
 
 ItemStore::Liveness ItemStore::Check(const uint8_t* it) const {
   const RelTime now = clock_->Now();
   const RelTime oldest = oldest_live_.load(std::memory_order_relaxed);
   if (oldest != 0 && oldest <= now) {
-    if (Layout::Time(it) <= oldest) return Liveness::kFlushed;
+    if (layout_.Time(it) <= oldest) return Liveness::kFlushed;
     const uint64_t oldest_cas = oldest_cas_.load(std::memory_order_relaxed);
     const uint64_t cas = layout_.Cas(it);
     if (oldest_cas != 0 && cas != 0 && cas < oldest_cas) return Liveness::kFlushed;
   }
-  if (clock_->Expired(Layout::Exptime(it))) return Liveness::kExpired;
+  if (clock_->Expired(layout_.Exptime(it))) return Liveness::kExpired;
   return Liveness::kLive;
 }
 
-uint8_t* ItemStore::FindLive(uint64_t hash, std::string_view key, ThreadStats& stats) {
+uint8_t* ItemStore::FindLive(uint64_t hash, const StoredKey& key, ThreadStats& stats) {
   uint8_t* it = index_.Find(hash, key);
   if (it == nullptr) return nullptr;
   switch (Check(it)) {
@@ -158,19 +194,16 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
   absl::MutexLock lock(&c.mu);
   for (int attempt = 0; attempt < kAllocTries; ++attempt) {
     if (large) {
-      if (pool_.Charge(ntotal, /*first_of_class=*/c.pages == 0 && c.large_bytes == 0)) {
-        auto* it = static_cast<uint8_t*>(std::malloc(ntotal));
-        if (it != nullptr) {
-          c.large_bytes += ntotal;
-          return it;
-        }
-        pool_.Refund(ntotal);
-        break;
+      if (uint8_t* it = pool_.AllocLarge(ntotal, /*first_of_class=*/c.pages == 0 &&
+                                                     c.large_bytes == 0,
+                                         static_cast<uint8_t>(cls))) {
+        c.large_bytes += ntotal;
+        return it;
       }
     } else {
       if (c.free_list != nullptr) {
         uint8_t* it = c.free_list;
-        c.free_list = Layout::Next(it);
+        c.free_list = layout_.Next(it);
         --c.free_count;
         return it;
       }
@@ -180,7 +213,9 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         --c.cursor_left;
         return it;
       }
-      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/c.pages == 0)) {
+      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/c.pages == 0,
+                                        static_cast<uint8_t>(cls),
+                                        static_cast<uint32_t>(c.chunk_size))) {
         c.cursor = page;
         c.cursor_left = c.per_page;
         ++c.pages;
@@ -201,8 +236,8 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
   for (int pass = 0; pass < (options_.evict ? 2 : 1); ++pass) {
     int searched = 0;
     for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
-         it = Layout::Prev(it), ++searched) {
-      if (it == pinned || (large_only && (Layout::Flags(it) & kLarge) == 0)) continue;
+         it = layout_.Prev(it), ++searched) {
+      if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) continue;
       if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/pass == 1)) return true;
     }
   }
@@ -210,12 +245,12 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
 }
 
 bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live) {
-  const uint64_t hash = HashIndex::Hash(layout_.Key(it));
+  const uint64_t hash = index_.HashOfItem(it);
   const size_t stripe = HashIndex::StripeOf(hash);
   absl::Mutex& mu = index_.StripeLockAt(stripe);
   if (stripe != held_stripe && !mu.TryLock()) return false;  // busy: skip it
   const Liveness live = Check(it);
-  const bool fetched = (Layout::Flags(it) & kFetched) != 0;
+  const bool fetched = (layout_.Flags(it) & kFetched) != 0;
   bool freed = false;
   if (live != Liveness::kLive) {
     ++c.reclaimed;
@@ -223,9 +258,9 @@ bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, boo
     freed = true;
   } else if (evict_live) {
     ++c.evicted;
-    if (Layout::Exptime(it) != 0) ++c.evicted_nonzero;
+    if (layout_.Exptime(it) != 0) ++c.evicted_nonzero;
     if (!fetched) ++c.evicted_unfetched;
-    c.evicted_time = clock_->Now() - Layout::Time(it);
+    c.evicted_time = clock_->Now() - layout_.Time(it);
     freed = true;
   }
   if (freed) {
@@ -237,40 +272,39 @@ bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, boo
 }
 
 void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
-  c.LruUnlink(it);
+  c.LruUnlink(layout_, it);
   --c.items;
   const size_t size = layout_.TotalSize(it);
   c.bytes -= size;
-  if ((Layout::Flags(it) & kLarge) != 0) {
-    std::free(it);
-    pool_.Refund(size);
+  if ((layout_.Flags(it) & kLarge) != 0) {
+    pool_.FreeLarge(it, size);
     c.large_bytes -= size;
     return;
   }
-  Layout::SetFlags(it, 0);
-  Layout::SetNext(it, c.free_list);
+  layout_.SetFlags(it, 0);
+  layout_.SetNext(it, c.free_list);
   c.free_list = it;
   ++c.free_count;
 }
 
-void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old) {
-  Layout::SetFlags(it, Layout::Flags(it) | kLinked);
-  layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
+void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uint64_t> cas) {
+  layout_.SetFlags(it, layout_.Flags(it) | kLinked);
+  layout_.SetCas(it, cas.has_value() ? *cas : options_.cas_enabled ? NextCas() : 0);
   if (old != nullptr) {
     index_.Replace(hash, old, it);
   } else {
     index_.Insert(hash, it);
   }
   {
-    SlabClass& c = slab_classes_[Layout::ClassId(it)];
+    SlabClass& c = slab_classes_[ClassOf(it)];
     absl::MutexLock lock(&c.mu);
-    c.LruLink(it);
+    c.LruLink(layout_, it);
     ++c.items;
     ++c.total_items;
     c.bytes += layout_.TotalSize(it);
   }
   if (old != nullptr) {
-    SlabClass& c = slab_classes_[Layout::ClassId(old)];
+    SlabClass& c = slab_classes_[ClassOf(old)];
     absl::MutexLock lock(&c.mu);
     ReleaseLocked(c, old);
   }
@@ -278,25 +312,52 @@ void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old) {
 
 void ItemStore::Unlink(uint64_t hash, uint8_t* it) {
   index_.Remove(hash, it);
-  SlabClass& c = slab_classes_[Layout::ClassId(it)];
+  SlabClass& c = slab_classes_[ClassOf(it)];
   absl::MutexLock lock(&c.mu);
   ReleaseLocked(c, it);
 }
 
 void ItemStore::Bump(uint8_t* it) {
   const RelTime now = clock_->Now();
-  if (now - Layout::Time(it) < options_.lru_bump_interval) return;
-  Layout::SetTime(it, now);
-  SlabClass& c = slab_classes_[Layout::ClassId(it)];
+  if (now - layout_.Time(it) < options_.lru_bump_interval) return;
+  layout_.SetTime(it, now);
+  SlabClass& c = slab_classes_[ClassOf(it)];
   absl::MutexLock lock(&c.mu);
-  c.LruUnlink(it);
-  c.LruLink(it);
+  c.LruUnlink(layout_, it);
+  c.LruLink(layout_, it);
+}
+
+uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
+  if (layout_.SetExptime(it, exptime)) return it;
+  // A lean item without an expiry field: rewrite it one field bigger,
+  // keeping everything else (CAS, flags, access time, fetched).
+  char buf[compact::kMaxDecimalKey];
+  const StoredKey key(layout_.Key(it, buf), layout_.pack_keys());
+  const std::string_view value = layout_.Value(it);
+  const size_t ntotal =
+      layout_.ItemSize(key.bytes().size(), layout_.ClientFlags(it), value.size(), exptime);
+  const int cls = classes_.ClassFor(ntotal);
+  uint8_t* fresh = cls == 0 ? nullptr : Alloc(cls, ntotal, it, HashIndex::StripeOf(hash));
+  if (fresh == nullptr) return nullptr;
+  compact::ItemMeta meta;
+  meta.class_id = static_cast<uint8_t>(cls);
+  meta.flags = static_cast<uint16_t>((layout_.Flags(it) & kFetched) |
+                                     (classes_.IsLarge(ntotal) ? kLarge : 0));
+  meta.client_flags = layout_.ClientFlags(it);
+  meta.time = layout_.Time(it);
+  meta.exptime = exptime;
+  layout_.Init(fresh, meta, key, value.size(), value.data());
+  Link(hash, fresh, it, layout_.Cas(it));
+  return fresh;
 }
 
 StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
                              int64_t exptime, std::string_view value, uint64_t cas_unique,
                              ThreadStats& stats) {
-  const size_t request_size = layout_.ItemSize(key.size(), flags, value.size());
+  const StoredKey skey(key, layout_.pack_keys());
+  RelTime rel_exptime = clock_->ToRelative(exptime);
+  const size_t request_size =
+      layout_.ItemSize(skey.bytes().size(), flags, value.size(), rel_exptime);
   const int request_class = classes_.ClassFor(request_size);
   if (request_class == 0 || key.size() > compact::kMaxKeyLength) {
     stats.store_too_large.Add();
@@ -305,12 +366,11 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
   // memcached counts a set once its item is allocated: every outcome but
   // out-of-memory.
   Counter& cmd_set = stats.per_class[request_class].cmd_set;
-  const uint64_t hash = HashIndex::Hash(key);
+  const uint64_t hash = HashIndex::Hash(skey);
   const size_t stripe = HashIndex::StripeOf(hash);
   absl::MutexLock lock(&index_.StripeLockAt(stripe));
-  uint8_t* old = FindLive(hash, key, stats);
+  uint8_t* old = FindLive(hash, skey, stats);
 
-  RelTime rel_exptime = clock_->ToRelative(exptime);
   std::string_view old_value;
   switch (mode) {
     case StoreMode::kSet:
@@ -336,7 +396,7 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
       }
       // The old item's client flags and expiry stay.
       flags = layout_.ClientFlags(old);
-      rel_exptime = Layout::Exptime(old);
+      rel_exptime = layout_.Exptime(old);
       old_value = layout_.Value(old);
       break;
     case StoreMode::kCas:
@@ -347,15 +407,15 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
       }
       // With CAS off every item's unique is 0 and no cas can succeed (memcached).
       if (!options_.cas_enabled || layout_.Cas(old) != cas_unique) {
-        stats.per_class[Layout::ClassId(old)].cas_badval.Add();
+        stats.per_class[ClassOf(old)].cas_badval.Add();
         return StoreResult::kExists;
       }
-      stats.per_class[Layout::ClassId(old)].cas_hits.Add();
+      stats.per_class[ClassOf(old)].cas_hits.Add();
       break;
   }
 
   const size_t nvalue = old_value.size() + value.size();
-  const size_t ntotal = layout_.ItemSize(key.size(), flags, nvalue);
+  const size_t ntotal = layout_.ItemSize(skey.bytes().size(), flags, nvalue, rel_exptime);
   const int cls = classes_.ClassFor(ntotal);
   uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe);
   const bool concat = mode == StoreMode::kAppend || mode == StoreMode::kPrepend;
@@ -366,9 +426,13 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
     if (mode == StoreMode::kSet && old != nullptr) Unlink(hash, old);
     return StoreResult::kNoMemory;
   }
-  const uint16_t extra = classes_.IsLarge(ntotal) ? kLarge : 0;
-  layout_.Init(it, static_cast<uint8_t>(cls), extra, key, flags, nvalue, nullptr,
-               clock_->Now(), rel_exptime);
+  compact::ItemMeta meta;
+  meta.class_id = static_cast<uint8_t>(cls);
+  meta.flags = classes_.IsLarge(ntotal) ? kLarge : 0;
+  meta.client_flags = flags;
+  meta.time = clock_->Now();
+  meta.exptime = rel_exptime;
+  layout_.Init(it, meta, skey, nvalue, nullptr);
   char* dst = reinterpret_cast<char*>(layout_.ValuePtr(it));
   const std::string_view first = mode == StoreMode::kPrepend ? value : old_value;
   const std::string_view second = mode == StoreMode::kPrepend ? old_value : value;
@@ -380,11 +444,12 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
 
 bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
                     absl::FunctionRef<void(const ItemView&)> visit) {
-  const uint64_t hash = HashIndex::Hash(key);
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
   // gat/gats count as touches, get/gets as gets (memcached's accounting).
   (new_exptime.has_value() ? stats.touch_cmds : stats.get_cmds).Add();
-  uint8_t* it = FindLive(hash, key, stats);
+  uint8_t* it = FindLive(hash, skey, stats);
   if (it == nullptr) {
     if (new_exptime.has_value()) {
       stats.touch_misses.Add();
@@ -393,39 +458,42 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
     }
     return false;
   }
-  ClassCounters& per_class = stats.per_class[Layout::ClassId(it)];
+  ClassCounters& per_class = stats.per_class[ClassOf(it)];
   if (new_exptime.has_value()) {
-    Layout::SetExptime(it, clock_->ToRelative(*new_exptime));
+    if (uint8_t* moved = SetExptime(hash, it, clock_->ToRelative(*new_exptime))) it = moved;
     per_class.touch_hits.Add();
   } else {
     per_class.get_hits.Add();
   }
-  visit(ItemView{layout_.Key(it), layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it)});
+  visit(ItemView{layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it)});
   MarkFetched(it);
   Bump(it);
   return true;
 }
 
-bool ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
-  const uint64_t hash = HashIndex::Hash(key);
+TouchResult ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
   stats.touch_cmds.Add();
-  uint8_t* it = FindLive(hash, key, stats);
+  uint8_t* it = FindLive(hash, skey, stats);
   if (it == nullptr) {
     stats.touch_misses.Add();
-    return false;
+    return TouchResult::kNotFound;
   }
-  Layout::SetExptime(it, clock_->ToRelative(exptime));
-  stats.per_class[Layout::ClassId(it)].touch_hits.Add();
+  stats.per_class[ClassOf(it)].touch_hits.Add();
+  it = SetExptime(hash, it, clock_->ToRelative(exptime));
+  if (it == nullptr) return TouchResult::kNoMemory;
   MarkFetched(it);
   Bump(it);
-  return true;
+  return TouchResult::kTouched;
 }
 
 void ItemStore::Drop(std::string_view key) {
-  const uint64_t hash = HashIndex::Hash(key);
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
-  if (uint8_t* it = index_.Find(hash, key)) Unlink(hash, it);
+  if (uint8_t* it = index_.Find(hash, skey)) Unlink(hash, it);
 }
 
 size_t ItemStore::ReclaimDead(size_t budget) {
@@ -435,7 +503,7 @@ size_t ItemStore::ReclaimDead(size_t budget) {
     absl::MutexLock lock(&c.mu);
     size_t seen = 0;
     for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
-      uint8_t* prev = Layout::Prev(it);  // `it` may be freed below
+      uint8_t* prev = layout_.Prev(it);  // `it` may be freed below
       if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false)) ++reclaimed;
       it = prev;
     }
@@ -444,31 +512,33 @@ size_t ItemStore::ReclaimDead(size_t budget) {
 }
 
 bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
-  const uint64_t hash = HashIndex::Hash(key);
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
-  uint8_t* it = FindLive(hash, key, stats);
+  uint8_t* it = FindLive(hash, skey, stats);
   if (it == nullptr) {
     stats.delete_misses.Add();
     return false;
   }
-  stats.per_class[Layout::ClassId(it)].delete_hits.Add();
+  stats.per_class[ClassOf(it)].delete_hits.Add();
   Unlink(hash, it);
   return true;
 }
 
 DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
                              char (&out)[kDeltaMaxLength], size_t* out_len) {
-  const uint64_t hash = HashIndex::Hash(key);
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
   const size_t stripe = HashIndex::StripeOf(hash);
   absl::MutexLock lock(&index_.StripeLockAt(stripe));
-  uint8_t* it = FindLive(hash, key, stats);
+  uint8_t* it = FindLive(hash, skey, stats);
   if (it == nullptr) {
     (incr ? stats.incr_misses : stats.decr_misses).Add();
     return DeltaResult::kNotFound;
   }
   const std::string_view old_value = layout_.Value(it);
   uint64_t value = 0;
-  if (old_value.empty() || (Layout::Flags(it) & kLarge) != 0 ||
+  if (old_value.empty() || (layout_.Flags(it) & kLarge) != 0 ||
       !ParseStoredNumber(old_value, &value)) {
     return DeltaResult::kNonNumeric;
   }
@@ -477,7 +547,7 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   } else {
     value = delta > value ? 0 : value - delta;
   }
-  ClassCounters& per_class = stats.per_class[Layout::ClassId(it)];
+  ClassCounters& per_class = stats.per_class[ClassOf(it)];
   (incr ? per_class.incr_hits : per_class.decr_hits).Add();
 
   char digits[kDeltaMaxLength + 1];
@@ -499,13 +569,16 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
     Bump(it);
     return DeltaResult::kOk;
   }
-  const uint32_t flags = layout_.ClientFlags(it);
-  const size_t ntotal = layout_.ItemSize(key.size(), flags, n);
+  compact::ItemMeta meta;
+  meta.client_flags = layout_.ClientFlags(it);
+  meta.time = clock_->Now();
+  meta.exptime = layout_.Exptime(it);
+  const size_t ntotal = layout_.ItemSize(skey.bytes().size(), meta.client_flags, n, meta.exptime);
   const int cls = classes_.ClassFor(ntotal);
   uint8_t* fresh = Alloc(cls, ntotal, it, stripe);
   if (fresh == nullptr) return DeltaResult::kNoMemory;
-  layout_.Init(fresh, static_cast<uint8_t>(cls), 0, key, flags, n, out, clock_->Now(),
-               Layout::Exptime(it));
+  meta.class_id = static_cast<uint8_t>(cls);
+  layout_.Init(fresh, meta, skey, n, out);
   Link(hash, fresh, it);
   return DeltaResult::kOk;
 }
@@ -540,7 +613,7 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
     s.bytes = c.bytes;
     // The tail's access time is written under its item lock, not this one: a
     // racy but harmless read, as memcached's own "age".
-    s.age = c.tail != nullptr ? now - Layout::Time(c.tail) : 0;
+    s.age = c.tail != nullptr ? now - layout_.Time(c.tail) : 0;
     s.evicted = c.evicted;
     s.evicted_nonzero = c.evicted_nonzero;
     s.evicted_unfetched = c.evicted_unfetched;

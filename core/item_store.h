@@ -4,7 +4,9 @@
 // Room: core/ owns where items live and when they die. It knows nothing of
 // the protocol: callers pass keys, values and client exptimes and get small
 // result enums back (server/process.cc maps them to replies in one place).
-// Item bytes are read and written only through compact::StockLayout.
+// Item bytes are read and written only through compact::ItemLayout, which
+// is configured at start-up (StoreOptions::layout); every item lives in the
+// PagePool's arena, which also says which class an item belongs to.
 //
 // Locks, and the only order they are taken in:
 //   1. item stripe lock (HashIndex::StripeLock(hash)) — the key's chain and
@@ -34,7 +36,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "compact/stock_layout.h"
+#include "compact/item_layout.h"
 #include "core/clock.h"
 #include "core/hash_index.h"
 #include "core/slabs.h"
@@ -45,6 +47,22 @@ namespace tinycached::core {
 enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
 enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
 enum class DeltaResult { kOk, kNotFound, kNonNumeric, kNoMemory };
+enum class TouchResult { kTouched, kNotFound, kNoMemory };
+
+// How items refer to each other (compact/ref.h).
+enum class RefMode : uint8_t {
+  kPointer,  // 8-byte pointers
+  kRef32,    // 4-byte page references (2-byte page index)
+  kPage,     // page references with the page index sized to the memory limit
+};
+
+// The item layout knobs beside CAS (StoreOptions::cas_enabled) and chunk
+// alignment (SlabOptions::align).
+struct LayoutKnobs {
+  RefMode refs = RefMode::kPointer;
+  bool pack_keys = false;
+  compact::HeaderStyle header = compact::HeaderStyle::kStock;
+};
 
 struct StoreOptions {
   size_t memory_limit = size_t{64} << 20;  // -m
@@ -53,11 +71,12 @@ struct StoreOptions {
   bool evict = true;                       // !-M
   int hashpower_init = 16;                 // -o hashpower=
   RelTime lru_bump_interval = 60;          // a read relinks an item at most this often
+  LayoutKnobs layout;                      // -o preset= / refs= / keys= / header=
 };
 
-// What a reader sees of an item; valid only inside the visitor.
+// What a reader sees of an item; valid only inside the visitor. (The key is
+// the caller's own: a stored key may be packed.)
 struct ItemView {
-  std::string_view key;
   uint32_t flags;
   std::string_view value;
   uint64_t cas;
@@ -83,7 +102,8 @@ struct StoreTotals {
 
 class ItemStore {
  public:
-  using Layout = compact::StockLayout;
+  using Layout = compact::ItemLayout;
+  using StoredKey = compact::StoredKey;
   static constexpr size_t kDeltaMaxLength = 20;  // digits of UINT64_MAX
 
   // `clock` must outlive the store.
@@ -106,11 +126,15 @@ class ItemStore {
                     std::string_view value, uint64_t cas_unique, ThreadStats& stats);
 
   // get/gets (new_exptime empty) and gat/gats (new_exptime = client exptime).
-  // On a hit calls `visit` under the item lock, then returns true.
+  // On a hit calls `visit` under the item lock, then returns true. (A gat
+  // that must grow a lean item to hold an expiry and finds no memory still
+  // returns the value; the expiry is left unchanged.)
   bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
            absl::FunctionRef<void(const ItemView&)> visit);
 
-  bool Touch(std::string_view key, int64_t exptime, ThreadStats& stats);
+  // kNoMemory: a lean item stored without an expiry must be rewritten to
+  // hold one, and no memory could be found.
+  TouchResult Touch(std::string_view key, int64_t exptime, ThreadStats& stats);
   bool Delete(std::string_view key, ThreadStats& stats);
   // Removes `key` if present without counting a delete (a failed set's old value).
   void Drop(std::string_view key);
@@ -128,6 +152,8 @@ class ItemStore {
   void FlushAll(int64_t delay);
 
   const SlabClassTable& classes() const { return classes_; }
+  const Layout& layout() const { return layout_; }
+  const PagePool& pool() const { return pool_; }
   const StoreOptions& options() const { return options_; }
   const HashIndex& index() const { return index_; }
   const Clock& clock() const { return *clock_; }
@@ -141,12 +167,18 @@ class ItemStore {
   struct SlabClass;
   enum class Liveness { kLive, kExpired, kFlushed };
 
-  ItemStore(const StoreOptions& options, SlabClassTable classes, const Clock* clock);
+  ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
+            size_t max_slots, const Clock* clock);
 
   Liveness Check(const uint8_t* it) const;
   // Finds a live item; a dead one found on the way is unlinked and counted.
   // REQUIRES: stripe lock of `hash`.
-  uint8_t* FindLive(uint64_t hash, std::string_view key, ThreadStats& stats);
+  uint8_t* FindLive(uint64_t hash, const StoredKey& key, ThreadStats& stats);
+  // Sets a found item's expiry, rewriting a lean item that has no room for
+  // it. Returns the item (maybe moved) or nullptr when memory ran out.
+  // REQUIRES: stripe lock of `hash`.
+  uint8_t* SetExptime(uint64_t hash, uint8_t* it, RelTime exptime);
+  int ClassOf(const uint8_t* it) const { return pool_.ClassOf(it); }
 
   // A chunk (or large block) for `ntotal` bytes of class `cls`, evicting if
   // needed and allowed. Never evicts `pinned`. `held_stripe` is the stripe
@@ -163,26 +195,27 @@ class ItemStore {
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
   static constexpr size_t kNoStripe = HashIndex::kStripes;  // "no stripe lock held"
 
-  // Makes a freshly written item visible: index + LRU + counters, new CAS.
-  // `old` (may be null) is replaced and freed. REQUIRES: stripe lock of `hash`.
-  void Link(uint64_t hash, uint8_t* it, uint8_t* old);
+  // Makes a freshly written item visible: index + LRU + counters, and a new
+  // CAS unless `cas` is given. `old` (may be null) is replaced and freed.
+  // REQUIRES: stripe lock of `hash`.
+  void Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uint64_t> cas = {});
   // Unlinks from index and LRU and frees. REQUIRES: stripe lock of `hash`.
   void Unlink(uint64_t hash, uint8_t* it);
   // LRU + counters + free, for an item already out of the index.
   void ReleaseLocked(SlabClass& c, uint8_t* it) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Moves a used item to its LRU head, at most once per lru_bump_interval.
   void Bump(uint8_t* it);
-  static void MarkFetched(uint8_t* it) {
-    Layout::SetFlags(it, Layout::Flags(it) | compact::kFetched);
+  void MarkFetched(uint8_t* it) const {
+    layout_.SetFlags(it, layout_.Flags(it) | compact::kFetched);
   }
 
   uint64_t NextCas() { return cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
   const StoreOptions options_;
   const SlabClassTable classes_;
-  const Layout layout_;
   const Clock* const clock_;
-  PagePool pool_;
+  PagePool pool_;        // before layout_: page references decode through its arena
+  const Layout layout_;
   HashIndex index_;
   std::unique_ptr<SlabClass[]> slab_classes_;  // [0] unused
 

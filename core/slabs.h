@@ -7,21 +7,23 @@
 //   size(i+1) = align_up(size(i) * factor)              (-f, default 1.25)
 // until size >= chunk_max / factor (or the class limit is reached); the last
 // class is chunk_max itself. Items larger than chunk_max (up to -I) are
-// "large": allocated one by one outside the pages, charged to the same limit.
+// "large": each gets its own run of arena slots, charged to the same limit.
 //
 // Thread safety: SlabClassTable is immutable after Build(). PagePool is
-// thread-safe (atomics); it only counts and allocates, it keeps no lists.
+// thread-safe; it hands out pages and large blocks, it keeps no free chunks.
 #ifndef TINYCACHED_CORE_SLABS_H_
 #define TINYCACHED_CORE_SLABS_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "compact/ref.h"
 
 namespace tinycached::core {
 
@@ -34,6 +36,7 @@ struct SlabOptions {
   size_t chunk_max = 0;      // largest chunk; 0 = page_size / 2 (slab_chunk_max)
   size_t item_size_max = 1 << 20;  // -I
   int max_classes = 63;      // memcached 1.6: MAX_NUMBER_OF_SLAB_CLASSES - 1
+  size_t min_chunk = 0;      // no chunk smaller (page references: page_size / 65536)
 };
 
 class SlabClassTable {
@@ -59,34 +62,67 @@ class SlabClassTable {
   size_t item_size_max_ = 0;
 };
 
-// Counts memory against the limit (-m) and hands out page-sized blocks.
+// The arena every item lives in, and the count against the limit (-m).
+//
+// One contiguous range of virtual memory is reserved up front, cut into
+// page-sized slots; slot i is at base + i * page_size. A slot is committed
+// when handed out, either as a slab page (cut into one class's chunks) or
+// to one large item (a run of slots: one chunk, its own size). Because every
+// item is inside the arena, its slot index is (address - base) >> page_shift:
+// that gives its class (no class byte in the item) and makes page references
+// (compact/ref.h) possible. Only committed memory counts toward RSS.
+//
+// Slots are a budget beside bytes: `max_slots` bounds the page index a
+// reference must hold. Pages are never returned; a large item's slots are
+// returned (and their memory given back to the kernel) when it is freed.
 class PagePool {
  public:
-  PagePool(size_t limit_bytes, size_t page_size) : limit_(limit_bytes), page_size_(page_size) {}
+  // `max_slots` (at least limit / page_size + 1) is how many slots the arena
+  // reserves. `page_size` must be a power of two.
+  PagePool(size_t limit_bytes, size_t page_size, size_t max_slots);
   ~PagePool();
   PagePool(const PagePool&) = delete;
   PagePool& operator=(const PagePool&) = delete;
 
-  // A new page, or nullptr when the limit is reached. As memcached, a class
-  // that owns no page yet always gets its first one (`first_of_class`), so
-  // every size stays storable even with a tiny limit.
-  uint8_t* NewPage(bool first_of_class);
+  // A new page for `class_id` with chunks of `chunk_size`, or nullptr when
+  // the limit (or the slot budget) is reached. As memcached, a class that
+  // owns no page yet always gets its first one (`first_of_class`), so every
+  // size stays storable even with a tiny limit.
+  uint8_t* NewPage(bool first_of_class, uint8_t class_id, uint32_t chunk_size);
 
-  // Large items: charge/refund `n` bytes. Charge fails beyond the limit,
-  // except, like a first page, up to a page for a class holding nothing yet.
-  bool Charge(size_t n, bool first_of_class = false);
-  void Refund(size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  // A large item's block of `n` bytes (a run of slots), or nullptr. Like a
+  // first page, a class holding nothing yet may exceed the limit by up to a
+  // page.
+  uint8_t* AllocLarge(size_t n, bool first_of_class, uint8_t class_id);
+  void FreeLarge(uint8_t* block, size_t n);
+
+  uint8_t ClassOf(const uint8_t* p) const { return slot_class_[SlotOf(p)]; }
+  const compact::Arena& arena() const { return arena_; }
 
   size_t limit() const { return limit_; }
   size_t used() const { return used_.load(std::memory_order_relaxed); }
-  size_t pages() const;
+  size_t pages() const;  // slab pages handed out
+  size_t max_slots() const { return max_slots_; }
 
  private:
+  size_t SlotOf(const uint8_t* p) const {
+    return static_cast<size_t>(p - arena_.base) >> arena_.page_shift;
+  }
+  bool Charge(size_t n, bool first_of_class);
+  void Refund(size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  // A run of `n` free slots committed for `bytes`, or nullptr.
+  uint8_t* TakeSlots(size_t n, size_t bytes, uint8_t class_id, uint32_t chunk_size);
+
   const size_t limit_;
   const size_t page_size_;
-  std::atomic<size_t> used_{0};  // pages and large items, bytes
+  const size_t max_slots_;
+  compact::Arena arena_;
+  std::unique_ptr<uint32_t[]> chunk_size_;  // per slot; read by compact::RefCodec
+  std::unique_ptr<uint8_t[]> slot_class_;   // per slot
+  std::atomic<size_t> used_{0};             // pages and large items, bytes
   mutable absl::Mutex mu_;
-  std::vector<uint8_t*> pages_ ABSL_GUARDED_BY(mu_);  // freed at destruction
+  std::vector<bool> slot_used_ ABSL_GUARDED_BY(mu_);
+  size_t pages_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace tinycached::core

@@ -3,9 +3,12 @@
 #include <getopt.h>
 
 #include <cstdlib>
-#include "absl/strings/string_view.h"
+#include <optional>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "server/presets.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -36,16 +39,68 @@ bool ParseSize(absl::string_view s, size_t* out) {
   return true;
 }
 
-absl::Status ParseExtended(absl::string_view arg, Settings* s) {
+// Layout knobs given one by one; applied over the preset after parsing, so
+// their order against -o preset= does not matter.
+struct Overrides {
+  std::optional<core::RefMode> refs;
+  std::optional<size_t> align, min_space;
+  std::optional<bool> cas, pack_keys;
+  std::optional<compact::HeaderStyle> header;
+  std::optional<double> factor;
+  std::optional<int> max_classes;
+};
+
+std::string PresetNames() {
+  std::string names;
+  for (const Preset& p : Presets()) {
+    if (!names.empty()) names += ", ";
+    names += p.name;
+  }
+  return names;
+}
+
+absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
   for (absl::string_view opt : absl::StrSplit(arg, ',', absl::SkipEmpty())) {
     const size_t eq = opt.find('=');
     const absl::string_view key = opt.substr(0, eq);
     const absl::string_view value = eq == absl::string_view::npos ? "" : opt.substr(eq + 1);
-    if (key == "layout") {
-      if (value != "stock") {
-        return Bad(absl::StrFormat("Unknown item layout \"%s\" (known: stock)", value));
+    if (key == "preset" || key == "layout") {
+      if (FindPreset(std::string_view(value.data(), value.size())) == nullptr) {
+        return Bad(absl::StrFormat("Unknown item layout preset \"%s\" (known: %s)", value,
+                                   PresetNames()));
       }
-      s->layout = std::string(value);
+      s->preset = std::string(value);
+    } else if (key == "ref" || key == "refs") {
+      if (value == "pointer" || value == "ptr64") {
+        ov->refs = core::RefMode::kPointer;
+      } else if (value == "ref32") {
+        ov->refs = core::RefMode::kRef32;
+      } else if (value == "page16" || value == "page") {
+        ov->refs = core::RefMode::kPage;
+      } else {
+        return Bad(absl::StrFormat("Bad ref \"%s\" (pointer, ref32 or page16)", value));
+      }
+    } else if (key == "align") {
+      size_t a = 0;
+      if (!ParseInt(value, &a) || (a != 1 && a != 2 && a != 4 && a != 8)) {
+        return Bad(absl::StrFormat("Bad align \"%s\" (1, 2, 4 or 8)", value));
+      }
+      ov->align = a;
+    } else if (key == "cas") {
+      if (value != "on" && value != "off") return Bad("Bad cas (on or off)");
+      ov->cas = value == "on";
+    } else if (key == "keys") {
+      if (value != "text" && value != "base250") return Bad("Bad keys (text or base250)");
+      ov->pack_keys = value == "base250";
+    } else if (key == "header") {
+      if (value != "stock" && value != "lean") return Bad("Bad header (stock or lean)");
+      ov->header = value == "lean" ? compact::HeaderStyle::kLean : compact::HeaderStyle::kStock;
+    } else if (key == "slab_classes") {
+      int n = 0;
+      if (!ParseInt(value, &n) || n < 2 || n > core::kMaxClassId) {
+        return Bad(absl::StrFormat("Bad slab_classes \"%s\" (2..%d)", value, core::kMaxClassId));
+      }
+      ov->max_classes = n;
     } else if (key == "hashpower") {
       if (!ParseInt(value, &s->hashpower) || s->hashpower < 12 || s->hashpower > 32) {
         return Bad("Initial hashtable multiplier of hashpower must be between 12 and 32");
@@ -89,7 +144,15 @@ std::string UsageText() {
       "-V, --version             print version and exit\n"
       "    --list-presets        print the names of the item-layout presets and exit\n"
       "-o, --extended            comma separated list of extended options:\n"
-      "   - layout=stock         item layout (stock: memcached 1.6's, byte for byte)\n"
+      "   - preset=<name>        item layout preset (default: stock, memcached 1.6's\n"
+      "                          layout byte for byte); --list-presets shows the ladder.\n"
+      "                          layout=<name> is the same. Single knobs override it:\n"
+      "   - ref=pointer|ref32|page16  8-byte pointers, 4-byte or page-sized references\n"
+      "   - align=8|4|2|1        chunk size alignment\n"
+      "   - cas=on|off           the 8-byte CAS field (-C is cas=off)\n"
+      "   - keys=text|base250    pack decimal integer keys base 250\n"
+      "   - header=stock|lean    memcached's item header, or only the fields used\n"
+      "   - slab_classes=<num>   most slab classes (2..255; stock: 63)\n"
       "   - hashpower=<num>      initial hash table size as a power of two (12..32)\n"
       "   - slab_chunk_max=<num> largest slab chunk (default: half a page)\n"
       "   - lru_bump_interval=<s> seconds between LRU relinks of a read item (default: 60)\n",
@@ -99,6 +162,7 @@ std::string UsageText() {
 absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   CommandLine cl;
   Settings& s = cl.settings;
+  Overrides ov;
   enum { kListPresetsOpt = 1000 };
   static const option kLong[] = {
       {"port", required_argument, nullptr, 'p'},
@@ -161,18 +225,24 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
           return Bad("Number of threads must be greater than 0 (and at most 256)");
         }
         break;
-      case 'n':
-        if (!ParseInt(arg, &s.chunk_size) || s.chunk_size == 0 || s.chunk_size > (1 << 20)) {
+      case 'n': {
+        size_t n = 0;
+        if (!ParseInt(arg, &n) || n == 0 || n > (1 << 20)) {
           return Bad("Chunk size must be greater than 0");
         }
+        ov.min_space = n;
         break;
-      case 'f':
-        if (!absl::SimpleAtod(arg, &s.factor) || !(s.factor > 1.0) || s.factor > 100) {
+      }
+      case 'f': {
+        double f = 0;
+        if (!absl::SimpleAtod(arg, &f) || !(f > 1.0) || f > 100) {
           return Bad("Factor must be greater than 1");
         }
+        ov.factor = f;
         break;
+      }
       case 'C':
-        s.cas_enabled = false;
+        ov.cas = false;
         break;
       case 'I':
         if (!ParseSize(arg, &s.item_size_max)) {
@@ -201,7 +271,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
         cl.action = CommandAction::kVersion;
         break;
       case 'o':
-        if (absl::Status st = ParseExtended(arg, &s); !st.ok()) return st;
+        if (absl::Status st = ParseExtended(arg, &s, &ov); !st.ok()) return st;
         break;
       case kListPresetsOpt:
         cl.action = CommandAction::kListPresets;
@@ -214,6 +284,17 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
     }
   }
   if (optind < argc) return Bad(absl::StrFormat("unexpected argument \"%s\"", argv[optind]));
+
+  LayoutSettings& l = s.layout;
+  l = FindPreset(s.preset)->layout;
+  if (ov.refs) l.refs = *ov.refs;
+  if (ov.align) l.align = *ov.align;
+  if (ov.cas) l.cas = *ov.cas;
+  if (ov.pack_keys) l.pack_keys = *ov.pack_keys;
+  if (ov.header) l.header = *ov.header;
+  if (ov.min_space) l.min_space = *ov.min_space;
+  if (ov.factor) l.factor = *ov.factor;
+  if (ov.max_classes) l.max_classes = *ov.max_classes;
 
   if (s.item_size_max < 1024) return Bad("Item max size cannot be less than 1024 bytes.");
   if (s.item_size_max > (size_t{1} << 30)) return Bad("Cannot set item size limit higher than 1 GB.");

@@ -90,7 +90,12 @@ int main(int argc, char** argv) {
       std::printf("tinycached %s\n", server::kVersion);
       return 0;
     case server::CommandAction::kListPresets:
-      return 0;  // only the plain layouts exist so far; presets are listed one per line
+      // One preset per line, ladder order: name, its knobs, what the step changes.
+      for (const server::Preset& p : server::Presets()) {
+        std::printf("%-8s %s  # %s\n", std::string(p.name).c_str(),
+                    server::Describe(p.layout).c_str(), std::string(p.change).c_str());
+      }
+      return 0;
     case server::CommandAction::kRun:
       break;
   }

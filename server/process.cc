@@ -235,7 +235,7 @@ void Session::ContinueGet(std::string* out) {
     const std::string_view key = keys.substr(get_pos_, end - get_pos_);
     get_pos_ = end;
     ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
-      out->append("VALUE ").append(item.key).push_back(' ');
+      out->append("VALUE ").append(key).push_back(' ');
       protocol::AppendDecimal(out, item.flags);
       out->push_back(' ');
       protocol::AppendDecimal(out, item.value.size());
@@ -352,7 +352,14 @@ void Session::ProcessTouch(const Tokens& t, std::string* out) {
   if (!protocol::ParseInt32(t[2], &exptime)) {
     return Reply(out, "CLIENT_ERROR invalid exptime argument");
   }
-  Reply(out, ctx_->store->Touch(key, exptime, *stats_) ? "TOUCHED" : "NOT_FOUND");
+  switch (ctx_->store->Touch(key, exptime, *stats_)) {
+    case core::TouchResult::kTouched:
+      return Reply(out, "TOUCHED");
+    case core::TouchResult::kNotFound:
+      return Reply(out, "NOT_FOUND");
+    case core::TouchResult::kNoMemory:
+      return Reply(out, "SERVER_ERROR out of memory");
+  }
 }
 
 void Session::ProcessFlushAll(const Tokens& t, std::string* out) {

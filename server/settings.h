@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/item_store.h"
+#include "server/presets.h"
 
 namespace tinycached::server {
 
@@ -21,16 +22,14 @@ struct Settings {
   size_t memory_mb = 64;         // -m
   int maxconns = 1024;           // -c
   int threads = 4;               // -t
-  size_t chunk_size = 48;        // -n
-  double factor = 1.25;          // -f
-  bool cas_enabled = true;       // -C turns off
+  std::string preset = "stock";  // -o preset= (or layout=)
+  LayoutSettings layout;         // the preset's knobs after -n -f -C and -o overrides
   size_t item_size_max = 1 << 20;  // -I
   bool evict = true;             // -M turns off
   int verbose = 0;               // -v, -vv, -vvv
   bool daemonize = false;        // -d
   std::string pid_file;          // -P
   std::string user;              // -u
-  std::string layout = "stock";  // -o layout=
   int hashpower = 0;             // -o hashpower= (0: default 16)
   size_t slab_chunk_max = 0;     // -o slab_chunk_max= (0: page size / 2)
   uint32_t lru_bump_interval = 60;  // -o lru_bump_interval=
@@ -38,11 +37,16 @@ struct Settings {
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;
     o.memory_limit = memory_mb << 20;
-    o.slabs.min_space = chunk_size;
-    o.slabs.factor = factor;
+    o.slabs.min_space = layout.min_space;
+    o.slabs.factor = layout.factor;
+    o.slabs.align = layout.align;
+    o.slabs.max_classes = layout.max_classes;
     o.slabs.item_size_max = item_size_max;
     o.slabs.chunk_max = slab_chunk_max;
-    o.cas_enabled = cas_enabled;
+    o.cas_enabled = layout.cas;
+    o.layout.refs = layout.refs;
+    o.layout.pack_keys = layout.pack_keys;
+    o.layout.header = layout.header;
     o.evict = evict;
     o.hashpower_init = hashpower > 0 ? hashpower : 16;
     o.lru_bump_interval = lru_bump_interval;

@@ -132,8 +132,8 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "verbosity", ctx.verbosity.load());
   Stat(out, "oldest", ctx.store->oldest_live());
   Stat(out, "evictions", o.evict ? "on" : "off");
-  Stat(out, "growth_factor", absl::StrFormat("%.2f", s.factor));
-  Stat(out, "chunk_size", s.chunk_size);
+  Stat(out, "growth_factor", absl::StrFormat("%.2f", s.layout.factor));
+  Stat(out, "chunk_size", s.layout.min_space);
   Stat(out, "num_threads", s.threads);
   Stat(out, "cas_enabled", o.cas_enabled ? "yes" : "no");
   Stat(out, "item_size_max", o.slabs.item_size_max);
@@ -141,7 +141,15 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
   Stat(out, "hash_algorithm", "absl");
   // tinycached's own knobs.
-  Stat(out, "item_layout", s.layout);
+  // The preset named, then every knob as it is after -n -f -C and overrides.
+  const compact::ItemLayout& layout = ctx.store->layout();
+  Stat(out, "item_layout", s.preset);
+  Stat(out, "item_refs", std::string(RefModeName(s.layout.refs)));
+  Stat(out, "item_ref_bytes", layout.refs().width());
+  Stat(out, "item_header", std::string(HeaderName(s.layout.header)));
+  Stat(out, "item_header_bytes", layout.header_size());
+  Stat(out, "item_key_packing", s.layout.pack_keys ? "base250" : "text");
+  Stat(out, "chunk_align", s.layout.align);
   Stat(out, "slab_page_size", ctx.store->classes().page_size());
   Stat(out, "slab_classes", ctx.store->classes().count());
   Stat(out, "lru_bump_interval", o.lru_bump_interval);

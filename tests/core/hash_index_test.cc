@@ -11,15 +11,17 @@
 namespace tinycached::core {
 namespace {
 
-using Layout = compact::StockLayout;
+using Layout = compact::ItemLayout;
+using compact::StoredKey;
 
 // Items made by hand: header + key, enough for the index.
 class Items {
  public:
   explicit Items(const Layout* layout) : layout_(layout) {}
   uint8_t* Make(const std::string& key) {
-    auto buf = std::make_unique<uint8_t[]>(layout_->ItemSize(key.size(), 0, 0));
-    layout_->Init(buf.get(), 1, 0, key, 0, 0, nullptr, 0, 0);
+    const StoredKey skey(key, layout_->pack_keys());
+    auto buf = std::make_unique<uint8_t[]>(layout_->ItemSize(skey.bytes().size(), 0, 0, 0));
+    layout_->Init(buf.get(), compact::ItemMeta{}, skey, 0, nullptr);
     bufs_.push_back(std::move(buf));
     return bufs_.back().get();
   }
@@ -29,33 +31,34 @@ class Items {
   std::vector<std::unique_ptr<uint8_t[]>> bufs_;
 };
 
-void Insert(HashIndex& index, uint8_t* it, const Layout& layout) {
-  const uint64_t h = HashIndex::Hash(layout.Key(it));
+void Insert(HashIndex& index, uint8_t* it) {
+  const uint64_t h = index.HashOfItem(it);
   absl::MutexLock lock(&index.StripeLock(h));
   index.Insert(h, it);
 }
 
 uint8_t* Find(HashIndex& index, const std::string& key) {
-  const uint64_t h = HashIndex::Hash(key);
+  const StoredKey skey(key, false);
+  const uint64_t h = HashIndex::Hash(skey);
   absl::MutexLock lock(&index.StripeLock(h));
-  return index.Find(h, key);
+  return index.Find(h, skey);
 }
 
 TEST(HashIndexTest, InsertFindRemoveReplace) {
-  const Layout layout(true);
+  const Layout layout = Layout::Stock(true);
   HashIndex index(&layout, HashIndex::kMinHashPower);
   Items items(&layout);
   std::vector<uint8_t*> all;
   for (int i = 0; i < 5000; ++i) {
     all.push_back(items.Make("key" + std::to_string(i)));
-    Insert(index, all.back(), layout);
+    Insert(index, all.back());
   }
   EXPECT_EQ(index.items(), 5000u);
   for (int i = 0; i < 5000; ++i) EXPECT_EQ(Find(index, "key" + std::to_string(i)), all[i]);
   EXPECT_EQ(Find(index, "key5000"), nullptr);
 
   for (int i = 0; i < 5000; i += 2) {
-    const uint64_t h = HashIndex::Hash(layout.Key(all[i]));
+    const uint64_t h = index.HashOfItem(all[i]);
     absl::MutexLock lock(&index.StripeLock(h));
     EXPECT_TRUE(index.Remove(h, all[i]));
     EXPECT_FALSE(index.Remove(h, all[i]));
@@ -67,7 +70,7 @@ TEST(HashIndexTest, InsertFindRemoveReplace) {
 
   uint8_t* fresh = items.Make("key1");
   {
-    const uint64_t h = HashIndex::Hash("key1");
+    const uint64_t h = index.HashOfItem(fresh);
     absl::MutexLock lock(&index.StripeLock(h));
     index.Replace(h, all[1], fresh);
   }
@@ -76,11 +79,11 @@ TEST(HashIndexTest, InsertFindRemoveReplace) {
 }
 
 TEST(HashIndexTest, GrowKeepsEveryItem) {
-  const Layout layout(true);
+  const Layout layout = Layout::Stock(true);
   HashIndex index(&layout, HashIndex::kMinHashPower);
   Items items(&layout);
   const int n = 40000;  // ~10 per bucket before growth
-  for (int i = 0; i < n; ++i) Insert(index, items.Make(std::to_string(i)), layout);
+  for (int i = 0; i < n; ++i) Insert(index, items.Make(std::to_string(i)));
   const int before = index.hashpower();
   index.Grow();
   index.Grow();
@@ -91,7 +94,7 @@ TEST(HashIndexTest, GrowKeepsEveryItem) {
 }
 
 TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
-  const Layout layout(true);
+  const Layout layout = Layout::Stock(true);
   HashIndex index(&layout, HashIndex::kMinHashPower);
   index.StartMaintainer();
   const int threads = 4, per_thread = 50000;
@@ -103,7 +106,7 @@ TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
     workers.emplace_back([&, t] {
       for (int i = 0; i < per_thread; ++i) {
         const std::string key = std::to_string(t) + ":" + std::to_string(i);
-        Insert(index, pools[t]->Make(key), layout);
+        Insert(index, pools[t]->Make(key));
         // Every key written so far by this thread must stay findable.
         if (i % 97 == 0 && Find(index, std::to_string(t) + ":" + std::to_string(i / 2)) == nullptr) {
           lost.fetch_add(1);

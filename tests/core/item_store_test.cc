@@ -161,13 +161,13 @@ TEST_F(ItemStoreTest, ExpiryIsLazyAndFollowsMemcachedRules) {
 TEST_F(ItemStoreTest, TouchAndGatSetNewExpiry) {
   Make();
   Set("k", "x", 5);
-  EXPECT_TRUE(store_->Touch("k", 100, stats_));
+  EXPECT_EQ(store_->Touch("k", 100, stats_), TouchResult::kTouched);
   clock_.AdvanceForTest(50);
   EXPECT_EQ(Get("k"), "x");
   bool hit = store_->Get("k", int64_t{-1}, stats_, [](const ItemView&) {});
   EXPECT_TRUE(hit);  // gat returns the value, then it is expired
   EXPECT_EQ(Get("k"), std::nullopt);
-  EXPECT_FALSE(store_->Touch("k", 100, stats_));
+  EXPECT_EQ(store_->Touch("k", 100, stats_), TouchResult::kNotFound);
 }
 
 TEST_F(ItemStoreTest, FlushAllNowAndDelayed) {

@@ -122,27 +122,41 @@ TEST(SlabClassTableTest, RejectsBadKnobs) {
 }
 
 TEST(PagePoolTest, EnforcesLimitButGivesEveryClassItsFirstPage) {
-  PagePool pool(2 << 20, 1 << 20);
-  EXPECT_NE(pool.NewPage(false), nullptr);
-  EXPECT_NE(pool.NewPage(false), nullptr);
-  EXPECT_EQ(pool.NewPage(false), nullptr);
+  PagePool pool(2 << 20, 1 << 20, 8);
+  uint8_t* a = pool.NewPage(false, 1, 96);
+  uint8_t* b = pool.NewPage(false, 2, 120);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(pool.NewPage(false, 1, 96), nullptr);
   EXPECT_EQ(pool.used(), size_t{2} << 20);
-  uint8_t* first = pool.NewPage(true);  // a class with no page yet
+  uint8_t* first = pool.NewPage(true, 3, 200);  // a class with no page yet
   ASSERT_NE(first, nullptr);
   first[0] = 1;
   first[(1 << 20) - 1] = 1;  // the whole page is usable
   EXPECT_EQ(pool.pages(), 3u);
-  EXPECT_FALSE(pool.Charge(1));
+  EXPECT_EQ(pool.AllocLarge(1, false, 4), nullptr);
+  // Pages are arena slots: the class and chunk size are found from any address.
+  EXPECT_EQ(pool.ClassOf(a + 96 * 5), 1);
+  EXPECT_EQ(pool.ClassOf(b), 2);
+  EXPECT_EQ(pool.ClassOf(first + (1 << 20) - 1), 3);
+  EXPECT_EQ((first - pool.arena().base) % (1 << 20), 0);
+  EXPECT_EQ(pool.arena().chunk_size[(b - pool.arena().base) >> 20], 120u);
 }
 
-TEST(PagePoolTest, ChargeAndRefund) {
-  PagePool pool(1000, 1 << 20);
-  EXPECT_TRUE(pool.Charge(600));
-  EXPECT_FALSE(pool.Charge(401));
-  EXPECT_TRUE(pool.Charge(400));
-  pool.Refund(600);
-  EXPECT_EQ(pool.used(), 400u);
-  EXPECT_EQ(pool.NewPage(false), nullptr);
+TEST(PagePoolTest, LargeBlocksChargeTheirSizeAndGiveSlotsBack) {
+  PagePool pool(4 << 20, 1 << 20, 4);
+  uint8_t* big = pool.AllocLarge((2 << 20) + 5, false, 9);  // three slots
+  ASSERT_NE(big, nullptr);
+  big[(2 << 20) + 4] = 7;
+  EXPECT_EQ(pool.used(), (size_t{2} << 20) + 5);
+  EXPECT_EQ(pool.ClassOf(big), 9);
+  EXPECT_NE(pool.NewPage(false, 1, 64), nullptr);      // the fourth slot
+  EXPECT_EQ(pool.AllocLarge(1000, false, 9), nullptr);  // bytes left, but no slot
+  pool.FreeLarge(big, (2 << 20) + 5);
+  EXPECT_EQ(pool.used(), size_t{1} << 20);
+  uint8_t* again = pool.AllocLarge(1000, false, 9);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again[0], 0);  // memory given back reads as zero
 }
 
 }  // namespace

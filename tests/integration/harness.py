@@ -1,7 +1,11 @@
 """Starts real servers on free loopback ports for the integration tests.
 
 Every integration test is a script run by CTest as
-    /usr/bin/python3 <test>.py --tinycached <path to build/server/tinycached> [unittest args]
+    /usr/bin/python3 <test>.py --tinycached <path to build/server/tinycached> [--preset NAME]
+                               [unittest args]
+With --preset, every tinycached the test starts runs `-o preset=NAME` (before the test's own
+flags, which may override single knobs), and a memcached started for comparison gets -C when
+the preset has no CAS, so both sides promise the same protocol.
 It starts tinycached (and, for comparisons, Debian's /usr/bin/memcached) itself,
 talks to them over 127.0.0.1 only, and stops them when done.
 """
@@ -16,6 +20,8 @@ import unittest
 
 REFERENCE_MEMCACHED = "/usr/bin/memcached"
 TINYCACHED = None  # set by main()
+PRESET = None      # set by main(): the item-layout preset under test, or None (stock)
+PRESET_KNOBS = {}  # that preset's knobs, from `tinycached --list-presets`
 
 
 def free_port():
@@ -103,19 +109,43 @@ class Server:
         self.stop()
 
 
+def preset_args():
+    """Flags that select the preset under test (none for the default)."""
+    return ["-o", "preset=" + PRESET] if PRESET else []
+
+
+def reference_args():
+    """Flags that make memcached promise what the preset does."""
+    return ["-C"] if PRESET_KNOBS.get("cas") == "off" else []
+
+
 def tinycached(args=()):
-    return Server(TINYCACHED, args)
+    return Server(TINYCACHED, preset_args() + list(args))
 
 
 def reference(args=()):
-    return Server(REFERENCE_MEMCACHED, args)
+    return Server(REFERENCE_MEMCACHED, reference_args() + list(args))
+
+
+def read_preset_knobs(binary, name):
+    out = subprocess.run([binary, "--list-presets"], capture_output=True, text=True,
+                         check=True).stdout
+    for line in out.splitlines():
+        fields = line.split("#")[0].split()
+        if fields and fields[0] == name:
+            return dict(f.split("=", 1) for f in fields[1:])
+    raise SystemExit("unknown preset %r; --list-presets says:\n%s" % (name, out))
 
 
 def main():
-    """Parses --tinycached PATH, then runs the calling module's unittest tests."""
-    global TINYCACHED
+    """Parses --tinycached PATH [--preset NAME], then runs the calling module's unittest tests."""
+    global TINYCACHED, PRESET, PRESET_KNOBS
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--tinycached", required=True)
+    parser.add_argument("--preset", default=None)
     args, rest = parser.parse_known_args()
     TINYCACHED = os.path.abspath(args.tinycached)
+    if args.preset:
+        PRESET = args.preset
+        PRESET_KNOBS = read_preset_knobs(TINYCACHED, PRESET)
     unittest.main(module="__main__", argv=[sys.argv[0]] + rest, verbosity=2)

@@ -24,12 +24,12 @@ TEST(FlagsTest, DefaultsAreMemcacheds) {
   EXPECT_EQ(s.memory_mb, 64u);
   EXPECT_EQ(s.maxconns, 1024);
   EXPECT_EQ(s.threads, 4);
-  EXPECT_EQ(s.chunk_size, 48u);
-  EXPECT_DOUBLE_EQ(s.factor, 1.25);
-  EXPECT_TRUE(s.cas_enabled);
+  EXPECT_EQ(s.layout.min_space, 48u);
+  EXPECT_DOUBLE_EQ(s.layout.factor, 1.25);
+  EXPECT_TRUE(s.layout.cas);
   EXPECT_TRUE(s.evict);
   EXPECT_EQ(s.item_size_max, 1u << 20);
-  EXPECT_EQ(s.layout, "stock");
+  EXPECT_EQ(s.preset, "stock");
   EXPECT_EQ(cl->action, CommandAction::kRun);
 }
 
@@ -43,9 +43,9 @@ TEST(FlagsTest, EveryMemcachedFlag) {
   EXPECT_EQ(s.memory_mb, 128u);
   EXPECT_EQ(s.maxconns, 4096);
   EXPECT_EQ(s.threads, 2);
-  EXPECT_EQ(s.chunk_size, 5u);
-  EXPECT_DOUBLE_EQ(s.factor, 1.05);
-  EXPECT_FALSE(s.cas_enabled);
+  EXPECT_EQ(s.layout.min_space, 5u);
+  EXPECT_DOUBLE_EQ(s.layout.factor, 1.05);
+  EXPECT_FALSE(s.layout.cas);
   EXPECT_EQ(s.item_size_max, 2u << 20);
   EXPECT_FALSE(s.evict);
   EXPECT_EQ(s.verbose, 2);

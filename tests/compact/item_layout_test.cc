@@ -1,0 +1,194 @@
+#include "compact/item_layout.h"
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace tinycached::compact {
+namespace {
+
+size_t Size(const ItemLayout& l, std::string_view key, uint32_t flags, size_t nvalue,
+            uint32_t exptime = 0) {
+  const StoredKey k(key, l.pack_keys());
+  return l.ItemSize(k.bytes().size(), flags, nvalue, exptime);
+}
+
+TEST(ItemLayoutTest, StockIsMemcachedsFormula) {
+  const ItemLayout cas = ItemLayout::Stock(true), nocas = ItemLayout::Stock(false);
+  EXPECT_EQ(cas.header_size(), 48u);
+  // 48 header + 8 cas + key+1 + value+2: memcached 1.6 reports 61 bytes for a/x.
+  EXPECT_EQ(Size(cas, "a", 0, 1), 61u);
+  EXPECT_EQ(Size(nocas, "a", 0, 1), 53u);
+  // Client flags cost 4 bytes only when non-zero; the stock exptime is always there.
+  EXPECT_EQ(Size(cas, "a", 7, 1), 65u);
+  EXPECT_EQ(Size(cas, "a", 0, 1, 100), 61u);
+  EXPECT_EQ(Size(cas, "123456", 0, 1), 66u);
+  EXPECT_EQ(Size(cas, std::string(250, 'k'), 0, 1000), 48u + 8 + 251 + 1002);
+}
+
+TEST(ItemLayoutTest, StockHeaderShrinksWithReferenceWidth) {
+  LayoutOptions o;
+  o.refs = RefCodec::Page(2, nullptr);  // 4-byte references: a 32-bit build's header
+  EXPECT_EQ(ItemLayout(o).header_size(), 32u);
+  o.refs = RefCodec::Page(1, nullptr);  // 3-byte: 27 bytes of fields, padded to 4
+  EXPECT_EQ(ItemLayout(o).header_size(), 28u);
+  o.header = HeaderStyle::kLean;        // 9 of links, flags, nkey, time
+  EXPECT_EQ(ItemLayout(o).header_size(), 15u);
+}
+
+TEST(ItemLayoutTest, LeanStoresOnlyWhatIsUsed) {
+  LayoutOptions o;
+  o.refs = RefCodec::Page(1, nullptr);
+  o.header = HeaderStyle::kLean;
+  o.cas = false;
+  o.pack_keys = true;
+  const ItemLayout l(o);
+  // The fill experiment's item: 9 links + flags + nkey + time(4) + vlen + 3 key + 1 value.
+  EXPECT_EQ(Size(l, "1234567", 0, 1), 20u);
+  EXPECT_EQ(Size(l, "1234567", 5, 1), 24u);      // client flags present
+  EXPECT_EQ(Size(l, "1234567", 0, 1, 9), 24u);   // exptime present
+  EXPECT_EQ(Size(l, "1234567", 0, 200), 220u);   // a two-byte value length
+  EXPECT_EQ(Size(l, "abc", 0, 1), 20u);          // a text key costs its length
+  o.cas = true;
+  EXPECT_EQ(Size(ItemLayout(o), "1234567", 0, 1), 28u);
+}
+
+TEST(ItemLayoutTest, VarintRoundTrips) {
+  for (size_t v : {size_t{0}, size_t{1}, size_t{127}, size_t{128}, size_t{16383}, size_t{16384},
+                   size_t{1} << 20, (size_t{1} << 30) + 5}) {
+    uint8_t buf[10] = {};
+    const size_t n = ItemLayout::PutVarint(buf, v);
+    EXPECT_EQ(n, ItemLayout::VarintSize(v)) << v;
+    size_t back = 0;
+    EXPECT_EQ(ItemLayout::GetVarint(buf, &back), n);
+    EXPECT_EQ(back, v);
+  }
+}
+
+// A small arena of 4 KiB pages, so page references can be exercised
+// without the allocator: page 0 has 64-byte chunks, page 1 has 100-byte.
+class FakeArena {
+ public:
+  FakeArena() : mem_(4 * 4096 + 4096) {
+    auto addr = reinterpret_cast<uintptr_t>(mem_.data());
+    arena_.base = reinterpret_cast<uint8_t*>((addr + 4095) & ~uintptr_t{4095});
+    arena_.page_shift = 12;
+    arena_.chunk_size = sizes_;
+  }
+  const Arena* arena() const { return &arena_; }
+  uint8_t* Chunk(int page, int chunk) {
+    return arena_.base + (size_t(page) << 12) + size_t(chunk) * sizes_[page];
+  }
+
+ private:
+  std::vector<uint8_t> mem_;
+  uint32_t sizes_[4] = {64, 100, 4096, 4096};
+  Arena arena_;
+};
+
+// (header lean?, refs: 0 pointer / 1 / 2 page bytes, cas, pack keys)
+using Knobs = std::tuple<bool, int, bool, bool>;
+
+class ItemLayoutRoundTrip : public ::testing::TestWithParam<Knobs> {
+ protected:
+  ItemLayout Make() {
+    const auto [lean, page_bytes, cas, pack] = GetParam();
+    LayoutOptions o;
+    o.header = lean ? HeaderStyle::kLean : HeaderStyle::kStock;
+    o.refs = page_bytes == 0 ? RefCodec::Pointer() : RefCodec::Page(page_bytes, arena_.arena());
+    o.cas = cas;
+    o.pack_keys = pack;
+    return ItemLayout(o);
+  }
+  FakeArena arena_;
+};
+
+TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
+  const ItemLayout l = Make();
+  struct Case {
+    std::string key;
+    uint32_t flags, exptime;
+    std::string value;
+  };
+  const std::vector<Case> cases = {
+      {"1234567", 0, 0, "x"},
+      {"0", 42, 77, ""},
+      {"01", 0, 5, "leading zero stays text"},
+      {"18446744073709551615", 0xFFFFFFFF, 0, std::string(300, 'v')},
+      {"18446744073709551616", 1, 1, "too big to pack"},
+      {std::string(250, 'k'), 0, 0, std::string(3000, '\0')},
+      {"key with\tbytes", 1, 0xFFFFFFFF, "binary\r\n\0value"},
+  };
+  for (const Case& c : cases) {
+    const StoredKey key(c.key, l.pack_keys());
+    const size_t size = l.ItemSize(key.bytes().size(), c.flags, c.value.size(), c.exptime);
+    std::vector<uint8_t> buf(size + 16, 0xAB);
+    uint8_t* it = buf.data();
+    ItemMeta m;
+    m.class_id = 17;
+    m.flags = kLarge;
+    m.client_flags = c.flags;
+    m.time = 1234;
+    m.exptime = c.exptime;
+    l.Init(it, m, key, c.value.size(), c.value.data());
+    l.SetCas(it, 0x0102030405060708ull);
+
+    char text[kMaxDecimalKey];
+    EXPECT_EQ(l.Key(it, text), c.key);
+    EXPECT_TRUE(l.KeyMatches(it, key));
+    EXPECT_EQ(l.Value(it), c.value);
+    EXPECT_EQ(l.ClientFlags(it), c.flags);
+    EXPECT_EQ(l.Cas(it), l.cas_enabled() ? 0x0102030405060708ull : 0u);
+    EXPECT_EQ(l.Time(it), 1234u);
+    EXPECT_EQ(l.Exptime(it), c.exptime);
+    EXPECT_NE(l.Flags(it) & kLarge, 0);
+    EXPECT_EQ(l.TotalSize(it), size);
+    EXPECT_EQ(l.Next(it), nullptr);
+    EXPECT_EQ(l.Prev(it), nullptr);
+    EXPECT_EQ(l.HashNext(it), nullptr);
+    // An existing expiry field can always be rewritten; a missing one only to 0.
+    EXPECT_EQ(l.SetExptime(it, 99), !l.lean() || c.exptime != 0);
+    EXPECT_EQ(l.Exptime(it), l.SetExptime(it, 99) ? 99u : 0u);
+    EXPECT_TRUE(l.SetExptime(it, 0));
+    EXPECT_EQ(l.Value(it), c.value);  // untouched by metadata writes
+    EXPECT_EQ(l.Cas(it), l.cas_enabled() ? 0x0102030405060708ull : 0u);
+    if (!l.lean()) {  // memcached's own bytes: "\r\n" after the value
+      const uint8_t* v = l.ValuePtr(it);
+      EXPECT_EQ(v[c.value.size()], '\r');
+      EXPECT_EQ(v[c.value.size() + 1], '\n');
+    }
+    for (size_t i = size; i < buf.size(); ++i) ASSERT_EQ(buf[i], 0xAB) << c.key << " " << i;
+  }
+}
+
+TEST_P(ItemLayoutRoundTrip, LinksNameChunksAndLeaveThePayloadAlone) {
+  const ItemLayout l = Make();
+  uint8_t* a = arena_.Chunk(0, 3);
+  uint8_t* b = arena_.Chunk(1, 7);
+  uint8_t* c = arena_.Chunk(0, 0);
+  const StoredKey key("77", l.pack_keys());
+  ASSERT_LE(l.ItemSize(key.bytes().size(), 0, 1, 0), 64u);
+  l.Init(a, ItemMeta{}, key, 1, "x");
+  l.SetNext(a, b);
+  l.SetPrev(a, c);
+  l.SetHashNext(a, a);
+  EXPECT_EQ(l.Next(a), b);
+  EXPECT_EQ(l.Prev(a), c);
+  EXPECT_EQ(l.HashNext(a), a);
+  l.SetNext(a, nullptr);
+  EXPECT_EQ(l.Next(a), nullptr);
+  EXPECT_EQ(l.Prev(a), c);
+  char text[kMaxDecimalKey];
+  EXPECT_EQ(l.Key(a, text), "77");
+  EXPECT_EQ(l.Value(a), "x");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllKnobs, ItemLayoutRoundTrip,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(0, 1, 2),
+                                            ::testing::Bool(), ::testing::Bool()));
+
+}  // namespace
+}  // namespace tinycached::compact
