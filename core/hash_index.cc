@@ -86,6 +86,22 @@ void HashIndex::Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it) {
   Splice(hash, old_it, new_it);
 }
 
+void HashIndex::ForEachInStripe(size_t stripe,
+                                absl::FunctionRef<void(uint8_t*)> visit) const {
+  const int hp = hashpower();
+  auto walk = [&](uint8_t* table, size_t buckets, size_t from) {
+    // Buckets of a stripe are those congruent to it modulo kStripes.
+    for (size_t b = stripe; b < buckets; b += kStripes) {
+      if (b < from) continue;
+      for (uint8_t* it = Head(Bucket(table, b)); it != nullptr; it = layout_->HashNext(it)) {
+        visit(it);
+      }
+    }
+  };
+  walk(primary_, size_t{1} << hp, 0);
+  if (expanding()) walk(old_, size_t{1} << (hp - 1), expand_bucket_.load(std::memory_order_acquire));
+}
+
 void HashIndex::LockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   for (size_t i = 0; i < kStripes; ++i) stripes_[i].mu.Lock();
 }

@@ -37,6 +37,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/hash/hash.h"
 #include "absl/synchronization/mutex.h"
 #include "compact/item_layout.h"
@@ -80,6 +81,10 @@ class HashIndex {
   bool Remove(uint64_t hash, uint8_t* it);
   // Puts `new_it` where `old_it` was. REQUIRES: StripeLock(hash).
   void Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it);
+
+  // Every item of every chain under `stripe`, in both tables while growing.
+  // `visit` must not change the chains. REQUIRES: StripeLockAt(stripe).
+  void ForEachInStripe(size_t stripe, absl::FunctionRef<void(uint8_t*)> visit) const;
 
   size_t items() const { return items_.load(std::memory_order_relaxed); }
   int hashpower() const { return hashpower_.load(std::memory_order_relaxed); }

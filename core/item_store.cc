@@ -153,9 +153,11 @@ ItemStore::~ItemStore() {
   // Every item lives in the pool's arena, which goes with the pool.
 }
 
-bool ItemStore::SizeOk(size_t nkey, uint32_t flags, size_t nvalue) const {
-  // The worst case: a text key and an expiry field.
-  return classes_.ClassFor(layout_.ItemSize(nkey, flags, nvalue, 1)) != 0;
+bool ItemStore::SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
+                       size_t nvalue) const {
+  const StoredKey skey(key, layout_.pack_keys());
+  const RelTime rel = clock_->ToRelative(exptime);
+  return classes_.ClassFor(layout_.ItemSize(skey.bytes().size(), flags, nvalue, rel)) != 0;
 }
 
 ItemStore::Liveness ItemStore::Check(const uint8_t* it) const {
@@ -586,13 +588,26 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
 void ItemStore::FlushAll(int64_t delay) {
   const RelTime now = clock_->Now();
   const RelTime new_oldest = delay > 0 ? clock_->ToRelative(delay) : now;
+  // Items last stored or read at or before oldest_live are dead. It is one
+  // second before the flush time, so items of the flush second itself
+  // survive; an immediate flush must then also hide the items stored
+  // earlier in this same second.
+  oldest_live_.store(new_oldest - 1, std::memory_order_relaxed);
+  if (new_oldest - 1 > now) return;  // a delayed flush: nothing to hide yet
   if (options_.cas_enabled) {
-    // One second earlier, plus a CAS fence so items stored later in this
-    // same second survive (memcached's rule).
-    oldest_live_.store(new_oldest - 1, std::memory_order_relaxed);
-    if (new_oldest - 1 <= now) oldest_cas_.store(NextCas(), std::memory_order_relaxed);
-  } else {
-    oldest_live_.store(new_oldest, std::memory_order_relaxed);
+    // memcached's fence: items with a CAS below this one are older.
+    oldest_cas_.store(NextCas(), std::memory_order_relaxed);
+    return;
+  }
+  // Without CAS there is no fence to tell this second's earlier items from
+  // later ones (memcached then hides both, so a set right after flush_all
+  // is lost): remove every item now instead, one stripe at a time.
+  std::vector<uint8_t*> doomed;
+  for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
+    absl::MutexLock lock(&index_.StripeLockAt(stripe));
+    doomed.clear();
+    index_.ForEachInStripe(stripe, [&](uint8_t* it) { doomed.push_back(it); });
+    for (uint8_t* it : doomed) Unlink(index_.HashOfItem(it), it);
   }
 }
 

@@ -116,8 +116,8 @@ class ItemStore {
   // Starts the index's background growth thread (the server calls this).
   void StartMaintenance() { index_.StartMaintainer(); }
 
-  // memcached's item_size_ok(): could an item of these sizes ever be stored?
-  bool SizeOk(size_t nkey, uint32_t flags, size_t nvalue) const;
+  // memcached's item_size_ok(): could this item ever be stored?
+  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const;
 
   // set/add/replace/append/prepend/cas. `exptime` is the client's value.
   // kTooLarge and kNoMemory are counted in `stats`; a failed kSet also drops

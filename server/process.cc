@@ -268,7 +268,7 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
   if (vlen < 0 || vlen > INT_MAX - 2) return Reply(out, kBadFormat);
 
   const size_t block = static_cast<size_t>(vlen) + 2;
-  if (!ctx_->store->SizeOk(key.size(), flags, static_cast<size_t>(vlen))) {
+  if (!ctx_->store->SizeOk(key, flags, exptime, static_cast<size_t>(vlen))) {
     stats_->store_too_large.Add();
     Reply(out, "SERVER_ERROR object too large for cache");
     // A failed set must not leave the old value behind (memcached's rule).

@@ -9,9 +9,36 @@
 namespace tinycached::core {
 namespace {
 
-class ItemStoreTest : public ::testing::Test {
+// Every store test runs under each item layout; CAS and sizes stay the test's own.
+struct LayoutCase {
+  const char* name;
+  LayoutKnobs knobs;
+  size_t align;
+};
+
+LayoutKnobs Knobs(RefMode refs, bool pack, compact::HeaderStyle header) {
+  LayoutKnobs k;
+  k.refs = refs;
+  k.pack_keys = pack;
+  k.header = header;
+  return k;
+}
+
+const LayoutCase kLayouts[] = {
+    {"stock", {}, 8},
+    {"ref32", Knobs(RefMode::kRef32, false, compact::HeaderStyle::kStock), 2},
+    {"page16_base250", Knobs(RefMode::kPage, true, compact::HeaderStyle::kStock), 2},
+    {"lean_pointer", Knobs(RefMode::kPointer, false, compact::HeaderStyle::kLean), 8},
+    {"compact", Knobs(RefMode::kPage, true, compact::HeaderStyle::kLean), 1},
+};
+
+class ItemStoreTest : public ::testing::TestWithParam<LayoutCase> {
  protected:
+  bool stock() const { return std::string(GetParam().name) == "stock"; }
+
   void Make(StoreOptions o = {}) {
+    o.layout = GetParam().knobs;
+    o.slabs.align = GetParam().align;
     clock_.SetForTest(1000);
     auto s = ItemStore::Create(o, &clock_);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -41,12 +68,15 @@ class ItemStoreTest : public ::testing::Test {
     return std::string(buf, want == DeltaResult::kOk ? n : 0);
   }
 
+  // Chunks in a page of class 1, which holds every small test item here.
+  int PerPage1() const { return static_cast<int>(store_->classes().PerPage(1)); }
+
   Clock clock_;
   ThreadStats stats_;
   std::unique_ptr<ItemStore> store_;
 };
 
-TEST_F(ItemStoreTest, SetGetOverwriteDelete) {
+TEST_P(ItemStoreTest, SetGetOverwriteDelete) {
   Make();
   EXPECT_EQ(Set("k", "v1", 0, 7), StoreResult::kStored);
   uint32_t flags = 0;
@@ -62,7 +92,8 @@ TEST_F(ItemStoreTest, SetGetOverwriteDelete) {
   EXPECT_EQ(store_->Totals().bytes, 0u);
 }
 
-TEST_F(ItemStoreTest, BytesCountsMemcachedItemSizes) {
+TEST_P(ItemStoreTest, BytesCountsMemcachedItemSizes) {
+  if (!stock()) GTEST_SKIP() << "memcached's sizes are the stock layout's";
   Make();
   Set("a", "x");
   EXPECT_EQ(store_->Totals().bytes, 61u);  // memcached 1.6.18 reports 61 for a/x
@@ -70,7 +101,7 @@ TEST_F(ItemStoreTest, BytesCountsMemcachedItemSizes) {
   EXPECT_EQ(store_->Totals().bytes, 61u + 65u);
 }
 
-TEST_F(ItemStoreTest, AddReplaceAppendPrepend) {
+TEST_P(ItemStoreTest, AddReplaceAppendPrepend) {
   Make();
   EXPECT_EQ(Set("k", "mid", 0, 0, StoreMode::kReplace), StoreResult::kNotStored);
   EXPECT_EQ(Set("k", "mid", 0, 3, StoreMode::kAdd), StoreResult::kStored);
@@ -85,7 +116,7 @@ TEST_F(ItemStoreTest, AddReplaceAppendPrepend) {
   EXPECT_EQ(Get("k"), "new");
 }
 
-TEST_F(ItemStoreTest, CasUniquesAndOutcomes) {
+TEST_P(ItemStoreTest, CasUniquesAndOutcomes) {
   Make();
   Set("k", "a");
   uint64_t cas1 = 0, cas2 = 0;
@@ -100,7 +131,7 @@ TEST_F(ItemStoreTest, CasUniquesAndOutcomes) {
   EXPECT_EQ(Get("k"), "b");
 }
 
-TEST_F(ItemStoreTest, CasDisabledReportsZeroAndNeverMatches) {
+TEST_P(ItemStoreTest, CasDisabledReportsZeroAndNeverMatches) {
   StoreOptions o;
   o.cas_enabled = false;
   Make(o);
@@ -109,10 +140,12 @@ TEST_F(ItemStoreTest, CasDisabledReportsZeroAndNeverMatches) {
   Get("k", nullptr, &cas);
   EXPECT_EQ(cas, 0u);
   EXPECT_EQ(Set("k", "b", 0, 0, StoreMode::kCas, 0), StoreResult::kExists);
-  EXPECT_EQ(store_->Totals().bytes, 53u);  // no 8-byte CAS field
+  if (stock()) {
+    EXPECT_EQ(store_->Totals().bytes, 53u);  // no 8-byte CAS field
+  }
 }
 
-TEST_F(ItemStoreTest, IncrDecrWrapFloorAndPadding) {
+TEST_P(ItemStoreTest, IncrDecrWrapFloorAndPadding) {
   Make();
   Set("n", "100");
   EXPECT_EQ(Delta("n", false, 95), "5");
@@ -140,7 +173,7 @@ TEST_F(ItemStoreTest, IncrDecrWrapFloorAndPadding) {
   EXPECT_EQ(flags, 42u);
 }
 
-TEST_F(ItemStoreTest, ExpiryIsLazyAndFollowsMemcachedRules) {
+TEST_P(ItemStoreTest, ExpiryIsLazyAndFollowsMemcachedRules) {
   Make();
   Set("rel", "x", 10);
   Set("never", "x", 0);
@@ -158,7 +191,7 @@ TEST_F(ItemStoreTest, ExpiryIsLazyAndFollowsMemcachedRules) {
   EXPECT_EQ(store_->Totals().curr_items, 1u);
 }
 
-TEST_F(ItemStoreTest, TouchAndGatSetNewExpiry) {
+TEST_P(ItemStoreTest, TouchAndGatSetNewExpiry) {
   Make();
   Set("k", "x", 5);
   EXPECT_EQ(store_->Touch("k", 100, stats_), TouchResult::kTouched);
@@ -170,7 +203,7 @@ TEST_F(ItemStoreTest, TouchAndGatSetNewExpiry) {
   EXPECT_EQ(store_->Touch("k", 100, stats_), TouchResult::kNotFound);
 }
 
-TEST_F(ItemStoreTest, FlushAllNowAndDelayed) {
+TEST_P(ItemStoreTest, FlushAllNowAndDelayed) {
   Make();
   Set("a", "1");
   store_->FlushAll(0);
@@ -194,9 +227,9 @@ StoreOptions OnePageOfClassOne() {
   return o;
 }
 
-TEST_F(ItemStoreTest, EvictsLeastRecentlyUsedFromTheTail) {
+TEST_P(ItemStoreTest, EvictsLeastRecentlyUsedFromTheTail) {
   Make(OnePageOfClassOne());
-  const int per_page = 10922;  // 96-byte chunks
+  const int per_page = PerPage1();  // stock: 10922 96-byte chunks
   for (int i = 0; i < per_page; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
   EXPECT_EQ(store_->Totals().evictions, 0u);
   EXPECT_EQ(Get("0"), "x");  // 0 becomes most recent; 1 is now the oldest
@@ -210,9 +243,9 @@ TEST_F(ItemStoreTest, EvictsLeastRecentlyUsedFromTheTail) {
   EXPECT_EQ(store_->Totals().curr_items, static_cast<uint64_t>(per_page));
 }
 
-TEST_F(ItemStoreTest, ExpiredTailIsReclaimedBeforeAnythingLiveIsEvicted) {
+TEST_P(ItemStoreTest, ExpiredTailIsReclaimedBeforeAnythingLiveIsEvicted) {
   Make(OnePageOfClassOne());
-  const int per_page = 10922;
+  const int per_page = PerPage1();
   ASSERT_EQ(Set("short", "x", 5), StoreResult::kStored);  // the oldest item
   for (int i = 1; i < per_page; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
   clock_.AdvanceForTest(10);
@@ -224,11 +257,11 @@ TEST_F(ItemStoreTest, ExpiredTailIsReclaimedBeforeAnythingLiveIsEvicted) {
   EXPECT_EQ(Get("1"), "x");
 }
 
-TEST_F(ItemStoreTest, NoEvictModeFailsInsteadOfEvicting) {
+TEST_P(ItemStoreTest, NoEvictModeFailsInsteadOfEvicting) {
   StoreOptions o = OnePageOfClassOne();
   o.evict = false;
   Make(o);
-  for (int i = 0; i < 10922; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  for (int i = 0; i < PerPage1(); ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
   EXPECT_EQ(Set("one-more", "x"), StoreResult::kNoMemory);
   EXPECT_EQ(stats_.store_no_memory.Get(), 1u);
   EXPECT_EQ(store_->Totals().evictions, 0u);
@@ -241,27 +274,27 @@ TEST_F(ItemStoreTest, NoEvictModeFailsInsteadOfEvicting) {
   EXPECT_EQ(Get("0"), "z");
 }
 
-TEST_F(ItemStoreTest, AppendNeverEvictsItsOwnSource) {
+TEST_P(ItemStoreTest, AppendNeverEvictsItsOwnSource) {
   Make(OnePageOfClassOne());
   ASSERT_EQ(Set("src", "x"), StoreResult::kStored);  // oldest item of class 1
-  for (int i = 1; i < 10922; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  for (int i = 1; i < PerPage1(); ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
   ASSERT_EQ(Set("src", "y", 0, 0, StoreMode::kAppend), StoreResult::kStored);
   EXPECT_EQ(Get("src"), "xy");
 }
 
-TEST_F(ItemStoreTest, LargeItemsLiveOutsideThePages) {
+TEST_P(ItemStoreTest, LargeItemsLiveOutsideThePages) {
   Make();
   const std::string big(900 * 1024, 'b');
   ASSERT_EQ(Set("big", big), StoreResult::kStored);
   EXPECT_EQ(Get("big"), big);
   EXPECT_GE(store_->Totals().malloced, big.size());
-  EXPECT_FALSE(store_->SizeOk(3, 0, 1 << 20));
+  EXPECT_FALSE(store_->SizeOk("abc", 0, 0, 1 << 20));
   EXPECT_EQ(Set("huge", std::string(1 << 20, 'h')), StoreResult::kTooLarge);
   EXPECT_TRUE(store_->Delete("big", stats_));
   EXPECT_LT(store_->Totals().malloced, big.size());
 }
 
-TEST_F(ItemStoreTest, LargeItemFitsEvenWhenPagesFillTheLimit) {
+TEST_P(ItemStoreTest, LargeItemFitsEvenWhenPagesFillTheLimit) {
   StoreOptions o;
   o.memory_limit = size_t{2} << 20;
   Make(o);
@@ -282,19 +315,19 @@ TEST_F(ItemStoreTest, LargeItemFitsEvenWhenPagesFillTheLimit) {
   EXPECT_EQ(Get("0"), "x");  // the oldest small item is untouched
 }
 
-TEST_F(ItemStoreTest, FailedAppendIsNotStoredEvenForAnEmptyValue) {
+TEST_P(ItemStoreTest, FailedAppendIsNotStoredEvenForAnEmptyValue) {
   StoreOptions o = OnePageOfClassOne();
   o.evict = false;
   Make(o);
   ASSERT_EQ(Set("e", ""), StoreResult::kStored);
-  for (int i = 1; i < 10922; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  for (int i = 1; i < PerPage1(); ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
   // The grown value needs a chunk and none is left: memcached says NOT_STORED.
   EXPECT_EQ(Set("e", "more", 0, 0, StoreMode::kAppend), StoreResult::kNotStored);
   EXPECT_EQ(stats_.store_no_memory.Get(), 0u);
   EXPECT_EQ(Get("e"), "");
 }
 
-TEST_F(ItemStoreTest, CrawlerReclaimsDeadItems) {
+TEST_P(ItemStoreTest, CrawlerReclaimsDeadItems) {
   Make();
   Set("a", "x", 5);
   Set("b", "x", 0);
@@ -322,6 +355,11 @@ uint64_t ItemsAtFirstEviction(StoreOptions o) {
   return 0;
 }
 
+INSTANTIATE_TEST_SUITE_P(Layouts, ItemStoreTest, ::testing::ValuesIn(kLayouts),
+                         [](const ::testing::TestParamInfo<LayoutCase>& i) {
+                           return std::string(i.param.name);
+                         });
+
 TEST(FillTest, StockLayoutMatchesMemcached) {
   StoreOptions defaults;
   EXPECT_EQ(ItemsAtFirstEviction(defaults), 64u * 10922);  // 699008: 96-byte chunks
@@ -333,6 +371,22 @@ TEST(FillTest, StockLayoutMatchesMemcached) {
   small.cas_enabled = false;
   // Without CAS: 56-byte chunks, then 64-byte ones: 1042191.
   EXPECT_EQ(ItemsAtFirstEviction(small), 9999u + 63 * 16384);
+}
+
+TEST(FillTest, CompactLayoutHoldsThreeMillion) {
+  // The `compact` preset: 3-byte page references, lean header, base-250 keys, no CAS,
+  // 1-byte alignment. Every fill item is at most 9 + 1 + 1 + 4 + 1 + 3 + 1 = 20 bytes
+  // and the smallest class is header 15 + n 5 = 20 bytes: 52428 per page, 64 pages.
+  StoreOptions o;
+  o.slabs.min_space = 5;
+  o.slabs.factor = 1.05;
+  o.slabs.align = 1;
+  o.slabs.max_classes = 255;
+  o.cas_enabled = false;
+  o.layout.refs = RefMode::kPage;
+  o.layout.pack_keys = true;
+  o.layout.header = compact::HeaderStyle::kLean;
+  EXPECT_EQ(ItemsAtFirstEviction(o), 64u * 52428);  // 3355392
 }
 
 }  // namespace

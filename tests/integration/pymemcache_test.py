@@ -22,11 +22,22 @@ ITEM_SIZE_MAX = 1024 * 1024  # -I 1m
 U64_MAX = 2 ** 64 - 1
 
 
-def max_value_len(key, flags):
-    """Largest value memcached 1.6 (with CAS, -I 1m) accepts for this key and flags:
-    48-byte item header + 8-byte CAS + key + NUL + 4-byte flags (only if non-zero)
-    + value + "\\r\\n" must fit in the item size limit."""
-    return ITEM_SIZE_MAX - (48 + 8 + len(key) + 1 + (4 if flags else 0) + 2)
+def cas_on():
+    """Whether the item-layout preset under test keeps CAS (memcached -C semantics if not)."""
+    return harness.PRESET_KNOBS.get("cas") != "off"
+
+
+def max_value_len(key, flags, settings):
+    """Largest value the server (-I 1m) accepts for this text key and flags, from the item
+    layout `stats settings` reports (compact/item_layout.h). memcached 1.6 (stock): 48-byte
+    header + 8-byte CAS + key + NUL + 4-byte flags (only if non-zero) + value + "\\r\\n".
+    Lean header: header + value-length varint (3 bytes near 1 MB) + CAS + flags + key + value."""
+    header = int(settings[b"item_header_bytes"])
+    cas = 8 if settings[b"cas_enabled"] == b"yes" else 0
+    flag_bytes = 4 if flags else 0
+    if settings[b"item_header"] == b"lean":
+        return ITEM_SIZE_MAX - (header + 3 + cas + flag_bytes + len(key))
+    return ITEM_SIZE_MAX - (header + cas + len(key) + 1 + flag_bytes + 2)
 
 
 class RawFlagsSerde:
@@ -91,8 +102,10 @@ class PymemcacheTest(unittest.TestCase):
             value, cas = got[b"m%d" % i]
             self.assertEqual(value, b"value-%d" % i)
             self.assertTrue(cas.isdigit(), cas)
-        # distinct items have distinct CAS values
-        self.assertEqual(len({cas for _, cas in got.values()}), 5)
+        # distinct items have distinct CAS values (all 0 without CAS, as memcached -C)
+        self.assertEqual({cas for _, cas in got.values()} == {b"0"}, not cas_on())
+        if cas_on():
+            self.assertEqual(len({cas for _, cas in got.values()}), 5)
 
     def test_add_replace(self):
         mc = self.mc
@@ -176,7 +189,21 @@ class PymemcacheTest(unittest.TestCase):
         self.assertEqual(raw.incr(b"nf", 1), 42)
         self.assertEqual(raw.get(b"nf"), (b"42", 9))
 
+    def test_gets_without_cas(self):
+        """Presets without CAS answer as memcached -C: gets reports 0, no cas can succeed."""
+        if cas_on():
+            self.skipTest("the layout under test has CAS")
+        mc = self.mc
+        self.assertIsNone(mc.cas(b"c", b"v", b"12345"))      # NOT_FOUND
+        self.assertTrue(mc.set(b"c", b"v1"))
+        self.assertEqual(mc.gets(b"c"), (b"v1", b"0"))
+        self.assertFalse(mc.cas(b"c", b"v2", b"0"))          # EXISTS
+        self.assertFalse(mc.cas(b"c", b"v2", b"1"))
+        self.assertEqual(mc.get(b"c"), b"v1")
+
     def test_gets_cas(self):
+        if not cas_on():
+            self.skipTest("the layout under test has no CAS (test_gets_without_cas)")
         mc = self.mc
         self.assertEqual(mc.gets(b"c"), (None, None))
         self.assertIsNone(mc.cas(b"c", b"v", b"12345"))      # NOT_FOUND
@@ -262,8 +289,9 @@ class PymemcacheTest(unittest.TestCase):
     def test_large_value_limit(self):
         mc = self.mc
         raw = self.client(RawFlagsSerde())
+        settings = mc.stats("settings")
         for key, flags in ((b"bigkey", 0), (b"bigkey-flagged", 3), (b"b" * 250, 0xFFFFFFFF)):
-            limit = max_value_len(key, flags)
+            limit = max_value_len(key, flags, settings)
             rng = random.Random(limit)
             for n in (limit - 1, limit):
                 value = rng.randbytes(n)
@@ -301,7 +329,10 @@ class PymemcacheTest(unittest.TestCase):
         self.assertTrue(raw.add(b"fa", b"a", flags=7))
         self.assertEqual(raw.get(b"fa"), (b"a", 7))
         _, cas = raw.gets(b"fa")
-        self.assertTrue(raw.cas(b"fa", b"c", cas, flags=8))
+        if cas_on():
+            self.assertTrue(raw.cas(b"fa", b"c", cas, flags=8))
+        else:
+            self.assertTrue(raw.set(b"fa", b"c", flags=8))
         self.assertEqual(raw.get(b"fa"), (b"c", 8))
         # touch keeps the flags
         self.assertTrue(raw.touch(b"fa", 1000))
@@ -337,7 +368,7 @@ class PymemcacheTest(unittest.TestCase):
         mc.cas(b"nr", b"bad", b"1" + cas, noreply=True)               # EXISTS, silent
         self.assertEqual(mc.get(b"nr"), b"012")
         mc.cas(b"nr", b"good", cas, noreply=True)
-        self.assertEqual(mc.get(b"nr"), b"good")
+        self.assertEqual(mc.get(b"nr"), b"good" if cas_on() else b"012")
         mc.cas(b"nocas", b"x", cas, noreply=True)                      # NOT_FOUND, silent
         self.assertIsNone(mc.get(b"nocas"))
         self.assertTrue(mc.set_many({b"a%d" % i: b"%d" % i for i in range(100)},
