@@ -29,21 +29,22 @@
 //
 // LEAN header: the same links, then only what a stored item uses.
 //
-//    0     W     2W    3W  3W+1 3W+2     3W+6
-//   +-----+-----+-----+---+----+--------+---------+
-//   |next |prev |hnext|flg| nk |  time  | vlen    |
-//   +-----+-----+-----+---+----+--------+---------+
+//    0     W     2W    3W  3W+1 3W+2
+//   +-----+-----+-----+---+----+---------+
+//   |next |prev |hnext|flg| nk | vlen    |
+//   +-----+-----+-----+---+----+---------+
 //    flg: ItemFlag bits (u8); nk: stored key length (u8)
-//    time: last access (u32) — LRU bumps, flush_all, stats age
 //    vlen: value length, LEB128 varint, 1 byte below 128, at most 5
 //   then [cas u64 if cas]  [exptime u32 if kExptime]
 //        [client flags u32 if kClientFlags]  key  value
 //   Not stored: refcount (copy-out), class id (the page knows it), the key's
-//   NUL and the value's "\r\n" (the reply writer adds them), padding.
+//   NUL and the value's "\r\n" (the reply writer adds them), padding, and
+//   the access time: recency is the kActive bit, flush_all the kEpoch bit
+//   (core/item_store.h), so only `stats` ages are lost (they read 0).
 //
 // Example, key "1234567", value "x", flags 0, no expiry, no CAS:
 //   stock + pointers + text keys:  48 + 8 + 1 + 3 = 60 bytes (+8 with CAS)
-//   lean + 3-byte refs + base250:   9 + 1 + 1 + 4 + 1 + 3 + 1 = 20 bytes
+//   lean + 3-byte refs + base250:   9 + 1 + 1 + 1 + 3 + 1 = 16 bytes
 #ifndef TINYCACHED_COMPACT_ITEM_LAYOUT_H_
 #define TINYCACHED_COMPACT_ITEM_LAYOUT_H_
 
@@ -73,12 +74,13 @@ inline constexpr size_t kMaxKeyLength = 250;
 
 // Item flag bits. The stock header stores them in a u16, the lean in a u8.
 enum ItemFlag : uint16_t {
-  kLinked = 1 << 0,       // in the hash index and an LRU list
+  kActive = 1 << 0,       // used since it last reached the LRU tail (second chance)
   kFetched = 1 << 1,      // read at least once since stored
   kClientFlags = 1 << 2,  // a 4-byte client-flags field is present
   kLarge = 1 << 3,        // a large item: one to a page, not a slab chunk
   kPackedKey = 1 << 4,    // the key is stored base-250 packed
   kExptime = 1 << 5,      // lean: a 4-byte exptime field is present
+  kEpoch = 1 << 6,        // parity of the flush epoch the item was linked in
 };
 
 enum class HeaderStyle : uint8_t { kStock, kLean };
@@ -95,7 +97,7 @@ struct ItemMeta {
   uint8_t class_id = 0;
   uint16_t flags = 0;  // kLarge and friends; kClientFlags/kExptime/kPackedKey are derived
   uint32_t client_flags = 0;
-  uint32_t time = 0;
+  uint32_t time = 0;  // stock only: the access time field
   uint32_t exptime = 0;
 };
 
@@ -116,8 +118,7 @@ class ItemLayout {
     if (lean_) {
       flags_off_ = 3 * w_;
       nkey_off_ = flags_off_ + 1;
-      time_off_ = nkey_off_ + 1;
-      header_ = time_off_ + 4;  // + varint
+      header_ = nkey_off_ + 1;  // + varint
     } else {
       time_off_ = 3 * w_;
       exptime_off_ = time_off_ + 4;
@@ -142,7 +143,7 @@ class ItemLayout {
   bool pack_keys() const { return pack_keys_; }
   bool lean() const { return lean_; }
   // Bytes before the first variable-size field (stock: the padded struct;
-  // lean: links + flags + nkey + time, before the varint).
+  // lean: links + flags + nkey, before the varint).
   size_t header_size() const { return header_; }
 
   // Bytes an item needs. Must agree with Init() and the accessors.
@@ -170,7 +171,6 @@ class ItemLayout {
       if (m.exptime != 0) flags |= kExptime;
       it[flags_off_] = static_cast<uint8_t>(flags);
       it[nkey_off_] = static_cast<uint8_t>(k.size());
-      StoreField<uint32_t>(it + time_off_, m.time);
       uint8_t* p = it + header_;
       p += PutVarint(p, nvalue);
       if (cas_) {
@@ -235,8 +235,14 @@ class ItemLayout {
       StoreField<uint16_t>(it + flags_off_, f);
     }
   }
-  uint32_t Time(const uint8_t* it) const { return LoadField<uint32_t>(it + time_off_); }
-  void SetTime(uint8_t* it, uint32_t t) const { StoreField<uint32_t>(it + time_off_, t); }
+  // Last access time: stock only (the lean header has none; reads 0).
+  bool has_time() const { return !lean_; }
+  uint32_t Time(const uint8_t* it) const {
+    return lean_ ? 0 : LoadField<uint32_t>(it + time_off_);
+  }
+  void SetTime(uint8_t* it, uint32_t t) const {
+    if (!lean_) StoreField<uint32_t>(it + time_off_, t);
+  }
 
   uint32_t Exptime(const uint8_t* it) const {
     if (!lean_) return LoadField<uint32_t>(it + exptime_off_);
@@ -360,8 +366,9 @@ class ItemLayout {
   bool lean_;
   size_t w_;
   size_t header_ = 0;
-  size_t flags_off_ = 0, nkey_off_ = 0, time_off_ = 0;
-  size_t exptime_off_ = 0, nbytes_off_ = 0, refcount_off_ = 0, class_off_ = 0;  // stock only
+  size_t flags_off_ = 0, nkey_off_ = 0;
+  size_t time_off_ = 0, exptime_off_ = 0, nbytes_off_ = 0, refcount_off_ = 0;  // stock only
+  size_t class_off_ = 0;                                                     // stock only
 };
 
 }  // namespace tinycached::compact

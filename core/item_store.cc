@@ -11,14 +11,18 @@
 namespace tinycached::core {
 namespace {
 
+using compact::kActive;
+using compact::kEpoch;
 using compact::kFetched;
 using compact::kLarge;
-using compact::kLinked;
 
 // How many items from an LRU tail one allocation looks at, as memcached.
 constexpr int kTailSearch = 5;
 // Allocation attempts (each may free one item) before giving up.
 constexpr int kAllocTries = 10;
+// Active items one eviction may move from the tail to the head before it
+// evicts regardless, so a class whose items are all hot still makes room.
+constexpr int kMaxRescues = 50;
 
 // memcached's safe_strtoull() applied to a stored value: optional leading
 // whitespace and sign, decimal digits, then whitespace or the end. A value
@@ -161,14 +165,7 @@ bool ItemStore::SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
 }
 
 ItemStore::Liveness ItemStore::Check(const uint8_t* it) const {
-  const RelTime now = clock_->Now();
-  const RelTime oldest = oldest_live_.load(std::memory_order_relaxed);
-  if (oldest != 0 && oldest <= now) {
-    if (layout_.Time(it) <= oldest) return Liveness::kFlushed;
-    const uint64_t oldest_cas = oldest_cas_.load(std::memory_order_relaxed);
-    const uint64_t cas = layout_.Cas(it);
-    if (oldest_cas != 0 && cas != 0 && cas < oldest_cas) return Liveness::kFlushed;
-  }
+  if (Flushed(it)) return Liveness::kFlushed;
   if (clock_->Expired(layout_.Exptime(it))) return Liveness::kExpired;
   return Liveness::kLive;
 }
@@ -233,15 +230,34 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
 
 bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
                                      bool large_only) {
-  // Pass 0 reclaims a dead (expired or flushed) item near the tail; pass 1
-  // evicts the oldest live one, if evictions are allowed.
-  for (int pass = 0; pass < (options_.evict ? 2 : 1); ++pass) {
-    int searched = 0;
-    for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
-         it = layout_.Prev(it), ++searched) {
-      if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) continue;
-      if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/pass == 1)) return true;
+  // Pass 0 reclaims a dead (expired or flushed) item near the tail.
+  int searched = 0;
+  for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
+       it = layout_.Prev(it), ++searched) {
+    if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) continue;
+    if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/false)) return true;
+  }
+  if (!options_.evict) return false;
+  // Pass 1 evicts the oldest live item, giving active ones a second chance.
+  int rescues = 0;
+  searched = 0;
+  for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;) {
+    uint8_t* prev = layout_.Prev(it);
+    if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) {
+      ++searched;
+    } else if ((layout_.Flags(it) & kActive) != 0 && rescues < kMaxRescues && prev != nullptr) {
+      // The bit is set under the item's stripe lock; clearing it here races
+      // only with another setter, and either order leaves a correct item.
+      layout_.SetFlags(it, layout_.Flags(it) & ~kActive);
+      c.LruUnlink(layout_, it);
+      c.LruLink(layout_, it);
+      ++rescues;
+    } else if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/true)) {
+      return true;
+    } else {
+      ++searched;
     }
+    it = prev;
   }
   return false;
 }
@@ -262,7 +278,7 @@ bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, boo
     ++c.evicted;
     if (layout_.Exptime(it) != 0) ++c.evicted_nonzero;
     if (!fetched) ++c.evicted_unfetched;
-    c.evicted_time = clock_->Now() - layout_.Time(it);
+    c.evicted_time = layout_.has_time() ? clock_->Now() - layout_.Time(it) : 0;
     freed = true;
   }
   if (freed) {
@@ -290,7 +306,11 @@ void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
 }
 
 void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uint64_t> cas) {
-  layout_.SetFlags(it, layout_.Flags(it) | kLinked);
+  // The epoch is read under the stripe lock, so a flush's sweep of this
+  // stripe either comes later and sees this item, or came first and this
+  // item carries the new parity.
+  const bool odd = (epoch_.load(std::memory_order_acquire) & 1) != 0;
+  layout_.SetFlags(it, (layout_.Flags(it) & ~kEpoch) | (odd ? kEpoch : 0));
   layout_.SetCas(it, cas.has_value() ? *cas : options_.cas_enabled ? NextCas() : 0);
   if (old != nullptr) {
     index_.Replace(hash, old, it);
@@ -320,13 +340,9 @@ void ItemStore::Unlink(uint64_t hash, uint8_t* it) {
 }
 
 void ItemStore::Bump(uint8_t* it) {
-  const RelTime now = clock_->Now();
-  if (now - layout_.Time(it) < options_.lru_bump_interval) return;
-  layout_.SetTime(it, now);
-  SlabClass& c = slab_classes_[ClassOf(it)];
-  absl::MutexLock lock(&c.mu);
-  c.LruUnlink(layout_, it);
-  c.LruLink(layout_, it);
+  const uint16_t flags = layout_.Flags(it);
+  if ((flags & kActive) == 0) layout_.SetFlags(it, flags | kActive);
+  layout_.SetTime(it, clock_->Now());
 }
 
 uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
@@ -343,7 +359,7 @@ uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
   if (fresh == nullptr) return nullptr;
   compact::ItemMeta meta;
   meta.class_id = static_cast<uint8_t>(cls);
-  meta.flags = static_cast<uint16_t>((layout_.Flags(it) & kFetched) |
+  meta.flags = static_cast<uint16_t>((layout_.Flags(it) & (kFetched | kActive)) |
                                      (classes_.IsLarge(ntotal) ? kLarge : 0));
   meta.client_flags = layout_.ClientFlags(it);
   meta.time = layout_.Time(it);
@@ -356,6 +372,7 @@ uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
 StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
                              int64_t exptime, std::string_view value, uint64_t cas_unique,
                              ThreadStats& stats) {
+  MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   RelTime rel_exptime = clock_->ToRelative(exptime);
   const size_t request_size =
@@ -446,6 +463,7 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
 
 bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
                     absl::FunctionRef<void(const ItemView&)> visit) {
+  MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
@@ -474,6 +492,7 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
 }
 
 TouchResult ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
+  MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
@@ -492,6 +511,7 @@ TouchResult ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats&
 }
 
 void ItemStore::Drop(std::string_view key) {
+  MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
@@ -499,6 +519,7 @@ void ItemStore::Drop(std::string_view key) {
 }
 
 size_t ItemStore::ReclaimDead(size_t budget) {
+  MaybeRunPendingFlush();
   size_t reclaimed = 0;
   for (int i = 1; i <= classes_.count(); ++i) {
     SlabClass& c = slab_classes_[i];
@@ -514,6 +535,7 @@ size_t ItemStore::ReclaimDead(size_t budget) {
 }
 
 bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
+  MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
@@ -529,6 +551,7 @@ bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
 
 DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
                              char (&out)[kDeltaMaxLength], size_t* out_len) {
+  MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   const uint64_t hash = HashIndex::Hash(skey);
   const size_t stripe = HashIndex::StripeOf(hash);
@@ -587,26 +610,34 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
 
 void ItemStore::FlushAll(int64_t delay) {
   const RelTime now = clock_->Now();
-  const RelTime new_oldest = delay > 0 ? clock_->ToRelative(delay) : now;
-  // Items last stored or read at or before oldest_live are dead. It is one
-  // second before the flush time, so items of the flush second itself
-  // survive; an immediate flush must then also hide the items stored
-  // earlier in this same second.
-  oldest_live_.store(new_oldest - 1, std::memory_order_relaxed);
-  if (new_oldest - 1 > now) return;  // a delayed flush: nothing to hide yet
-  if (options_.cas_enabled) {
-    // memcached's fence: items with a CAS below this one are older.
-    oldest_cas_.store(NextCas(), std::memory_order_relaxed);
+  const RelTime when = delay > 0 ? clock_->ToRelative(delay) : now;
+  // memcached's "oldest" setting, for stats.
+  oldest_live_.store(options_.cas_enabled ? when - 1 : when, std::memory_order_relaxed);
+  if (when > now) {
+    pending_flush_.store(when, std::memory_order_relaxed);  // replaces an earlier one
     return;
   }
-  // Without CAS there is no fence to tell this second's earlier items from
-  // later ones (memcached then hides both, so a set right after flush_all
-  // is lost): remove every item now instead, one stripe at a time.
+  pending_flush_.store(0, std::memory_order_relaxed);  // an immediate flush cancels it
+  FlushNow();
+}
+
+void ItemStore::RunPendingFlush(RelTime due) {
+  // One caller wins the exchange and flushes; the others go on (their items
+  // are already dead, or will be as soon as the winner flips the epoch).
+  if (pending_flush_.compare_exchange_strong(due, 0, std::memory_order_relaxed)) FlushNow();
+}
+
+void ItemStore::FlushNow() {
+  absl::MutexLock flush(&flush_mu_);
+  // From this store on, items of the old parity are dead to every reader.
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
   std::vector<uint8_t*> doomed;
   for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
     absl::MutexLock lock(&index_.StripeLockAt(stripe));
     doomed.clear();
-    index_.ForEachInStripe(stripe, [&](uint8_t* it) { doomed.push_back(it); });
+    index_.ForEachInStripe(stripe, [&](uint8_t* it) {
+      if (Flushed(it)) doomed.push_back(it);
+    });
     for (uint8_t* it : doomed) Unlink(index_.HashOfItem(it), it);
   }
 }
@@ -628,7 +659,7 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
     s.bytes = c.bytes;
     // The tail's access time is written under its item lock, not this one: a
     // racy but harmless read, as memcached's own "age".
-    s.age = c.tail != nullptr ? now - layout_.Time(c.tail) : 0;
+    s.age = c.tail != nullptr && layout_.has_time() ? now - layout_.Time(c.tail) : 0;
     s.evicted = c.evicted;
     s.evicted_nonzero = c.evicted_nonzero;
     s.evicted_unfetched = c.evicted_unfetched;

@@ -21,6 +21,19 @@
 // Readers never hold an item beyond their lock: Get() calls a visitor that
 // copies the value out while the stripe lock is held, so there is no
 // refcount and an evicted chunk can be reused at once.
+//
+// Recency is a second-chance LRU: a read only sets the item's kActive bit
+// (under its stripe lock; no class lock, no relink). Eviction takes from the
+// tail, and an active item found there is moved to the head with its bit
+// cleared instead of evicted. New items start inactive.
+//
+// flush_all is an epoch: every item carries the parity of the flush epoch it
+// was linked in (kEpoch), and an item of the other parity is dead. A flush
+// increments the epoch — from that instant every older item is invisible —
+// then removes the old items stripe by stripe before it returns, so no item
+// of the old parity is left when the next flush flips it back. A delayed
+// flush waits in `pending_flush_` and is run by the first operation at or
+// after its time. No item needs an access time for any of this.
 #ifndef TINYCACHED_CORE_ITEM_STORE_H_
 #define TINYCACHED_CORE_ITEM_STORE_H_
 
@@ -70,7 +83,6 @@ struct StoreOptions {
   bool cas_enabled = true;                 // !-C
   bool evict = true;                       // !-M
   int hashpower_init = 16;                 // -o hashpower=
-  RelTime lru_bump_interval = 60;          // a read relinks an item at most this often
   LayoutKnobs layout;                      // -o preset= / refs= / keys= / header=
 };
 
@@ -157,6 +169,8 @@ class ItemStore {
   const StoreOptions& options() const { return options_; }
   const HashIndex& index() const { return index_; }
   const Clock& clock() const { return *clock_; }
+  // memcached's settings.oldest_live for `stats settings` "oldest": the
+  // time of the last flush_all (0 if none).
   RelTime oldest_live() const { return oldest_live_.load(std::memory_order_relaxed); }
 
   std::vector<ClassSnapshot> SnapshotClasses() const;  // classes that own memory or items
@@ -203,8 +217,21 @@ class ItemStore {
   void Unlink(uint64_t hash, uint8_t* it);
   // LRU + counters + free, for an item already out of the index.
   void ReleaseLocked(SlabClass& c, uint8_t* it) ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  // Moves a used item to its LRU head, at most once per lru_bump_interval.
+  // Marks a used item recently used: kActive, and (stock) its access time.
+  // REQUIRES: the item's stripe lock.
   void Bump(uint8_t* it);
+  // Runs a delayed flush whose time has come. Call holding no lock.
+  void MaybeRunPendingFlush() {
+    const RelTime due = pending_flush_.load(std::memory_order_relaxed);
+    if (due != 0 && clock_->Now() >= due) RunPendingFlush(due);
+  }
+  void RunPendingFlush(RelTime due);
+  // The flush itself: new epoch, then every older item removed.
+  void FlushNow();
+  bool Flushed(const uint8_t* it) const {
+    const bool odd = (layout_.Flags(it) & compact::kEpoch) != 0;
+    return odd != ((epoch_.load(std::memory_order_acquire) & 1) != 0);
+  }
   void MarkFetched(uint8_t* it) const {
     layout_.SetFlags(it, layout_.Flags(it) | compact::kFetched);
   }
@@ -220,8 +247,10 @@ class ItemStore {
   std::unique_ptr<SlabClass[]> slab_classes_;  // [0] unused
 
   std::atomic<uint64_t> cas_counter_{0};
-  std::atomic<RelTime> oldest_live_{0};  // flush_all: items not newer are invisible
-  std::atomic<uint64_t> oldest_cas_{0};  // flush_all with CAS: items with lower CAS too
+  std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity
+  std::atomic<RelTime> pending_flush_{0};  // a delayed flush's time, 0 = none
+  absl::Mutex flush_mu_;                   // one flush (epoch step + sweep) at a time
+  std::atomic<RelTime> oldest_live_{0};    // reported only (stats settings "oldest")
 };
 
 }  // namespace tinycached::core

@@ -109,10 +109,6 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
       if (!ParseSize(value, &s->slab_chunk_max) || s->slab_chunk_max < 2048) {
         return Bad(absl::StrFormat("Bad slab_chunk_max \"%s\"", value));
       }
-    } else if (key == "lru_bump_interval") {
-      if (!ParseInt(value, &s->lru_bump_interval)) {
-        return Bad(absl::StrFormat("Bad lru_bump_interval \"%s\"", value));
-      }
     } else {
       return Bad(absl::StrFormat("Illegal suboption \"%s\"", opt));
     }
@@ -154,8 +150,7 @@ std::string UsageText() {
       "   - header=stock|lean    memcached's item header, or only the fields used\n"
       "   - slab_classes=<num>   most slab classes (2..255; stock: 63)\n"
       "   - hashpower=<num>      initial hash table size as a power of two (12..32)\n"
-      "   - slab_chunk_max=<num> largest slab chunk (default: half a page)\n"
-      "   - lru_bump_interval=<s> seconds between LRU relinks of a read item (default: 60)\n",
+      "   - slab_chunk_max=<num> largest slab chunk (default: half a page)\n",
       kVersion);
 }
 

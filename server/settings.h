@@ -32,7 +32,6 @@ struct Settings {
   std::string user;              // -u
   int hashpower = 0;             // -o hashpower= (0: default 16)
   size_t slab_chunk_max = 0;     // -o slab_chunk_max= (0: page size / 2)
-  uint32_t lru_bump_interval = 60;  // -o lru_bump_interval=
 
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;
@@ -49,7 +48,6 @@ struct Settings {
     o.layout.header = layout.header;
     o.evict = evict;
     o.hashpower_init = hashpower > 0 ? hashpower : 16;
-    o.lru_bump_interval = lru_bump_interval;
     return o;
   }
 };

@@ -152,7 +152,6 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "chunk_align", s.layout.align);
   Stat(out, "slab_page_size", ctx.store->classes().page_size());
   Stat(out, "slab_classes", ctx.store->classes().count());
-  Stat(out, "lru_bump_interval", o.lru_bump_interval);
   End(out);
 }
 

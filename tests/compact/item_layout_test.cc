@@ -35,8 +35,8 @@ TEST(ItemLayoutTest, StockHeaderShrinksWithReferenceWidth) {
   EXPECT_EQ(ItemLayout(o).header_size(), 32u);
   o.refs = RefCodec::Page(1, nullptr);  // 3-byte: 27 bytes of fields, padded to 4
   EXPECT_EQ(ItemLayout(o).header_size(), 28u);
-  o.header = HeaderStyle::kLean;        // 9 of links, flags, nkey, time
-  EXPECT_EQ(ItemLayout(o).header_size(), 15u);
+  o.header = HeaderStyle::kLean;        // 9 of links, flags, nkey
+  EXPECT_EQ(ItemLayout(o).header_size(), 11u);
 }
 
 TEST(ItemLayoutTest, LeanStoresOnlyWhatIsUsed) {
@@ -46,14 +46,14 @@ TEST(ItemLayoutTest, LeanStoresOnlyWhatIsUsed) {
   o.cas = false;
   o.pack_keys = true;
   const ItemLayout l(o);
-  // The fill experiment's item: 9 links + flags + nkey + time(4) + vlen + 3 key + 1 value.
-  EXPECT_EQ(Size(l, "1234567", 0, 1), 20u);
-  EXPECT_EQ(Size(l, "1234567", 5, 1), 24u);      // client flags present
-  EXPECT_EQ(Size(l, "1234567", 0, 1, 9), 24u);   // exptime present
-  EXPECT_EQ(Size(l, "1234567", 0, 200), 220u);   // a two-byte value length
-  EXPECT_EQ(Size(l, "abc", 0, 1), 20u);          // a text key costs its length
+  // The fill experiment's item: 9 links + flags + nkey + vlen + 3 key + 1 value.
+  EXPECT_EQ(Size(l, "1234567", 0, 1), 16u);
+  EXPECT_EQ(Size(l, "1234567", 5, 1), 20u);      // client flags present
+  EXPECT_EQ(Size(l, "1234567", 0, 1, 9), 20u);   // exptime present
+  EXPECT_EQ(Size(l, "1234567", 0, 200), 216u);   // a two-byte value length
+  EXPECT_EQ(Size(l, "abc", 0, 1), 16u);          // a text key costs its length
   o.cas = true;
-  EXPECT_EQ(Size(ItemLayout(o), "1234567", 0, 1), 28u);
+  EXPECT_EQ(Size(ItemLayout(o), "1234567", 0, 1), 24u);
 }
 
 TEST(ItemLayoutTest, VarintRoundTrips) {
@@ -142,7 +142,7 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
     EXPECT_EQ(l.Value(it), c.value);
     EXPECT_EQ(l.ClientFlags(it), c.flags);
     EXPECT_EQ(l.Cas(it), l.cas_enabled() ? 0x0102030405060708ull : 0u);
-    EXPECT_EQ(l.Time(it), 1234u);
+    EXPECT_EQ(l.Time(it), l.has_time() ? 1234u : 0u);
     EXPECT_EQ(l.Exptime(it), c.exptime);
     EXPECT_NE(l.Flags(it) & kLarge, 0);
     EXPECT_EQ(l.TotalSize(it), size);

@@ -3,6 +3,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
+#include <atomic>
 
 #include "gtest/gtest.h"
 
@@ -219,11 +222,71 @@ TEST_P(ItemStoreTest, FlushAllNowAndDelayed) {
   EXPECT_EQ(Get("c"), "3");
 }
 
+TEST_P(ItemStoreTest, FlushEpochsNeverResurrectAndCancelAndReplace) {
+  StoreOptions o;
+  o.cas_enabled = false;  // the epoch alone, no CAS to lean on
+  Make(o);
+  Set("old", "1");
+  store_->FlushAll(0);
+  Set("mid", "2");
+  EXPECT_EQ(store_->Totals().curr_items, 1u);  // the flush removed "old" before returning
+  store_->FlushAll(0);                          // the parity flips back to old's
+  EXPECT_EQ(Get("old"), std::nullopt);
+  EXPECT_EQ(Get("mid"), std::nullopt);
+  Set("new", "3");
+  EXPECT_EQ(Get("new"), "3");
+  // A later delayed flush replaces an earlier one; an immediate flush cancels both.
+  store_->FlushAll(5);
+  store_->FlushAll(20);
+  clock_.AdvanceForTest(6);
+  EXPECT_EQ(Get("new"), "3");
+  store_->FlushAll(0);
+  Set("after", "4");
+  clock_.AdvanceForTest(30);
+  EXPECT_EQ(Get("after"), "4");
+  EXPECT_EQ(store_->Totals().curr_items, 1u);
+}
+
+TEST_P(ItemStoreTest, DelayedFlushRunsOnTheFirstOperationAtItsTime) {
+  Make();
+  for (int i = 0; i < 1000; ++i) Set("k" + std::to_string(i), "v");
+  store_->FlushAll(3);
+  clock_.AdvanceForTest(3);
+  // No crawler, no tick: a delete of an unrelated key is the first operation.
+  EXPECT_FALSE(store_->Delete("unrelated", stats_));
+  EXPECT_EQ(store_->Totals().curr_items, 0u);
+  EXPECT_EQ(Get("k1"), std::nullopt);
+}
+
+TEST_P(ItemStoreTest, FlushWhileOtherThreadsStore) {
+  Make();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 2; ++t) {
+    writers.emplace_back([&, t] {
+      ThreadStats stats;
+      for (int i = 0; !stop.load(); ++i) {
+        const std::string k = std::to_string(t) + ":" + std::to_string(i % 5000);
+        store_->Store(StoreMode::kSet, k, 0, 0, "v", 0, stats);
+      }
+    });
+  }
+  for (int f = 0; f < 20; ++f) store_->FlushAll(0);
+  stop = true;
+  for (std::thread& w : writers) w.join();
+  // Everything left was stored after the last flush began: the index, the
+  // LRU lists and the counters agree, and nothing dead is counted.
+  store_->FlushAll(0);
+  const StoreTotals t = store_->Totals();
+  EXPECT_EQ(t.curr_items, 0u);
+  EXPECT_EQ(store_->index().items(), 0u);
+  EXPECT_EQ(t.bytes, 0u);
+}
+
 StoreOptions OnePageOfClassOne() {
   StoreOptions o;
   o.memory_limit = size_t{1} << 20;  // one page
   o.slabs.item_size_max = 512 << 10;
-  o.lru_bump_interval = 0;  // every read relinks: exact LRU for the test
   return o;
 }
 
@@ -241,6 +304,18 @@ TEST_P(ItemStoreTest, EvictsLeastRecentlyUsedFromTheTail) {
   EXPECT_EQ(Get("2"), std::nullopt);
   EXPECT_EQ(Get("3"), "x");
   EXPECT_EQ(store_->Totals().curr_items, static_cast<uint64_t>(per_page));
+}
+
+TEST_P(ItemStoreTest, AllActiveItemsStillMakeRoom) {
+  Make(OnePageOfClassOne());
+  const int per_page = PerPage1();
+  for (int i = 0; i < per_page; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  for (int i = 0; i < per_page; ++i) ASSERT_EQ(Get(std::to_string(i)), "x");  // all active
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(Set("new" + std::to_string(i), "x"), StoreResult::kStored);
+  EXPECT_EQ(store_->Totals().evictions, 100u);
+  EXPECT_EQ(store_->Totals().curr_items, static_cast<uint64_t>(per_page));
+  // The second chances moved active items to the head instead of evicting them.
+  EXPECT_EQ(Get("0"), "x");
 }
 
 TEST_P(ItemStoreTest, ExpiredTailIsReclaimedBeforeAnythingLiveIsEvicted) {
@@ -373,11 +448,13 @@ TEST(FillTest, StockLayoutMatchesMemcached) {
   EXPECT_EQ(ItemsAtFirstEviction(small), 9999u + 63 * 16384);
 }
 
-TEST(FillTest, CompactLayoutHoldsThreeMillion) {
+TEST(FillTest, CompactLayoutHoldsFourMillion) {
   // The `compact` preset: 3-byte page references, lean header, base-250 keys, no CAS,
-  // 1-byte alignment. Every fill item is at most 9 + 1 + 1 + 4 + 1 + 3 + 1 = 20 bytes
-  // and the smallest class is header 15 + n 5 = 20 bytes: 52428 per page, 64 pages.
+  // 1-byte alignment. Every fill item is at most 9 + 1 + 1 + 1 + 3 + 1 = 16 bytes and
+  // the smallest class is header 11 + n 5 = 16 bytes: 65536 per page (the most a 16-bit
+  // chunk index names), 64 pages.
   StoreOptions o;
+  o.hashpower_init = 22;  // no maintainer thread here to grow the index
   o.slabs.min_space = 5;
   o.slabs.factor = 1.05;
   o.slabs.align = 1;
@@ -386,7 +463,7 @@ TEST(FillTest, CompactLayoutHoldsThreeMillion) {
   o.layout.refs = RefMode::kPage;
   o.layout.pack_keys = true;
   o.layout.header = compact::HeaderStyle::kLean;
-  EXPECT_EQ(ItemsAtFirstEviction(o), 64u * 52428);  // 3355392
+  EXPECT_EQ(ItemsAtFirstEviction(o), 64u * 65536);  // 4194304
 }
 
 }  // namespace

@@ -1100,7 +1100,7 @@ def compare_values(test, names, mine, theirs, what):
 # tinycached's own settings (its item-store knobs); memcached has no such names.
 TINYCACHED_ONLY_SETTINGS = ["item_layout", "item_refs", "item_ref_bytes", "item_header",
                             "item_header_bytes", "item_key_packing", "chunk_align",
-                            "slab_page_size", "slab_classes", "lru_bump_interval"]
+                            "slab_page_size", "slab_classes"]
 
 
 def check_names(test, mine, theirs, required, what):
