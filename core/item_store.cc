@@ -52,7 +52,7 @@ struct ItemStore::SlabClass {
   uint8_t* cursor ABSL_GUARDED_BY(mu) = nullptr;  // next never-used chunk of the newest page
   size_t cursor_left ABSL_GUARDED_BY(mu) = 0;
   size_t pages ABSL_GUARDED_BY(mu) = 0;
-  size_t large_bytes ABSL_GUARDED_BY(mu) = 0;  // items allocated outside the pages
+  size_t large_bytes ABSL_GUARDED_BY(mu) = 0;  // large items: their own arena slots
   // LRU: head is the most recently used; items link head -> tail via next.
   uint8_t* head ABSL_GUARDED_BY(mu) = nullptr;
   uint8_t* tail ABSL_GUARDED_BY(mu) = nullptr;
@@ -114,8 +114,10 @@ absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Create(const StoreOptions&
   int page_bytes = 0;
   size_t max_slots = needed + kMaxClassId + slab_options.item_size_max / page + 1;
   if (options.layout.refs != RefMode::kPointer) {
+    // ref32: always a 2-byte page index. page16: the narrowest that names them all.
     page_bytes = options.layout.refs == RefMode::kRef32 ? 2 : 1;
-    while (page_bytes < 4 && needed > compact::RefCodec::Page(page_bytes, nullptr).max_pages()) {
+    while (options.layout.refs == RefMode::kPage && page_bytes < 4 &&
+           needed > compact::RefCodec::Page(page_bytes, nullptr).max_pages()) {
       ++page_bytes;
     }
     const uint64_t max_pages = compact::RefCodec::Page(page_bytes, nullptr).max_pages();

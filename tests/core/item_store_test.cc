@@ -435,6 +435,25 @@ INSTANTIATE_TEST_SUITE_P(Layouts, ItemStoreTest, ::testing::ValuesIn(kLayouts),
                            return std::string(i.param.name);
                          });
 
+TEST(ItemStoreCreateTest, PageReferenceWidthFollowsTheMemoryLimit) {
+  Clock clock;
+  auto width = [&](RefMode refs, size_t mb) -> size_t {
+    StoreOptions o;
+    o.memory_limit = mb << 20;
+    o.layout.refs = refs;
+    auto s = ItemStore::Create(o, &clock);
+    return s.ok() ? (*s)->layout().refs().width() : 0;
+  };
+  // Slots needed: pages of the limit + one per possible large item (> 512 KiB) + 1.
+  EXPECT_EQ(width(RefMode::kPage, 64), 3u);     // 64 + 128 + 1 <= 255
+  EXPECT_EQ(width(RefMode::kPage, 84), 3u);     // 84 + 168 + 1 = 253
+  EXPECT_EQ(width(RefMode::kPage, 86), 4u);     // 86 + 172 + 1 = 259
+  EXPECT_EQ(width(RefMode::kPage, 4096), 4u);
+  EXPECT_EQ(width(RefMode::kRef32, 64), 4u);
+  EXPECT_EQ(width(RefMode::kPointer, 64), 8u);
+  EXPECT_EQ(width(RefMode::kRef32, 32768), 0u);  // more pages than a 2-byte index names
+}
+
 TEST(FillTest, StockLayoutMatchesMemcached) {
   StoreOptions defaults;
   EXPECT_EQ(ItemsAtFirstEviction(defaults), 64u * 10922);  // 699008: 96-byte chunks

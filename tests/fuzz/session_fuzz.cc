@@ -3,6 +3,7 @@
 //   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DTINYCACHED_FUZZ=ON -DTINYCACHED_SANITIZE=ON
 //   cmake --build build-fuzz --target session_fuzz
 //   build-fuzz/tests/session_fuzz -max_total_time=300 tests/fuzz/corpus
+//   TINYCACHED_FUZZ_PRESET=stock build-fuzz/tests/session_fuzz ...   (default: compact)
 // Besides crashes and sanitizer reports it checks one invariant after every
 // input: the index and the LRU lists hold the same number of items.
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "core/clock.h"
 #include "core/item_store.h"
 #include "server/context.h"
+#include "server/presets.h"
 #include "server/process.h"
 
 namespace {
@@ -23,6 +25,11 @@ server::ServerContext* Context() {
   static core::Clock clock;
   static server::ServerContext* ctx = [] {
     server::Settings s;
+    const char* name = std::getenv("TINYCACHED_FUZZ_PRESET");
+    s.preset = name != nullptr ? name : "compact";
+    const server::Preset* preset = server::FindPreset(s.preset);
+    if (preset == nullptr) std::abort();
+    s.layout = preset->layout;
     s.memory_mb = 2;  // small, so evictions and out-of-memory paths run too
     s.item_size_max = 64 << 10;
     s.slab_chunk_max = 16 << 10;

@@ -65,13 +65,58 @@ TEST(FlagsTest, ActionsAndBadInput) {
            {"-x"}, {"-p"}, {"-p", "70000"}, {"-p", "abc"}, {"-U", "11211"}, {"-m", "0"},
            {"-m", "-5"}, {"-t", "0"}, {"-c", "0"}, {"-n", "0"}, {"-f", "1"}, {"-f", "x"},
            {"-I", "512"}, {"-I", "2g"}, {"-m", "1"}, {"-o", "layout=nope"}, {"-o", "foo=1"},
-           {"-o", "hashpower=3"}, {"stray"}, {"--no-such-flag"}}) {
+           {"-o", "hashpower=3"}, {"stray"}, {"--no-such-flag"}, {"-o", "preset=nope"},
+           {"-o", "ref=ptr16"}, {"-o", "align=3"}, {"-o", "cas=maybe"}, {"-o", "keys=hex"},
+           {"-o", "header=tiny"}, {"-o", "slab_classes=256"}, {"-o", "slab_classes=1"}}) {
     auto cl = Parse(args);
     EXPECT_FALSE(cl.ok()) << "accepted: " << args[0] << (args.size() > 1 ? args[1] : "");
     if (!cl.ok()) {
       EXPECT_FALSE(cl.status().message().empty());
     }
   }
+}
+
+TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
+  const std::vector<Preset>& ladder = Presets();
+  ASSERT_GE(ladder.size(), 9u);
+  EXPECT_EQ(ladder.front().name, "stock");
+  EXPECT_EQ(ladder.front().layout, LayoutSettings{});  // memcached's defaults
+  EXPECT_EQ(ladder.back().name, "compact");
+  for (size_t i = 1; i < ladder.size(); ++i) {
+    const LayoutSettings& a = ladder[i - 1].layout;
+    const LayoutSettings& b = ladder[i].layout;
+    // Each step changes one knob, except the slab-table step (-n, -f and the class limit).
+    const int changed = (a.refs != b.refs) + (a.align != b.align) + (a.cas != b.cas) +
+                        (a.pack_keys != b.pack_keys) + (a.header != b.header) +
+                        (a.min_space != b.min_space || a.factor != b.factor ||
+                         a.max_classes != b.max_classes);
+    EXPECT_EQ(changed, 1) << ladder[i].name;
+    EXPECT_NE(FindPreset(ladder[i].name), nullptr);
+  }
+}
+
+TEST(FlagsTest, PresetThenOverridesInAnyOrder) {
+  for (auto args : std::vector<std::vector<const char*>>{
+           {"-o", "preset=compact", "-n", "9", "-o", "cas=on,align=4"},
+           {"-n", "9", "-o", "align=4", "-o", "layout=compact,cas=on"}}) {
+    auto cl = Parse(args);
+    ASSERT_TRUE(cl.ok()) << cl.status();
+    const Settings& s = cl->settings;
+    EXPECT_EQ(s.preset, "compact");
+    EXPECT_EQ(s.layout.min_space, 9u);
+    EXPECT_TRUE(s.layout.cas);
+    EXPECT_EQ(s.layout.align, 4u);
+    EXPECT_EQ(s.layout.header, compact::HeaderStyle::kLean);  // from the preset
+    EXPECT_EQ(s.layout.refs, core::RefMode::kPage);
+    const core::StoreOptions o = s.StoreOptions();
+    EXPECT_EQ(o.slabs.align, 4u);
+    EXPECT_TRUE(o.cas_enabled);
+    EXPECT_TRUE(o.layout.pack_keys);
+  }
+  // -C is cas=off whatever the preset.
+  EXPECT_FALSE(Parse({"-C", "-o", "preset=factor"})->settings.layout.cas);
+  EXPECT_EQ(Parse({"-o", "ref=ref32"})->settings.layout.refs, core::RefMode::kRef32);
+  EXPECT_EQ(Parse({"-o", "keys=base250"})->settings.layout.pack_keys, true);
 }
 
 }  // namespace
