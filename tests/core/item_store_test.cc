@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,8 @@ struct LayoutCase {
   LayoutKnobs knobs;
   size_t align;
 };
+
+void PrintTo(const LayoutCase& c, std::ostream* os) { *os << c.name; }
 
 LayoutKnobs Knobs(RefMode refs, bool pack, compact::HeaderStyle header) {
   LayoutKnobs k;
