@@ -22,7 +22,7 @@ const std::vector<Preset>& Presets() {
     l.pack_keys = true;
     v->push_back({"base250", "decimal integer keys packed base 250", l});
     l.refs = core::RefMode::kPage;
-    v->push_back({"page16", "page references sized to -m (3 bytes up to ~190 MB)", l});
+    v->push_back({"page16", "page references sized to -m (3 bytes up to -m 84)", l});
     l.align = 1;
     v->push_back({"align1", "chunk sizes aligned to 1 byte", l});
     l.header = compact::HeaderStyle::kLean;
