@@ -155,6 +155,13 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
 }
 
 ItemStore::~ItemStore() {
+  if (sweeper_.joinable()) {
+    {
+      absl::MutexLock lock(&flush_mu_);
+      stop_sweeper_ = true;
+    }
+    sweeper_.join();
+  }
   index_.StopMaintainer();  // it reads item keys while growing the table
   // Every item lives in the pool's arena, which goes with the pool.
 }
@@ -629,10 +636,44 @@ void ItemStore::RunPendingFlush(RelTime due) {
   if (pending_flush_.compare_exchange_strong(due, 0, std::memory_order_relaxed)) FlushNow();
 }
 
+void ItemStore::StartMaintenance() {
+  index_.StartMaintainer();
+  sweeper_ = std::thread([this] { SweeperLoop(); });
+}
+
 void ItemStore::FlushNow() {
   absl::MutexLock flush(&flush_mu_);
+  // The previous flush's sweep must be done, not just started: flipping the
+  // parity back before then would bring its unswept items back to life.
+  flush_mu_.Await(absl::Condition(
+      +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
+        return !s->sweep_pending_;
+      },
+      this));
   // From this store on, items of the old parity are dead to every reader.
   epoch_.fetch_add(1, std::memory_order_acq_rel);
+  if (sweeper_.joinable()) {
+    sweep_pending_ = true;  // the sweeper takes it from here
+  } else {
+    SweepLocked();
+  }
+}
+
+void ItemStore::SweeperLoop() {
+  absl::MutexLock flush(&flush_mu_);
+  for (;;) {
+    flush_mu_.Await(absl::Condition(
+        +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
+          return s->sweep_pending_ || s->stop_sweeper_;
+        },
+        this));
+    if (stop_sweeper_) return;
+    SweepLocked();
+    sweep_pending_ = false;
+  }
+}
+
+void ItemStore::SweepLocked() {
   std::vector<uint8_t*> doomed;
   for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
     absl::MutexLock lock(&index_.StripeLockAt(stripe));

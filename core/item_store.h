@@ -30,10 +30,12 @@
 // flush_all is an epoch: every item carries the parity of the flush epoch it
 // was linked in (kEpoch), and an item of the other parity is dead. A flush
 // increments the epoch — from that instant every older item is invisible —
-// then removes the old items stripe by stripe before it returns, so no item
-// of the old parity is left when the next flush flips it back. A delayed
-// flush waits in `pending_flush_` and is run by the first operation at or
-// after its time. No item needs an access time for any of this.
+// and the sweeper thread then removes the old items stripe by stripe (without
+// StartMaintenance(), the flush does it before returning). The next flush
+// waits for that sweep, so no item of the old parity is left when it flips
+// the parity back. A delayed flush waits in `pending_flush_` and is run by
+// the first operation at or after its time. No item needs an access time for
+// any of this.
 #ifndef TINYCACHED_CORE_ITEM_STORE_H_
 #define TINYCACHED_CORE_ITEM_STORE_H_
 
@@ -43,6 +45,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -126,7 +129,8 @@ class ItemStore {
   ItemStore& operator=(const ItemStore&) = delete;
 
   // Starts the index's background growth thread (the server calls this).
-  void StartMaintenance() { index_.StartMaintainer(); }
+  // Starts the index's growth thread and the flush sweeper (the server calls this).
+  void StartMaintenance();
 
   // memcached's item_size_ok(): could this item ever be stored?
   bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const;
@@ -226,8 +230,11 @@ class ItemStore {
     if (due != 0 && clock_->Now() >= due) RunPendingFlush(due);
   }
   void RunPendingFlush(RelTime due);
-  // The flush itself: new epoch, then every older item removed.
+  // The flush itself: a new epoch; the older items are then removed by
+  // SweepLocked(), on the sweeper thread if it runs.
   void FlushNow();
+  void SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
+  void SweeperLoop();
   bool Flushed(const uint8_t* it) const {
     const bool odd = (layout_.Flags(it) & compact::kEpoch) != 0;
     return odd != ((epoch_.load(std::memory_order_acquire) & 1) != 0);
@@ -249,7 +256,11 @@ class ItemStore {
   std::atomic<uint64_t> cas_counter_{0};
   std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity
   std::atomic<RelTime> pending_flush_{0};  // a delayed flush's time, 0 = none
+  // Lock order: flush_mu_ before any stripe lock (never taken holding one).
   absl::Mutex flush_mu_;                   // one flush (epoch step + sweep) at a time
+  bool sweep_pending_ ABSL_GUARDED_BY(flush_mu_) = false;
+  bool stop_sweeper_ ABSL_GUARDED_BY(flush_mu_) = false;
+  std::thread sweeper_;                    // started by StartMaintenance()
   std::atomic<RelTime> oldest_live_{0};    // reported only (stats settings "oldest")
 };
 

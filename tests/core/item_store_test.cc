@@ -1,5 +1,6 @@
 #include "core/item_store.h"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -248,6 +249,29 @@ TEST_P(ItemStoreTest, FlushEpochsNeverResurrectAndCancelAndReplace) {
   clock_.AdvanceForTest(30);
   EXPECT_EQ(Get("after"), "4");
   EXPECT_EQ(store_->Totals().curr_items, 1u);
+}
+
+TEST_P(ItemStoreTest, SweeperThreadRemovesFlushedItemsAfterTheReply) {
+  Make();
+  store_->StartMaintenance();
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 20000; ++i) Set("k" + std::to_string(i), "v");
+    store_->FlushAll(0);
+    // Invisible at once, whatever the sweeper has reached.
+    EXPECT_EQ(Get("k0"), std::nullopt);
+    EXPECT_EQ(Get("k19999"), std::nullopt);
+    Set("fresh", "f");
+    EXPECT_EQ(Get("fresh"), "f");
+  }
+  // A flush waits for the previous sweep, so after this one returns only the
+  // last round's items can be left, and the sweeper removes those too.
+  store_->FlushAll(0);
+  for (int i = 0; i < 500 && store_->Totals().curr_items != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(store_->Totals().curr_items, 0u);
+  EXPECT_EQ(store_->index().items(), 0u);
+  EXPECT_EQ(Get("fresh"), std::nullopt);
 }
 
 TEST_P(ItemStoreTest, DelayedFlushRunsOnTheFirstOperationAtItsTime) {
