@@ -95,11 +95,13 @@ TEST(HashIndexTest, GrowKeepsEveryItem) {
 
 TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
   const Layout layout = Layout::Stock(true);
-  HashIndex index(&layout, HashIndex::kMinHashPower);
-  index.StartMaintainer();
   const int threads = 4, per_thread = 50000;
+  // The items outlive the index: its maintainer may still be growing the
+  // table (reading item keys) until the index is destroyed.
   std::vector<std::unique_ptr<Items>> pools;
   for (int t = 0; t < threads; ++t) pools.push_back(std::make_unique<Items>(&layout));
+  HashIndex index(&layout, HashIndex::kMinHashPower);
+  index.StartMaintainer();
   std::atomic<int> lost{0};
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
