@@ -254,12 +254,7 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
     uint8_t* prev = layout_.Prev(it);
     if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) {
       ++searched;
-    } else if ((layout_.Flags(it) & kActive) != 0 && rescues < kMaxRescues && prev != nullptr) {
-      // The bit is set under the item's stripe lock; clearing it here races
-      // only with another setter, and either order leaves a correct item.
-      layout_.SetFlags(it, layout_.Flags(it) & ~kActive);
-      c.LruUnlink(layout_, it);
-      c.LruLink(layout_, it);
+    } else if (rescues < kMaxRescues && prev != nullptr && TryRescueLocked(c, it, held_stripe)) {
       ++rescues;
     } else if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/true)) {
       return true;
@@ -269,6 +264,22 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
     it = prev;
   }
   return false;
+}
+
+bool ItemStore::TryRescueLocked(SlabClass& c, uint8_t* it, size_t held_stripe) {
+  // The flags byte belongs to the item's stripe lock, like the rest of it.
+  const size_t stripe = HashIndex::StripeOf(index_.HashOfItem(it));
+  absl::Mutex& mu = index_.StripeLockAt(stripe);
+  if (stripe != held_stripe && !mu.TryLock()) return false;  // busy: not rescued
+  const uint16_t flags = layout_.Flags(it);
+  const bool active = (flags & kActive) != 0;
+  if (active) {
+    layout_.SetFlags(it, flags & ~kActive);
+    c.LruUnlink(layout_, it);
+    c.LruLink(layout_, it);
+  }
+  if (stripe != held_stripe) mu.Unlock();
+  return active;
 }
 
 bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live) {

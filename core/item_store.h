@@ -211,6 +211,10 @@ class ItemStore {
   // caller's own `held_stripe` is used as is). REQUIRES: c.mu held.
   bool TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live)
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Moves `it` (an item of `c`) to the LRU head and clears its kActive bit
+  // if it is active and its stripe is free; false if not. REQUIRES: c.mu held.
+  bool TryRescueLocked(SlabClass& c, uint8_t* it, size_t held_stripe)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
   static constexpr size_t kNoStripe = HashIndex::kStripes;  // "no stripe lock held"
 
   // Makes a freshly written item visible: index + LRU + counters, and a new
