@@ -52,12 +52,8 @@ inline size_t PackDecimalKey(std::string_view key, uint8_t (&out)[kMaxPackedKey]
   return len;
 }
 
-// Inverse of PackDecimalKey: writes the decimal text of a packed key to
-// `out` and returns its length (1..20). `packed` must come from
-// PackDecimalKey (digits < 250, no leading zero digit unless the key is "0").
-inline size_t UnpackDecimalKey(const uint8_t* packed, size_t len, char (&out)[kMaxDecimalKey]) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < len; ++i) v = v * kKeyBase + packed[i];
+// Writes the decimal digits of `v` (no NUL) to `out`; returns their count (1..20).
+inline size_t FormatDecimal(uint64_t v, char (&out)[kMaxDecimalKey]) {
   char rev[kMaxDecimalKey];
   size_t n = 0;
   do {
@@ -66,6 +62,15 @@ inline size_t UnpackDecimalKey(const uint8_t* packed, size_t len, char (&out)[kM
   } while (v != 0);
   for (size_t i = 0; i < n; ++i) out[i] = rev[n - 1 - i];
   return n;
+}
+
+// Inverse of PackDecimalKey: writes the decimal text of a packed key to
+// `out` and returns its length (1..20). `packed` must come from
+// PackDecimalKey (digits < 250, no leading zero digit unless the key is "0").
+inline size_t UnpackDecimalKey(const uint8_t* packed, size_t len, char (&out)[kMaxDecimalKey]) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < len; ++i) v = v * kKeyBase + packed[i];
+  return FormatDecimal(v, out);
 }
 
 // The form a key takes inside an item: what the index compares and hashes.

@@ -595,13 +595,8 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   ClassCounters& per_class = stats.per_class[ClassOf(it)];
   (incr ? per_class.incr_hits : per_class.decr_hits).Add();
 
-  char digits[kDeltaMaxLength + 1];
-  size_t n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  for (size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  static_assert(kDeltaMaxLength == compact::kMaxDecimalKey, "both are UINT64_MAX's digits");
+  const size_t n = compact::FormatDecimal(value, out);
   *out_len = n;
 
   if (n <= old_value.size()) {

@@ -58,6 +58,20 @@ class Server:
         self.stderr.close()
 
 
+def stats_text(port, command=b"stats"):
+    """The whole reply to `command` (a stats command) from the server on 127.0.0.1:port,
+    up to its END line. Raises OSError if the server cannot be reached."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(command + b"\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
 def run_text(argv, cwd=None):
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=cwd)
