@@ -42,49 +42,6 @@ bool ParseStoredNumber(std::string_view v, uint64_t* out) {
 
 }  // namespace
 
-struct ItemStore::SlabClass {
-  mutable absl::Mutex mu;
-  size_t chunk_size = 0;
-  size_t per_page = 0;
-  // Allocation.
-  uint8_t* free_list ABSL_GUARDED_BY(mu) = nullptr;  // chained through the LRU next field
-  size_t free_count ABSL_GUARDED_BY(mu) = 0;
-  uint8_t* cursor ABSL_GUARDED_BY(mu) = nullptr;  // next never-used chunk of the newest page
-  size_t cursor_left ABSL_GUARDED_BY(mu) = 0;
-  size_t pages ABSL_GUARDED_BY(mu) = 0;
-  size_t large_bytes ABSL_GUARDED_BY(mu) = 0;  // large items: their own arena slots
-  // LRU: head is the most recently used; items link head -> tail via next.
-  uint8_t* head ABSL_GUARDED_BY(mu) = nullptr;
-  uint8_t* tail ABSL_GUARDED_BY(mu) = nullptr;
-  // Counters.
-  size_t items ABSL_GUARDED_BY(mu) = 0;
-  uint64_t bytes ABSL_GUARDED_BY(mu) = 0;
-  uint64_t total_items ABSL_GUARDED_BY(mu) = 0;
-  uint64_t evicted ABSL_GUARDED_BY(mu) = 0;
-  uint64_t evicted_nonzero ABSL_GUARDED_BY(mu) = 0;
-  uint64_t evicted_unfetched ABSL_GUARDED_BY(mu) = 0;
-  RelTime evicted_time ABSL_GUARDED_BY(mu) = 0;
-  uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
-  uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
-  uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
-
-  void LruLink(const Layout& l, uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    l.SetPrev(it, nullptr);
-    l.SetNext(it, head);
-    if (head != nullptr) l.SetPrev(head, it);
-    head = it;
-    if (tail == nullptr) tail = it;
-  }
-  void LruUnlink(const Layout& l, uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    uint8_t* prev = l.Prev(it);
-    uint8_t* next = l.Next(it);
-    if (prev != nullptr) l.SetNext(prev, next); else head = next;
-    if (next != nullptr) l.SetPrev(next, prev); else tail = prev;
-    l.SetPrev(it, nullptr);
-    l.SetNext(it, nullptr);
-  }
-};
-
 namespace {
 
 compact::LayoutOptions LayoutOptionsFor(const StoreOptions& o, int page_bytes,
@@ -147,7 +104,9 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
       pool_(options.memory_limit, classes_.page_size(), max_slots),
       layout_(LayoutOptionsFor(options, page_bytes, &pool_.arena())),
       index_(&layout_, options.hashpower_init),
-      slab_classes_(new SlabClass[classes_.count() + 1]) {
+      slab_classes_(new SlabClass[classes_.count() + 1]),
+      page_state_(new PageState[max_slots]),
+      automove_(options.automove) {
   for (int i = 1; i <= classes_.count(); ++i) {
     slab_classes_[i].chunk_size = classes_.ChunkSize(i);
     slab_classes_[i].per_page = classes_.PerPage(i);
@@ -155,6 +114,13 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
 }
 
 ItemStore::~ItemStore() {
+  if (mover_.joinable()) {
+    {
+      absl::MutexLock lock(&mover_mu_);
+      stop_mover_ = true;
+    }
+    mover_.join();
+  }
   if (sweeper_.joinable()) {
     {
       absl::MutexLock lock(&flush_mu_);
@@ -196,7 +162,8 @@ uint8_t* ItemStore::FindLive(uint64_t hash, const StoredKey& key, ThreadStats& s
   return nullptr;
 }
 
-uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe) {
+uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe,
+                          bool final) {
   SlabClass& c = slab_classes_[cls];
   const bool large = classes_.IsLarge(ntotal);
   absl::MutexLock lock(&c.mu);
@@ -209,23 +176,35 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         return it;
       }
     } else {
+      uint8_t* it = nullptr;
       if (c.free_list != nullptr) {
-        uint8_t* it = c.free_list;
+        it = c.free_list;
         c.free_list = layout_.Next(it);
         --c.free_count;
-        return it;
-      }
-      if (c.cursor_left > 0) {
-        uint8_t* it = c.cursor;
+      } else if (c.cursor_left > 0) {
+        it = c.cursor;
         c.cursor += c.chunk_size;
         --c.cursor_left;
+      }
+      if (it != nullptr) {
+        // Counted until Link(): the page mover waits for these.
+        PageState& ps = page_state_[pool_.SlotOf(it)];
+        ++ps.live;
+        ++ps.inflight;
         return it;
+      }
+      if (!c.spare.empty()) {
+        c.cursor = c.spare.back();
+        c.spare.pop_back();
+        c.cursor_left = c.per_page;
+        continue;
       }
       if (uint8_t* page = pool_.NewPage(/*first_of_class=*/c.pages == 0,
                                         static_cast<uint8_t>(cls),
                                         static_cast<uint32_t>(c.chunk_size))) {
         c.cursor = page;
         c.cursor_left = c.per_page;
+        c.page_list.push_back(page);
         ++c.pages;
         continue;
       }
@@ -233,7 +212,7 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
     // A large item needs bytes back, which only freeing another large item gives.
     if (!ReclaimOrEvictLocked(c, pinned, held_stripe, /*large_only=*/large)) break;
   }
-  ++c.outofmemory;
+  if (final) ++c.outofmemory;
   return nullptr;
 }
 
@@ -319,10 +298,20 @@ void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
     c.large_bytes -= size;
     return;
   }
+  --page_state_[pool_.SlotOf(it)].live;
   layout_.SetFlags(it, 0);
+  if (c.draining != nullptr && pool_.SlotOf(it) == pool_.SlotOf(c.draining)) {
+    c.drain_free[ChunkIndex(c, it)] = true;  // the mover is emptying this page
+    return;
+  }
   layout_.SetNext(it, c.free_list);
   c.free_list = it;
   ++c.free_count;
+}
+
+size_t ItemStore::ChunkIndex(const SlabClass& c, const uint8_t* it) const {
+  const uint8_t* page = pool_.SlotBase(pool_.SlotOf(it));
+  return static_cast<size_t>(it - page) / c.chunk_size;
 }
 
 void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uint64_t> cas) {
@@ -340,6 +329,7 @@ void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uin
   {
     SlabClass& c = slab_classes_[ClassOf(it)];
     absl::MutexLock lock(&c.mu);
+    if ((layout_.Flags(it) & kLarge) == 0) --page_state_[pool_.SlotOf(it)].inflight;
     c.LruLink(layout_, it);
     ++c.items;
     ++c.total_items;
@@ -375,7 +365,8 @@ uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
   const size_t ntotal =
       layout_.ItemSize(key.bytes().size(), layout_.ClientFlags(it), value.size(), exptime);
   const int cls = classes_.ClassFor(ntotal);
-  uint8_t* fresh = cls == 0 ? nullptr : Alloc(cls, ntotal, it, HashIndex::StripeOf(hash));
+  uint8_t* fresh =
+      cls == 0 ? nullptr : Alloc(cls, ntotal, it, HashIndex::StripeOf(hash), /*final=*/true);
   if (fresh == nullptr) return nullptr;
   compact::ItemMeta meta;
   meta.class_id = static_cast<uint8_t>(cls);
@@ -393,6 +384,23 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
                              int64_t exptime, std::string_view value, uint64_t cas_unique,
                              ThreadStats& stats) {
   MaybeRunPendingFlush();
+  for (int attempt = 0;; ++attempt) {
+    // With evictions on, a store that found no room waits for a page to be
+    // freed for it (holding no lock), then starts over.
+    const bool final = !options_.evict || attempt == kRoomRetries;
+    Need need;
+    if (std::optional<StoreResult> r =
+            StoreOnce(mode, key, flags, exptime, value, cas_unique, stats, final, &need)) {
+      return *r;
+    }
+    MakeRoom(need);
+  }
+}
+
+std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view key,
+                                                uint32_t flags, int64_t exptime,
+                                                std::string_view value, uint64_t cas_unique,
+                                                ThreadStats& stats, bool final, Need* need) {
   const StoredKey skey(key, layout_.pack_keys());
   RelTime rel_exptime = clock_->ToRelative(exptime);
   const size_t request_size =
@@ -439,26 +447,35 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
       old_value = layout_.Value(old);
       break;
     case StoreMode::kCas:
-      cmd_set.Add();
       if (old == nullptr) {
+        cmd_set.Add();
         stats.cas_misses.Add();
         return StoreResult::kNotFound;
       }
       // With CAS off every item's unique is 0 and no cas can succeed (memcached).
       if (!options_.cas_enabled || layout_.Cas(old) != cas_unique) {
+        cmd_set.Add();
         stats.per_class[ClassOf(old)].cas_badval.Add();
         return StoreResult::kExists;
       }
-      stats.per_class[ClassOf(old)].cas_hits.Add();
       break;
   }
 
   const size_t nvalue = old_value.size() + value.size();
   const size_t ntotal = layout_.ItemSize(skey.bytes().size(), flags, nvalue, rel_exptime);
   const int cls = classes_.ClassFor(ntotal);
-  uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe);
+  uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe, final);
+  if (it == nullptr && cls != 0 && !final) {
+    *need = Need{cls, ntotal};
+    return std::nullopt;  // counted once, by the attempt that ends it
+  }
   const bool concat = mode == StoreMode::kAppend || mode == StoreMode::kPrepend;
-  if (mode != StoreMode::kCas && (it != nullptr || concat)) cmd_set.Add();
+  if (mode == StoreMode::kCas) {
+    cmd_set.Add();
+    stats.per_class[ClassOf(old)].cas_hits.Add();
+  } else if (it != nullptr || concat) {
+    cmd_set.Add();
+  }
   if (it == nullptr) {
     if (concat) return StoreResult::kNotStored;  // memcached's reply for a failed append
     stats.store_no_memory.Add();
@@ -615,7 +632,7 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   meta.exptime = layout_.Exptime(it);
   const size_t ntotal = layout_.ItemSize(skey.bytes().size(), meta.client_flags, n, meta.exptime);
   const int cls = classes_.ClassFor(ntotal);
-  uint8_t* fresh = Alloc(cls, ntotal, it, stripe);
+  uint8_t* fresh = Alloc(cls, ntotal, it, stripe, /*final=*/true);
   if (fresh == nullptr) return DeltaResult::kNoMemory;
   meta.class_id = static_cast<uint8_t>(cls);
   layout_.Init(fresh, meta, skey, n, out);
@@ -645,6 +662,7 @@ void ItemStore::RunPendingFlush(RelTime due) {
 void ItemStore::StartMaintenance() {
   index_.StartMaintainer();
   sweeper_ = std::thread([this] { SweeperLoop(); });
+  mover_ = std::thread([this] { MoverLoop(); });
 }
 
 void ItemStore::FlushNow() {
@@ -704,7 +722,7 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
     s.per_page = c.per_page;
     s.pages = c.pages;
     s.items = c.items;
-    s.free_chunks = c.free_count + c.cursor_left;
+    s.free_chunks = c.FreeChunks();
     s.bytes = c.bytes;
     // The tail's access time is written under its item lock, not this one: a
     // racy but harmless read, as memcached's own "age".

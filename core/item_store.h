@@ -36,6 +36,15 @@
 // the parity back. A delayed flush waits in `pending_flush_` and is run by
 // the first operation at or after its time. No item needs an access time for
 // any of this.
+//
+// Pages move between classes (core/page_mover.cc, memcached's slab
+// reassignment): a page is emptied — its items relocated to free chunks of
+// the same class, or evicted — and then re-cut for another class or given
+// back to the budget. The automover does this in the background so that the
+// classes' LRU tails stay about equally old; and a store that finds no memory
+// in its class and nothing there to evict releases its stripe lock, has a
+// page made free for it (MakeRoom) and tries again, so with evictions on a
+// store that passes -I is never refused.
 #ifndef TINYCACHED_CORE_ITEM_STORE_H_
 #define TINYCACHED_CORE_ITEM_STORE_H_
 
@@ -55,6 +64,7 @@
 #include "compact/item_layout.h"
 #include "core/clock.h"
 #include "core/hash_index.h"
+#include "core/slab_class.h"
 #include "core/slabs.h"
 #include "core/stats.h"
 
@@ -80,6 +90,13 @@ struct LayoutKnobs {
   compact::HeaderStyle header = compact::HeaderStyle::kStock;
 };
 
+// memcached's slab_automove levels.
+enum class Automove : uint8_t {
+  kOff = 0,         // pages move only on `slabs reassign` (and for a store with no room)
+  kBalance = 1,     // keep LRU tail ages balanced; return spare free pages (default)
+  kAggressive = 2,  // any evicting class takes a page from the oldest one
+};
+
 struct StoreOptions {
   size_t memory_limit = size_t{64} << 20;  // -m
   SlabOptions slabs;                       // -n -f -I, page size
@@ -87,6 +104,23 @@ struct StoreOptions {
   bool evict = true;                       // !-M
   int hashpower_init = 16;                 // -o hashpower=
   LayoutKnobs layout;                      // -o preset= / refs= / keys= / header=
+  bool slab_reassign = true;               // -o slab_reassign / no_slab_reassign
+  Automove automove = Automove::kBalance;  // -o slab_automove=
+  double automove_ratio = 0.8;             // -o slab_automove_ratio=
+  int automove_window = 30;                // -o slab_automove_window= (seconds of age history)
+};
+
+// `slabs reassign` outcomes (memcached's replies: OK, BUSY, BADCLASS, NOSPARE, SAME).
+enum class ReassignResult { kOk, kBusy, kBadClass, kNoSpare, kSame };
+
+// Page mover counters for `stats`.
+struct MoverStats {
+  uint64_t slabs_moved = 0;  // pages that changed class or went back to the budget
+  uint64_t rescues = 0;      // items relocated out of a moving page
+  uint64_t evictions_nomem = 0;  // live items evicted from a moving page (no free chunk)
+  uint64_t busy_items = 0;   // item locks found busy while emptying a page (retried)
+  bool running = false;      // a page is being moved now
+  size_t global_page_pool = 0;  // whole pages of the limit not given to any class
 };
 
 // What a reader sees of an item; valid only inside the visitor. (The key is
@@ -128,8 +162,8 @@ class ItemStore {
   ItemStore(const ItemStore&) = delete;
   ItemStore& operator=(const ItemStore&) = delete;
 
-  // Starts the index's background growth thread (the server calls this).
-  // Starts the index's growth thread and the flush sweeper (the server calls this).
+  // Starts the index's growth thread, the flush sweeper and the page mover
+  // (the server calls this).
   void StartMaintenance();
 
   // memcached's item_size_ok(): could this item ever be stored?
@@ -167,6 +201,21 @@ class ItemStore {
   // flush_all [delay]: items last stored before the flush time become invisible.
   void FlushAll(int64_t delay);
 
+  // `slabs reassign <src> <dst>`: schedules one page of `src` (-1: any class
+  // with a spare page; 0: the unassigned budget) to move to `dst` (0: back to
+  // the budget). Without StartMaintenance() the move runs before returning.
+  ReassignResult Reassign(int src, int dst);
+  // `slabs automove <level>`.
+  void SetAutomove(Automove level) { automove_.store(level, std::memory_order_relaxed); }
+  Automove automove() const { return automove_.load(std::memory_order_relaxed); }
+  // One automover step at `now_ms` (a steady clock): records tail ages once a
+  // second and moves at most one page. True if it moved one. The mover
+  // thread calls it; tests call it directly with their own clock.
+  bool AutomoveStep(uint64_t now_ms);
+  // Estimated age of class `cls`'s LRU tail, in ms (see AgeRing).
+  uint64_t TailAgeMs(int cls, uint64_t now_ms) const;
+  MoverStats mover_stats() const;
+
   const SlabClassTable& classes() const { return classes_; }
   const Layout& layout() const { return layout_; }
   const PagePool& pool() const { return pool_; }
@@ -182,8 +231,13 @@ class ItemStore {
   void ResetStats();  // "stats reset": total_items and the per-class event counters
 
  private:
-  struct SlabClass;
   enum class Liveness { kLive, kExpired, kFlushed };
+  // A store that must wait for room: the class and size it needs.
+  struct Need {
+    int cls = 0;
+    size_t ntotal = 0;
+  };
+  static constexpr int kRoomRetries = 4;
 
   ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
             size_t max_slots, const Clock* clock);
@@ -200,8 +254,35 @@ class ItemStore {
 
   // A chunk (or large block) for `ntotal` bytes of class `cls`, evicting if
   // needed and allowed. Never evicts `pinned`. `held_stripe` is the stripe
-  // lock the caller holds.
-  uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe);
+  // lock the caller holds. A failure counts as the class's outofmemory only
+  // if `final` (the caller will not MakeRoom() and retry).
+  uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe, bool final);
+  // The store itself, under its stripe lock. Returns nullopt, filling *need,
+  // when it found no memory and may retry (!final).
+  std::optional<StoreResult> StoreOnce(StoreMode mode, std::string_view key, uint32_t flags,
+                                       int64_t exptime, std::string_view value,
+                                       uint64_t cas_unique, ThreadStats& stats, bool final,
+                                       Need* need);
+
+  // page_mover.cc. Lock order: move_mu_ first, never taken holding a stripe
+  // or class lock.
+  //
+  // Frees memory for `need` by moving one or more pages (to its class, or
+  // back to the budget for a large item). Call holding no lock.
+  void MakeRoom(const Need& need);
+  // Empties `page` of class `src` and gives it to `dst` (0: the budget).
+  // `src` may be 0 for a page taken straight from the budget.
+  bool MovePage(int src, uint8_t* page, int dst) ABSL_EXCLUSIVE_LOCKS_REQUIRED(move_mu_);
+  // `slabs reassign` once validated: src 0 takes a page from the budget.
+  void RunReassign(int src, int dst) ABSL_EXCLUSIVE_LOCKS_REQUIRED(move_mu_);
+  // The page of `src` with the fewest live chunks (spares first), or null.
+  uint8_t* PickPage(int src) const;
+  // The class, other than `except`, whose tail is oldest among those with
+  // at least `min_pages` pages; 0 if none.
+  int OldestClass(int except, size_t min_pages, uint64_t now_ms) const;
+  void MoverLoop();
+  static uint64_t SteadyMs();
+  size_t ChunkIndex(const SlabClass& c, const uint8_t* it) const;
   // Frees one item near the tail of `c` (a dead one first, else the oldest
   // live one if evictions are on); `large_only` considers large items only.
   bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
@@ -256,6 +337,22 @@ class ItemStore {
   const Layout layout_;
   HashIndex index_;
   std::unique_ptr<SlabClass[]> slab_classes_;  // [0] unused
+  // Per arena slot; an entry is guarded by the mu of the class owning the page.
+  std::unique_ptr<PageState[]> page_state_;
+
+  // The page mover (page_mover.cc).
+  absl::Mutex move_mu_;                    // one page move at a time
+  absl::Mutex mover_mu_;                   // the mover thread's queue and stop flag
+  struct ReassignRequest {
+    int src, dst;
+  };
+  std::optional<ReassignRequest> request_ ABSL_GUARDED_BY(mover_mu_);
+  bool stop_mover_ ABSL_GUARDED_BY(mover_mu_) = false;
+  std::thread mover_;
+  std::atomic<Automove> automove_;
+  uint64_t last_age_sample_ms_ = 0;        // mover thread only (or a test)
+  std::atomic<bool> move_running_{false};
+  std::atomic<uint64_t> slabs_moved_{0}, rescues_{0}, evictions_nomem_{0}, busy_items_{0};
 
   std::atomic<uint64_t> cas_counter_{0};
   std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity

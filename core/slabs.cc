@@ -156,6 +156,22 @@ void PagePool::FreeLarge(uint8_t* block, size_t n) {
   for (size_t i = first; i < first + slots; ++i) slot_used_[i] = false;
 }
 
+void PagePool::RecutPage(uint8_t* page, uint8_t class_id, uint32_t chunk_size) {
+  absl::MutexLock lock(&mu_);
+  const size_t slot = SlotOf(page);
+  chunk_size_[slot] = chunk_size;
+  slot_class_[slot] = class_id;
+}
+
+void PagePool::FreePage(uint8_t* page) {
+  madvise(page, page_size_, MADV_DONTNEED);
+  mprotect(page, page_size_, PROT_NONE);
+  Refund(page_size_);
+  absl::MutexLock lock(&mu_);
+  slot_used_[SlotOf(page)] = false;
+  --pages_;
+}
+
 size_t PagePool::pages() const {
   absl::MutexLock lock(&mu_);
   return pages_;

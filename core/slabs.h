@@ -73,8 +73,10 @@ class SlabClassTable {
 // (compact/ref.h) possible. Only committed memory counts toward RSS.
 //
 // Slots are a budget beside bytes: `max_slots` bounds the page index a
-// reference must hold. Pages are never returned; a large item's slots are
-// returned (and their memory given back to the kernel) when it is freed.
+// reference must hold. A page moves between classes only when it holds no
+// item (core/page_mover.cc empties it first): it is either re-cut for its
+// new class (RecutPage) or given back to the kernel and the budget
+// (FreePage). A large item's slots are returned when it is freed.
 class PagePool {
  public:
   // `max_slots` (at least limit / page_size + 1) is how many slots the arena
@@ -96,7 +98,22 @@ class PagePool {
   uint8_t* AllocLarge(size_t n, bool first_of_class, uint8_t class_id);
   void FreeLarge(uint8_t* block, size_t n);
 
+  // An empty slab page changes hands. REQUIRES: no reference to any chunk of
+  // `page` is stored anywhere (index, LRU, free list). RecutPage keeps its
+  // memory and charge; FreePage returns both.
+  void RecutPage(uint8_t* page, uint8_t class_id, uint32_t chunk_size);
+  void FreePage(uint8_t* page);
+
   uint8_t ClassOf(const uint8_t* p) const { return slot_class_[SlotOf(p)]; }
+  size_t SlotOf(const uint8_t* p) const {
+    return static_cast<size_t>(p - arena_.base) >> arena_.page_shift;
+  }
+  uint8_t* SlotBase(size_t slot) const { return arena_.base + (slot << arena_.page_shift); }
+  // Bytes the limit has left (0 when a first page went past it).
+  size_t available() const {
+    const size_t u = used();
+    return u < limit_ ? limit_ - u : 0;
+  }
   const compact::Arena& arena() const { return arena_; }
 
   size_t limit() const { return limit_; }
@@ -105,9 +122,6 @@ class PagePool {
   size_t max_slots() const { return max_slots_; }
 
  private:
-  size_t SlotOf(const uint8_t* p) const {
-    return static_cast<size_t>(p - arena_.base) >> arena_.page_shift;
-  }
   bool Charge(size_t n, bool first_of_class);
   void Refund(size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
   // A run of `n` free slots committed for `bytes`, or nullptr.

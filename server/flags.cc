@@ -109,6 +109,25 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
       if (!ParseSize(value, &s->slab_chunk_max) || s->slab_chunk_max < 2048) {
         return Bad(absl::StrFormat("Bad slab_chunk_max \"%s\"", value));
       }
+    } else if (key == "slab_reassign" || key == "no_slab_reassign") {
+      s->slab_reassign = key == "slab_reassign";
+    } else if (key == "slab_automove" || key == "no_slab_automove") {
+      int level = key == "slab_automove" ? 1 : 0;
+      if (!value.empty() && (!ParseInt(value, &level) || level < 0 || level > 2)) {
+        return Bad(absl::StrFormat("Bad slab_automove \"%s\" (0, 1 or 2)", value));
+      }
+      s->slab_automove = level;
+    } else if (key == "slab_automove_ratio") {
+      double r = 0;
+      if (!absl::SimpleAtod(value, &r) || !(r > 0.0 && r <= 1.0)) {
+        return Bad(absl::StrFormat("Bad slab_automove_ratio \"%s\" (0 < ratio <= 1)", value));
+      }
+      s->slab_automove_ratio = r;
+    } else if (key == "slab_automove_window") {
+      if (!ParseInt(value, &s->slab_automove_window) || s->slab_automove_window < 1 ||
+          s->slab_automove_window > 64) {
+        return Bad(absl::StrFormat("Bad slab_automove_window \"%s\" (1..64 seconds)", value));
+      }
     } else {
       return Bad(absl::StrFormat("Illegal suboption \"%s\"", opt));
     }
@@ -150,7 +169,13 @@ std::string UsageText() {
       "   - header=stock|lean    memcached's item header, or only the fields used\n"
       "   - slab_classes=<num>   most slab classes (2..255; stock: 63)\n"
       "   - hashpower=<num>      initial hash table size as a power of two (12..32)\n"
-      "   - slab_chunk_max=<num> largest slab chunk (default: half a page)\n",
+      "   - slab_chunk_max=<num> largest slab chunk (default: half a page)\n"
+      "   - slab_reassign, no_slab_reassign  pages may move between classes (default: on)\n"
+      "   - slab_automove=<0|1|2> 0: pages move only on request; 1: keep the classes'\n"
+      "                          LRU tails equally old (default); 2: move on any eviction\n"
+      "   - slab_automove_ratio=<num> level 1 moves a page when the younger tail is below\n"
+      "                          this times the older (default: 0.80)\n"
+      "   - slab_automove_window=<num> seconds of age history used (1..64, default: 30)\n",
       kVersion);
 }
 

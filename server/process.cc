@@ -125,6 +125,7 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
         return ProcessUpdate(t, core::StoreMode::kSet, false, out);
       }
       if (cmd == "stats") return ProcessStats(t, out);
+      if (cmd == "slabs") return ProcessSlabs(t, out);
       if (cmd == "shutdown") return Reply(out, "ERROR: shutdown not enabled");
       return Reply(out, kError);
     case 'a':
@@ -379,6 +380,40 @@ void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
   if (!protocol::ParseUint32(t[1], &level)) return Reply(out, kBadFormat);
   ctx_->verbosity.store(level > 2 ? 2 : static_cast<int>(level), std::memory_order_relaxed);
   Reply(out, "OK");
+}
+
+void Session::ProcessSlabs(const Tokens& t, std::string* out) {
+  const size_t ntokens = t.ntokens();
+  if (ntokens == 5 && t[1] == "reassign") {
+    if (!ctx_->store->options().slab_reassign) {
+      return Reply(out, "CLIENT_ERROR slab reassignment disabled");
+    }
+    int32_t src = 0;
+    int32_t dst = 0;
+    if (!protocol::ParseInt32(t[2], &src) || !protocol::ParseInt32(t[3], &dst)) {
+      return Reply(out, kBadFormat);
+    }
+    switch (ctx_->store->Reassign(src, dst)) {
+      case core::ReassignResult::kOk:
+        return Reply(out, "OK");
+      case core::ReassignResult::kBusy:
+        return Reply(out, "BUSY currently processing reassign request");
+      case core::ReassignResult::kBadClass:
+        return Reply(out, "BADCLASS invalid src or dst class id");
+      case core::ReassignResult::kNoSpare:
+        return Reply(out, "NOSPARE source class has no spare pages");
+      case core::ReassignResult::kSame:
+        return Reply(out, "SAME src and dst class are identical");
+    }
+  }
+  if (ntokens >= 4 && t[1] == "automove") {
+    uint32_t level = 0;
+    if (!protocol::ParseUint32(t[2], &level)) return Reply(out, kBadFormat);
+    if (level > 2) return Reply(out, kError);
+    ctx_->store->SetAutomove(static_cast<core::Automove>(level));
+    return Reply(out, "OK");
+  }
+  Reply(out, kError);
 }
 
 void Session::ProcessStats(const Tokens& t, std::string* out) {

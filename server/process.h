@@ -54,6 +54,7 @@ class Session {
   void ProcessFlushAll(const protocol::Tokens& t, std::string* out);
   void ProcessVerbosity(const protocol::Tokens& t, std::string* out);
   void ProcessStats(const protocol::Tokens& t, std::string* out);
+  void ProcessSlabs(const protocol::Tokens& t, std::string* out);
 
   // memcached's set_noreply_maybe(): the last real token is "noreply".
   bool SetNoreplyMaybe(const protocol::Tokens& t);

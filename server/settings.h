@@ -32,6 +32,10 @@ struct Settings {
   std::string user;              // -u
   int hashpower = 0;             // -o hashpower= (0: default 16)
   size_t slab_chunk_max = 0;     // -o slab_chunk_max= (0: page size / 2)
+  bool slab_reassign = true;     // -o slab_reassign / no_slab_reassign
+  int slab_automove = 1;         // -o slab_automove=0|1|2
+  double slab_automove_ratio = 0.8;  // -o slab_automove_ratio=
+  int slab_automove_window = 30;     // -o slab_automove_window=
 
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;
@@ -48,6 +52,10 @@ struct Settings {
     o.layout.header = layout.header;
     o.evict = evict;
     o.hashpower_init = hashpower > 0 ? hashpower : 16;
+    o.slab_reassign = slab_reassign;
+    o.automove = static_cast<core::Automove>(slab_automove);
+    o.automove_ratio = slab_automove_ratio;
+    o.automove_window = slab_automove_window;
     return o;
   }
 };

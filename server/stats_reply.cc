@@ -111,9 +111,19 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "hash_power_level", index.hashpower());
   Stat(out, "hash_bytes", index.bytes());
   Stat(out, "hash_is_expanding", index.expanding() ? 1 : 0);
+  const core::MoverStats mover = ctx.store->mover_stats();
+  Stat(out, "slab_reassign_rescues", mover.rescues);
+  Stat(out, "slab_reassign_chunk_rescues", 0);  // items are never chunked
+  Stat(out, "slab_reassign_evictions_nomem", mover.evictions_nomem);
+  Stat(out, "slab_reassign_inline_reclaim", 0);
+  Stat(out, "slab_reassign_busy_items", mover.busy_items);
+  Stat(out, "slab_reassign_busy_deletes", 0);
+  Stat(out, "slab_reassign_running", mover.running ? 1 : 0);
+  Stat(out, "slabs_moved", mover.slabs_moved);
   Stat(out, "bytes", totals.bytes);
   Stat(out, "curr_items", totals.curr_items);
   Stat(out, "total_items", totals.total_items);
+  Stat(out, "slab_global_page_pool", mover.global_page_pool);
   Stat(out, "expired_unfetched", totals.expired_unfetched);
   Stat(out, "evicted_unfetched", totals.evicted_unfetched);
   Stat(out, "evictions", totals.evictions);
@@ -138,6 +148,10 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "cas_enabled", o.cas_enabled ? "yes" : "no");
   Stat(out, "item_size_max", o.slabs.item_size_max);
   Stat(out, "hashpower_init", s.hashpower);
+  Stat(out, "slab_reassign", o.slab_reassign ? "yes" : "no");
+  Stat(out, "slab_automove", static_cast<int>(ctx.store->automove()));
+  Stat(out, "slab_automove_ratio", absl::StrFormat("%.2f", o.automove_ratio));
+  Stat(out, "slab_automove_window", o.automove_window);
   Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
   Stat(out, "hash_algorithm", "absl");
   // tinycached's own knobs.
