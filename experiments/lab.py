@@ -108,3 +108,36 @@ def machine():
 def version_of(binary, flag="-V"):
     text = run_text([binary, flag])
     return text.splitlines()[0] if text else "unknown version"
+
+
+def stats_values(port, command=b"stats"):
+    """`STAT name value` lines of a stats reply as {name: value-text}."""
+    values = {}
+    for line in stats_text(port, command).splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "STAT":
+            values[parts[1]] = parts[2].strip()
+    return values
+
+
+def accepts_flags(binary, flags, base_flags=("-m", "64")):
+    """Whether `binary` starts with `flags` (after base_flags): (True, "") or
+    (False, its error text). Starts it on a free port and stops it again, so
+    a driver can pass only options a given build knows."""
+    server = Server(binary, list(base_flags) + list(flags))
+    try:
+        server.start()
+        return True, ""
+    except RuntimeError as e:
+        return False, str(e).replace("\n", " ")
+    finally:
+        server.stop()
+
+
+def load_average():
+    """The 1-minute load average as text ("?" if unreadable)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except (OSError, IndexError):
+        return "?"
