@@ -105,6 +105,7 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
       layout_(LayoutOptionsFor(options, page_bytes, &pool_.arena())),
       index_(&layout_, options.hashpower_init),
       slab_classes_(new SlabClass[classes_.count() + 1]),
+      pin_stripes_(new PinStripe[HashIndex::kStripes]),
       page_state_(new PageState[max_slots]),
       automove_(options.automove) {
   for (int i = 1; i <= classes_.count(); ++i) {
@@ -291,9 +292,20 @@ bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, boo
 void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
   c.LruUnlink(layout_, it);
   --c.items;
-  const size_t size = layout_.TotalSize(it);
-  c.bytes -= size;
+  c.bytes -= layout_.TotalSize(it);
+  if (pinned_.load(std::memory_order_relaxed) != 0) {
+    if (PinEntry* pin = FindPin(HashIndex::StripeOf(index_.HashOfItem(it)), it)) {
+      pin->zombie = true;  // a reply is being sent from it: the last Unpin frees it
+      if ((layout_.Flags(it) & kLarge) == 0) ++page_state_[pool_.SlotOf(it)].zombies;
+      return;
+    }
+  }
+  FreeChunkLocked(c, it);
+}
+
+void ItemStore::FreeChunkLocked(SlabClass& c, uint8_t* it) {
   if ((layout_.Flags(it) & kLarge) != 0) {
+    const size_t size = layout_.TotalSize(it);
     pool_.FreeLarge(it, size);
     c.large_bytes -= size;
     return;
@@ -307,6 +319,28 @@ void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
   layout_.SetNext(it, c.free_list);
   c.free_list = it;
   ++c.free_count;
+}
+
+PinnedValue ItemStore::PinVisited(const ItemView& view) {
+  PinEntry& pin = pin_stripes_[view.stripe].pins[view.item];
+  if (pin.count++ == 0) pinned_.fetch_add(1, std::memory_order_relaxed);
+  return PinnedValue{view.value.data(), view.value.size(), view.item, view.stripe};
+}
+
+void ItemStore::Unpin(const PinnedValue& p) {
+  absl::MutexLock lock(&index_.StripeLockAt(p.stripe));
+  auto& pins = pin_stripes_[p.stripe].pins;
+  auto found = pins.find(p.item);
+  if (found == pins.end() || --found->second.count > 0) return;
+  const bool zombie = found->second.zombie;
+  pins.erase(found);
+  pinned_.fetch_sub(1, std::memory_order_relaxed);
+  if (!zombie) return;
+  uint8_t* it = const_cast<uint8_t*>(p.item);
+  SlabClass& c = slab_classes_[ClassOf(it)];
+  absl::MutexLock class_lock(&c.mu);
+  if ((layout_.Flags(it) & kLarge) == 0) --page_state_[pool_.SlotOf(it)].zombies;
+  FreeChunkLocked(c, it);
 }
 
 size_t ItemStore::ChunkIndex(const SlabClass& c, const uint8_t* it) const {
@@ -522,7 +556,8 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
   } else {
     per_class.get_hits.Add();
   }
-  visit(ItemView{layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it)});
+  visit(ItemView{layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it), it,
+                 static_cast<uint32_t>(HashIndex::StripeOf(hash))});
   MarkFetched(it);
   Bump(it);
   return true;
@@ -616,7 +651,8 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   const size_t n = compact::FormatDecimal(value, out);
   *out_len = n;
 
-  if (n <= old_value.size()) {
+  // In place unless a reply is being sent from the old bytes.
+  if (n <= old_value.size() && FindPin(stripe, it) == nullptr) {
     // In place, padded with spaces to the old length (memcached does this),
     // with a new CAS.
     char* dst = reinterpret_cast<char*>(layout_.ValuePtr(it));

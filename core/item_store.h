@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -129,6 +130,21 @@ struct ItemView {
   uint32_t flags;
   std::string_view value;
   uint64_t cas;
+  // For ItemStore::PinVisited() only.
+  const uint8_t* item = nullptr;
+  uint32_t stripe = 0;
+};
+
+// A value sent in place (zero copy) from its item. While any pin is held the
+// item's bytes stay where they are and unchanged: an item freed meanwhile
+// (deleted, replaced, evicted, moved off its page) becomes a zombie, out of
+// the index and the LRU, whose memory the last Unpin() frees. Its memory
+// stays within -m all along.
+struct PinnedValue {
+  const char* data = nullptr;
+  size_t size = 0;
+  const uint8_t* item = nullptr;
+  uint32_t stripe = 0;
 };
 
 // "stats items" / "stats slabs" numbers of one class.
@@ -181,6 +197,15 @@ class ItemStore {
   // returns the value; the expiry is left unchanged.)
   bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
            absl::FunctionRef<void(const ItemView&)> visit);
+
+  // Values at least this long may be pinned instead of copied out.
+  static constexpr size_t kPinMinValue = 16 * 1024;
+  // Pins the item a Get() visitor is looking at. Call only inside the
+  // visitor (its stripe lock is held). Every pin must be Unpin()ned.
+  PinnedValue PinVisited(const ItemView& view);
+  // Call holding no store lock.
+  void Unpin(const PinnedValue& pin);
+  size_t pinned_items() const { return pinned_.load(std::memory_order_relaxed); }
 
   // kNoMemory: a lean item stored without an expiry must be rewritten to
   // hold one, and no memory could be found.
@@ -304,8 +329,27 @@ class ItemStore {
   void Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uint64_t> cas = {});
   // Unlinks from index and LRU and frees. REQUIRES: stripe lock of `hash`.
   void Unlink(uint64_t hash, uint8_t* it);
-  // LRU + counters + free, for an item already out of the index.
+  // LRU + counters + free, for an item already out of the index. A pinned
+  // item becomes a zombie instead of being freed. REQUIRES: c.mu and the
+  // item's stripe lock.
   void ReleaseLocked(SlabClass& c, uint8_t* it) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Returns a chunk or large block to its class or the pool. REQUIRES: c.mu.
+  void FreeChunkLocked(SlabClass& c, uint8_t* it) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Pins of one stripe, guarded by that stripe's lock.
+  struct PinEntry {
+    uint32_t count = 0;
+    bool zombie = false;  // freed while pinned: the last Unpin frees it
+  };
+  struct PinStripe {
+    absl::flat_hash_map<const uint8_t*, PinEntry> pins;
+  };
+  // The pin of `it` or null. REQUIRES: the stripe lock of `stripe`.
+  PinEntry* FindPin(size_t stripe, const uint8_t* it) const {
+    if (pinned_.load(std::memory_order_relaxed) == 0) return nullptr;
+    auto& pins = pin_stripes_[stripe].pins;
+    auto found = pins.find(it);
+    return found == pins.end() ? nullptr : &found->second;
+  }
   // Marks a used item recently used: kActive, and (stock) its access time.
   // REQUIRES: the item's stripe lock.
   void Bump(uint8_t* it);
@@ -337,6 +381,8 @@ class ItemStore {
   const Layout layout_;
   HashIndex index_;
   std::unique_ptr<SlabClass[]> slab_classes_;  // [0] unused
+  std::unique_ptr<PinStripe[]> pin_stripes_;  // [HashIndex::kStripes]
+  std::atomic<size_t> pinned_{0};             // pinned items, zombies included
   // Per arena slot; an entry is guarded by the mu of the class owning the page.
   std::unique_ptr<PageState[]> page_state_;
 

@@ -50,6 +50,8 @@ namespace {
 // chunks (in halves: 5 = 2.5 pages; memcached's automove=1 uses 2.5 too).
 constexpr size_t kSpareHalfPages = 5;
 constexpr uint64_t kAgeSampleMs = 1000;
+// How long a move waits for replies still being sent from its page.
+constexpr uint64_t kZombieWaitMs = 200;
 
 }  // namespace
 
@@ -67,7 +69,9 @@ uint8_t* ItemStore::PickPage(int src) const {
   uint32_t best_live = UINT32_MAX;
   for (uint8_t* page : c.page_list) {
     if (page == c.draining) continue;
-    const uint32_t live = page_state_[pool_.SlotOf(page)].live;
+    const PageState& ps = page_state_[pool_.SlotOf(page)];
+    if (ps.zombies > 0) continue;  // held by replies being sent; it could not empty
+    const uint32_t live = ps.live;
     if (live < best_live) {
       best = page;
       best_live = live;
@@ -156,17 +160,26 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
       }
       std::this_thread::yield();
     }
+    const uint64_t started_ms = SteadyMs();
     for (int pass = 0;; ++pass) {
       uint64_t busy = 0;
+      uint64_t zombies = 0;
       {
         absl::MutexLock lock(&c.mu);
         for (size_t i = 0; i < c.per_page; ++i) {
           if (c.drain_free[i]) continue;
           uint8_t* it = page + i * c.chunk_size;
           const uint64_t hash = index_.HashOfItem(it);
-          absl::Mutex& mu = index_.StripeLock(hash);
+          const size_t stripe = HashIndex::StripeOf(hash);
+          absl::Mutex& mu = index_.StripeLockAt(stripe);
           if (!mu.TryLock()) {  // held by a thread that may wait for c.mu
             ++busy;
+            continue;
+          }
+          PinEntry* pin = FindPin(stripe, it);
+          if (pin != nullptr && pin->zombie) {  // unlinked; a reply still reads it
+            ++zombies;
+            mu.Unlock();
             continue;
           }
           uint8_t* to = nullptr;
@@ -191,8 +204,14 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
             index_.Replace(hash, it, to);
             c.LruReplace(layout_, it, to);
             ++page_state_[pool_.SlotOf(to)].live;
-            --page_state_[slot].live;
-            c.drain_free[i] = true;
+            if (pin != nullptr) {
+              pin->zombie = true;  // the copy lives on; the original waits for its reply
+              ++page_state_[slot].zombies;
+              ++zombies;
+            } else {
+              --page_state_[slot].live;
+              c.drain_free[i] = true;
+            }
             rescues_.fetch_add(1, std::memory_order_relaxed);
           } else {
             // Dead, or no free chunk left in the class: it goes.
@@ -202,13 +221,30 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
               ++c.reclaimed;
             }
             index_.Remove(hash, it);
-            ReleaseLocked(c, it);  // marks drain_free
+            ReleaseLocked(c, it);  // marks drain_free, or leaves a zombie
+            if (pin != nullptr) ++zombies;
           }
           mu.Unlock();
         }
       }
-      if (busy == 0) break;
+      if (busy == 0 && zombies == 0) break;
       busy_items_.fetch_add(busy, std::memory_order_relaxed);
+      if (busy == 0 && SteadyMs() - started_ms > kZombieWaitMs) {
+        // Only chunks that replies are still being sent from are left (a
+        // client not reading): give up on this page rather than wait on it.
+        absl::MutexLock lock(&c.mu);
+        for (size_t i = 0; i < c.per_page; ++i) {
+          if (!c.drain_free[i]) continue;
+          uint8_t* it = page + i * c.chunk_size;
+          layout_.SetNext(it, c.free_list);
+          c.free_list = it;
+          ++c.free_count;
+        }
+        c.draining = nullptr;
+        c.drain_free.clear();
+        move_running_.store(false, std::memory_order_relaxed);
+        return false;
+      }
       std::this_thread::sleep_for(std::chrono::microseconds(pass < 10 ? 50 : 1000));
     }
   }

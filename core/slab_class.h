@@ -24,6 +24,7 @@ namespace tinycached::core {
 struct PageState {
   uint32_t live = 0;      // chunks handed out and not yet freed
   uint32_t inflight = 0;  // handed out by Alloc() and not yet linked
+  uint32_t zombies = 0;   // freed while pinned (ItemStore::PinVisited), not yet unpinned
 };
 
 // The age of a class's LRU tail, without a time in any item.

@@ -21,10 +21,13 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-size_t Session::Consume(std::string_view in, std::string* out, bool* close, size_t out_limit) {
+size_t Session::Consume(std::string_view in, std::string* out, bool* close, size_t out_limit,
+                        std::deque<Splice>* splices) {
   size_t pos = 0;
   out_limit_ = out_limit;
-  while (!*close && out->size() <= out_limit) {
+  splices_ = splices;
+  spliced_ = 0;
+  while (!*close && out->size() + spliced_ <= out_limit) {
     const std::string_view rest = in.substr(pos);
     switch (phase_) {
       case Phase::kGet:
@@ -229,7 +232,7 @@ void Session::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::stri
 void Session::ContinueGet(std::string* out) {
   const std::string_view keys = get_keys_;
   for (;;) {
-    if (out->size() > out_limit_) return;  // resumed once the output drains
+    if (out->size() + spliced_ > out_limit_) return;  // resumed once the output drains
     while (get_pos_ < keys.size() && keys[get_pos_] == ' ') ++get_pos_;
     if (get_pos_ == keys.size()) break;
     const size_t end = std::min(keys.find(' ', get_pos_), keys.size());
@@ -244,7 +247,14 @@ void Session::ContinueGet(std::string* out) {
         out->push_back(' ');
         protocol::AppendDecimal(out, item.cas);
       }
-      out->append("\r\n").append(item.value).append("\r\n");
+      out->append("\r\n");
+      if (splices_ != nullptr && item.value.size() >= core::ItemStore::kPinMinValue) {
+        splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(item)});
+        spliced_ += item.value.size();
+      } else {
+        out->append(item.value);
+      }
+      out->append("\r\n");
     });
   }
   out->append("END\r\n");

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,13 @@
 #include "server/protocol/ascii.h"
 
 namespace tinycached::server {
+
+// A value spliced into the reply text at `offset`: its bytes are sent in
+// place from the pinned item (zero copy), then unpinned.
+struct Splice {
+  size_t offset;
+  core::PinnedValue value;
+};
 
 class Session {
  public:
@@ -33,11 +41,18 @@ class Session {
 
   // Processes the complete commands at the front of `in` and returns how many
   // bytes were consumed; the rest must be passed again with more input.
-  // Replies are appended to `out`. Stops early once `out` holds more than
-  // `out_limit` bytes (the caller drains it, then calls again). Sets *close
-  // when the connection must close once `out` is sent.
+  // Replies are appended to `out`. Stops early once `out` plus the values
+  // spliced during this call hold more than `out_limit` bytes (the caller
+  // drains it, then calls again). Sets *close when the connection must close
+  // once `out` is sent. With `splices`, values of at least
+  // ItemStore::kPinMinValue bytes are not copied into `out` but pinned and
+  // appended to `splices` (the caller sends and unpins them); without, every
+  // value is copied.
   size_t Consume(std::string_view in, std::string* out, bool* close,
-                 size_t out_limit = SIZE_MAX);
+                 size_t out_limit = SIZE_MAX, std::deque<Splice>* splices = nullptr);
+  // Bytes the session needs buffered before it can go on: a data block's
+  // length while one is awaited, else 0.
+  size_t NeedBytes() const { return phase_ == Phase::kData ? vlen_ : 0; }
 
   Phase phase() const { return phase_; }
 
@@ -81,6 +96,8 @@ class Session {
   bool get_cas_ = false;
   std::optional<int64_t> get_exptime_;
   size_t out_limit_ = SIZE_MAX;
+  std::deque<Splice>* splices_ = nullptr;
+  size_t spliced_ = 0;  // value bytes spliced during this Consume()
 };
 
 }  // namespace tinycached::server

@@ -7,8 +7,10 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,7 +27,10 @@
 namespace tinycached::server {
 namespace {
 
-constexpr size_t kReadChunk = 64 * 1024;
+// Input read ahead of what the session needs, per read; a data block being
+// received is read in reads of up to kMaxReadChunk.
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr size_t kMaxReadChunk = 1024 * 1024;
 // Buffers above this are released when they empty, so idle connections stay small.
 constexpr size_t kKeepBuffer = 64 * 1024;
 // Oldest items per class the once-a-second crawler checks for expiry.
@@ -60,6 +65,11 @@ struct Connection {
   size_t in_start = 0;
   std::string out;
   size_t out_start = 0;
+  // Values spliced into `out` (sent in place, pinned), and how much of the
+  // front one is sent: it is being sent when out_start == its offset.
+  std::deque<Splice> splices;
+  size_t splice_sent = 0;
+  size_t spliced_unsent = 0;
   ConnInfo info;
   Session session;
   bool reading = true;   // read_ev is armed
@@ -154,7 +164,18 @@ class Worker {
     }
   }
 
+  // Drops every reply not yet sent.
+  void DropOutput(Connection* c) {
+    for (const Splice& s : c->splices) ctx_->store->Unpin(s.value);
+    c->splices.clear();
+    c->splice_sent = 0;
+    c->spliced_unsent = 0;
+    c->out.clear();
+    c->out_start = 0;
+  }
+
   void Destroy(Connection* c, bool unregister) {
+    DropOutput(c);
     if (ctx_->verbosity.load(std::memory_order_relaxed) > 1) {
       std::fprintf(stderr, "<%d connection closed.\n", c->fd);
     }
@@ -190,15 +211,20 @@ class Worker {
     c->worker->Drive(c);
   }
 
-  // Reads what the socket has, then runs the commands it completes.
+  // Reads what the socket has (bounded: see kReadChunk), then runs the
+  // commands it completes.
   void Read(Connection* c) {
-    thread_local char buf[kReadChunk];
     for (int i = 0; i < 4; ++i) {
-      const ssize_t n = read(c->fd, buf, sizeof(buf));
+      const size_t have = c->in.size() - c->in_start;
+      const size_t need = c->session.NeedBytes();
+      const size_t chunk = need > have ? std::min(need - have, kMaxReadChunk) : kReadChunk;
+      const size_t old_size = c->in.size();
+      c->in.resize(old_size + chunk);
+      const ssize_t n = read(c->fd, c->in.data() + old_size, chunk);
+      c->in.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
       if (n > 0) {
         stats_->bytes_read.Add(static_cast<uint64_t>(n));
-        c->in.append(buf, static_cast<size_t>(n));
-        if (static_cast<size_t>(n) < sizeof(buf)) break;
+        if (static_cast<size_t>(n) < chunk) break;
         continue;
       }
       if (n == 0) {
@@ -208,8 +234,7 @@ class Worker {
       } else {
         c->eof = true;
         c->close_after_write = true;
-        c->out.clear();
-        c->out_start = 0;
+        DropOutput(c);
       }
       break;
     }
@@ -227,10 +252,16 @@ class Worker {
         const std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
         // The limit counts unsent bytes only; `out` still holds the sent prefix.
         const size_t out_before = c->out.size();
-        const size_t consumed =
-            c->session.Consume(input, &c->out, &close, c->out_start + kOutputHighWater);
+        const size_t splices_before = c->splices.size();
+        const size_t consumed = c->session.Consume(
+            input, &c->out, &close, c->out_start + kOutputHighWater - c->spliced_unsent,
+            &c->splices);
+        for (size_t i = splices_before; i < c->splices.size(); ++i) {
+          c->spliced_unsent += c->splices[i].value.size;
+        }
         c->in_start += consumed;
-        progressed = consumed > 0 || c->out.size() != out_before;
+        progressed = consumed > 0 || c->out.size() != out_before ||
+                     c->splices.size() != splices_before;
         if (close) c->close_after_write = true;
         Compact(c);
         ran = true;
@@ -246,7 +277,7 @@ class Worker {
       }
       break;
     }
-    const size_t pending = c->out.size() - c->out_start;
+    const size_t pending = Unsent(c);
     if (pending == 0 && (c->close_after_write || c->eof)) return Close(c);
     SetWriting(c, pending > 0);
     // Hysteresis: a paused connection resumes only once the client has read
@@ -266,22 +297,41 @@ class Worker {
     c->info.state.store(state, std::memory_order_relaxed);
   }
 
-  static size_t Unsent(const Connection* c) { return c->out.size() - c->out_start; }
+  static size_t Unsent(const Connection* c) {
+    return c->out.size() - c->out_start + c->spliced_unsent;
+  }
 
-  // Writes as much output as the socket takes. False on a broken socket.
+  // Writes as much output as the socket takes: the text, with each spliced
+  // value's bytes sent from its item. False on a broken socket.
   bool Flush(Connection* c) {
-    while (c->out_start < c->out.size()) {
-      const ssize_t n = send(c->fd, c->out.data() + c->out_start, c->out.size() - c->out_start,
-                             MSG_NOSIGNAL);
-      if (n > 0) {
-        stats_->bytes_written.Add(static_cast<uint64_t>(n));
-        c->out_start += static_cast<size_t>(n);
-        continue;
+    constexpr int kMaxIov = 64;
+    while (Unsent(c) > 0) {
+      iovec iov[kMaxIov];
+      int n = 0;
+      size_t pos = c->out_start;
+      for (size_t k = 0; k < c->splices.size() && n < kMaxIov - 2; ++k) {
+        const Splice& s = c->splices[k];
+        if (s.offset > pos) {
+          iov[n++] = {c->out.data() + pos, s.offset - pos};
+          pos = s.offset;
+        }
+        const size_t skip = k == 0 && c->out_start == s.offset ? c->splice_sent : 0;
+        iov[n++] = {const_cast<char*>(s.value.data) + skip, s.value.size - skip};
       }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
-      return false;
+      if (pos < c->out.size() && n < kMaxIov) iov[n++] = {c->out.data() + pos, c->out.size() - pos};
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(n);
+      const ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        return false;
+      }
+      if (w == 0) break;
+      stats_->bytes_written.Add(static_cast<uint64_t>(w));
+      Advance(c, static_cast<size_t>(w));
     }
-    if (c->out_start == c->out.size()) {
+    if (Unsent(c) == 0) {
       c->out_start = 0;
       if (c->out.capacity() > kKeepBuffer) {
         std::string().swap(c->out);
@@ -290,6 +340,29 @@ class Worker {
       }
     }
     return true;
+  }
+
+  // Marks `n` more bytes as sent; unpins values sent in full.
+  void Advance(Connection* c, size_t n) {
+    while (n > 0) {
+      if (!c->splices.empty() && c->out_start == c->splices.front().offset) {
+        const Splice& s = c->splices.front();
+        const size_t take = std::min(n, s.value.size - c->splice_sent);
+        c->splice_sent += take;
+        c->spliced_unsent -= take;
+        n -= take;
+        if (c->splice_sent == s.value.size) {
+          ctx_->store->Unpin(s.value);
+          c->splices.pop_front();
+          c->splice_sent = 0;
+        }
+        continue;
+      }
+      const size_t text_end = c->splices.empty() ? c->out.size() : c->splices.front().offset;
+      const size_t take = std::min(n, text_end - c->out_start);
+      c->out_start += take;
+      n -= take;
+    }
   }
 
   static void Compact(Connection* c) {

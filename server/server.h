@@ -3,9 +3,12 @@
 // Room: moves bytes between sockets and Sessions (server/process.h). The main
 // thread accepts, enforces -c and ticks the clock; each accepted socket is
 // handed to a worker round-robin and lives on that worker's event loop for
-// good. Output is bounded: a connection whose unsent replies pass
-// kOutputHighWater stops being read (and its pipelined commands stop being
-// executed) until the client drains them below kOutputLowWater.
+// good. A connection's memory is bounded: values of at least
+// ItemStore::kPinMinValue bytes are sent in place from their items (pinned,
+// never copied); a connection whose unsent replies pass kOutputHighWater
+// stops being read (and its pipelined commands stop being executed) until the
+// client drains them below kOutputLowWater; and it reads ahead at most
+// kReadChunk bytes per read beyond what the command in hand needs.
 #ifndef TINYCACHED_SERVER_SERVER_H_
 #define TINYCACHED_SERVER_SERVER_H_
 
@@ -21,8 +24,8 @@ struct event;
 
 namespace tinycached::server {
 
-inline constexpr size_t kOutputHighWater = size_t{4} << 20;
-inline constexpr size_t kOutputLowWater = size_t{1} << 20;
+inline constexpr size_t kOutputHighWater = size_t{32} << 10;
+inline constexpr size_t kOutputLowWater = size_t{8} << 10;
 
 class Worker;
 
