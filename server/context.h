@@ -23,6 +23,10 @@ namespace tinycached::server {
 // limit, and so do we.
 inline uint64_t ReservedFds(const Settings& s) { return 5 * static_cast<uint64_t>(s.threads); }
 
+// Data blocks longer than this are buffered against the shared input budget
+// (-o read_buf_mem_limit); shorter ones are a connection's own read-ahead.
+inline constexpr size_t kInputBudgetMin = 16 * 1024;
+
 // What "stats conns" shows of one connection. Written by its worker thread,
 // read by whichever thread runs "stats conns".
 struct ConnInfo {
@@ -43,6 +47,10 @@ struct ServerContext {
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
   std::string listen_addr;  // "tcp:<ip>:<port>" of the listener
   int listen_fd = -1;
+
+  // Bytes of large data blocks (values longer than kInputBudgetMin) being
+  // received by all connections, against settings.read_buf_mem_limit_mb.
+  std::atomic<size_t> input_reserved{0};
 
   std::atomic<int> verbosity{0};
   std::atomic<uint64_t> curr_conns{0};   // client connections open now

@@ -109,6 +109,10 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
       if (!ParseSize(value, &s->slab_chunk_max) || s->slab_chunk_max < 2048) {
         return Bad(absl::StrFormat("Bad slab_chunk_max \"%s\"", value));
       }
+    } else if (key == "read_buf_mem_limit") {
+      if (!ParseInt(value, &s->read_buf_mem_limit_mb)) {
+        return Bad(absl::StrFormat("Bad read_buf_mem_limit \"%s\" (megabytes)", value));
+      }
     } else if (key == "slab_reassign" || key == "no_slab_reassign") {
       s->slab_reassign = key == "slab_reassign";
     } else if (key == "slab_automove" || key == "no_slab_automove") {
@@ -175,7 +179,10 @@ std::string UsageText() {
       "                          LRU tails equally old (default); 2: move on any eviction\n"
       "   - slab_automove_ratio=<num> level 1 moves a page when the younger tail is below\n"
       "                          this times the older (default: 0.80)\n"
-      "   - slab_automove_window=<num> seconds of age history used (1..64, default: 30)\n",
+      "   - slab_automove_window=<num> seconds of age history used (1..64, default: 30)\n"
+      "   - read_buf_mem_limit=<num> megabytes of large values being received at once,\n"
+      "                          all connections together; past it a set gets\n"
+      "                          SERVER_ERROR out of memory (default: 64; 0: no limit)\n",
       kVersion);
 }
 

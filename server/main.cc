@@ -1,5 +1,6 @@
 // tinycached: parse flags, build the store, serve.
 #include <fcntl.h>
+#include <malloc.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/resource.h>
@@ -80,6 +81,10 @@ int main(int argc, char** argv) {
   // lock order is fixed (core/item_store.h) and the unit tests, which keep
   // detection on, exercise it; the server does not pay for it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Buffers of large values come from mmap and go back to the kernel when
+  // freed. (glibc otherwise raises this threshold after the first such free
+  // and keeps later ones in its heap, where freed memory stays resident.)
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   using namespace tinycached;
   absl::StatusOr<server::CommandLine> cl = server::ParseCommandLine(argc, argv);
   if (!cl.ok()) {

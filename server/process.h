@@ -38,6 +38,9 @@ class Session {
 
   Session(ServerContext* ctx, core::ThreadStats* stats, ConnInfo* info = nullptr)
       : ctx_(ctx), stats_(stats), info_(info) {}
+  ~Session() { ReleaseInput(); }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
 
   // Processes the complete commands at the front of `in` and returns how many
   // bytes were consumed; the rest must be passed again with more input.
@@ -71,6 +74,11 @@ class Session {
   void ProcessStats(const protocol::Tokens& t, std::string* out);
   void ProcessSlabs(const protocol::Tokens& t, std::string* out);
 
+  // A large data block's share of the input budget: taken before it is
+  // received (false: over the limit), given back once it is.
+  bool ReserveInput(size_t n);
+  void ReleaseInput();
+
   // memcached's set_noreply_maybe(): the last real token is "noreply".
   bool SetNoreplyMaybe(const protocol::Tokens& t);
   // memcached's out_string(): one reply line, suppressed under noreply.
@@ -90,6 +98,7 @@ class Session {
   size_t vlen_ = 0;  // data block length incl. "\r\n"
   uint64_t cas_ = 0;
   size_t swallow_left_ = 0;
+  size_t input_reserved_ = 0;  // this session's part of ctx_->input_reserved
   // The multi-get in progress: its keys, the next one's offset, its options.
   std::string get_keys_;
   size_t get_pos_ = 0;

@@ -32,7 +32,7 @@ namespace {
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxReadChunk = 1024 * 1024;
 // Buffers above this are released when they empty, so idle connections stay small.
-constexpr size_t kKeepBuffer = 64 * 1024;
+constexpr size_t kKeepBuffer = 16 * 1024;
 // Oldest items per class the once-a-second crawler checks for expiry.
 constexpr size_t kCrawlBudget = 1000;
 
@@ -214,17 +214,28 @@ class Worker {
   // Reads what the socket has (bounded: see kReadChunk), then runs the
   // commands it completes.
   void Read(Connection* c) {
+    thread_local char buf[kReadChunk];
     for (int i = 0; i < 4; ++i) {
       const size_t have = c->in.size() - c->in_start;
       const size_t need = c->session.NeedBytes();
-      const size_t chunk = need > have ? std::min(need - have, kMaxReadChunk) : kReadChunk;
-      const size_t old_size = c->in.size();
-      c->in.resize(old_size + chunk);
-      const ssize_t n = read(c->fd, c->in.data() + old_size, chunk);
-      c->in.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
+      ssize_t n;
+      size_t asked;
+      if (need > have) {
+        // A data block: read straight into a buffer of exactly its size.
+        asked = std::min(need - have, kMaxReadChunk);
+        c->in.reserve(c->in.size() + (need - have));
+        const size_t old_size = c->in.size();
+        c->in.resize(old_size + asked);
+        n = read(c->fd, c->in.data() + old_size, asked);
+        c->in.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
+      } else {
+        asked = sizeof(buf);
+        n = read(c->fd, buf, asked);
+        if (n > 0) c->in.append(buf, static_cast<size_t>(n));
+      }
       if (n > 0) {
         stats_->bytes_read.Add(static_cast<uint64_t>(n));
-        if (static_cast<size_t>(n) < chunk) break;
+        if (static_cast<size_t>(n) < asked) break;
         continue;
       }
       if (n == 0) {

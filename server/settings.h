@@ -36,6 +36,7 @@ struct Settings {
   int slab_automove = 1;         // -o slab_automove=0|1|2
   double slab_automove_ratio = 0.8;  // -o slab_automove_ratio=
   int slab_automove_window = 30;     // -o slab_automove_window=
+  size_t read_buf_mem_limit_mb = 64;  // -o read_buf_mem_limit= (0: unlimited)
 
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;

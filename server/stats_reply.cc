@@ -154,6 +154,7 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "slab_automove_window", o.automove_window);
   Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
   Stat(out, "hash_algorithm", "absl");
+  Stat(out, "read_buf_mem_limit", s.read_buf_mem_limit_mb);
   // tinycached's own knobs.
   // The preset named, then every knob as it is after -n -f -C and overrides.
   const compact::ItemLayout& layout = ctx.store->layout();
