@@ -23,6 +23,11 @@
 // a function of earlier stats values only, never of time, so a deterministic
 // server gives the same figure on every run.
 //
+// --past-eviction keeps filling past the first eviction (steady-state
+// eviction: the server recycles memory instead of taking more); the figure
+// "items stored" stays the first eviction's, the run's end is reported
+// beside it.
+//
 // Exit codes: 0 filled (or stopped by a server out of memory), 1 --verify found
 // corrupt values, 2 bad usage, 3 connection or protocol failure, 4 the item cap
 // or key space ran out before the server filled up.
@@ -105,6 +110,12 @@ stops at the first eviction. Reports curr_items at that moment.
   --limit-mb MB        memory limit used for bytes/item (default: the
                        server's limit_maxbytes)
   --max-items N        safety cap on items sent (default: limit bytes)
+  --past-eviction N    after the first eviction, send N more sets (N% : that
+                       percentage of the items held at the first eviction),
+                       so the RSS read afterwards includes steady-state
+                       eviction (with --pid, "RSS after" is read after
+                       them, rss_first_eviction_kb at the first eviction);
+                       adds past_* fields to the report
   --batch N            largest batch of sets per write (default 4096)
   --min-batch N        smallest batch near the end (default 64)
   --pid PID            server pid: read VmRSS before and after the fill
@@ -137,6 +148,9 @@ struct Options {
   std::string key_prefix;
   std::optional<uint64_t> limit_bytes;
   std::optional<uint64_t> max_items;
+  // --past-eviction: a count, or a percentage of the items at the first eviction.
+  std::optional<uint64_t> past_eviction;
+  std::optional<double> past_eviction_pct;
   uint64_t batch = 4096;
   uint64_t min_batch = 64;
   std::optional<pid_t> pid;
@@ -212,7 +226,7 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
         "seed",         "key-space", "key-prefix",    "limit-mb",
         "max-items",    "batch",     "min-batch",     "pid",
         "hash-wait-ms", "settle-ms", "verify-sample", "timeout-ms",
-        "label",        "csv"};
+        "label",        "csv",       "past-eviction"};
     if (std::find(std::begin(kValueOptions), std::end(kValueOptions), name) ==
         std::end(kValueOptions)) {
       return "unknown option: --" + std::string(name);
@@ -266,6 +280,19 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
     } else if (name == "max-items") {
       if (!number_at_least(1, UINT64_MAX)) return bad;
       options->max_items = number;
+    } else if (name == "past-eviction") {
+      if (!value.empty() && value.back() == '%') {
+        double pct = 0;
+        if (!ParsePositiveDouble(value.substr(0, value.size() - 1), &pct) ||
+            pct > 1e6)
+          return bad;
+        options->past_eviction_pct = pct;
+        options->past_eviction.reset();
+      } else {
+        if (!number_at_least(0, UINT64_MAX)) return bad;
+        options->past_eviction = number;
+        options->past_eviction_pct.reset();
+      }
     } else if (name == "batch") {
       if (!number_at_least(1, 1 << 24)) return bad;
       options->batch = number;
@@ -624,6 +651,16 @@ struct FillResult {
   std::optional<uint64_t> rss_before_kb;
   std::optional<uint64_t> rss_after_kb;
   std::optional<VerifyResult> verify;
+  // --past-eviction only: what happened after the first eviction.
+  struct Past {
+    uint64_t target = 0;         // sets asked for past the first eviction
+    uint64_t sent = 0;           // sets sent past the first eviction
+    uint64_t items_end = 0;      // curr_items at the last poll
+    uint64_t evictions_end = 0;  // evictions (since the start) at the last poll
+    double seconds = 0;          // time spent past the first eviction
+    std::optional<uint64_t> rss_first_eviction_kb;  // VmRSS at the first eviction
+  };
+  std::optional<Past> past;
 };
 
 // Waits until the server's hash table has caught up with its items, so that
@@ -759,6 +796,77 @@ bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
   return true;
 }
 
+// --past-eviction: after the first eviction, sends the requested number of
+// further sets in full batches, polling `stats` after each, and records the
+// end state in result->past. result->items (the first eviction's figure) is
+// left alone; result->sent grows, so --verify samples every key sent.
+// Returns kExitOk, or kExitFailure on a connection failure or error replies.
+int FillPastEviction(Connection& conn, const Options& options,
+                     const KeySequence& keys, uint64_t cap,
+                     const std::string& set_tail, uint64_t max_batch,
+                     std::optional<uint64_t> evictions_at_start,
+                     FillResult* result) {
+  FillResult::Past past;
+  if (options.pid.has_value()) past.rss_first_eviction_kb = ReadRssKb(*options.pid);
+  past.target = options.past_eviction.value_or(0);
+  if (options.past_eviction_pct.has_value()) {
+    past.target = static_cast<uint64_t>(std::llround(
+        static_cast<double>(result->items) * *options.past_eviction_pct / 100.0));
+  }
+  past.items_end = result->items;
+  past.evictions_end = result->evictions;
+  const auto start = std::chrono::steady_clock::now();
+  std::string request;
+  StatsReply stats;
+  int code = kExitOk;
+  while (past.sent < past.target && result->sent < cap) {
+    const uint64_t n =
+        std::min({max_batch, past.target - past.sent, cap - result->sent});
+    request.clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      request.append("set ");
+      AppendKey(options.key_prefix, keys.KeyAt(result->sent + i), &request);
+      request.append(set_tail);
+    }
+    if (!conn.SendAll(request)) {
+      std::fprintf(stderr, "fill: send failed %llu sets past the eviction: %s\n",
+                   static_cast<unsigned long long>(past.sent),
+                   conn.error().c_str());
+      code = kExitFailure;
+      break;
+    }
+    result->sent += n;
+    past.sent += n;
+    if (!QueryStats(conn, &stats)) {
+      std::fprintf(stderr, "fill: stats failed %llu sets past the eviction: %s\n",
+                   static_cast<unsigned long long>(past.sent),
+                   conn.error().c_str());
+      code = kExitFailure;
+      break;
+    }
+    ++result->polls;
+    result->unexpected_replies += stats.other;
+    past.items_end = stats.Get("curr_items").value_or(0);
+    const uint64_t evictions = stats.Get("evictions").value_or(0);
+    past.evictions_end =
+        evictions - std::min(evictions, evictions_at_start.value_or(0));
+    if (stats.errors > 0 || stats.out_of_memory > 0) {
+      std::fprintf(stderr,
+                   "fill: the server answered with an error %llu sets past the "
+                   "eviction: %s\n",
+                   static_cast<unsigned long long>(past.sent),
+                   stats.first_error.c_str());
+      code = kExitFailure;
+      break;
+    }
+  }
+  past.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  result->past = past;
+  return code;
+}
+
 // Runs the whole experiment against an open connection. Returns the exit code.
 int Fill(Connection& conn, const Options& options, FillResult* result) {
   StatsReply stats;
@@ -889,6 +997,16 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
 
+  if (result->stop_reason == "eviction" &&
+      (options.past_eviction.has_value() ||
+       options.past_eviction_pct.has_value())) {
+    if (const int code = FillPastEviction(conn, options, keys, cap, set_tail,
+                                          max_batch, evictions_at_start, result);
+        code != kExitOk) {
+      return code;
+    }
+  }
+
   if (options.pid.has_value()) {
     if (options.hash_wait_ms > 0) WaitForHashTable(conn, options.hash_wait_ms);
     if (options.settle_ms > 0) {
@@ -1008,7 +1126,7 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
   auto verify_number = [&](uint64_t n) {
     return verified ? std::to_string(n) : std::string();
   };
-  return {
+  std::vector<std::pair<std::string, std::string>> fields = {
       {"label", o.label},
       {"host", o.host},
       {"port", std::to_string(o.port)},
@@ -1031,6 +1149,19 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
       {"verify_misses", verify_number(v.misses)},
       {"verify_corrupt", verify_number(v.corrupt)},
   };
+  // Only with --past-eviction, so the default report is unchanged.
+  if (r.past.has_value()) {
+    const FillResult::Past& p = *r.past;
+    fields.insert(fields.end(),
+                  {{"past_eviction_target", std::to_string(p.target)},
+                   {"past_eviction_sent", std::to_string(p.sent)},
+                   {"past_eviction_seconds", FormatDouble(p.seconds, 3)},
+                   {"items_end", std::to_string(p.items_end)},
+                   {"evictions_end", std::to_string(p.evictions_end)},
+                   {"rss_first_eviction_kb",
+                    OptionalNumber(p.rss_first_eviction_kb)}});
+  }
+  return fields;
 }
 
 // Fields printed as JSON strings rather than numbers.
@@ -1080,6 +1211,15 @@ void PrintText(const Options& o, const FillResult& r) {
   std::printf("sets sent:             %llu in %llu batches, stopped by %s\n",
               static_cast<unsigned long long>(r.sent),
               static_cast<unsigned long long>(r.polls), r.stop_reason.c_str());
+  if (r.past.has_value()) {
+    const FillResult::Past& p = *r.past;
+    std::printf("past the eviction:     %llu more sets in %.3f s: %llu items, "
+                "%llu evictions at the end\n",
+                static_cast<unsigned long long>(p.sent), p.seconds,
+                static_cast<unsigned long long>(p.items_end),
+                static_cast<unsigned long long>(p.evictions_end));
+    std::printf("RSS at first eviction: %s\n", kb(p.rss_first_eviction_kb).c_str());
+  }
   if (r.verify.has_value()) {
     const VerifyResult& v = *r.verify;
     std::printf(
