@@ -88,7 +88,11 @@ class HashIndex {
 
   size_t items() const { return items_.load(std::memory_order_relaxed); }
   int hashpower() const { return hashpower_.load(std::memory_order_relaxed); }
-  size_t bytes() const { return (size_t{1} << hashpower()) * layout_->refs().width(); }
+  // The table's bytes, and the old one's while the index grows.
+  size_t bytes() const {
+    const size_t buckets = size_t{1} << hashpower();
+    return (expanding() ? buckets + buckets / 2 : buckets) * layout_->refs().width();
+  }
   bool expanding() const { return expanding_.load(std::memory_order_relaxed); }
 
   // Background growth. Start() once; the destructor stops the thread.

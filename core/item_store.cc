@@ -18,6 +18,9 @@ using compact::kLarge;
 
 // How many items from an LRU tail one allocation looks at, as memcached.
 constexpr int kTailSearch = 5;
+// A large item makes room by evicting large items only (they share the LRU
+// of the largest class with its slab chunks): it looks this far for one.
+constexpr int kLargeTailSearch = 1000;
 // Allocation attempts (each may free one item) before giving up.
 constexpr int kAllocTries = 10;
 // Active items one eviction may move from the tail to the head before it
@@ -107,7 +110,9 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
       slab_classes_(new SlabClass[classes_.count() + 1]),
       pin_stripes_(new PinStripe[HashIndex::kStripes]),
       page_state_(new PageState[max_slots]),
-      automove_(options.automove) {
+      automove_(options.automove),
+      automove_ratio_(options.automove_ratio),
+      room_by_moving_(options.evict && options.slab_reassign) {
   for (int i = 1; i <= classes_.count(); ++i) {
     slab_classes_[i].chunk_size = classes_.ChunkSize(i);
     slab_classes_[i].per_page = classes_.PerPage(i);
@@ -168,12 +173,16 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
   SlabClass& c = slab_classes_[cls];
   const bool large = classes_.IsLarge(ntotal);
   absl::MutexLock lock(&c.mu);
-  for (int attempt = 0; attempt < kAllocTries; ++attempt) {
+  // A large item evicts large items (oldest first) for as long as there are
+  // any: they, not other classes' pages, pay for it.
+  for (int attempt = 0; large || attempt < kAllocTries; ++attempt) {
     if (large) {
-      if (uint8_t* it = pool_.AllocLarge(ntotal, /*first_of_class=*/c.pages == 0 &&
-                                                     c.large_bytes == 0,
+      if (uint8_t* it = pool_.AllocLarge(ntotal, /*first_of_class=*/!room_by_moving_ &&
+                                                     c.pages == 0 && c.large_bytes == 0,
                                          static_cast<uint8_t>(cls))) {
         c.large_bytes += ntotal;
+        page_state_[pool_.SlotOf(it)].last_alloc =
+            alloc_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
         return it;
       }
     } else {
@@ -192,6 +201,7 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         PageState& ps = page_state_[pool_.SlotOf(it)];
         ++ps.live;
         ++ps.inflight;
+        ps.last_alloc = alloc_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
         return it;
       }
       if (!c.spare.empty()) {
@@ -200,13 +210,14 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         c.cursor_left = c.per_page;
         continue;
       }
-      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/c.pages == 0,
+      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/!room_by_moving_ && c.pages == 0,
                                         static_cast<uint8_t>(cls),
                                         static_cast<uint32_t>(c.chunk_size))) {
         c.cursor = page;
         c.cursor_left = c.per_page;
         c.page_list.push_back(page);
         ++c.pages;
+        TakeFromGlobalPool();
         continue;
       }
     }
@@ -230,7 +241,8 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
   // Pass 1 evicts the oldest live item, giving active ones a second chance.
   int rescues = 0;
   searched = 0;
-  for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;) {
+  const int search = large_only ? kLargeTailSearch : kTailSearch;
+  for (uint8_t* it = c.tail; it != nullptr && searched < search;) {
     uint8_t* prev = layout_.Prev(it);
     if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) {
       ++searched;

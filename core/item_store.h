@@ -227,12 +227,16 @@ class ItemStore {
   void FlushAll(int64_t delay);
 
   // `slabs reassign <src> <dst>`: schedules one page of `src` (-1: any class
-  // with a spare page; 0: the unassigned budget) to move to `dst` (0: back to
-  // the budget). Without StartMaintenance() the move runs before returning.
+  // with a spare page; 0: memcached's global page pool, the pages moves gave
+  // back) to move to `dst` (0: back to the budget, into that pool). Without
+  // StartMaintenance() the move runs before returning.
   ReassignResult Reassign(int src, int dst);
   // `slabs automove <level>`.
   void SetAutomove(Automove level) { automove_.store(level, std::memory_order_relaxed); }
   Automove automove() const { return automove_.load(std::memory_order_relaxed); }
+  // `slabs automove ratio <r>`.
+  void SetAutomoveRatio(double r) { automove_ratio_.store(r, std::memory_order_relaxed); }
+  double automove_ratio() const { return automove_ratio_.load(std::memory_order_relaxed); }
   // One automover step at `now_ms` (a steady clock): records tail ages once a
   // second and moves at most one page. True if it moved one. The mover
   // thread calls it; tests call it directly with their own clock.
@@ -305,7 +309,24 @@ class ItemStore {
   // The class, other than `except`, whose tail is oldest among those with
   // at least `min_pages` pages; 0 if none.
   int OldestClass(int except, size_t min_pages, uint64_t now_ms) const;
+  // For a store waiting for room: the page, of any class but `except`,
+  // whose last allocation is the oldest (so is every item in it); its class
+  // in *cls. Null if there is none.
+  uint8_t* StalestPage(int except, int* cls) const;
+  // The allocation sequence of the oldest large item near the LRU tail of the
+  // largest class, or UINT64_MAX if there is none.
+  uint64_t OldestLargeSeq() const;
+  // A page's allocation sequence for StalestPage (0 when it holds nothing).
+  uint64_t PageSeq(int cls, const uint8_t* page) const;
   void MoverLoop();
+  // A page was charged to the budget: one fewer in memcached's terms of a
+  // global pool, if it had any.
+  void TakeFromGlobalPool() {
+    size_t n = global_pool_pages_.load(std::memory_order_relaxed);
+    while (n > 0 && !global_pool_pages_.compare_exchange_weak(n, n - 1,
+                                                               std::memory_order_relaxed)) {
+    }
+  }
   static uint64_t SteadyMs();
   size_t ChunkIndex(const SlabClass& c, const uint8_t* it) const;
   // Frees one item near the tail of `c` (a dead one first, else the oldest
@@ -396,8 +417,17 @@ class ItemStore {
   bool stop_mover_ ABSL_GUARDED_BY(mover_mu_) = false;
   std::thread mover_;
   std::atomic<Automove> automove_;
+  std::atomic<double> automove_ratio_;
   uint64_t last_age_sample_ms_ = 0;        // mover thread only (or a test)
   std::atomic<bool> move_running_{false};
+  std::atomic<uint64_t> alloc_seq_{0};     // slab chunks handed out, ever
+  // A class that owns nothing gets its first page by a page move (within
+  // -m) rather than past the limit, as memcached grants it. Off with -M or
+  // no_slab_reassign, where memcached's grant is the only way.
+  const bool room_by_moving_;
+  // memcached's global page pool: pages the mover gave back to the budget
+  // and no class has taken since (`slabs reassign 0 <dst>` takes from it).
+  std::atomic<size_t> global_pool_pages_{0};
   std::atomic<uint64_t> slabs_moved_{0}, rescues_{0}, evictions_nomem_{0}, busy_items_{0};
 
   std::atomic<uint64_t> cas_counter_{0};

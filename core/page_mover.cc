@@ -89,6 +89,41 @@ uint64_t ItemStore::TailAgeMs(int cls, uint64_t now_ms) const {
   return c.ages.TailAgeMs(now_ms, c.links, c.items, window_ms);
 }
 
+uint8_t* ItemStore::StalestPage(int except, int* cls) const {
+  uint8_t* best = nullptr;
+  uint64_t best_seq = UINT64_MAX;
+  for (int i = 1; i <= classes_.count(); ++i) {
+    if (i == except) continue;
+    const SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    for (uint8_t* page : c.page_list) {
+      const PageState& ps = page_state_[pool_.SlotOf(page)];
+      if (page == c.draining || ps.zombies > 0) continue;
+      // A spare page holds nothing: it goes first.
+      const uint64_t seq = ps.live == 0 ? 0 : ps.last_alloc;
+      if (seq < best_seq) {
+        best = page;
+        best_seq = seq;
+        *cls = i;
+      }
+    }
+  }
+  return best;
+}
+
+uint64_t ItemStore::OldestLargeSeq() const {
+  const SlabClass& c = slab_classes_[classes_.count()];
+  absl::MutexLock lock(&c.mu);
+  int searched = 0;
+  for (const uint8_t* it = c.tail; it != nullptr && searched < 1000;
+       it = layout_.Prev(it), ++searched) {
+    if ((layout_.Flags(it) & compact::kLarge) != 0) {
+      return page_state_[pool_.SlotOf(it)].last_alloc;
+    }
+  }
+  return UINT64_MAX;
+}
+
 int ItemStore::OldestClass(int except, size_t min_pages, uint64_t now_ms) const {
   int best = 0;
   uint64_t best_age = 0;
@@ -260,6 +295,7 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
   }
   if (dst == 0) {
     pool_.FreePage(page);
+    global_pool_pages_.fetch_add(1, std::memory_order_relaxed);
   } else {
     SlabClass& d = slab_classes_[dst];
     pool_.RecutPage(page, static_cast<uint8_t>(dst), static_cast<uint32_t>(d.chunk_size));
@@ -276,25 +312,38 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
 void ItemStore::MakeRoom(const Need& need) {
   if (!options_.slab_reassign) return;
   absl::MutexLock move(&move_mu_);
-  const uint64_t now = SteadyMs();
-  if (classes_.IsLarge(need.ntotal)) {
-    // Bytes, not a chunk: pages go back to the budget until the item fits.
-    for (int i = 0; i < 4 && pool_.available() < need.ntotal; ++i) {
-      int src = OldestClass(/*except=*/0, 2, now);
-      if (src == 0) src = OldestClass(/*except=*/0, 1, now);
-      if (src == 0 || !MovePage(src, PickPage(src), 0)) return;
-    }
-    return;
-  }
-  {
+  const bool large = classes_.IsLarge(need.ntotal);
+  auto enough = [&] {
+    if (large) return pool_.available() >= need.ntotal;
+    if (pool_.available() >= classes_.page_size()) return true;  // a new page fits
     SlabClass& c = slab_classes_[need.cls];
     absl::MutexLock lock(&c.mu);
-    if (c.FreeChunks() > 0) return;  // another store made room meanwhile
+    return c.FreeChunks() > 0;  // another store made room meanwhile
+  };
+  // What goes is the oldest memory: the page whose newest item is older than
+  // any other page's newest, or the oldest large item if it is older still.
+  // A large item takes bytes, so its pages go back to the budget (first
+  // pages granted past the limit are paid back here too); a slab class gets
+  // the page itself.
+  for (size_t i = 0; i < pool_.max_slots() && !enough(); ++i) {
+    int src = 0;
+    uint8_t* page = StalestPage(large ? 0 : need.cls, &src);
+    const uint64_t page_seq = page == nullptr ? UINT64_MAX : PageSeq(src, page);
+    if (OldestLargeSeq() < page_seq) {
+      SlabClass& c = slab_classes_[classes_.count()];
+      absl::MutexLock lock(&c.mu);
+      if (ReclaimOrEvictLocked(c, nullptr, kNoStripe, /*large_only=*/true)) continue;
+    }
+    if (page == nullptr || !MovePage(src, page, large ? 0 : need.cls)) return;
+    if (!large) return;
   }
-  if (pool_.available() >= classes_.page_size()) return;
-  int src = OldestClass(need.cls, 2, now);
-  if (src == 0) src = OldestClass(need.cls, 1, now);
-  if (src != 0) MovePage(src, PickPage(src), need.cls);
+}
+
+uint64_t ItemStore::PageSeq(int cls, const uint8_t* page) const {
+  const SlabClass& c = slab_classes_[cls];
+  absl::MutexLock lock(&c.mu);
+  const PageState& ps = page_state_[pool_.SlotOf(page)];
+  return ps.live == 0 ? 0 : ps.last_alloc;
 }
 
 void ItemStore::RunReassign(int src, int dst) {
@@ -310,6 +359,7 @@ void ItemStore::RunReassign(int src, int dst) {
     d.spare.push_back(page);
     d.page_list.push_back(page);
     ++d.pages;
+    TakeFromGlobalPool();
     slabs_moved_.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -334,7 +384,8 @@ ReassignResult ItemStore::Reassign(int src, int dst) {
     }
   }
   if (src < 0 || src > n || dst < 0 || dst > n) return ReassignResult::kBadClass;
-  size_t src_pages = pool_.available() / classes_.page_size();
+  size_t src_pages = std::min(global_pool_pages_.load(std::memory_order_relaxed),
+                              pool_.available() / classes_.page_size());
   if (src != 0) {
     const SlabClass& c = slab_classes_[src];
     absl::MutexLock lock(&c.mu);
@@ -397,7 +448,7 @@ bool ItemStore::AutomoveStep(uint64_t now_ms) {
   const bool move_it = level == Automove::kAggressive
                            ? src_age > hungry_age
                            : static_cast<double>(hungry_age) <
-                                 options_.automove_ratio * static_cast<double>(src_age);
+                                 automove_ratio() * static_cast<double>(src_age);
   if (!move_it) return false;
   return MovePage(src, PickPage(src), hungry);
 }
@@ -437,7 +488,8 @@ MoverStats ItemStore::mover_stats() const {
   s.evictions_nomem = evictions_nomem_.load(std::memory_order_relaxed);
   s.busy_items = busy_items_.load(std::memory_order_relaxed);
   s.running = move_running_.load(std::memory_order_relaxed);
-  s.global_page_pool = pool_.available() / classes_.page_size();
+  s.global_page_pool = std::min(global_pool_pages_.load(std::memory_order_relaxed),
+                                pool_.available() / classes_.page_size());
   return s;
 }
 

@@ -25,6 +25,9 @@ struct PageState {
   uint32_t live = 0;      // chunks handed out and not yet freed
   uint32_t inflight = 0;  // handed out by Alloc() and not yet linked
   uint32_t zombies = 0;   // freed while pinned (ItemStore::PinVisited), not yet unpinned
+  // ItemStore::alloc_seq_ when a chunk of the page was last handed out:
+  // every item in it is older than that.
+  uint64_t last_alloc = 0;
 };
 
 // The age of a class's LRU tail, without a time in any item.

@@ -446,6 +446,13 @@ void Session::ProcessSlabs(const Tokens& t, std::string* out) {
     }
   }
   if (ntokens >= 4 && t[1] == "automove") {
+    SetNoreplyMaybe(t);
+    if (t[2] == "ratio") {
+      double ratio = 0;
+      if (ntokens < 5 || !protocol::ParseDouble(t[3], &ratio)) return Reply(out, kError);
+      ctx_->store->SetAutomoveRatio(ratio);
+      return Reply(out, "OK");
+    }
     uint32_t level = 0;
     if (!protocol::ParseUint32(t[2], &level)) return Reply(out, kBadFormat);
     if (level > 2) return Reply(out, kError);

@@ -150,7 +150,7 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "hashpower_init", s.hashpower);
   Stat(out, "slab_reassign", o.slab_reassign ? "yes" : "no");
   Stat(out, "slab_automove", static_cast<int>(ctx.store->automove()));
-  Stat(out, "slab_automove_ratio", absl::StrFormat("%.2f", o.automove_ratio));
+  Stat(out, "slab_automove_ratio", absl::StrFormat("%.2f", ctx.store->automove_ratio()));
   Stat(out, "slab_automove_window", o.automove_window);
   Stat(out, "slab_chunk_max", ctx.store->classes().chunk_max());
   Stat(out, "hash_algorithm", "absl");

@@ -91,4 +91,9 @@ bool ParseUint64(std::string_view token, uint64_t* out) {
   return true;
 }
 
+bool ParseDouble(std::string_view token, double* out) {
+  *out = 0;
+  return ParseWith(token, out, [](const char* s, char** e) { return std::strtod(s, e); });
+}
+
 }  // namespace tinycached::protocol

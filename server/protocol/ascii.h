@@ -47,6 +47,8 @@ void Tokenize(std::string_view line, Tokens* out);
 bool ParseUint32(std::string_view token, uint32_t* out);
 bool ParseInt32(std::string_view token, int32_t* out);
 bool ParseUint64(std::string_view token, uint64_t* out);
+// memcached's safe_strtod: strtod semantics, then the end or whitespace.
+bool ParseDouble(std::string_view token, double* out);
 
 // Appends the decimal digits of `v`.
 template <typename String>
