@@ -71,12 +71,29 @@ class Server:
                 self.log.seek(0)
                 raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
                                                             self.log.read().decode(errors="replace")))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            if self._answers_itself():
                 return self
-            except OSError:
-                time.sleep(0.02)
+            time.sleep(0.02)
         raise RuntimeError("server did not start: %s" % self.argv)
+
+    def _answers_itself(self):
+        """Is it this server's own process that answers on self.port?
+
+        A connection alone proves nothing: another process (a parallel test's server) may have
+        taken the port between free_port() and this server's bind(). The test would then talk
+        to that server while this one exits with "failed to listen". So ask for the pid."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                s.sendall(b"stats\r\n")
+                reply = b""
+                while not reply.endswith(b"END\r\n"):
+                    data = s.recv(1 << 16)
+                    if not data:
+                        return False
+                    reply += data
+        except OSError:
+            return False
+        return b"\r\nSTAT pid %d\r\n" % self.proc.pid in b"\r\n" + reply
 
     def stderr_text(self):
         """Everything the server wrote to stderr so far."""
@@ -85,6 +102,30 @@ class Server:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def busy(self):
+        """True while one of the server's threads is running or waiting for a CPU.
+
+        A server that has been handed bytes is busy until it has read them, acted on them and
+        written its reply: its threads sleep (in epoll_wait, or on a lock whose holder sleeps too)
+        only once it has nothing left to do. Tests use this to wait for a reply on a loaded
+        machine instead of guessing how long a silence means "done"."""
+        if not self.alive():
+            return False
+        try:
+            tids = os.listdir("/proc/%d/task" % self.proc.pid)
+        except OSError:
+            return False
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/stat" % (self.proc.pid, tid)) as f:
+                    stat = f.read()
+            except OSError:
+                continue  # the thread just exited
+            # "<tid> (<comm>) <state> ...": comm may contain spaces and parentheses.
+            if stat[stat.rindex(")") + 2:][:1] in ("R", "D"):
+                return True
+        return False
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
