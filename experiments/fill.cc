@@ -671,6 +671,17 @@ struct FillResult {
 // if the server reports no `hash_power_level`; stops waiting after `max_ms`,
 // or when the table is below that threshold but has not grown for
 // kHashGrowWindowMs (a server with another growth rule).
+// Replaces *request with the pipelined sets of keys first .. first + n - 1.
+void AppendSets(const Options& options, const KeySequence& keys, uint64_t first, uint64_t n,
+                std::string_view set_tail, std::string* request) {
+  request->clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    request->append("set ");
+    AppendKey(options.key_prefix, keys.KeyAt(first + i), request);
+    request->append(set_tail);
+  }
+}
+
 void WaitForHashTable(Connection& conn, uint64_t max_ms) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -822,12 +833,7 @@ int FillPastEviction(Connection& conn, const Options& options,
   while (past.sent < past.target && result->sent < cap) {
     const uint64_t n =
         std::min({max_batch, past.target - past.sent, cap - result->sent});
-    request.clear();
-    for (uint64_t i = 0; i < n; ++i) {
-      request.append("set ");
-      AppendKey(options.key_prefix, keys.KeyAt(result->sent + i), &request);
-      request.append(set_tail);
-    }
+    AppendSets(options, keys, result->sent, n, set_tail, &request);
     if (!conn.SendAll(request)) {
       std::fprintf(stderr, "fill: send failed %llu sets past the eviction: %s\n",
                    static_cast<unsigned long long>(past.sent),
@@ -934,12 +940,7 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
       break;
     }
     const uint64_t n = std::min(batch, cap - result->sent);
-    request.clear();
-    for (uint64_t i = 0; i < n; ++i) {
-      request.append("set ");
-      AppendKey(options.key_prefix, keys.KeyAt(result->sent + i), &request);
-      request.append(set_tail);
-    }
+    AppendSets(options, keys, result->sent, n, set_tail, &request);
     if (!conn.SendAll(request)) {
       std::fprintf(stderr, "fill: send failed after %llu sets: %s\n",
                    static_cast<unsigned long long>(result->sent),

@@ -48,6 +48,8 @@
 #include <thread>
 #include <vector>
 
+#include "experiments/client_io.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -170,31 +172,8 @@ struct Stats {
   }
 };
 
-int Connect(const Options& o) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(o.port));
-  if (inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1 ||
-      connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
-}
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
+int Connect(const Options& o) { return client_io::Connect(o.host, o.port); }
+using client_io::WriteAll;
 
 // Blocking: sends `request` and reads until `done(reply)` says it is whole.
 template <typename Done>
