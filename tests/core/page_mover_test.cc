@@ -297,7 +297,9 @@ TEST_P(PageMoverTest, APageWithAReplyInFlightMovesOnceItIsSent) {
   EXPECT_EQ(PagesOf(*store_, cls), 1u);
   for (int i = 0; i < 2 * per_page; ++i) {
     const std::string k = Key('v', i);
-    if (std::optional<std::string> v = Get(k)) EXPECT_EQ(*v, ValueFor(k, size)) << k;
+    if (std::optional<std::string> v = Get(k)) {
+      EXPECT_EQ(*v, ValueFor(k, size)) << k;
+    }
   }
 }
 
