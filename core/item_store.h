@@ -266,7 +266,9 @@ class ItemStore {
     int cls = 0;
     size_t ntotal = 0;
   };
-  static constexpr int kRoomRetries = 4;
+  // Attempts a store makes before it is refused: with other stores of its class
+  // running, the room made for one may go to another first.
+  static constexpr int kRoomRetries = 32;
 
   ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
             size_t max_slots, const Clock* clock);
