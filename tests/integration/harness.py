@@ -10,6 +10,7 @@ It starts tinycached (and, for comparisons, Debian's /usr/bin/memcached) itself,
 talks to them over 127.0.0.1 only, and stops them when done.
 """
 import argparse
+import fcntl
 import os
 import socket
 import subprocess
@@ -59,18 +60,23 @@ class Server:
         return self
 
     def _start_once(self):
-        # stderr goes to a file: a pipe nobody reads would block a chatty server.
+        # stderr goes to a file: a pipe nobody reads would block a chatty server. The server
+        # and this process share one file offset, so the server appends (O_APPEND) and this
+        # process reads with pread: a seek here must never move where the server writes next
+        # (with -vv, memcached logs a closed connection at any moment, and would overwrite
+        # the start of its own log).
         self.log = tempfile.TemporaryFile()
+        flags = fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL)
+        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                self.log.seek(0)
-                if b"failed to listen" in self.log.read():
+                text = self._log_bytes()
+                if b"failed to listen" in text:
                     raise PortTaken(self.port)
-                self.log.seek(0)
                 raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
-                                                            self.log.read().decode(errors="replace")))
+                                                            text.decode(errors="replace")))
             if self._answers_itself():
                 return self
             time.sleep(0.02)
@@ -97,8 +103,11 @@ class Server:
 
     def stderr_text(self):
         """Everything the server wrote to stderr so far."""
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        return self._log_bytes().decode(errors="replace")
+
+    def _log_bytes(self):
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
