@@ -1,0 +1,374 @@
+#include "core/tiny_table.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+namespace tinycached::core {
+
+namespace ct = compact::tiny;
+
+namespace {
+
+// Locks the stripes of two buckets in stripe order (once if they share one).
+class PairLock {
+ public:
+  PairLock(absl::Mutex* a, absl::Mutex* b) : a_(std::min(a, b)), b_(a == b ? nullptr : std::max(a, b)) {
+    a_->Lock();
+    if (b_ != nullptr) b_->Lock();
+  }
+  ~PairLock() {
+    if (b_ != nullptr) b_->Unlock();
+    a_->Unlock();
+  }
+
+ private:
+  absl::Mutex* const a_;
+  absl::Mutex* const b_;
+};
+
+int FreeSlot(const uint64_t* bucket) {
+  for (int i = 0; i < TinyTable::kSlotsPerBucket; ++i) {
+    if (!ct::Used(bucket[i])) return i;
+  }
+  return -1;
+}
+
+int UsedSlots(const uint64_t* bucket) {
+  int n = 0;
+  for (int i = 0; i < TinyTable::kSlotsPerBucket; ++i) n += ct::Used(bucket[i]) ? 1 : 0;
+  return n;
+}
+
+}  // namespace
+
+TinyTable::TinyTable(size_t page_size, size_t max_pages, PageSource* source)
+    : page_size_(page_size),
+      max_pages_(max_pages),
+      bucket_shift_(std::countr_zero(page_size / kBucketBytes)),
+      bucket_mask_(page_size / kBucketBytes - 1),
+      mix_(std::min(ct::kMaxKeyBits, ct::kRemainderBits + bucket_shift_)),
+      source_(source),
+      dir_(new uint8_t*[max_pages]()),
+      stripes_(new absl::Mutex[kStripes]),
+      level_(bucket_shift_) {}
+
+TinyTable::~TinyTable() {
+  for (size_t i = 0; i < npages_.load(); ++i) source_->ReturnPage(dir_[i]);
+}
+
+TinyTable::Addr TinyTable::AddressOf(uint64_t key, int choice) const {
+  const uint64_t h = mix_.Mix(key, choice);
+  size_t a = h & ((uint64_t{1} << level_) - 1);
+  int bits = level_;
+  if (a < split_) {
+    a = h & ((uint64_t{1} << (level_ + 1)) - 1);
+    bits = level_ + 1;
+  }
+  return {a, h >> bits};
+}
+
+uint64_t TinyTable::KeyOf(uint64_t slot, size_t b) const {
+  const uint64_t h = (ct::Remainder(slot) << AddrBits(b)) | b;
+  return mix_.Unmix(h, ct::Alt(slot) ? 1 : 0);
+}
+
+uint64_t* TinyTable::Find(const Addr& a, int choice) const {
+  uint64_t* bucket = Bucket(a.bucket);
+  const uint64_t want = ct::MakeSlot(a.remainder, choice != 0, 0) & ~ct::kValueMask;
+  constexpr uint64_t kKeyFields = ct::kUsed | ct::kAlt | (ct::kRemainderMask << ct::kRemainderShift);
+  for (int i = 0; i < kSlotsPerBucket; ++i) {
+    if ((bucket[i] & kKeyFields) == want) return &bucket[i];
+  }
+  return nullptr;
+}
+
+bool TinyTable::Lookup(uint64_t key, uint32_t* code, bool mark) {
+  absl::ReaderMutexLock geo(&geo_);
+  if (npages_.load(std::memory_order_relaxed) == 0) return false;
+  const Addr a0 = AddressOf(key, 0), a1 = AddressOf(key, 1);
+  // Both buckets at once: a cuckoo move may carry the key from one to the other.
+  PairLock lock(&StripeOf(a0.bucket), &StripeOf(a1.bucket));
+  uint64_t* p = Find(a0, 0);
+  if (p == nullptr) p = Find(a1, 1);
+  if (p == nullptr) return false;
+  *code = ct::Value(*p);
+  if (mark && !ct::Referenced(*p)) *p |= ct::kRef;
+  return true;
+}
+
+bool TinyTable::Get(uint64_t key, uint32_t* code) { return Lookup(key, code, true); }
+bool TinyTable::Peek(uint64_t key, uint32_t* code) { return Lookup(key, code, false); }
+
+bool TinyTable::CuckooFrom(uint64_t* bucket, int i, size_t b, const absl::Mutex* held0,
+                           const absl::Mutex* held1, int depth) {
+  const uint64_t s = bucket[i];
+  const int other = ct::Alt(s) ? 0 : 1;
+  const Addr to = AddressOf(KeyOf(s, b), other);
+  if (to.bucket == b) return false;
+  absl::Mutex& m = StripeOf(to.bucket);
+  const bool held = &m == held0 || &m == held1 || &m == &StripeOf(b);
+  if (!held && !m.TryLock()) return false;
+  uint64_t* dst = Bucket(to.bucket);
+  int j = FreeSlot(dst);
+  if (j < 0 && depth > 1) {
+    // The other bucket is full too: make room there first, one level down.
+    for (int k = 0; k < kSlotsPerBucket && j < 0; ++k) {
+      if (CuckooFrom(dst, k, to.bucket, held0, held1, depth - 1)) {
+        dst[k] = 0;
+        j = k;
+      }
+    }
+  }
+  if (j >= 0) dst[j] = ct::MakeSlot(to.remainder, other != 0, ct::Value(s)) | (s & ct::kRef);
+  if (!held) m.Unlock();
+  if (j >= 0) bucket[i] = 0;
+  return j >= 0;
+}
+
+TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bool evict,
+                                      bool* inserted, bool* evicted) {
+  const Addr a[2] = {AddressOf(key, 0), AddressOf(key, 1)};
+  PairLock lock(&StripeOf(a[0].bucket), &StripeOf(a[1].bucket));
+  for (int c = 0; c < 2; ++c) {
+    if (uint64_t* p = Find(a[c], c)) {
+      *p = ct::WithValue(*p, code) | ct::kRef;
+      return Place::kStored;
+    }
+  }
+  uint64_t* b[2] = {Bucket(a[0].bucket), Bucket(a[1].bucket)};
+  // The emptier bucket.
+  const int first = UsedSlots(b[1]) < UsedSlots(b[0]) ? 1 : 0;
+  for (int k = 0; k < 2; ++k) {
+    const int c = first ^ k;
+    const int i = FreeSlot(b[c]);
+    if (i >= 0) {
+      b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
+      *inserted = true;
+      return Place::kStored;
+    }
+  }
+  // Both full: make room by moving residents to their other buckets — one
+  // resident (a cuckoo step), or else a resident and one of the residents
+  // of its other bucket (two steps). Buckets beyond the pair are only
+  // TryLock()ed; a busy one is passed over.
+  for (int c = 0; c < 2; ++c) {
+    for (int i = 0; i < kSlotsPerBucket; ++i) {
+      if (CuckooFrom(b[c], i, a[c].bucket, &StripeOf(a[0].bucket), &StripeOf(a[1].bucket), depth)) {
+        b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
+        *inserted = true;
+        return Place::kStored;
+      }
+    }
+  }
+  if (!evict) return Place::kFull;
+  // CLOCK over the 16 candidates: the first unreferenced slot goes; the
+  // referenced ones passed on the way lose their bit.
+  const uint32_t start = clock_hand_.fetch_add(1, std::memory_order_relaxed) % (2 * kSlotsPerBucket);
+  uint32_t victim = start;
+  for (uint32_t n = 0; n < 2 * kSlotsPerBucket; ++n) {
+    const uint32_t v = (start + n) % (2 * kSlotsPerBucket);
+    uint64_t& s = b[v / kSlotsPerBucket][v % kSlotsPerBucket];
+    if (!ct::Referenced(s)) {
+      victim = v;
+      break;
+    }
+    s &= ~ct::kRef;
+  }
+  const int c = static_cast<int>(victim / kSlotsPerBucket);
+  b[c][victim % kSlotsPerBucket] = ct::MakeSlot(a[c].remainder, c != 0, code);
+  *inserted = true;
+  *evicted = true;
+  return Place::kStored;
+}
+
+TinyTable::PutResult TinyTable::Put(uint64_t key, uint32_t code) {
+  // While pages can be had: deep cuckoo moves, and a split if both buckets
+  // are still full, then once more. Out of pages: one move, else evict.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const bool evict = attempt == 2 || out_of_pages_.load(std::memory_order_relaxed);
+    bool inserted = false, evicted = false;
+    Place place = Place::kFull;
+    {
+      absl::ReaderMutexLock geo(&geo_);
+      if (npages_.load(std::memory_order_relaxed) == 0) {
+        if (attempt == 2) return PutResult::kNoRoom;
+      } else {
+        place = PutLocked(key, code, evict ? 1 : kCuckooDepth, evict, &inserted, &evicted);
+      }
+    }
+    if (place == Place::kStored) {
+      if (evicted) {
+        // Now and then, see whether pages have come free.
+        if (evictions_.fetch_add(1, std::memory_order_relaxed) % kRetryGrowthEvery == 0) {
+          out_of_pages_.store(false, std::memory_order_relaxed);
+        }
+        return PutResult::kEvicted;
+      }
+      if (inserted) {
+        items_.fetch_add(1, std::memory_order_relaxed);
+        if (NeedsGrowth() && !out_of_pages_.load(std::memory_order_relaxed)) Grow(0);
+      }
+      return PutResult::kStored;
+    }
+    if (!Grow(1)) attempt = std::max(attempt, 1);  // nothing to grow into: evict next
+  }
+  return PutResult::kNoRoom;
+}
+
+bool TinyTable::Erase(uint64_t key) {
+  absl::ReaderMutexLock geo(&geo_);
+  if (npages_.load(std::memory_order_relaxed) == 0) return false;
+  const Addr a0 = AddressOf(key, 0), a1 = AddressOf(key, 1);
+  PairLock lock(&StripeOf(a0.bucket), &StripeOf(a1.bucket));
+  uint64_t* p = Find(a0, 0);
+  if (p == nullptr) p = Find(a1, 1);
+  if (p == nullptr) return false;
+  *p = 0;
+  items_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+void TinyTable::Clear() {
+  absl::MutexLock geo(&geo_);
+  for (size_t i = 0; i < npages_.load(std::memory_order_relaxed); ++i) {
+    std::memset(dir_[i], 0, page_size_);
+  }
+  items_.store(0, std::memory_order_relaxed);
+}
+
+bool TinyTable::Grow(size_t min_splits) {
+  absl::MutexLock geo(&geo_);
+  if (npages_.load(std::memory_order_relaxed) == 0) {
+    uint8_t* page = source_->TakePage();
+    if (page == nullptr) {
+      out_of_pages_.store(true, std::memory_order_relaxed);
+      return false;
+    }
+    dir_[0] = page;
+    level_ = bucket_shift_;
+    split_ = 0;
+    npages_.store(1, std::memory_order_relaxed);
+    nbuckets_.store(size_t{1} << level_, std::memory_order_relaxed);
+    return true;
+  }
+  // A bounded batch, so that readers never wait long.
+  constexpr size_t kMaxBatch = 4096;
+  size_t n = 0;
+  while ((n < min_splits || NeedsGrowth()) && n < kMaxBatch) {
+    if (!SplitOne()) {
+      out_of_pages_.store(true, std::memory_order_relaxed);
+      break;
+    }
+    ++n;
+  }
+  return n > 0;
+}
+
+bool TinyTable::SplitOne() {
+  const size_t nb = (size_t{1} << level_) + split_;
+  size_t npages = npages_.load(std::memory_order_relaxed);
+  if ((nb >> bucket_shift_) >= npages) {
+    if (npages == max_pages_) return false;
+    uint8_t* page = source_->TakePage();
+    if (page == nullptr) return false;
+    dir_[npages] = page;
+    npages_.store(npages + 1, std::memory_order_relaxed);
+  }
+  uint64_t* from = Bucket(split_);
+  uint64_t* to = Bucket(nb);
+  std::memset(to, 0, kBucketBytes);
+  int j = 0;
+  for (int i = 0; i < kSlotsPerBucket; ++i) {
+    const uint64_t s = from[i];
+    if (!ct::Used(s)) continue;
+    // The remainder's low bit is the hash bit that now picks the bucket.
+    const uint64_t r = ct::Remainder(s);
+    const uint64_t moved = ct::WithRemainder(s, r >> 1);
+    if ((r & 1) != 0) {
+      to[j++] = moved;
+      from[i] = 0;
+    } else {
+      from[i] = moved;
+    }
+  }
+  if (++split_ == (size_t{1} << level_)) {
+    ++level_;
+    split_ = 0;
+  }
+  nbuckets_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void TinyTable::MergeOne() {
+  if (split_ == 0) {
+    --level_;
+    split_ = size_t{1} << level_;
+  }
+  --split_;
+  const size_t s = split_;
+  const size_t nb = (size_t{1} << level_) + s;
+  nbuckets_.fetch_sub(1, std::memory_order_relaxed);
+  // From here bucket s has `level_` address bits and bucket nb is gone: each
+  // remainder takes back the bit that told the two apart.
+  uint64_t* dst = Bucket(s);
+  uint64_t* src = Bucket(nb);
+  for (int i = 0; i < kSlotsPerBucket; ++i) {
+    if (ct::Used(dst[i])) dst[i] = ct::WithRemainder(dst[i], ct::Remainder(dst[i]) << 1);
+  }
+  for (int i = 0; i < kSlotsPerBucket; ++i) {
+    if (!ct::Used(src[i])) continue;
+    const uint64_t t = ct::WithRemainder(src[i], (ct::Remainder(src[i]) << 1) | 1);
+    src[i] = 0;
+    int j = FreeSlot(dst);
+    if (j >= 0) {
+      dst[j] = t;
+      continue;
+    }
+    // No room in s: its other bucket, else CLOCK decides who stays.
+    const int other = ct::Alt(t) ? 0 : 1;
+    const Addr to = AddressOf(KeyOf(t, s), other);
+    uint64_t* alt = Bucket(to.bucket);
+    j = to.bucket == s ? -1 : FreeSlot(alt);
+    if (j >= 0) {
+      alt[j] = ct::MakeSlot(to.remainder, other != 0, ct::Value(t)) | (t & ct::kRef);
+      continue;
+    }
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+    items_.fetch_sub(1, std::memory_order_relaxed);
+    if (!ct::Referenced(t)) continue;  // t goes
+    for (int k = 0; k < kSlotsPerBucket; ++k) {
+      if (!ct::Referenced(dst[k])) {
+        dst[k] = t;  // an unreferenced resident goes instead
+        break;
+      }
+    }
+  }
+}
+
+bool TinyTable::ReleasePage() {
+  absl::MutexLock geo(&geo_);
+  const size_t npages = npages_.load(std::memory_order_relaxed);
+  if (npages == 0) return false;
+  if (npages == 1) {
+    size_t n = 0;
+    for (size_t b = 0; b < nbuckets_.load(std::memory_order_relaxed); ++b) n += UsedSlots(Bucket(b));
+    evictions_.fetch_add(n, std::memory_order_relaxed);
+    items_.fetch_sub(static_cast<int64_t>(n), std::memory_order_relaxed);
+    std::memset(dir_[0], 0, page_size_);
+    source_->ReturnPage(dir_[0]);
+    npages_.store(0, std::memory_order_relaxed);
+    nbuckets_.store(0, std::memory_order_relaxed);
+    level_ = bucket_shift_;
+    split_ = 0;
+    return true;
+  }
+  const size_t keep = (npages - 1) << bucket_shift_;
+  while (nbuckets_.load(std::memory_order_relaxed) > keep) MergeOne();
+  source_->ReturnPage(dir_[npages - 1]);
+  dir_[npages - 1] = nullptr;
+  npages_.store(npages - 1, std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace tinycached::core

@@ -1,0 +1,181 @@
+// core/tiny_table.h — the tiny store's index, which is also where its tiny
+// items live: a bucketised hash table of 8-byte slots (compact/tiny_slot.h)
+// that grows and shrinks a page at a time.
+//
+// Room: core/. The table knows integer keys and 32-bit value codes only;
+// what is tiny, and everything else, is core/tiny_store's business.
+//
+// Implementation details
+// ----------------------
+// Memory picture: buckets of 8 slots (64 bytes, one cache line), 16384 of
+// them to a 1 MiB page. Pages come from a PageSource (the store's budget,
+// so -m counts them); a directory maps bucket b to page b / buckets_per_page.
+// No other memory grows with the item count.
+//
+//   directory: [page 0][page 1] ... [page n-1]        (n <= max_pages)
+//   page:      [bucket][bucket] ... (buckets_per_page)
+//   bucket:    [slot 0][slot 1] ... [slot 7]           (slot: tiny_slot.h)
+//
+// Addressing is linear hashing: with `level` L and split pointer s, the
+// table has 2^L + s buckets; a hash h addresses bucket h mod 2^L, or
+// h mod 2^(L+1) when that is below s (the bucket was split this round).
+// Growing splits bucket s into s and s + 2^L by one more bit of h, which
+// is the low bit of each slot's remainder — no key is rehashed — and a new
+// page is taken every buckets_per_page splits. Shrinking merges the last
+// pair back (each remainder gains a bit) and gives back the page that
+// emptied. So memory moves between the table and the rest of the store
+// a page at a time, in either direction, and items per byte stay the
+// same at any table size.
+//
+// Two choices: a key may sit in either of two buckets (bijections 0 and 1
+// of compact::tiny::KeyMix; the slot's alt bit says which). An insert takes
+// the emptier one; with both full it moves one resident to its other
+// bucket (one cuckoo step). That keeps buckets evenly loaded although
+// split and unsplit buckets cover different shares of the hash space, so
+// the table runs at 90%+ of its slots.
+//
+// Eviction is CLOCK within a key's 16 candidate slots: a read sets the
+// slot's ref bit; an insert with no room and no memory to grow evicts the
+// first unreferenced slot of the two buckets, clearing ref bits it passes.
+// No links, no timestamps: a set-associative cache.
+//
+// Thread safety: every operation takes the geometry lock shared, then the
+// stripe locks of its (at most two) buckets in stripe order; a cuckoo move
+// only TryLocks a third bucket's stripe. Growing, shrinking and Clear()
+// take the geometry lock exclusively and touch buckets freely. The
+// PageSource is called with the geometry lock held exclusively, so it must
+// not call back into the table.
+#ifndef TINYCACHED_CORE_TINY_TABLE_H_
+#define TINYCACHED_CORE_TINY_TABLE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "compact/tiny_slot.h"
+
+namespace tinycached::core {
+
+class TinyTable {
+ public:
+  // Where the table's pages come from and go back to.
+  class PageSource {
+   public:
+    virtual ~PageSource() = default;
+    // A zeroed page of page_size bytes, or nullptr when the budget is spent.
+    virtual uint8_t* TakePage() = 0;
+    virtual void ReturnPage(uint8_t* page) = 0;
+  };
+
+  static constexpr int kSlotsPerBucket = 8;
+  static constexpr size_t kBucketBytes = kSlotsPerBucket * sizeof(uint64_t);
+  // The table grows (splits) while items exceed this share of its slots.
+  static constexpr double kMaxLoad = 0.95;
+  // How many residents an insert may move, one behind the other, to make room.
+  static constexpr int kCuckooDepth = 3;
+
+  // `page_size` is a power of two of at least 64 buckets. The table starts
+  // with no page; the first Put() takes one.
+  TinyTable(size_t page_size, size_t max_pages, PageSource* source);
+  ~TinyTable();  // gives every page back
+  TinyTable(const TinyTable&) = delete;
+  TinyTable& operator=(const TinyTable&) = delete;
+
+  // Keys below 2^key_bits() fit (at most compact::tiny::kMaxKeyBits).
+  int key_bits() const { return mix_.key_bits(); }
+
+  // The value code of `key`, marking it used (CLOCK's ref bit).
+  bool Get(uint64_t key, uint32_t* code);
+  // The same without marking it.
+  bool Peek(uint64_t key, uint32_t* code);
+
+  enum class PutResult {
+    kStored,   // inserted or overwritten
+    kEvicted,  // inserted after evicting another item (no memory to grow)
+    kNoRoom,   // the table has no page and none could be taken
+  };
+  PutResult Put(uint64_t key, uint32_t code);
+  // Removes `key`; false if it was not there.
+  bool Erase(uint64_t key);
+  // Removes every item (flush_all); keeps the pages.
+  void Clear();
+  // Gives one page back to the source, merging buckets and evicting the
+  // items that no longer fit. False if the table holds no page.
+  bool ReleasePage();
+
+  size_t items() const { return static_cast<size_t>(items_.load(std::memory_order_relaxed)); }
+  size_t pages() const { return npages_.load(std::memory_order_relaxed); }
+  size_t bytes() const { return pages() * page_size_; }
+  size_t buckets() const { return nbuckets_.load(std::memory_order_relaxed); }
+  uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
+  void ResetEvictions() { evictions_.store(0, std::memory_order_relaxed); }
+
+ private:
+  static constexpr size_t kStripes = 1024;
+  struct Addr {
+    size_t bucket;
+    uint64_t remainder;
+  };
+  Addr AddressOf(uint64_t key, int choice) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  // The key held by `slot` of bucket `b`.
+  uint64_t KeyOf(uint64_t slot, size_t b) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  int AddrBits(size_t b) const ABSL_SHARED_LOCKS_REQUIRED(geo_) {
+    return (b < split_ || b >= (size_t{1} << level_)) ? level_ + 1 : level_;
+  }
+  uint64_t* Bucket(size_t b) const {
+    return reinterpret_cast<uint64_t*>(dir_[b >> bucket_shift_]) +
+           (b & bucket_mask_) * kSlotsPerBucket;
+  }
+  absl::Mutex& StripeOf(size_t b) const { return stripes_[b % kStripes]; }
+  // The slot of `key` in bucket `a`, or null. REQUIRES: a's stripe lock.
+  uint64_t* Find(const Addr& a, int choice) const;
+  // Shared part of Get/Peek.
+  bool Lookup(uint64_t key, uint32_t* code, bool mark);
+  enum class Place { kStored, kFull };
+  // One attempt at storing under the bucket locks; evicts only if `evict`.
+  Place PutLocked(uint64_t key, uint32_t code, int depth, bool evict, bool* inserted,
+                  bool* evicted) ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  // Moves the item in slot i of bucket b (b's stripe locked, or held0/1)
+  // to its other bucket, first making room there `depth - 1` levels down.
+  // True if moved (slot i is then empty).
+  bool CuckooFrom(uint64_t* bucket, int i, size_t b, const absl::Mutex* held0,
+                  const absl::Mutex* held1, int depth) ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  // Splits buckets while the load is above kMaxLoad (or at least `min_splits`
+  // times). False if it could not split at all (no page).
+  bool Grow(size_t min_splits) ABSL_LOCKS_EXCLUDED(geo_);
+  bool SplitOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(geo_);
+  void MergeOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(geo_);
+  bool NeedsGrowth() const {
+    return static_cast<double>(items()) >
+           kMaxLoad * static_cast<double>(buckets() * kSlotsPerBucket);
+  }
+
+  const size_t page_size_;
+  const size_t max_pages_;
+  const int bucket_shift_;  // log2(buckets per page) = the lowest level
+  const size_t bucket_mask_;
+  const compact::tiny::KeyMix mix_;
+  PageSource* const source_;
+  std::unique_ptr<uint8_t*[]> dir_;  // [max_pages_]; entries change under geo_ exclusive
+  std::unique_ptr<absl::Mutex[]> stripes_;
+
+  mutable absl::Mutex geo_;
+  int level_ ABSL_GUARDED_BY(geo_);
+  size_t split_ ABSL_GUARDED_BY(geo_) = 0;
+  std::atomic<size_t> npages_{0};    // written under geo_ exclusive
+  std::atomic<size_t> nbuckets_{0};  // 2^level + split when pages > 0; written under geo_
+  std::atomic<int64_t> items_{0};
+  std::atomic<uint64_t> evictions_{0};
+  std::atomic<uint32_t> clock_hand_{0};  // where eviction scans start
+  // The last growth found no page: inserts evict instead of searching deep
+  // for room, until kRetryGrowthEvery evictions later.
+  std::atomic<bool> out_of_pages_{false};
+  static constexpr uint64_t kRetryGrowthEvery = 4096;
+};
+
+}  // namespace tinycached::core
+
+#endif  // TINYCACHED_CORE_TINY_TABLE_H_
