@@ -27,6 +27,8 @@ constexpr int kAllocTries = 10;
 // evicts regardless, so a class whose items are all hot still makes room.
 constexpr int kMaxRescues = 50;
 
+}  // namespace
+
 // memcached's safe_strtoull() applied to a stored value: optional leading
 // whitespace and sign, decimal digits, then whitespace or the end. A value
 // that is negative or overflows is not a number.
@@ -43,7 +45,6 @@ bool ParseStoredNumber(std::string_view v, uint64_t* out) {
   return true;
 }
 
-}  // namespace
 
 namespace {
 

@@ -49,6 +49,7 @@
 #define TINYCACHED_CORE_ITEM_STORE_H_
 
 #include <atomic>
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -64,6 +65,7 @@
 #include "absl/synchronization/mutex.h"
 #include "compact/item_layout.h"
 #include "core/clock.h"
+#include "core/engine.h"
 #include "core/hash_index.h"
 #include "core/slab_class.h"
 #include "core/slabs.h"
@@ -71,105 +73,10 @@
 
 namespace tinycached::core {
 
-enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
-enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
-enum class DeltaResult { kOk, kNotFound, kNonNumeric, kNoMemory };
-enum class TouchResult { kTouched, kNotFound, kNoMemory };
-
-// How items refer to each other (compact/ref.h).
-enum class RefMode : uint8_t {
-  kPointer,  // 8-byte pointers
-  kRef32,    // 4-byte page references (2-byte page index)
-  kPage,     // page references with the page index sized to the memory limit
-};
-
-// The item layout knobs beside CAS (StoreOptions::cas_enabled) and chunk
-// alignment (SlabOptions::align).
-struct LayoutKnobs {
-  RefMode refs = RefMode::kPointer;
-  bool pack_keys = false;
-  compact::HeaderStyle header = compact::HeaderStyle::kStock;
-};
-
-// memcached's slab_automove levels.
-enum class Automove : uint8_t {
-  kOff = 0,         // pages move only on `slabs reassign` (and for a store with no room)
-  kBalance = 1,     // keep LRU tail ages balanced; return spare free pages (default)
-  kAggressive = 2,  // any evicting class takes a page from the oldest one
-};
-
-struct StoreOptions {
-  size_t memory_limit = size_t{64} << 20;  // -m
-  SlabOptions slabs;                       // -n -f -I, page size
-  bool cas_enabled = true;                 // !-C
-  bool evict = true;                       // !-M
-  int hashpower_init = 16;                 // -o hashpower=
-  LayoutKnobs layout;                      // -o preset= / refs= / keys= / header=
-  bool slab_reassign = true;               // -o slab_reassign / no_slab_reassign
-  Automove automove = Automove::kBalance;  // -o slab_automove=
-  double automove_ratio = 0.8;             // -o slab_automove_ratio=
-  int automove_window = 30;                // -o slab_automove_window= (seconds of age history)
-};
-
-// `slabs reassign` outcomes (memcached's replies: OK, BUSY, BADCLASS, NOSPARE, SAME).
-enum class ReassignResult { kOk, kBusy, kBadClass, kNoSpare, kSame };
-
-// Page mover counters for `stats`.
-struct MoverStats {
-  uint64_t slabs_moved = 0;  // pages that changed class or went back to the budget
-  uint64_t rescues = 0;      // items relocated out of a moving page
-  uint64_t evictions_nomem = 0;  // live items evicted from a moving page (no free chunk)
-  uint64_t busy_items = 0;   // item locks found busy while emptying a page (retried)
-  bool running = false;      // a page is being moved now
-  size_t global_page_pool = 0;  // whole pages of the limit not given to any class
-};
-
-// What a reader sees of an item; valid only inside the visitor. (The key is
-// the caller's own: a stored key may be packed.)
-struct ItemView {
-  uint32_t flags;
-  std::string_view value;
-  uint64_t cas;
-  // For ItemStore::PinVisited() only.
-  const uint8_t* item = nullptr;
-  uint32_t stripe = 0;
-};
-
-// A value sent in place (zero copy) from its item. While any pin is held the
-// item's bytes stay where they are and unchanged: an item freed meanwhile
-// (deleted, replaced, evicted, moved off its page) becomes a zombie, out of
-// the index and the LRU, whose memory the last Unpin() frees. Its memory
-// stays within -m all along.
-struct PinnedValue {
-  const char* data = nullptr;
-  size_t size = 0;
-  const uint8_t* item = nullptr;
-  uint32_t stripe = 0;
-};
-
-// "stats items" / "stats slabs" numbers of one class.
-struct ClassSnapshot {
-  int id = 0;
-  size_t chunk_size = 0, per_page = 0, pages = 0;
-  size_t items = 0, free_chunks = 0;
-  uint64_t bytes = 0;  // sum of item sizes (mem_requested)
-  RelTime age = 0;     // now - last access of the LRU tail
-  uint64_t evicted = 0, evicted_nonzero = 0, evicted_unfetched = 0;
-  RelTime evicted_time = 0;
-  uint64_t outofmemory = 0, reclaimed = 0, expired_unfetched = 0;
-};
-
-struct StoreTotals {
-  uint64_t curr_items = 0, total_items = 0, bytes = 0;
-  uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0, evicted_unfetched = 0;
-  size_t malloced = 0;  // pages + large items, bytes
-};
-
-class ItemStore {
+class ItemStore final : public Engine {
  public:
   using Layout = compact::ItemLayout;
   using StoredKey = compact::StoredKey;
-  static constexpr size_t kDeltaMaxLength = 20;  // digits of UINT64_MAX
 
   // `clock` must outlive the store.
   static absl::StatusOr<std::unique_ptr<ItemStore>> Create(const StoreOptions& options,
@@ -180,70 +87,69 @@ class ItemStore {
 
   // Starts the index's growth thread, the flush sweeper and the page mover
   // (the server calls this).
-  void StartMaintenance();
+  void StartMaintenance() override;
 
   // memcached's item_size_ok(): could this item ever be stored?
-  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const;
+  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
+              size_t nvalue) const override;
 
   // set/add/replace/append/prepend/cas. `exptime` is the client's value.
   // kTooLarge and kNoMemory are counted in `stats`; a failed kSet also drops
   // the key's old value, as memcached does, so no stale value survives.
   StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
-                    std::string_view value, uint64_t cas_unique, ThreadStats& stats);
+                    std::string_view value, uint64_t cas_unique, ThreadStats& stats) override;
 
   // get/gets (new_exptime empty) and gat/gats (new_exptime = client exptime).
   // On a hit calls `visit` under the item lock, then returns true. (A gat
   // that must grow a lean item to hold an expiry and finds no memory still
   // returns the value; the expiry is left unchanged.)
   bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
-           absl::FunctionRef<void(const ItemView&)> visit);
+           absl::FunctionRef<void(const ItemView&)> visit) override;
 
-  // Values at least this long may be pinned instead of copied out.
-  static constexpr size_t kPinMinValue = 16 * 1024;
   // Pins the item a Get() visitor is looking at. Call only inside the
   // visitor (its stripe lock is held). Every pin must be Unpin()ned.
-  PinnedValue PinVisited(const ItemView& view);
+  PinnedValue PinVisited(const ItemView& view) override;
   // Call holding no store lock.
-  void Unpin(const PinnedValue& pin);
+  void Unpin(const PinnedValue& pin) override;
   size_t pinned_items() const { return pinned_.load(std::memory_order_relaxed); }
 
   // kNoMemory: a lean item stored without an expiry must be rewritten to
   // hold one, and no memory could be found.
-  TouchResult Touch(std::string_view key, int64_t exptime, ThreadStats& stats);
-  bool Delete(std::string_view key, ThreadStats& stats);
+  TouchResult Touch(std::string_view key, int64_t exptime, ThreadStats& stats) override;
+  bool Delete(std::string_view key, ThreadStats& stats) override;
   // Removes `key` if present without counting a delete (a failed set's old value).
-  void Drop(std::string_view key);
+  void Drop(std::string_view key) override;
 
   // The LRU crawler: reclaims expired and flushed items among the `budget`
   // oldest items of every class. The server calls it once a second.
-  size_t ReclaimDead(size_t budget);
+  size_t ReclaimDead(size_t budget) override;
 
   // incr/decr. On kOk writes the new value's digits to `out` (no NUL) and
   // their count to `out_len`. incr wraps at 2^64, decr stops at 0.
   DeltaResult Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
-                    char (&out)[kDeltaMaxLength], size_t* out_len);
+                    char (&out)[kDeltaMaxLength], size_t* out_len) override;
 
   // flush_all [delay]: items last stored before the flush time become invisible.
-  void FlushAll(int64_t delay);
+  void FlushAll(int64_t delay) override;
 
   // `slabs reassign <src> <dst>`: schedules one page of `src` (-1: any class
   // with a spare page; 0: memcached's global page pool, the pages moves gave
   // back) to move to `dst` (0: back to the budget, into that pool). Without
   // StartMaintenance() the move runs before returning.
-  ReassignResult Reassign(int src, int dst);
+  ReassignResult Reassign(int src, int dst) override;
   // `slabs automove <level>`.
-  void SetAutomove(Automove level) { automove_.store(level, std::memory_order_relaxed); }
-  Automove automove() const { return automove_.load(std::memory_order_relaxed); }
+  void SetAutomove(Automove level) override { automove_.store(level, std::memory_order_relaxed); }
+  Automove automove() const override { return automove_.load(std::memory_order_relaxed); }
   // `slabs automove ratio <r>`.
-  void SetAutomoveRatio(double r) { automove_ratio_.store(r, std::memory_order_relaxed); }
-  double automove_ratio() const { return automove_ratio_.load(std::memory_order_relaxed); }
+  void SetAutomoveRatio(double r) override { automove_ratio_.store(r, std::memory_order_relaxed); }
+  double automove_ratio() const override { return automove_ratio_.load(std::memory_order_relaxed); }
   // One automover step at `now_ms` (a steady clock): records tail ages once a
   // second and moves at most one page. True if it moved one. The mover
   // thread calls it; tests call it directly with their own clock.
   bool AutomoveStep(uint64_t now_ms);
   // Estimated age of class `cls`'s LRU tail, in ms (see AgeRing).
   uint64_t TailAgeMs(int cls, uint64_t now_ms) const;
-  MoverStats mover_stats() const;
+  MoverStats mover_stats() const override;
 
   const SlabClassTable& classes() const { return classes_; }
   const Layout& layout() const { return layout_; }
@@ -253,11 +159,24 @@ class ItemStore {
   const Clock& clock() const { return *clock_; }
   // memcached's settings.oldest_live for `stats settings` "oldest": the
   // time of the last flush_all (0 if none).
-  RelTime oldest_live() const { return oldest_live_.load(std::memory_order_relaxed); }
+  RelTime oldest_live() const override { return oldest_live_.load(std::memory_order_relaxed); }
 
   std::vector<ClassSnapshot> SnapshotClasses() const;  // classes that own memory or items
-  StoreTotals Totals() const;
-  void ResetStats();  // "stats reset": total_items and the per-class event counters
+  StoreTotals Totals() const override;
+  EngineStats engine_stats() const override { return {}; }
+  const ItemStore& slabs() const override { return *this; }
+
+  // For an engine that keeps its own structures inside this store's limit
+  // (TinyStore): a zeroed page charged to the budget, or nullptr; and back.
+  uint8_t* TakeRawPage();
+  void ReturnRawPage(uint8_t* page);
+  // Called by MakeRoom() when no page of this store can be freed: frees a
+  // page's worth of budget elsewhere; false if it cannot.
+  void SetRoomDonor(std::function<bool()> donor) { room_donor_ = std::move(donor); }
+  // Frees the page whose newest item is the oldest, back to the budget.
+  // False if there is none.
+  bool ReleaseStalestPage();
+  void ResetStats() override;  // "stats reset": total_items and the per-class event counters
 
  private:
   enum class Liveness { kLive, kExpired, kFlushed };
@@ -432,6 +351,7 @@ class ItemStore {
   std::atomic<size_t> global_pool_pages_{0};
   std::atomic<uint64_t> slabs_moved_{0}, rescues_{0}, evictions_nomem_{0}, busy_items_{0};
 
+  std::function<bool()> room_donor_;  // set before StartMaintenance()
   std::atomic<uint64_t> cas_counter_{0};
   std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity
   std::atomic<RelTime> pending_flush_{0};  // a delayed flush's time, 0 = none

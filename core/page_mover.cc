@@ -334,10 +334,29 @@ void ItemStore::MakeRoom(const Need& need) {
       absl::MutexLock lock(&c.mu);
       if (ReclaimOrEvictLocked(c, nullptr, kNoStripe, /*large_only=*/true)) continue;
     }
+    // Nothing of ours to free: the engine in front of this store may have
+    // memory to give back (TinyStore's slot table).
+    if (page == nullptr && room_donor_ && room_donor_()) continue;
     if (page == nullptr || !MovePage(src, page, large ? 0 : need.cls)) return;
     if (!large) return;
   }
 }
+
+bool ItemStore::ReleaseStalestPage() {
+  absl::MutexLock move(&move_mu_);
+  int src = 0;
+  uint8_t* page = StalestPage(0, &src);
+  return page != nullptr && MovePage(src, page, 0);
+}
+
+uint8_t* ItemStore::TakeRawPage() {
+  uint8_t* page = pool_.NewPage(/*first_of_class=*/false, 0,
+                                static_cast<uint32_t>(classes_.page_size()));
+  if (page != nullptr) TakeFromGlobalPool();
+  return page;
+}
+
+void ItemStore::ReturnRawPage(uint8_t* page) { pool_.FreePage(page); }
 
 uint64_t ItemStore::PageSeq(int cls, const uint8_t* page) const {
   const SlabClass& c = slab_classes_[cls];

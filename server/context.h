@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "core/clock.h"
+#include "core/engine.h"
 #include "core/item_store.h"
 #include "core/stats.h"
 #include "server/settings.h"
@@ -38,12 +39,12 @@ struct ConnInfo {
 };
 
 struct ServerContext {
-  ServerContext(const Settings& s, std::unique_ptr<core::ItemStore> st, core::Clock* c)
+  ServerContext(const Settings& s, std::unique_ptr<core::Engine> st, core::Clock* c)
       : settings(s), clock(c), store(std::move(st)) {}
 
   const Settings settings;
   core::Clock* const clock;
-  const std::unique_ptr<core::ItemStore> store;
+  const std::unique_ptr<core::Engine> store;  // which engine, the server never asks
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
   std::string listen_addr;  // "tcp:<ip>:<port>" of the listener
   int listen_fd = -1;

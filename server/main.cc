@@ -112,11 +112,11 @@ int main(int argc, char** argv) {
   }
 
   core::Clock clock;
-  absl::StatusOr<std::unique_ptr<core::ItemStore>> store =
-      core::ItemStore::Create(settings.StoreOptions(), &clock);
+  absl::StatusOr<std::unique_ptr<core::Engine>> store =
+      core::CreateEngine(settings.StoreOptions(), &clock);
   if (!store.ok()) return Fail(std::string(store.status().message()));
   if (settings.verbose > 1) {
-    const core::SlabClassTable& classes = (*store)->classes();
+    const core::SlabClassTable& classes = (*store)->slabs().classes();
     for (int i = 1; i <= classes.count(); ++i) {
       std::fprintf(stderr, "slab class %3d: chunk size %9zu perslab %7zu\n", i,
                    classes.ChunkSize(i), classes.PerPage(i));

@@ -27,6 +27,8 @@ const std::vector<Preset>& Presets() {
     v->push_back({"align1", "chunk sizes aligned to 1 byte", l});
     l.header = compact::HeaderStyle::kLean;
     v->push_back({"compact", "lean header: only the fields an item uses", l});
+    l.tiny = true;
+    v->push_back({"tiny", "tiny items in 8-byte index slots, the rest as compact; -m holds both", l});
     return v;
   }();
   return *kPresets;
@@ -56,10 +58,11 @@ std::string_view HeaderName(compact::HeaderStyle h) {
 }
 
 std::string Describe(const LayoutSettings& l) {
-  return absl::StrFormat("ref=%s align=%d cas=%s keys=%s header=%s n=%d f=%.2f slab_classes=%d",
-                         std::string(RefModeName(l.refs)), l.align, l.cas ? "on" : "off",
-                         l.pack_keys ? "base250" : "text", std::string(HeaderName(l.header)),
-                         l.min_space, l.factor, l.max_classes);
+  return absl::StrFormat(
+      "ref=%s align=%d cas=%s keys=%s header=%s n=%d f=%.2f slab_classes=%d store=%s",
+      std::string(RefModeName(l.refs)), l.align, l.cas ? "on" : "off",
+      l.pack_keys ? "base250" : "text", std::string(HeaderName(l.header)), l.min_space, l.factor,
+      l.max_classes, l.tiny ? "tiny" : "slabs");
 }
 
 }  // namespace tinycached::server

@@ -424,7 +424,7 @@ void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
 void Session::ProcessSlabs(const Tokens& t, std::string* out) {
   const size_t ntokens = t.ntokens();
   if (ntokens == 5 && t[1] == "reassign") {
-    if (!ctx_->store->options().slab_reassign) {
+    if (!ctx_->store->slabs().options().slab_reassign) {
       return Reply(out, "CLIENT_ERROR slab reassignment disabled");
     }
     int32_t src = 0;

@@ -57,6 +57,7 @@ struct Settings {
     o.automove = static_cast<core::Automove>(slab_automove);
     o.automove_ratio = slab_automove_ratio;
     o.automove_window = slab_automove_window;
+    o.tiny = layout.tiny;
     return o;
   }
 };

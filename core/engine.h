@@ -1,0 +1,207 @@
+// core/engine.h — the one store interface the server talks to, and the
+// types its calls take and return.
+//
+// Room: core/. Two engines sit behind it (CreateEngine picks one from
+// StoreOptions::tiny):
+//   - ItemStore (core/item_store.h): memcached's design — slab classes,
+//     a hash index of chained items, per-class LRU — with configurable item
+//     layouts from memcached's own (stock) to `compact`;
+//   - TinyStore (core/tiny_store.h): an index whose 8-byte slots are the
+//     items themselves when they are tiny, with an ItemStore for the rest.
+// The server never knows which one runs: replies depend only on these
+// results. What differs is reported through EngineStats and slabs().
+#ifndef TINYCACHED_CORE_ENGINE_H_
+#define TINYCACHED_CORE_ENGINE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "compact/item_layout.h"
+#include "core/clock.h"
+#include "core/slabs.h"
+#include "core/stats.h"
+
+namespace tinycached::core {
+
+enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
+enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
+enum class DeltaResult { kOk, kNotFound, kNonNumeric, kNoMemory };
+enum class TouchResult { kTouched, kNotFound, kNoMemory };
+
+// How items refer to each other (compact/ref.h).
+enum class RefMode : uint8_t {
+  kPointer,  // 8-byte pointers
+  kRef32,    // 4-byte page references (2-byte page index)
+  kPage,     // page references with the page index sized to the memory limit
+};
+
+// The item layout knobs beside CAS (StoreOptions::cas_enabled) and chunk
+// alignment (SlabOptions::align).
+struct LayoutKnobs {
+  RefMode refs = RefMode::kPointer;
+  bool pack_keys = false;
+  compact::HeaderStyle header = compact::HeaderStyle::kStock;
+};
+
+// memcached's slab_automove levels.
+enum class Automove : uint8_t {
+  kOff = 0,         // pages move only on `slabs reassign` (and for a store with no room)
+  kBalance = 1,     // keep LRU tail ages balanced; return spare free pages (default)
+  kAggressive = 2,  // any evicting class takes a page from the oldest one
+};
+
+struct StoreOptions {
+  size_t memory_limit = size_t{64} << 20;  // -m
+  SlabOptions slabs;                       // -n -f -I, page size
+  bool cas_enabled = true;                 // !-C
+  bool evict = true;                       // !-M
+  int hashpower_init = 16;                 // -o hashpower=
+  LayoutKnobs layout;                      // -o preset= / refs= / keys= / header=
+  bool slab_reassign = true;               // -o slab_reassign / no_slab_reassign
+  Automove automove = Automove::kBalance;  // -o slab_automove=
+  double automove_ratio = 0.8;             // -o slab_automove_ratio=
+  int automove_window = 30;                // -o slab_automove_window= (seconds of age history)
+  bool tiny = false;                       // -o preset=tiny: TinyStore in front of the slabs
+};
+
+// `slabs reassign` outcomes (memcached's replies: OK, BUSY, BADCLASS, NOSPARE, SAME).
+enum class ReassignResult { kOk, kBusy, kBadClass, kNoSpare, kSame };
+
+// Page mover counters for `stats`.
+struct MoverStats {
+  uint64_t slabs_moved = 0;  // pages that changed class or went back to the budget
+  uint64_t rescues = 0;      // items relocated out of a moving page
+  uint64_t evictions_nomem = 0;  // live items evicted from a moving page (no free chunk)
+  uint64_t busy_items = 0;   // item locks found busy while emptying a page (retried)
+  bool running = false;      // a page is being moved now
+  size_t global_page_pool = 0;  // whole pages of the limit not given to any class
+};
+
+// What a reader sees of an item; valid only inside the visitor. (The key is
+// the caller's own: a stored key may be packed.)
+struct ItemView {
+  uint32_t flags;
+  std::string_view value;
+  uint64_t cas;
+  // For ItemStore::PinVisited() only.
+  const uint8_t* item = nullptr;
+  uint32_t stripe = 0;
+};
+
+// A value sent in place (zero copy) from its item. While any pin is held the
+// item's bytes stay where they are and unchanged: an item freed meanwhile
+// (deleted, replaced, evicted, moved off its page) becomes a zombie, out of
+// the index and the LRU, whose memory the last Unpin() frees. Its memory
+// stays within -m all along.
+struct PinnedValue {
+  const char* data = nullptr;
+  size_t size = 0;
+  const uint8_t* item = nullptr;
+  uint32_t stripe = 0;
+};
+
+// "stats items" / "stats slabs" numbers of one class.
+struct ClassSnapshot {
+  int id = 0;
+  size_t chunk_size = 0, per_page = 0, pages = 0;
+  size_t items = 0, free_chunks = 0;
+  uint64_t bytes = 0;  // sum of item sizes (mem_requested)
+  RelTime age = 0;     // now - last access of the LRU tail
+  uint64_t evicted = 0, evicted_nonzero = 0, evicted_unfetched = 0;
+  RelTime evicted_time = 0;
+  uint64_t outofmemory = 0, reclaimed = 0, expired_unfetched = 0;
+};
+
+struct StoreTotals {
+  uint64_t curr_items = 0, total_items = 0, bytes = 0;
+  uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0, evicted_unfetched = 0;
+  size_t malloced = 0;  // pages + large items, bytes
+};
+
+// What only some engines have, for `stats` (zero where it does not apply).
+struct EngineStats {
+  bool tiny = false;
+  uint64_t inline_items = 0;      // items held in index slots
+  uint64_t inline_evictions = 0;  // of those
+  size_t inline_table_bytes = 0;  // the slot table (inside -m)
+};
+
+class ItemStore;
+
+// memcached's safe_strtoull() applied to a stored value (incr/decr):
+// optional leading whitespace and sign, decimal digits, then whitespace or
+// the end. A value that is negative or overflows is not a number.
+bool ParseStoredNumber(std::string_view v, uint64_t* out);
+
+class Engine {
+ public:
+  static constexpr size_t kDeltaMaxLength = 20;  // digits of UINT64_MAX
+  // Values at least this long may be pinned instead of copied out.
+  static constexpr size_t kPinMinValue = 16 * 1024;
+
+  virtual ~Engine() = default;
+
+  // Starts background threads (the server calls this).
+  virtual void StartMaintenance() = 0;
+  // memcached's item_size_ok(): could this item ever be stored?
+  virtual bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
+                      size_t nvalue) const = 0;
+  // set/add/replace/append/prepend/cas. `exptime` is the client's value.
+  // kTooLarge and kNoMemory are counted in `stats`; a failed kSet also drops
+  // the key's old value, as memcached does, so no stale value survives.
+  virtual StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags,
+                            int64_t exptime, std::string_view value, uint64_t cas_unique,
+                            ThreadStats& stats) = 0;
+  // get/gets (new_exptime empty) and gat/gats (new_exptime = client exptime).
+  // On a hit calls `visit` under the item's lock, then returns true.
+  virtual bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
+                   absl::FunctionRef<void(const ItemView&)> visit) = 0;
+  // Pins the item a Get() visitor is looking at (only inside the visitor,
+  // only values of at least kPinMinValue bytes). Every pin must be Unpin()ned.
+  virtual PinnedValue PinVisited(const ItemView& view) = 0;
+  // Call holding no store lock.
+  virtual void Unpin(const PinnedValue& pin) = 0;
+  virtual TouchResult Touch(std::string_view key, int64_t exptime, ThreadStats& stats) = 0;
+  virtual bool Delete(std::string_view key, ThreadStats& stats) = 0;
+  // Removes `key` if present without counting a delete (a failed set's old value).
+  virtual void Drop(std::string_view key) = 0;
+  // The LRU crawler's step: reclaims dead items; the server calls it once a second.
+  virtual size_t ReclaimDead(size_t budget) = 0;
+  // incr/decr. On kOk writes the new value's digits to `out` (no NUL) and
+  // their count to `out_len`. incr wraps at 2^64, decr stops at 0.
+  virtual DeltaResult Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
+                            char (&out)[kDeltaMaxLength], size_t* out_len) = 0;
+  // flush_all [delay].
+  virtual void FlushAll(int64_t delay) = 0;
+
+  // Page moves (memcached's slab reassignment); see ItemStore.
+  virtual ReassignResult Reassign(int src, int dst) = 0;
+  virtual void SetAutomove(Automove level) = 0;
+  virtual Automove automove() const = 0;
+  virtual void SetAutomoveRatio(double r) = 0;
+  virtual double automove_ratio() const = 0;
+  virtual MoverStats mover_stats() const = 0;
+
+  // Reporting.
+  virtual StoreTotals Totals() const = 0;
+  virtual void ResetStats() = 0;
+  // memcached's settings.oldest_live ("oldest" in stats settings).
+  virtual RelTime oldest_live() const = 0;
+  virtual EngineStats engine_stats() const = 0;
+  // The slab-backed store (classes, layout, hash index, options) for
+  // `stats slabs|items|settings`: the engine itself, or TinyStore's overflow.
+  virtual const ItemStore& slabs() const = 0;
+};
+
+// The engine `options` ask for. `clock` must outlive it.
+absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const StoreOptions& options,
+                                                     const Clock* clock);
+
+}  // namespace tinycached::core
+
+#endif  // TINYCACHED_CORE_ENGINE_H_

@@ -1,0 +1,301 @@
+#include "core/tiny_store.h"
+
+#include <cstring>
+#include <string>
+
+namespace tinycached::core {
+
+namespace ct = compact::tiny;
+
+namespace {
+
+// Counters of the store's own moves (a promotion is not a client's set).
+ThreadStats& Scratch() {
+  thread_local ThreadStats scratch;
+  return scratch;
+}
+
+// The inline per-class counters: class 0, which no slab class uses.
+ClassCounters& Inline(ThreadStats& stats) { return stats.per_class[0]; }
+
+std::string_view Text(uint32_t code, char (&buf)[ct::kMaxText]) {
+  return {buf, ct::DecodeValue(code, buf)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TinyStore>> TinyStore::Create(const StoreOptions& options,
+                                                             const Clock* clock) {
+  StoreOptions slab_options = options;
+  slab_options.tiny = false;
+  absl::StatusOr<std::unique_ptr<ItemStore>> overflow = ItemStore::Create(slab_options, clock);
+  if (!overflow.ok()) return overflow.status();
+  return std::unique_ptr<TinyStore>(new TinyStore(options, clock, *std::move(overflow)));
+}
+
+TinyStore::TinyStore(const StoreOptions& options, const Clock* clock,
+                     std::unique_ptr<ItemStore> overflow)
+    : options_(options),
+      clock_(clock),
+      overflow_(std::move(overflow)),
+      table_(options.slabs.page_size, options.memory_limit / options.slabs.page_size + 2, this),
+      key_locks_(new absl::Mutex[kKeyLocks]) {
+  overflow_->SetRoomDonor([this] { return table_.ReleasePage(); });
+}
+
+TinyStore::~TinyStore() { overflow_->SetRoomDonor(nullptr); }
+
+void TinyStore::MaybeRunPendingFlush() {
+  RelTime due = pending_flush_.load(std::memory_order_relaxed);
+  if (due != 0 && clock_->Now() >= due &&
+      pending_flush_.compare_exchange_strong(due, 0, std::memory_order_relaxed)) {
+    table_.Clear();
+  }
+}
+
+void TinyStore::AfterPut(TinyTable::PutResult r) {
+  if (r != TinyTable::PutResult::kEvicted || table_.evictions() % kPullEvery != 0) return;
+  // The table is full and evicting. Take the overflow store's stalest page
+  // if that store evicted fewer items over the same stretch.
+  const uint64_t theirs = overflow_->Totals().evictions;
+  const uint64_t since = theirs - last_pull_evictions_.exchange(theirs, std::memory_order_relaxed);
+  if (since < kPullEvery) overflow_->ReleaseStalestPage();
+}
+
+bool TinyStore::Promote(std::string_view key, uint64_t k, std::string_view text) {
+  if (overflow_->Store(StoreMode::kSet, key, 0, 0, text, 0, Scratch()) != StoreResult::kStored) {
+    return false;
+  }
+  table_.Erase(k);
+  return true;
+}
+
+StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
+                             int64_t exptime, std::string_view value, uint64_t cas_unique,
+                             ThreadStats& stats) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) {
+    return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+  }
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  const bool inlinable = Inlinable(flags, exptime, value, &code);
+  uint32_t old = 0;
+  const bool present = table_.Peek(k, &old);
+  auto put_inline = [&]() -> bool {
+    const TinyTable::PutResult r = table_.Put(k, code);
+    if (r == TinyTable::PutResult::kNoRoom) return false;
+    Inline(stats).cmd_set.Add();
+    inline_total_.fetch_add(1, std::memory_order_relaxed);
+    AfterPut(r);
+    return true;
+  };
+  switch (mode) {
+    case StoreMode::kSet:
+      if (inlinable && put_inline()) {
+        if (!present) overflow_->Drop(key);
+        return StoreResult::kStored;
+      }
+      break;
+    case StoreMode::kAdd:
+      if (present) {
+        Inline(stats).cmd_set.Add();
+        return StoreResult::kNotStored;
+      }
+      if (inlinable) {
+        bool exists = false;
+        overflow_->Get(key, std::nullopt, Scratch(), [&](const ItemView&) { exists = true; });
+        if (exists) {
+          Inline(stats).cmd_set.Add();
+          return StoreResult::kNotStored;
+        }
+        if (put_inline()) return StoreResult::kStored;
+      }
+      return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+    case StoreMode::kReplace:
+      if (!present) return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+      if (inlinable && put_inline()) return StoreResult::kStored;
+      {
+        const StoreResult r =
+            overflow_->Store(StoreMode::kSet, key, flags, exptime, value, cas_unique, stats);
+        if (r == StoreResult::kStored) table_.Erase(k);
+        return r;
+      }
+    case StoreMode::kAppend:
+    case StoreMode::kPrepend:
+    case StoreMode::kCas:
+      if (present) {
+        char buf[ct::kMaxText];
+        if (!Promote(key, k, Text(old, buf))) {
+          stats.store_no_memory.Add();
+          return StoreResult::kNoMemory;
+        }
+      }
+      return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+  }
+  // A set that does not go inline: the overflow store's, and no inline copy
+  // survives it (a failed set drops the old value too).
+  const StoreResult r = overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+  if (present) table_.Erase(k);
+  return r;
+}
+
+bool TinyStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
+                    absl::FunctionRef<void(const ItemView&)> visit) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->Get(key, new_exptime, stats, visit);
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  if (!table_.Get(k, &code)) return overflow_->Get(key, new_exptime, stats, visit);
+  char buf[ct::kMaxText];
+  const std::string_view text = Text(code, buf);
+  // gat with an expiry: the item needs one, so it moves to the overflow store.
+  if (new_exptime.has_value() && *new_exptime != 0 && Promote(key, k, text)) {
+    return overflow_->Get(key, new_exptime, stats, visit);
+  }
+  if (new_exptime.has_value()) {
+    stats.touch_cmds.Add();
+    Inline(stats).touch_hits.Add();
+  } else {
+    stats.get_cmds.Add();
+    Inline(stats).get_hits.Add();
+  }
+  ItemView view{};
+  view.flags = 0;
+  view.value = text;
+  view.cas = 0;
+  visit(view);
+  return true;
+}
+
+TouchResult TinyStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->Touch(key, exptime, stats);
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  if (!table_.Get(k, &code)) return overflow_->Touch(key, exptime, stats);
+  if (exptime == 0) {
+    stats.touch_cmds.Add();
+    Inline(stats).touch_hits.Add();
+    return TouchResult::kTouched;
+  }
+  char buf[ct::kMaxText];
+  if (!Promote(key, k, Text(code, buf))) return TouchResult::kNoMemory;
+  return overflow_->Touch(key, exptime, stats);
+}
+
+bool TinyStore::Delete(std::string_view key, ThreadStats& stats) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->Delete(key, stats);
+  absl::MutexLock lock(&KeyLock(k));
+  if (table_.Erase(k)) {
+    Inline(stats).delete_hits.Add();
+    return true;
+  }
+  return overflow_->Delete(key, stats);
+}
+
+void TinyStore::Drop(std::string_view key) {
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->Drop(key);
+  absl::MutexLock lock(&KeyLock(k));
+  table_.Erase(k);
+  overflow_->Drop(key);
+}
+
+size_t TinyStore::ReclaimDead(size_t budget) {
+  MaybeRunPendingFlush();
+  return overflow_->ReclaimDead(budget);
+}
+
+DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
+                             char (&out)[kDeltaMaxLength], size_t* out_len) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  if (!table_.Get(k, &code)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
+  char buf[ct::kMaxText];
+  const std::string_view old_text = Text(code, buf);
+  uint64_t value = 0;
+  if (old_text.empty() || !ParseStoredNumber(old_text, &value)) return DeltaResult::kNonNumeric;
+  if (incr) {
+    value += delta;  // wraps at 2^64, as memcached
+  } else {
+    value = delta > value ? 0 : value - delta;
+  }
+  (incr ? Inline(stats).incr_hits : Inline(stats).decr_hits).Add();
+  const size_t n = compact::FormatDecimal(value, out);
+  *out_len = n;
+  // As memcached: a result no longer than the old text is written over it,
+  // padded with spaces to the old length; a longer one replaces it.
+  char text[kDeltaMaxLength + ct::kMaxText];
+  std::memcpy(text, out, n);
+  size_t len = n;
+  if (n <= old_text.size()) {
+    std::memset(text + n, ' ', old_text.size() - n);
+    len = old_text.size();
+  }
+  const std::string_view new_text(text, len);
+  uint32_t new_code = 0;
+  if (ct::EncodeValue(new_text, &new_code) &&
+      table_.Put(k, new_code) != TinyTable::PutResult::kNoRoom) {
+    return DeltaResult::kOk;
+  }
+  return Promote(key, k, new_text) ? DeltaResult::kOk : DeltaResult::kNoMemory;
+}
+
+void TinyStore::FlushAll(int64_t delay) {
+  overflow_->FlushAll(delay);
+  const RelTime now = clock_->Now();
+  const RelTime when = delay > 0 ? clock_->ToRelative(delay) : now;
+  if (when > now) {
+    pending_flush_.store(when, std::memory_order_relaxed);
+    return;
+  }
+  pending_flush_.store(0, std::memory_order_relaxed);
+  table_.Clear();
+}
+
+StoreTotals TinyStore::Totals() const {
+  StoreTotals t = overflow_->Totals();
+  t.curr_items += table_.items();
+  t.total_items += inline_total_.load(std::memory_order_relaxed);
+  t.bytes += table_.items() * sizeof(uint64_t);
+  t.evictions += table_.evictions();
+  return t;  // malloced: the pool's bytes, the table's pages included
+}
+
+void TinyStore::ResetStats() {
+  overflow_->ResetStats();
+  inline_total_.store(0, std::memory_order_relaxed);
+  table_.ResetEvictions();
+}
+
+EngineStats TinyStore::engine_stats() const {
+  EngineStats s;
+  s.tiny = true;
+  s.inline_items = table_.items();
+  s.inline_evictions = table_.evictions();
+  s.inline_table_bytes = table_.bytes();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const StoreOptions& options,
+                                                     const Clock* clock) {
+  if (options.tiny) {
+    absl::StatusOr<std::unique_ptr<TinyStore>> s = TinyStore::Create(options, clock);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Engine>(*std::move(s));
+  }
+  absl::StatusOr<std::unique_ptr<ItemStore>> s = ItemStore::Create(options, clock);
+  if (!s.ok()) return s.status();
+  return std::unique_ptr<Engine>(*std::move(s));
+}
+
+}  // namespace tinycached::core

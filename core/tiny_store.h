@@ -1,0 +1,132 @@
+// core/tiny_store.h — the `tiny` engine: tiny items live in the slots of
+// its index (core/tiny_table.h), everything else in an ItemStore behind it
+// (the overflow area), and -m pays for both.
+//
+// Room: core/. Everything protocol-visible behaves as in ItemStore; what is
+// tiny is decided per store, item by item.
+//
+// Where an item lives. A store of key K goes inline — 8 bytes in the
+// table, no header, no links — when K is a canonical decimal integer below
+// 2^43 and the item has flags 0, no expiry, no CAS (CAS off) and a value
+// with an inline code (compact/tiny_slot.h: a number below 2^29 with up to
+// 3 trailing spaces, or up to 3 bytes). Any other item goes to the
+// overflow store, and the key's copy in the other place is removed, so a
+// key lives in exactly one place. An operation that an inline item cannot
+// take as it is (append/prepend/cas, a touch or gat with an expiry, an
+// incr that outgrows the code) first moves the item to the overflow store
+// (Promote) and lets that store do it, so every reply is the overflow
+// store's own. incr/decr of an inline number happens in the slot.
+//
+// Memory. The table's pages come from the overflow store's page pool, so
+// one budget (-m) holds index, tiny items and overflow items. The table
+// grows while there is budget; the overflow store, when it has no page of
+// its own to free, makes the table give one back (SetRoomDonor); and a
+// table that keeps evicting takes back the overflow store's stalest page
+// now and then, when the overflow store evicts less. (The overflow store's
+// own hash index, sized to its items, is outside -m, as in ItemStore.)
+//
+// Locks. Operations on an integer key hold that key's lock (one of
+// kKeyLocks) across both places, so moving a key between them is atomic to
+// every other client. Order: key lock → table locks (released before the
+// overflow store is called) → overflow store's locks → (room donor) table
+// geometry lock. Text keys never live inline and skip the key lock.
+#ifndef TINYCACHED_CORE_TINY_STORE_H_
+#define TINYCACHED_CORE_TINY_STORE_H_
+
+#include <atomic>
+#include <memory>
+
+#include "absl/synchronization/mutex.h"
+#include "core/engine.h"
+#include "core/item_store.h"
+#include "core/tiny_table.h"
+
+namespace tinycached::core {
+
+class TinyStore final : public Engine, private TinyTable::PageSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<TinyStore>> Create(const StoreOptions& options,
+                                                           const Clock* clock);
+  ~TinyStore() override;
+
+  void StartMaintenance() override { overflow_->StartMaintenance(); }
+  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
+              size_t nvalue) const override {
+    return overflow_->SizeOk(key, flags, exptime, nvalue);
+  }
+  StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                    std::string_view value, uint64_t cas_unique, ThreadStats& stats) override;
+  bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
+           absl::FunctionRef<void(const ItemView&)> visit) override;
+  // Inline values are never long enough to be pinned: these are the overflow store's.
+  PinnedValue PinVisited(const ItemView& view) override { return overflow_->PinVisited(view); }
+  void Unpin(const PinnedValue& pin) override { overflow_->Unpin(pin); }
+  TouchResult Touch(std::string_view key, int64_t exptime, ThreadStats& stats) override;
+  bool Delete(std::string_view key, ThreadStats& stats) override;
+  void Drop(std::string_view key) override;
+  size_t ReclaimDead(size_t budget) override;
+  DeltaResult Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
+                    char (&out)[kDeltaMaxLength], size_t* out_len) override;
+  void FlushAll(int64_t delay) override;
+
+  ReassignResult Reassign(int src, int dst) override { return overflow_->Reassign(src, dst); }
+  void SetAutomove(Automove level) override { overflow_->SetAutomove(level); }
+  Automove automove() const override { return overflow_->automove(); }
+  void SetAutomoveRatio(double r) override { overflow_->SetAutomoveRatio(r); }
+  double automove_ratio() const override { return overflow_->automove_ratio(); }
+  MoverStats mover_stats() const override { return overflow_->mover_stats(); }
+
+  StoreTotals Totals() const override;
+  void ResetStats() override;
+  RelTime oldest_live() const override { return overflow_->oldest_live(); }
+  EngineStats engine_stats() const override;
+  const ItemStore& slabs() const override { return *overflow_; }
+
+  const TinyTable& table() const { return table_; }
+
+ private:
+  static constexpr size_t kKeyLocks = 1024;
+  // A table that evicted this many items asks for one of the overflow
+  // store's pages (if that store evicted fewer items meanwhile).
+  static constexpr uint64_t kPullEvery = 8192;
+
+  TinyStore(const StoreOptions& options, const Clock* clock, std::unique_ptr<ItemStore> overflow);
+
+  // TinyTable::PageSource: pages of the overflow store's budget.
+  uint8_t* TakePage() override { return overflow_->TakeRawPage(); }
+  void ReturnPage(uint8_t* page) override { overflow_->ReturnRawPage(page); }
+
+  // K, if `key` may live inline.
+  bool InlineKey(std::string_view key, uint64_t* k) const {
+    return compact::tiny::ParseKey(key, table_.key_bits(), k);
+  }
+  absl::Mutex& KeyLock(uint64_t k) const {
+    return key_locks_[(k * 0x9e3779b97f4a7c15ULL) >> 54 & (kKeyLocks - 1)];
+  }
+  // The inline code of an item, if it may live inline.
+  bool Inlinable(uint32_t flags, int64_t exptime, std::string_view value, uint32_t* code) const {
+    return flags == 0 && exptime == 0 && !options_.cas_enabled &&
+           compact::tiny::EncodeValue(value, code);
+  }
+  // Moves inline item `k` (code `code`) to the overflow store with `text` as
+  // its value; false when that store has no memory (the item stays).
+  // REQUIRES: k's key lock.
+  bool Promote(std::string_view key, uint64_t k, std::string_view text);
+  // After a table Put(): pull a page when the table keeps evicting.
+  void AfterPut(TinyTable::PutResult r);
+  void MaybeRunPendingFlush();
+  // memcached's delayed flush: the time it runs, 0 if none.
+  std::atomic<RelTime> pending_flush_{0};
+
+  const StoreOptions options_;
+  const Clock* const clock_;
+  const std::unique_ptr<ItemStore> overflow_;
+  TinyTable table_;  // after overflow_: its pages come from there and go back first
+  std::unique_ptr<absl::Mutex[]> key_locks_;
+  std::atomic<uint64_t> inline_total_{0};  // inline stores, for total_items
+  std::atomic<uint64_t> last_pull_evictions_{0};  // overflow evictions at the last pull
+};
+
+}  // namespace tinycached::core
+
+#endif  // TINYCACHED_CORE_TINY_STORE_H_
