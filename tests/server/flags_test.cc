@@ -78,10 +78,11 @@ TEST(FlagsTest, ActionsAndBadInput) {
 
 TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
   const std::vector<Preset>& ladder = Presets();
-  ASSERT_GE(ladder.size(), 9u);
+  ASSERT_GE(ladder.size(), 10u);
   EXPECT_EQ(ladder.front().name, "stock");
   EXPECT_EQ(ladder.front().layout, LayoutSettings{});  // memcached's defaults
-  EXPECT_EQ(ladder.back().name, "compact");
+  EXPECT_EQ(ladder.back().name, "tiny");
+  EXPECT_TRUE(ladder.back().layout.tiny);
   for (size_t i = 1; i < ladder.size(); ++i) {
     const LayoutSettings& a = ladder[i - 1].layout;
     const LayoutSettings& b = ladder[i].layout;
@@ -89,7 +90,8 @@ TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
     const int changed = (a.refs != b.refs) + (a.align != b.align) + (a.cas != b.cas) +
                         (a.pack_keys != b.pack_keys) + (a.header != b.header) +
                         (a.min_space != b.min_space || a.factor != b.factor ||
-                         a.max_classes != b.max_classes);
+                         a.max_classes != b.max_classes) +
+                        (a.tiny != b.tiny);
     EXPECT_EQ(changed, 1) << ladder[i].name;
     EXPECT_NE(FindPreset(ladder[i].name), nullptr);
   }

@@ -1,0 +1,212 @@
+#include "core/tiny_store.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace tinycached::core {
+namespace {
+
+class TinyStoreTest : public ::testing::Test {
+ protected:
+  void Make(size_t limit_mb = 64) {
+    StoreOptions o;
+    o.memory_limit = limit_mb << 20;
+    o.tiny = true;
+    o.cas_enabled = false;
+    o.layout.refs = RefMode::kPage;
+    o.layout.pack_keys = true;
+    o.layout.header = compact::HeaderStyle::kLean;
+    o.slabs.align = 1;
+    o.slabs.min_space = 5;
+    o.slabs.factor = 1.05;
+    o.slabs.max_classes = 255;
+    clock_.SetForTest(1000);
+    auto e = CreateEngine(o, &clock_);
+    ASSERT_TRUE(e.ok()) << e.status();
+    engine_ = *std::move(e);
+    tiny_ = dynamic_cast<TinyStore*>(engine_.get());
+    ASSERT_NE(tiny_, nullptr);
+  }
+  StoreResult Set(const std::string& k, const std::string& v, uint32_t flags = 0,
+                  int64_t exptime = 0, StoreMode mode = StoreMode::kSet) {
+    return engine_->Store(mode, k, flags, exptime, v, 0, stats_);
+  }
+  std::optional<std::string> Get(const std::string& k, uint32_t* flags = nullptr) {
+    std::optional<std::string> out;
+    engine_->Get(k, std::nullopt, stats_, [&](const ItemView& v) {
+      out = std::string(v.value);
+      if (flags != nullptr) *flags = v.flags;
+    });
+    return out;
+  }
+  std::string Delta(const std::string& k, bool incr, uint64_t d) {
+    char buf[Engine::kDeltaMaxLength];
+    size_t n = 0;
+    EXPECT_EQ(engine_->Delta(k, incr, d, stats_, buf, &n), DeltaResult::kOk);
+    return std::string(buf, n);
+  }
+  size_t Inline() const { return engine_->engine_stats().inline_items; }
+  size_t Items() const { return engine_->Totals().curr_items; }
+
+  Clock clock_;
+  ThreadStats stats_;
+  std::unique_ptr<Engine> engine_;
+  TinyStore* tiny_ = nullptr;
+};
+
+TEST_F(TinyStoreTest, TinyItemsLiveInlineTheRestInOverflow) {
+  Make();
+  EXPECT_EQ(Set("1", "x"), StoreResult::kStored);
+  EXPECT_EQ(Set("42", "12345678"), StoreResult::kStored);
+  EXPECT_EQ(Set("key", "x"), StoreResult::kStored);             // text key
+  EXPECT_EQ(Set("007", "x"), StoreResult::kStored);             // not canonical
+  EXPECT_EQ(Set("8", "long value"), StoreResult::kStored);      // value too long
+  EXPECT_EQ(Set("9", "x", 5), StoreResult::kStored);            // flags
+  EXPECT_EQ(Set("10", "x", 0, 100), StoreResult::kStored);      // expiry
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(Items(), 7u);
+  uint32_t flags = 0;
+  EXPECT_EQ(Get("1"), "x");
+  EXPECT_EQ(Get("42"), "12345678");
+  EXPECT_EQ(Get("key"), "x");
+  EXPECT_EQ(Get("007"), "x");
+  EXPECT_EQ(Get("8"), "long value");
+  EXPECT_EQ(Get("9", &flags), "x");
+  EXPECT_EQ(flags, 5u);
+  EXPECT_EQ(Get("10"), "x");
+  EXPECT_EQ(Get("2"), std::nullopt);
+}
+
+TEST_F(TinyStoreTest, AKeyLivesInOnePlace) {
+  Make();
+  Set("5", "x");
+  Set("5", "x", 3);  // to overflow
+  EXPECT_EQ(Inline(), 0u);
+  EXPECT_EQ(Items(), 1u);
+  uint32_t flags = 0;
+  EXPECT_EQ(Get("5", &flags), "x");
+  EXPECT_EQ(flags, 3u);
+  Set("5", "y");  // back inline
+  EXPECT_EQ(Inline(), 1u);
+  EXPECT_EQ(Items(), 1u);
+  EXPECT_EQ(Get("5", &flags), "y");
+  EXPECT_EQ(flags, 0u);
+  EXPECT_TRUE(engine_->Delete("5", stats_));
+  EXPECT_EQ(Get("5"), std::nullopt);
+  EXPECT_FALSE(engine_->Delete("5", stats_));
+  EXPECT_EQ(Items(), 0u);
+}
+
+TEST_F(TinyStoreTest, AddReplaceAppendCasFollowMemcached) {
+  Make();
+  EXPECT_EQ(Set("1", "a", 0, 0, StoreMode::kAdd), StoreResult::kStored);
+  EXPECT_EQ(Set("1", "b", 0, 0, StoreMode::kAdd), StoreResult::kNotStored);
+  Set("2", "long value");
+  EXPECT_EQ(Set("2", "b", 0, 0, StoreMode::kAdd), StoreResult::kNotStored);  // in overflow
+  EXPECT_EQ(Get("2"), "long value");
+  EXPECT_EQ(Set("3", "c", 0, 0, StoreMode::kReplace), StoreResult::kNotStored);
+  EXPECT_EQ(Set("1", "c", 0, 0, StoreMode::kReplace), StoreResult::kStored);
+  EXPECT_EQ(Get("1"), "c");
+  EXPECT_EQ(Set("1", "longer", 0, 0, StoreMode::kReplace), StoreResult::kStored);
+  EXPECT_EQ(Get("1"), "longer");
+  EXPECT_EQ(Items(), 2u);
+  Set("4", "1");
+  EXPECT_EQ(Set("4", "2", 0, 0, StoreMode::kAppend), StoreResult::kStored);
+  EXPECT_EQ(Set("4", "0", 0, 0, StoreMode::kPrepend), StoreResult::kStored);
+  EXPECT_EQ(Get("4"), "012");
+  EXPECT_EQ(Set("6", "0", 0, 0, StoreMode::kAppend), StoreResult::kNotStored);
+  EXPECT_EQ(Items(), 3u);
+}
+
+TEST_F(TinyStoreTest, CountersChangeInPlaceWithMemcachedsText) {
+  Make();
+  Set("1", "10");
+  EXPECT_EQ(Delta("1", false, 1), "9");
+  EXPECT_EQ(Get("1"), "9 ");  // padded to the old length, as memcached
+  EXPECT_EQ(Delta("1", true, 991), "1000");
+  EXPECT_EQ(Get("1"), "1000");
+  EXPECT_EQ(Inline(), 1u);
+  Set("2", "536870911");  // the largest inline number
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(Delta("2", true, 1), "536870912");  // no longer fits: overflow
+  EXPECT_EQ(Get("2"), "536870912");
+  EXPECT_EQ(Inline(), 1u);
+  Set("3", "5");
+  EXPECT_EQ(Delta("3", true, UINT64_MAX), "4");  // wraps at 2^64
+  EXPECT_EQ(Delta("3", false, 100), "0");        // stops at 0
+  Set("4", "007");
+  EXPECT_EQ(Delta("4", true, 1), "8");
+  EXPECT_EQ(Get("4"), "8  ");
+  Set("5", "x");
+  char buf[Engine::kDeltaMaxLength];
+  size_t n = 0;
+  EXPECT_EQ(engine_->Delta("5", true, 1, stats_, buf, &n), DeltaResult::kNonNumeric);
+  Set("6", "");
+  EXPECT_EQ(engine_->Delta("6", true, 1, stats_, buf, &n), DeltaResult::kNonNumeric);
+  EXPECT_EQ(engine_->Delta("7", true, 1, stats_, buf, &n), DeltaResult::kNotFound);
+}
+
+TEST_F(TinyStoreTest, ExpiryMovesAnItemOut) {
+  Make();
+  Set("1", "x");
+  EXPECT_EQ(engine_->Touch("1", 0, stats_), TouchResult::kTouched);
+  EXPECT_EQ(Inline(), 1u);
+  EXPECT_EQ(engine_->Touch("1", 10, stats_), TouchResult::kTouched);
+  EXPECT_EQ(Inline(), 0u);
+  EXPECT_EQ(Get("1"), "x");
+  clock_.AdvanceForTest(11);
+  EXPECT_EQ(Get("1"), std::nullopt);
+  Set("2", "y");
+  std::optional<std::string> got;
+  engine_->Get("2", int64_t{10}, stats_, [&](const ItemView& v) { got = std::string(v.value); });
+  EXPECT_EQ(got, "y");
+  clock_.AdvanceForTest(11);
+  EXPECT_EQ(Get("2"), std::nullopt);
+}
+
+TEST_F(TinyStoreTest, FlushAllNowAndDelayed) {
+  Make();
+  Set("1", "x");
+  Set("a", "x");
+  engine_->FlushAll(0);
+  EXPECT_EQ(Get("1"), std::nullopt);
+  EXPECT_EQ(Get("a"), std::nullopt);
+  Set("2", "x");
+  engine_->FlushAll(5);
+  EXPECT_EQ(Get("2"), "x");
+  clock_.AdvanceForTest(6);
+  EXPECT_EQ(Get("2"), std::nullopt);
+  EXPECT_EQ(Inline(), 0u);
+}
+
+TEST_F(TinyStoreTest, MinusMHoldsEverythingAndMemoryMovesBothWays) {
+  Make(8);
+  // Tiny items take every page of the budget...
+  uint64_t k = 1;
+  while (engine_->engine_stats().inline_evictions == 0) {
+    ASSERT_EQ(Set(std::to_string(k++), "x"), StoreResult::kStored);
+  }
+  const size_t tiny_pages = tiny_->table().pages();
+  EXPECT_GE(tiny_pages, 7u);
+  EXPECT_GT(Inline(), 7u * 131072 * 9 / 10);
+  EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
+  // ...then 300-byte items are stored, every one: the table gives pages back.
+  const std::string big(300, 'v');
+  for (int i = 0; i < 12000; ++i) {
+    ASSERT_EQ(Set("big" + std::to_string(i), big), StoreResult::kStored) << i;
+  }
+  EXPECT_LT(tiny_->table().pages(), tiny_pages);
+  EXPECT_EQ(Get("big11999"), big);
+  EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
+  // And tiny items that keep coming win pages back from the stale big ones.
+  const size_t low = tiny_->table().pages();
+  for (uint64_t j = 0; j < 100000; ++j) Set(std::to_string(10000000 + j), "y");
+  EXPECT_GT(tiny_->table().pages(), low);
+  EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
+}
+
+}  // namespace
+}  // namespace tinycached::core
