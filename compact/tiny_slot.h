@@ -55,6 +55,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "compact/key_codec.h"
+
 namespace tinycached::compact::tiny {
 
 // ---- slot fields ----------------------------------------------------------
@@ -133,14 +135,9 @@ inline size_t DecodeValue(uint32_t code, char (&out)[kMaxText]) {
     for (size_t i = 0; i < len_or_pad; ++i) out[i] = static_cast<char>((code >> (8 * i)) & 0xff);
     return len_or_pad;
   }
-  uint32_t n = code & kIntMax;
-  char rev[9];
-  size_t d = 0;
-  do {
-    rev[d++] = static_cast<char>('0' + n % 10);
-    n /= 10;
-  } while (n != 0);
-  for (size_t i = 0; i < d; ++i) out[i] = rev[d - 1 - i];
+  char digits[kMaxDecimalKey];
+  const size_t d = FormatDecimal(code & kIntMax, digits);  // at most 9 digits
+  for (size_t i = 0; i < d; ++i) out[i] = digits[i];
   for (size_t i = 0; i < len_or_pad; ++i) out[d + i] = ' ';
   return d + len_or_pad;
 }

@@ -83,7 +83,7 @@ uint64_t* TinyTable::Find(const Addr& a, int choice) const {
   return nullptr;
 }
 
-bool TinyTable::Lookup(uint64_t key, uint32_t* code, bool mark) {
+bool TinyTable::WithSlot(uint64_t key, absl::FunctionRef<void(uint64_t&)> fn) {
   absl::ReaderMutexLock geo(&geo_);
   if (npages_.load(std::memory_order_relaxed) == 0) return false;
   const Addr a0 = AddressOf(key, 0), a1 = AddressOf(key, 1);
@@ -92,9 +92,15 @@ bool TinyTable::Lookup(uint64_t key, uint32_t* code, bool mark) {
   uint64_t* p = Find(a0, 0);
   if (p == nullptr) p = Find(a1, 1);
   if (p == nullptr) return false;
-  *code = ct::Value(*p);
-  if (mark && !ct::Referenced(*p)) *p |= ct::kRef;
+  fn(*p);
   return true;
+}
+
+bool TinyTable::Lookup(uint64_t key, uint32_t* code, bool mark) {
+  return WithSlot(key, [&](uint64_t& slot) {
+    *code = ct::Value(slot);
+    if (mark && !ct::Referenced(slot)) slot |= ct::kRef;
+  });
 }
 
 bool TinyTable::Get(uint64_t key, uint32_t* code) { return Lookup(key, code, true); }
@@ -217,14 +223,7 @@ TinyTable::PutResult TinyTable::Put(uint64_t key, uint32_t code) {
 }
 
 bool TinyTable::Erase(uint64_t key) {
-  absl::ReaderMutexLock geo(&geo_);
-  if (npages_.load(std::memory_order_relaxed) == 0) return false;
-  const Addr a0 = AddressOf(key, 0), a1 = AddressOf(key, 1);
-  PairLock lock(&StripeOf(a0.bucket), &StripeOf(a1.bucket));
-  uint64_t* p = Find(a0, 0);
-  if (p == nullptr) p = Find(a1, 1);
-  if (p == nullptr) return false;
-  *p = 0;
+  if (!WithSlot(key, [](uint64_t& slot) { slot = 0; })) return false;
   items_.fetch_sub(1, std::memory_order_relaxed);
   return true;
 }

@@ -54,6 +54,7 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "compact/tiny_slot.h"
 
@@ -132,6 +133,8 @@ class TinyTable {
   absl::Mutex& StripeOf(size_t b) const { return stripes_[b % kStripes]; }
   // The slot of `key` in bucket `a`, or null. REQUIRES: a's stripe lock.
   uint64_t* Find(const Addr& a, int choice) const;
+  // Calls `fn` on the slot of `key` under its buckets' locks; false if absent.
+  bool WithSlot(uint64_t key, absl::FunctionRef<void(uint64_t&)> fn);
   // Shared part of Get/Peek.
   bool Lookup(uint64_t key, uint32_t* code, bool mark);
   enum class Place { kStored, kFull };
