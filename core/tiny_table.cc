@@ -106,11 +106,15 @@ bool TinyTable::Lookup(uint64_t key, uint32_t* code, bool mark) {
 bool TinyTable::Get(uint64_t key, uint32_t* code) { return Lookup(key, code, true); }
 bool TinyTable::Peek(uint64_t key, uint32_t* code) { return Lookup(key, code, false); }
 
+TinyTable::Addr TinyTable::OtherAddress(uint64_t slot, size_t b) const {
+  return AddressOf(KeyOf(slot, b), ct::Alt(slot) ? 0 : 1);
+}
+
 bool TinyTable::CuckooFrom(uint64_t* bucket, int i, size_t b, const absl::Mutex* held0,
-                           const absl::Mutex* held1, int depth) {
+                           const absl::Mutex* held1, int depth, const Addr* known) {
   const uint64_t s = bucket[i];
   const int other = ct::Alt(s) ? 0 : 1;
-  const Addr to = AddressOf(KeyOf(s, b), other);
+  const Addr to = known != nullptr ? *known : OtherAddress(s, b);
   if (to.bucket == b) return false;
   absl::Mutex& m = StripeOf(to.bucket);
   const bool held = &m == held0 || &m == held1 || &m == &StripeOf(b);
@@ -158,12 +162,27 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
   // resident (a cuckoo step), or else a resident and one of the residents
   // of its other bucket (two steps). Buckets beyond the pair are only
   // TryLock()ed; a busy one is passed over.
-  for (int c = 0; c < 2; ++c) {
-    for (int i = 0; i < kSlotsPerBucket; ++i) {
-      if (CuckooFrom(b[c], i, a[c].bucket, &StripeOf(a[0].bucket), &StripeOf(a[1].bucket), depth)) {
-        b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
-        *inserted = true;
-        return Place::kStored;
+  // Shallow moves first: every one-step move is tried before any two-step
+  // one. The 16 residents' other buckets are random cache lines: their
+  // addresses are computed and fetched together so the misses overlap.
+  Addr other[2][kSlotsPerBucket];
+  if (depth > 0) {
+    for (int c = 0; c < 2; ++c) {
+      for (int i = 0; i < kSlotsPerBucket; ++i) {
+        other[c][i] = OtherAddress(b[c][i], a[c].bucket);
+        __builtin_prefetch(Bucket(other[c][i].bucket));
+      }
+    }
+  }
+  for (int d = 1; d <= depth; ++d) {
+    for (int c = 0; c < 2; ++c) {
+      for (int i = 0; i < kSlotsPerBucket; ++i) {
+        if (CuckooFrom(b[c], i, a[c].bucket, &StripeOf(a[0].bucket), &StripeOf(a[1].bucket), d,
+                       &other[c][i])) {
+          b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
+          *inserted = true;
+          return Place::kStored;
+        }
       }
     }
   }
@@ -189,10 +208,14 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
 }
 
 TinyTable::PutResult TinyTable::Put(uint64_t key, uint32_t code) {
-  // While pages can be had: deep cuckoo moves, and a split if both buckets
-  // are still full, then once more. Out of pages: one move, else evict.
+  // While pages can be had the table grows at kMaxLoad, and an insert whose
+  // buckets are both full makes room by cuckoo moves, or by a split and
+  // once more. Out of pages, inserts keep making room by moves until one
+  // fails (the table tops up to ~95%); from then on a full pair evicts.
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const bool evict = attempt == 2 || out_of_pages_.load(std::memory_order_relaxed);
+    const bool full = out_of_pages_.load(std::memory_order_relaxed);
+    const bool evict = attempt == 2 || full;
+    const int depth = full && topped_up_.load(std::memory_order_relaxed) ? 0 : kCuckooDepth;
     bool inserted = false, evicted = false;
     Place place = Place::kFull;
     {
@@ -200,11 +223,12 @@ TinyTable::PutResult TinyTable::Put(uint64_t key, uint32_t code) {
       if (npages_.load(std::memory_order_relaxed) == 0) {
         if (attempt == 2) return PutResult::kNoRoom;
       } else {
-        place = PutLocked(key, code, evict ? 1 : kCuckooDepth, evict, &inserted, &evicted);
+        place = PutLocked(key, code, depth, evict, &inserted, &evicted);
       }
     }
     if (place == Place::kStored) {
       if (evicted) {
+        topped_up_.store(true, std::memory_order_relaxed);
         // Now and then, see whether pages have come free.
         if (evictions_.fetch_add(1, std::memory_order_relaxed) % kRetryGrowthEvery == 0) {
           out_of_pages_.store(false, std::memory_order_relaxed);
@@ -273,6 +297,7 @@ bool TinyTable::SplitOne() {
     if (page == nullptr) return false;
     dir_[npages] = page;
     npages_.store(npages + 1, std::memory_order_relaxed);
+    topped_up_.store(false, std::memory_order_relaxed);  // new room: top up again when full
   }
   uint64_t* from = Bucket(split_);
   uint64_t* to = Bucket(nb);

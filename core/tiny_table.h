@@ -73,8 +73,9 @@ class TinyTable {
 
   static constexpr int kSlotsPerBucket = 8;
   static constexpr size_t kBucketBytes = kSlotsPerBucket * sizeof(uint64_t);
-  // The table grows (splits) while items exceed this share of its slots.
-  static constexpr double kMaxLoad = 0.95;
+  // The table grows (splits) while items exceed this share of its slots;
+  // once out of pages it fills further, to ~95%, by cuckoo moves.
+  static constexpr double kMaxLoad = 0.90;
   // How many residents an insert may move, one behind the other, to make room.
   static constexpr int kCuckooDepth = 3;
 
@@ -143,9 +144,14 @@ class TinyTable {
                   bool* evicted) ABSL_SHARED_LOCKS_REQUIRED(geo_);
   // Moves the item in slot i of bucket b (b's stripe locked, or held0/1)
   // to its other bucket, first making room there `depth - 1` levels down.
+  // REQUIRES: bucket[i] is used.
   // True if moved (slot i is then empty).
+  // `known`, if given, is OtherAddress(bucket[i], b).
   bool CuckooFrom(uint64_t* bucket, int i, size_t b, const absl::Mutex* held0,
-                  const absl::Mutex* held1, int depth) ABSL_SHARED_LOCKS_REQUIRED(geo_);
+                  const absl::Mutex* held1, int depth, const Addr* known = nullptr)
+      ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  // The other bucket of the item in `slot` of bucket `b`, and its remainder there.
+  Addr OtherAddress(uint64_t slot, size_t b) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
   // Splits buckets while the load is above kMaxLoad (or at least `min_splits`
   // times). False if it could not split at all (no page).
   bool Grow(size_t min_splits) ABSL_LOCKS_EXCLUDED(geo_);
@@ -176,6 +182,9 @@ class TinyTable {
   // The last growth found no page: inserts evict instead of searching deep
   // for room, until kRetryGrowthEvery evictions later.
   std::atomic<bool> out_of_pages_{false};
+  // Out of pages, inserts moved residents until one could not: from then on
+  // (until the table grows again) a full pair evicts without searching.
+  std::atomic<bool> topped_up_{false};
   static constexpr uint64_t kRetryGrowthEvery = 4096;
 };
 

@@ -699,6 +699,10 @@ class Client:
             if self._read(min(idle, end - time.monotonic())):
                 continue
             if self.settled():
+                # Bytes the server wrote between the silence and this check (it ran, wrote
+                # and went idle in that instant) are not the end of its reply: read on.
+                if self._read(0):
+                    continue
                 return
             self.settle()  # then wait for another silence: the server may have more to say
 
