@@ -33,7 +33,7 @@ server::ServerContext* Context() {
     s.memory_mb = 2;  // small, so evictions and out-of-memory paths run too
     s.item_size_max = 64 << 10;
     s.slab_chunk_max = 16 << 10;
-    auto store = core::ItemStore::Create(s.StoreOptions(), &clock);
+    auto store = core::CreateEngine(s.StoreOptions(), &clock);
     auto* c = new server::ServerContext(s, *std::move(store), &clock);
     c->thread_stats.push_back(std::make_unique<core::ThreadStats>());
     return c;
