@@ -67,6 +67,7 @@ struct StoreOptions {
   double automove_ratio = 0.8;             // -o slab_automove_ratio=
   int automove_window = 30;                // -o slab_automove_window= (seconds of age history)
   bool tiny = false;                       // -o preset=tiny: TinyStore in front of the slabs
+  bool index_in_limit = false;             // the hash index is paid from -m (TinyStore's overflow)
 };
 
 // `slabs reassign` outcomes (memcached's replies: OK, BUSY, BADCLASS, NOSPARE, SAME).

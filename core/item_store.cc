@@ -603,8 +603,18 @@ void ItemStore::Drop(std::string_view key) {
   if (uint8_t* it = index_.Find(hash, skey)) Unlink(hash, it);
 }
 
+void ItemStore::ChargeIndex() {
+  if (!options_.index_in_limit) return;
+  absl::MutexLock lock(&index_charge_mu_);
+  const size_t now = index_.bytes();
+  if (now > index_charged_) pool_.ChargeOver(now - index_charged_);
+  if (now < index_charged_) pool_.Uncharge(index_charged_ - now);
+  index_charged_ = now;
+}
+
 size_t ItemStore::ReclaimDead(size_t budget) {
   MaybeRunPendingFlush();
+  ChargeIndex();
   size_t reclaimed = 0;
   for (int i = 1; i <= classes_.count(); ++i) {
     SlabClass& c = slab_classes_[i];

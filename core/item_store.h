@@ -173,6 +173,9 @@ class ItemStore final : public Engine {
   // Called by MakeRoom() when no page of this store can be freed: frees a
   // page's worth of budget elsewhere; false if it cannot.
   void SetRoomDonor(std::function<bool()> donor) { room_donor_ = std::move(donor); }
+  // With StoreOptions::index_in_limit: charges the pool for what the hash
+  // index takes now (ReclaimDead() calls it, so within a second of a growth).
+  void ChargeIndex();
   // Frees the page whose newest item is the oldest, back to the budget.
   // False if there is none.
   bool ReleaseStalestPage();
@@ -352,6 +355,8 @@ class ItemStore final : public Engine {
   std::atomic<uint64_t> slabs_moved_{0}, rescues_{0}, evictions_nomem_{0}, busy_items_{0};
 
   std::function<bool()> room_donor_;  // set before StartMaintenance()
+  absl::Mutex index_charge_mu_;
+  size_t index_charged_ ABSL_GUARDED_BY(index_charge_mu_) = 0;  // bytes of the index in pool_
   std::atomic<uint64_t> cas_counter_{0};
   std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity
   std::atomic<RelTime> pending_flush_{0};  // a delayed flush's time, 0 = none

@@ -116,6 +116,11 @@ class PagePool {
   }
   const compact::Arena& arena() const { return arena_; }
 
+  // Bytes kept elsewhere but paid from the limit (the tiny engine's index);
+  // may go past it, and then no page is handed out until it is back under.
+  void ChargeOver(size_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
+  void Uncharge(size_t n) { Refund(n); }
+
   size_t limit() const { return limit_; }
   size_t used() const { return used_.load(std::memory_order_relaxed); }
   size_t pages() const;  // slab pages handed out

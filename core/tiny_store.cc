@@ -28,6 +28,7 @@ absl::StatusOr<std::unique_ptr<TinyStore>> TinyStore::Create(const StoreOptions&
                                                              const Clock* clock) {
   StoreOptions slab_options = options;
   slab_options.tiny = false;
+  slab_options.index_in_limit = true;
   absl::StatusOr<std::unique_ptr<ItemStore>> overflow = ItemStore::Create(slab_options, clock);
   if (!overflow.ok()) return overflow.status();
   return std::unique_ptr<TinyStore>(new TinyStore(options, clock, *std::move(overflow)));
@@ -41,6 +42,7 @@ TinyStore::TinyStore(const StoreOptions& options, const Clock* clock,
       table_(options.slabs.page_size, options.memory_limit / options.slabs.page_size + 2, this),
       key_locks_(new absl::Mutex[kKeyLocks]) {
   overflow_->SetRoomDonor([this] { return table_.ReleasePage(); });
+  overflow_->ChargeIndex();
 }
 
 TinyStore::~TinyStore() { overflow_->SetRoomDonor(nullptr); }
@@ -209,7 +211,14 @@ void TinyStore::Drop(std::string_view key) {
 
 size_t TinyStore::ReclaimDead(size_t budget) {
   MaybeRunPendingFlush();
-  return overflow_->ReclaimDead(budget);
+  const size_t reclaimed = overflow_->ReclaimDead(budget);  // charges the index's growth too
+  // Back under the limit, if the index's growth took it over: the stalest
+  // overflow page goes first, else a page of the table.
+  const PagePool& pool = overflow_->pool();
+  for (int i = 0; i < 64 && pool.used() > pool.limit(); ++i) {
+    if (!overflow_->ReleaseStalestPage() && !table_.ReleasePage()) break;
+  }
+  return reclaimed;
 }
 
 DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,

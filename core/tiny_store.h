@@ -22,8 +22,9 @@
 // grows while there is budget; the overflow store, when it has no page of
 // its own to free, makes the table give one back (SetRoomDonor); and a
 // table that keeps evicting takes back the overflow store's stalest page
-// now and then, when the overflow store evicts less. (The overflow store's
-// own hash index, sized to its items, is outside -m, as in ItemStore.)
+// now and then, when the overflow store evicts less. The overflow store's
+// hash index is paid from -m too: its growth is charged within a second
+// (ReclaimDead), and pages are given back until the budget holds again.
 //
 // Locks. Operations on an integer key hold that key's lock (one of
 // kKeyLocks) across both places, so moving a key between them is atomic to

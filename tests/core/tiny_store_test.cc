@@ -208,5 +208,17 @@ TEST_F(TinyStoreTest, MinusMHoldsEverythingAndMemoryMovesBothWays) {
   EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
 }
 
+TEST_F(TinyStoreTest, TheOverflowIndexIsPaidFromTheLimit) {
+  Make(8);
+  const size_t index = engine_->slabs().index().bytes();
+  EXPECT_GT(index, 0u);
+  EXPECT_EQ(engine_->Totals().malloced, index);  // nothing stored yet
+  for (int i = 0; i < 200000; ++i) Set("key:" + std::to_string(i), "value");
+  engine_->ReclaimDead(100);
+  EXPECT_GE(engine_->Totals().malloced, engine_->slabs().index().bytes());
+  EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
+  EXPECT_GT(engine_->Totals().curr_items, 0u);
+}
+
 }  // namespace
 }  // namespace tinycached::core
