@@ -460,7 +460,11 @@ bool ItemStore::AutomoveStep(uint64_t now_ms) {
   }
   absl::MutexLock move(&move_mu_);
   if (spare_src != 0) return MovePage(spare_src, PickPage(spare_src), 0);
-  if (hungry == 0) return false;
+  // Feeding a hungry class empties a page of another class, evicting what
+  // cannot be relocated: never with -M, which promises no evictions (its
+  // refusals are pressure too, but a store refused stays refused). Spare
+  // pages above still go back: their items all fit the free chunks left.
+  if (hungry == 0 || !options_.evict) return false;
   const int src = OldestClass(hungry, 2, now_ms);
   if (src == 0) return false;
   const uint64_t src_age = TailAgeMs(src, now_ms);
