@@ -160,29 +160,30 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
   }
   // Both full: make room by moving residents to their other buckets — one
   // resident (a cuckoo step), or else a resident and one of the residents
-  // of its other bucket (two steps). Buckets beyond the pair are only
-  // TryLock()ed; a busy one is passed over.
+  // of its other bucket (two steps), and so on to `depth`. Buckets beyond
+  // the pair are only TryLock()ed; a busy one is passed over.
   // Shallow moves first: every one-step move is tried before any two-step
-  // one. The 16 residents' other buckets are random cache lines: their
-  // addresses are computed and fetched together so the misses overlap.
-  Addr other[2][kSlotsPerBucket];
-  if (depth > 0) {
-    for (int c = 0; c < 2; ++c) {
-      for (int i = 0; i < kSlotsPerBucket; ++i) {
-        other[c][i] = OtherAddress(b[c][i], a[c].bucket);
-        __builtin_prefetch(Bucket(other[c][i].bucket));
-      }
-    }
-  }
+  // one. Candidate n is resident n % 8 of bucket n / 8; its other bucket is
+  // a random cache line. Most inserts that get here find room at one of
+  // the first candidates, so each is fetched one step ahead of its check
+  // rather than all 16 at once (which cost 45% more per insert at load 0.9).
+  constexpr int kCandidates = 2 * kSlotsPerBucket;
+  Addr other[kCandidates];
+  const auto locate = [&](int n) {
+    other[n] = OtherAddress(b[n / kSlotsPerBucket][n % kSlotsPerBucket], a[n / kSlotsPerBucket].bucket);
+    __builtin_prefetch(Bucket(other[n].bucket));
+  };
+  if (depth > 0) locate(0);
   for (int d = 1; d <= depth; ++d) {
-    for (int c = 0; c < 2; ++c) {
-      for (int i = 0; i < kSlotsPerBucket; ++i) {
-        if (CuckooFrom(b[c], i, a[c].bucket, &StripeOf(a[0].bucket), &StripeOf(a[1].bucket), d,
-                       &other[c][i])) {
-          b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
-          *inserted = true;
-          return Place::kStored;
-        }
+    for (int n = 0; n < kCandidates; ++n) {
+      if (d == 1 && n + 1 < kCandidates) locate(n + 1);
+      const int c = n / kSlotsPerBucket;
+      const int i = n % kSlotsPerBucket;
+      if (CuckooFrom(b[c], i, a[c].bucket, &StripeOf(a[0].bucket), &StripeOf(a[1].bucket), d,
+                     &other[n])) {
+        b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
+        *inserted = true;
+        return Place::kStored;
       }
     }
   }
@@ -211,7 +212,7 @@ TinyTable::PutResult TinyTable::Put(uint64_t key, uint32_t code) {
   // While pages can be had the table grows at kMaxLoad, and an insert whose
   // buckets are both full makes room by cuckoo moves, or by a split and
   // once more. Out of pages, inserts keep making room by moves until one
-  // fails (the table tops up to ~95%); from then on a full pair evicts.
+  // fails (the table tops up to ~99%); from then on a full pair evicts.
   for (int attempt = 0; attempt < 3; ++attempt) {
     const bool full = out_of_pages_.load(std::memory_order_relaxed);
     const bool evict = attempt == 2 || full;

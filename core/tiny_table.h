@@ -30,9 +30,11 @@
 // Two choices: a key may sit in either of two buckets (bijections 0 and 1
 // of compact::tiny::KeyMix; the slot's alt bit says which). An insert takes
 // the emptier one; with both full it moves one resident to its other
-// bucket (one cuckoo step). That keeps buckets evenly loaded although
-// split and unsplit buckets cover different shares of the hash space, so
-// the table runs at 90%+ of its slots.
+// bucket (one cuckoo step, or a few). That keeps buckets evenly loaded
+// although split and unsplit buckets cover different shares of the hash
+// space: a bucket split late in a round has taken keys at twice the rate
+// of a split one all round, so the table grows at 70% and a full table
+// still reaches 99% of its slots by moves alone.
 //
 // Eviction is CLOCK within a key's 16 candidate slots: a read sets the
 // slot's ref bit; an insert with no room and no memory to grow evicts the
@@ -74,8 +76,12 @@ class TinyTable {
   static constexpr int kSlotsPerBucket = 8;
   static constexpr size_t kBucketBytes = kSlotsPerBucket * sizeof(uint64_t);
   // The table grows (splits) while items exceed this share of its slots;
-  // once out of pages it fills further, to ~95%, by cuckoo moves.
-  static constexpr double kMaxLoad = 0.90;
+  // once out of pages it fills further, to ~99%, by cuckoo moves. Growing
+  // at 70% rather than 90% leaves the final density unchanged (the top-up
+  // gets there either way), while an insert needs moves 4.6x less often:
+  // a fill of 128 pages to the first eviction cost 498 ns of CPU per
+  // insert growing at 70%, 603 at 80%, 1069 at 90%.
+  static constexpr double kMaxLoad = 0.70;
   // How many residents an insert may move, one behind the other, to make room.
   static constexpr int kCuckooDepth = 3;
 
