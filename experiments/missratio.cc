@@ -14,18 +14,25 @@
 // alpha). The key of rank r is the decimal integer 1 + pi(r - 1), pi a fixed
 // pseudo-random bijection of 0..N-1 (a Feistel network with cycle walking,
 // keyed by --perm-seed), so the popular keys are spread over the key space
-// rather than being 1, 2, 3. Every request is `get <key>`; on a miss the
-// client sets the key (`set <key> 0 0 <len> noreply`) with its value: 1-8
+// rather than being 1, 2, 3. Every request is a key asked with `get`; on a
+// miss the client sets the key (`set <key> 0 0 <len> noreply`) with its value: 1-8
 // decimal digits, a function of the key alone (digit count uniform in 1..8,
 // first digit nonzero), so every hit is checked byte for byte.
 //
 // Pipelining, over one connection:
 //
 //   client                                             server
-//   get 8812\r\nget 17\r\n ... (--batch gets)      ->
-//                        <- END / VALUE 17 0 3\r\n521\r\nEND ... (in order)
+//   get 8812 17 ...\r\n (--batch keys, kKeysPerGet a command) ->
+//                        <- VALUE 17 0 3\r\n521\r\n ... END (hits, in order)
 //   set 8812 0 0 5 noreply\r\n40131\r\n ... (the batch's misses, each key once)
 //   get ... (the next batch)                          }  one write
+//
+// A batch asks its keys with multi-key gets, as a read-through client's
+// get_many does: one reply per command, not one per key. (With one `get` per
+// key, memcached 1.6 sends each reply in its own sendmsg and the run is bound
+// by that, not by the cache.) A key asked twice in one command is answered
+// twice; hits come back in the order asked, so a VALUE line belongs to the
+// next asked key with its name, and every asked key skipped over missed.
 //
 // The sets of a batch's misses travel with the next batch's gets. A key asked
 // twice in one batch that was missing is answered as a miss both times (a
@@ -78,6 +85,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kMaxBatch = 1000;  // keeps a batch's request and reply within socket buffers
+constexpr uint64_t kKeysPerGet = 100;  // keys per `get` command: lines stay ~1 KB
 constexpr uint64_t kMaxKeys = uint64_t{1} << 40;
 // Up to this many keys, a bitmap (N / 8 bytes) notes which keys were asked for
 // before, for the miss ratio of an infinite cache (first requests only).
@@ -328,9 +336,9 @@ class Client {
           first_.push_back((word & bit) == 0);
           word |= bit;
         }
-        out_.append("get ");
+        out_.append(i % kKeysPerGet == 0 ? "get " : " ");
         AppendNumber(&out_, key);
-        out_.append("\r\n");
+        if (i % kKeysPerGet == kKeysPerGet - 1 || i == n - 1) out_.append("\r\n");
       }
       if (!client_io::WriteAll(fd_, out_)) {
         Protocol("write failed");
@@ -405,20 +413,45 @@ class Client {
     }
   }
 
-  // Reads the replies to keys_ (one `get` each, in order). `first` is the
-  // index of keys_[0] among the counted requests (for the halves).
+  // Counts the answer to keys_[i]; a miss is set with the next batch.
+  void Answer(size_t i, bool hit, bool counted, uint64_t first) {
+    if (!hit) {
+      to_set_.push_back(keys_[i]);
+      batch_misses_.emplace_back(keys_[i], i);
+    }
+    if (counted) {
+      const uint64_t index = first + i;
+      Counts& half = r_->halves[index < o_.requests / 2 ? 0 : 1];
+      for (Counts* c : {&r_->measured, &half}) {
+        ++c->requests;
+        ++(hit ? c->hits : c->misses);
+        if (!first_.empty() && first_[i]) ++c->first_requests;
+      }
+    } else if (!hit) {
+      ++r_->warmup_misses;
+    }
+  }
+
+  // Reads the replies to keys_ (asked kKeysPerGet to a `get` command, in
+  // order). `first` is the index of keys_[0] among the counted requests (for
+  // the halves).
   bool ReadReplies(bool counted, uint64_t first) {
     batch_misses_.clear();
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      std::string_view line;
-      if (!Line(&line)) return false;
-      if (line.rfind("SERVER_ERROR", 0) == 0) {  // for a noreply set sent before this get
-        SetError(line);
-        --i;
-        continue;
-      }
-      bool hit = false;
-      if (line.rfind("VALUE ", 0) == 0) {
+    size_t next = 0;  // the first asked key not yet answered
+    for (size_t begin = 0; begin < keys_.size(); begin += kKeysPerGet) {
+      const size_t end = std::min(keys_.size(), begin + kKeysPerGet);
+      for (;;) {
+        std::string_view line;
+        if (!Line(&line)) return false;
+        if (line == "END") break;
+        if (line.rfind("SERVER_ERROR", 0) == 0) {  // for a noreply set sent before this get
+          SetError(line);
+          continue;
+        }
+        if (line.rfind("VALUE ", 0) != 0) {
+          Protocol("get: " + std::string(line.substr(0, 120)));
+          return false;
+        }
         // VALUE <key> <flags> <bytes>[ <cas>]
         std::string_view rest = line.substr(6), fields[3];
         for (auto& field : fields) {
@@ -434,38 +467,23 @@ class Client {
         }
         std::string_view data;
         if (!Data(bytes, &data)) return false;
-        ValueOf(keys_[i], &value_);
-        if (key != keys_[i] || flags != 0 || data != value_) {
-          Verify("get " + std::to_string(keys_[i]) + ": VALUE " + std::to_string(key) + " " +
-                 std::to_string(flags) + " " + std::to_string(bytes) + " '" +
-                 std::string(data.substr(0, 16)) + "'");
-        } else {
-          hit = true;
-        }
-        if (!Line(&line)) return false;
-        if (line != "END") {
-          Protocol("get " + std::to_string(keys_[i]) + ": no END after the value");
+        size_t i = next;
+        while (i < end && keys_[i] != key) ++i;
+        if (i == end) {
+          Protocol("VALUE " + std::to_string(key) + ": not asked, or out of order");
           return false;
         }
-      } else if (line != "END") {
-        Protocol("get " + std::to_string(keys_[i]) + ": " + std::string(line.substr(0, 120)));
-        return false;
-      }
-      if (!hit) {
-        to_set_.push_back(keys_[i]);
-        batch_misses_.emplace_back(keys_[i], i);
-      }
-      if (counted) {
-        const uint64_t index = first + i;
-        Counts& half = r_->halves[index < o_.requests / 2 ? 0 : 1];
-        for (Counts* c : {&r_->measured, &half}) {
-          ++c->requests;
-          ++(hit ? c->hits : c->misses);
-          if (!first_.empty() && first_[i]) ++c->first_requests;
+        for (; next < i; ++next) Answer(next, false, counted, first);
+        ValueOf(key, &value_);
+        const bool hit = flags == 0 && data == value_;
+        if (!hit) {
+          Verify("get " + std::to_string(key) + ": VALUE " + std::to_string(key) + " " +
+                 std::to_string(flags) + " " + std::to_string(bytes) + " '" +
+                 std::string(data.substr(0, 16)) + "'");
         }
-      } else if (!hit) {
-        ++r_->warmup_misses;
+        Answer(next++, hit, counted, first);
       }
+      for (; next < end; ++next) Answer(next, false, counted, first);
     }
     if (counted && batch_misses_.size() > 1) {
       // Misses of a key already missed earlier in this batch.
