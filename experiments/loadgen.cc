@@ -16,7 +16,8 @@
 //   multiget `get k1 .. k10` (10 random keys), preloaded first
 //   set      100% `set k` over keys 1..--keys, after filling the server to its
 //            first eviction, so (with --keys beyond what fits) every set evicts
-//   incr     `incr c<i> 1` over --counters counters set to 0 first
+//   incr     `incr c<i> 1` over --counters counters set to 0 first (the
+//            name's prefix is --counter-prefix; "" makes them integer keys)
 // Values are 1-8 bytes and a pure function of the key, so any value a get
 // returns can be checked. incr replies must grow per connection and counter,
 // and at the end the counters must sum to the increments acknowledged.
@@ -63,6 +64,7 @@ struct Options {
   int threads = 1;
   uint64_t keys = 100000;
   uint64_t counters = 1000;
+  std::string counter_prefix = "c";
   bool json = false;
   bool preload_only = false;
   bool skip_preload = false;
@@ -201,7 +203,7 @@ bool Preload(const Options& o, uint64_t from, uint64_t to, bool counters) {
   std::string batch, reply;
   for (uint64_t k = from; k < to; ++k) {
     if (counters) {
-      AppendSet(&batch, Cat({"c", std::to_string(k)}), "0", true);
+      AppendSet(&batch, Cat({o.counter_prefix, std::to_string(k)}), "0", true);
     } else {
       AppendSet(&batch, std::to_string(k), ValueOf(k), true);
     }
@@ -338,7 +340,7 @@ class Worker {
     if (w == "incr") {
       c.kind = Conn::kIncr;
       c.keys.push_back(RandomKey(c, o_.counters));
-      Append(&c.out, {"incr c", std::to_string(c.keys[0]), " 1\r\n"});
+      Append(&c.out, {"incr ", o_.counter_prefix, std::to_string(c.keys[0]), " 1\r\n"});
     } else if (w == "set" || (w == "getset" && r < 10)) {
       c.kind = Conn::kSet;
       const uint64_t k = RandomKey(c, o_.keys);
@@ -405,7 +407,7 @@ class Worker {
         if (end == c.in.c_str() || std::string_view(end) != "\r\n") {
           stats_.Problem(Cat({"incr: ", c.in.substr(0, 80)}), false);
         } else if (v <= c.last_counter[counter]) {
-          stats_.Problem(Cat({"incr went backwards on c", std::to_string(counter)}), true);
+          stats_.Problem(Cat({"incr went backwards on ", o_.counter_prefix, std::to_string(counter)}), true);
         } else {
           c.last_counter[counter] = v;
           ++stats_.incr_ok;
@@ -466,7 +468,7 @@ bool CountersAddUp(const Options& o, uint64_t acknowledged, std::string* problem
   uint64_t sum = 0;
   std::string reply;
   for (uint64_t k = 1; k <= o.counters; ++k) {
-    if (!RoundTrip(fd, Cat({"get c", std::to_string(k), "\r\n"}), &reply,
+    if (!RoundTrip(fd, Cat({"get ", o.counter_prefix, std::to_string(k), "\r\n"}), &reply,
                    [](const std::string& r) { return EndsWith(r, "END\r\n"); })) {
       close(fd);
       *problem = "reading counters failed";
@@ -489,7 +491,7 @@ void Usage() {
   std::fprintf(stderr,
                "usage: loadgen [--host H] [--port P] [--workload getset|multiget|set|incr]\n"
                "               [--seconds S] [--connections C] [--threads T] [--keys N]\n"
-               "               [--counters N] [--json] [--preload-only | --skip-preload]\n");
+               "               [--counters N] [--counter-prefix STR] [--json] [--preload-only | --skip-preload]\n");
 }
 
 }  // namespace
@@ -513,6 +515,7 @@ int main(int argc, char** argv) {
     else if (a == "--threads") o.threads = std::atoi(next());
     else if (a == "--keys") o.keys = std::strtoull(next(), nullptr, 10);
     else if (a == "--counters") o.counters = std::strtoull(next(), nullptr, 10);
+    else if (a == "--counter-prefix") o.counter_prefix = next();
     else if (a == "--json") o.json = true;
     else if (a == "--preload-only") o.preload_only = true;
     else if (a == "--skip-preload") o.skip_preload = true;
