@@ -55,17 +55,55 @@ void TinyStore::MaybeRunPendingFlush() {
   }
 }
 
+namespace {
+
+// What a counter gained since `mark`, and `mark` moved up to it. A counter
+// below its mark was reset ("stats reset"): all of it is new.
+uint64_t Since(std::atomic<uint64_t>& mark, uint64_t now) {
+  const uint64_t then = mark.exchange(now, std::memory_order_relaxed);
+  return now >= then ? now - then : now;
+}
+
+}  // namespace
+
+// Memory follows evictions, in both directions, by one rule: when one side
+// has evicted kPullEvery items since it last looked, and the other side
+// evicted fewer over the same stretch, a page moves to the side that evicts
+// more. The table takes the overflow store's stalest page; the overflow
+// store takes a page of the table (merging buckets, CLOCK choosing what
+// stays). So neither side keeps memory that the other's traffic needs: the
+// pages of a filled table go to text-keyed items when those come (the size
+// shift of experiments/shift).
+
 void TinyStore::AfterPut(TinyTable::PutResult r) {
   if (r != TinyTable::PutResult::kEvicted || table_.evictions() % kPullEvery != 0) return;
-  // The table is full and evicting. Take the overflow store's stalest page
-  // if that store evicted fewer items over the same stretch.
-  const uint64_t theirs = overflow_->Totals().evictions;
-  const uint64_t since = theirs - last_pull_evictions_.exchange(theirs, std::memory_order_relaxed);
-  if (since < kPullEvery) overflow_->ReleaseStalestPage();
+  const uint64_t ours = Since(table_mark_, table_.evictions());
+  const uint64_t theirs = Since(overflow_mark_, overflow_->Totals().evictions);
+  if (theirs < ours) overflow_->ReleaseStalestPage();
+}
+
+void TinyStore::AfterOverflowStore() {
+  // The overflow store's eviction count is a sum over its classes; it is
+  // read every kCheckEvery stores, not on each.
+  if (overflow_stores_.fetch_add(1, std::memory_order_relaxed) % kCheckEvery != 0) return;
+  const uint64_t now = overflow_->Totals().evictions;
+  const uint64_t mark = overflow_mark_.load(std::memory_order_relaxed);
+  if (now >= mark && now - mark < kPullEvery) return;
+  const uint64_t theirs = Since(overflow_mark_, now);
+  const uint64_t ours = Since(table_mark_, table_.evictions());
+  if (ours < theirs) table_.ReleasePage();
+}
+
+StoreResult TinyStore::OverflowStore(StoreMode mode, std::string_view key, uint32_t flags,
+                                     int64_t exptime, std::string_view value,
+                                     uint64_t cas_unique, ThreadStats& stats) {
+  const StoreResult r = overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+  AfterOverflowStore();
+  return r;
 }
 
 bool TinyStore::Promote(std::string_view key, uint64_t k, std::string_view text) {
-  if (overflow_->Store(StoreMode::kSet, key, 0, 0, text, 0, Scratch()) != StoreResult::kStored) {
+  if (OverflowStore(StoreMode::kSet, key, 0, 0, text, 0, Scratch()) != StoreResult::kStored) {
     return false;
   }
   table_.Erase(k);
@@ -78,7 +116,7 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
   MaybeRunPendingFlush();
   uint64_t k = 0;
   if (!InlineKey(key, &k)) {
-    return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+    return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
   }
   absl::MutexLock lock(&KeyLock(k));
   uint32_t code = 0;
@@ -114,13 +152,13 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
         }
         if (put_inline()) return StoreResult::kStored;
       }
-      return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+      return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
     case StoreMode::kReplace:
-      if (!present) return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+      if (!present) return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
       if (inlinable && put_inline()) return StoreResult::kStored;
       {
         const StoreResult r =
-            overflow_->Store(StoreMode::kSet, key, flags, exptime, value, cas_unique, stats);
+            OverflowStore(StoreMode::kSet, key, flags, exptime, value, cas_unique, stats);
         if (r == StoreResult::kStored) table_.Erase(k);
         return r;
       }
@@ -134,11 +172,11 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
           return StoreResult::kNoMemory;
         }
       }
-      return overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+      return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
   }
   // A set that does not go inline: the overflow store's, and no inline copy
   // survives it (a failed set drops the old value too).
-  const StoreResult r = overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
+  const StoreResult r = OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
   if (present) table_.Erase(k);
   return r;
 }

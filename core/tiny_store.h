@@ -20,9 +20,9 @@
 // Memory. The table's pages come from the overflow store's page pool, so
 // one budget (-m) holds index, tiny items and overflow items. The table
 // grows while there is budget; the overflow store, when it has no page of
-// its own to free, makes the table give one back (SetRoomDonor); and a
-// table that keeps evicting takes back the overflow store's stalest page
-// now and then, when the overflow store evicts less. The overflow store's
+// its own to free, makes the table give one back (SetRoomDonor); and
+// whichever side keeps evicting more takes a page from the other now and
+// then (AfterPut, AfterOverflowStore). The overflow store's
 // hash index is paid from -m too: its growth is charged within a second
 // (ReclaimDead), and pages are given back until the budget holds again.
 //
@@ -87,9 +87,11 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
 
  private:
   static constexpr size_t kKeyLocks = 1024;
-  // A table that evicted this many items asks for one of the overflow
-  // store's pages (if that store evicted fewer items meanwhile).
+  // A side that evicted this many items since it last looked takes a page
+  // from the other side, if that side evicted fewer meanwhile.
   static constexpr uint64_t kPullEvery = 8192;
+  // Overflow stores between looks at the overflow store's eviction count.
+  static constexpr uint64_t kCheckEvery = 1024;
 
   TinyStore(const StoreOptions& options, const Clock* clock, std::unique_ptr<ItemStore> overflow);
 
@@ -115,6 +117,12 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   bool Promote(std::string_view key, uint64_t k, std::string_view text);
   // After a table Put(): pull a page when the table keeps evicting.
   void AfterPut(TinyTable::PutResult r);
+  // After an overflow store: give it a page of the table when it keeps
+  // evicting and the table does not.
+  void AfterOverflowStore();
+  // overflow_->Store(), then AfterOverflowStore().
+  StoreResult OverflowStore(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                            std::string_view value, uint64_t cas_unique, ThreadStats& stats);
   void MaybeRunPendingFlush();
   // memcached's delayed flush: the time it runs, 0 if none.
   std::atomic<RelTime> pending_flush_{0};
@@ -125,7 +133,10 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   TinyTable table_;  // after overflow_: its pages come from there and go back first
   std::unique_ptr<absl::Mutex[]> key_locks_;
   std::atomic<uint64_t> inline_total_{0};  // inline stores, for total_items
-  std::atomic<uint64_t> last_pull_evictions_{0};  // overflow evictions at the last pull
+  // Eviction counts of either side when pages were last weighed.
+  std::atomic<uint64_t> table_mark_{0};
+  std::atomic<uint64_t> overflow_mark_{0};
+  std::atomic<uint64_t> overflow_stores_{0};
 };
 
 }  // namespace tinycached::core

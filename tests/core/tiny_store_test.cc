@@ -208,6 +208,34 @@ TEST_F(TinyStoreTest, MinusMHoldsEverythingAndMemoryMovesBothWays) {
   EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
 }
 
+TEST_F(TinyStoreTest, AFilledTableGivesItsPagesToTextKeysThatKeepMissing) {
+  // The size shift (experiments/shift) in small: tiny items fill -m, then a
+  // read-through client moves to 15000 text-keyed 300-byte items (4.5 MB,
+  // fits in 8). The table gets no more sets and so never evicts; the
+  // overflow store evicts on every miss. Pages must flow to it.
+  Make(8);
+  uint64_t k = 1;
+  while (engine_->engine_stats().inline_evictions == 0) Set(std::to_string(k++), "x");
+  const size_t full = tiny_->table().pages();
+  const std::string big(300, 'v');
+  auto pass = [&] {
+    int hits = 0;
+    for (int i = 0; i < 15000; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      if (Get(key) == big) {
+        ++hits;
+      } else {
+        Set(key, big);
+      }
+    }
+    return hits;
+  };
+  for (int round = 0; round < 12; ++round) pass();
+  EXPECT_GT(pass(), 15000 * 9 / 10);
+  EXPECT_LT(tiny_->table().pages(), full);
+  EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
+}
+
 TEST_F(TinyStoreTest, TheOverflowIndexIsPaidFromTheLimit) {
   Make(8);
   const size_t index = engine_->slabs().index().bytes();
