@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 
 namespace tinycached::server {
 namespace {
@@ -57,6 +58,98 @@ std::string PresetNames() {
     names += p.name;
   }
   return names;
+}
+
+// memcached 1.6.18 options that name a mechanism tinycached does not have.
+// kIgnored: the option only tunes that mechanism, so it is accepted and does
+// nothing (a config written for memcached still starts). kRefused: the option
+// asks for a feature that is not built; starting without it would silently
+// change what the user gets, so the server refuses with one line saying why.
+enum class Foreign { kIgnored, kRefused };
+
+struct ForeignFlag {
+  char short_name;
+  const char* long_name;
+  int has_arg;
+  Foreign kind;
+  const char* why;
+};
+
+constexpr ForeignFlag kForeignFlags[] = {
+    {'s', "unix-socket", required_argument, Foreign::kRefused, "unix sockets are not supported yet"},
+    {'a', "unix-mask", required_argument, Foreign::kRefused, "unix sockets are not supported yet"},
+    {'R', "max-reqs-per-event", required_argument, Foreign::kRefused,
+     "a per-event request cap is not built yet (a connection runs what it has buffered, "
+     "bounded by its output buffer)"},
+    {'D', nullptr, required_argument, Foreign::kRefused,
+     "per-prefix statistics (stats detail) are not built yet"},
+    {'S', "enable-sasl", no_argument, Foreign::kRefused,
+     "SASL is not built (it needs the binary protocol)"},
+    {'Y', "auth-file", required_argument, Foreign::kRefused,
+     "ASCII authentication is not built yet"},
+    {'e', "memory-file", required_argument, Foreign::kRefused,
+     "restartable memory files are not built"},
+    {'Z', "enable-ssl", no_argument, Foreign::kRefused, "TLS is not built"},
+    {'L', "enable-largepages", no_argument, Foreign::kIgnored,
+     "pages are committed as they are used, not preallocated"},
+    {'X', "disable-dumping", no_argument, Foreign::kIgnored,
+     "there is no stats cachedump or lru_crawler metadump to disable"},
+    {'W', "disable-watch", no_argument, Foreign::kIgnored, "there is no watch command to disable"},
+    {'N', "napi_ids", required_argument, Foreign::kIgnored,
+     "connections are not steered to threads by NAPI id"},
+};
+
+const ForeignFlag* FindForeignFlag(int c) {
+  for (const ForeignFlag& f : kForeignFlags) {
+    if (f.short_name == c) return &f;
+  }
+  return nullptr;
+}
+
+struct ForeignSuboption {
+  const char* name;  // a trailing '*' matches any name with that prefix
+  Foreign kind;
+  const char* why;
+};
+
+constexpr ForeignSuboption kForeignSuboptions[] = {
+    {"maxconns_fast", Foreign::kIgnored, "past -c a new connection is always told and closed"},
+    {"no_maxconns_fast", Foreign::kRefused,
+     "holding new connections back past -c is not built (they are told and closed)"},
+    {"tail_repair_time", Foreign::kIgnored, "there is no repair of leaked item references"},
+    {"lru_crawler", Foreign::kIgnored, "there is no LRU crawler thread"},
+    {"no_lru_crawler", Foreign::kIgnored, "there is no LRU crawler thread"},
+    {"lru_crawler_sleep", Foreign::kIgnored, "there is no LRU crawler thread"},
+    {"lru_crawler_tocrawl", Foreign::kIgnored, "there is no LRU crawler thread"},
+    {"lru_maintainer", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
+    {"no_lru_maintainer", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
+    {"hot_lru_pct", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
+    {"warm_lru_pct", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
+    {"hot_max_factor", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
+    {"warm_max_factor", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
+    {"temporary_ttl", Foreign::kIgnored, "one LRU per class, no temporary LRU"},
+    {"watcher_logbuf_size", Foreign::kIgnored, "there is no watch command"},
+    {"worker_logbuf_size", Foreign::kIgnored, "there is no watch command"},
+    {"track_sizes", Foreign::kIgnored, "stats sizes is not built"},
+    {"modern", Foreign::kIgnored, "memcached 1.6.18's modern set is empty"},
+    {"no_modern", Foreign::kRefused, "memcached 1.4's defaults are not reproduced"},
+    {"sock_cookie_id", Foreign::kIgnored, "sockets carry no SO_MARK cookie"},
+    {"slab_automove_freeratio", Foreign::kIgnored, "it tunes extstore's automover"},
+    {"idle_timeout", Foreign::kRefused, "closing idle connections is not built yet"},
+    {"no_hashexpand", Foreign::kRefused, "a hash index that never grows is not built"},
+    {"ext_*", Foreign::kRefused, "extstore is not built"},
+    {"ssl_*", Foreign::kRefused, "TLS is not built"},
+};
+
+const ForeignSuboption* FindForeignSuboption(absl::string_view key) {
+  for (const ForeignSuboption& f : kForeignSuboptions) {
+    const absl::string_view name = f.name;
+    if (name.back() == '*' ? absl::StartsWith(key, name.substr(0, name.size() - 1))
+                           : key == name) {
+      return &f;
+    }
+  }
+  return nullptr;
 }
 
 absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
@@ -132,6 +225,13 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
           s->slab_automove_window > 64) {
         return Bad(absl::StrFormat("Bad slab_automove_window \"%s\" (1..64 seconds)", value));
       }
+    } else if (key == "hash_algorithm") {
+      // tinycached hashes keys its own way; memcached's choices are accepted.
+      if (value != "jenkins" && value != "murmur3" && value != "xxh3") {
+        return Bad(absl::StrFormat("Bad hash_algorithm \"%s\" (jenkins, murmur3 or xxh3)", value));
+      }
+    } else if (const ForeignSuboption* f = FindForeignSuboption(key)) {
+      if (f->kind == Foreign::kRefused) return Bad(absl::StrFormat("-o %s: %s", key, f->why));
     } else {
       return Bad(absl::StrFormat("Illegal suboption \"%s\"", opt));
     }
@@ -161,7 +261,18 @@ std::string UsageText() {
       "-u, --user=<user>         assume identity of <user> (only when run as root)\n"
       "-h, --help                print this help and exit\n"
       "-V, --version             print version and exit\n"
+      "-A, --enable-shutdown     enable the ascii \"shutdown\" command\n"
+      "-F, --disable-flush-all   disable the flush_all command\n"
+      "-b, --listen-backlog=<num> the listen queue limit (default: 1024)\n"
+      "-k, --lock-memory         lock down all paged memory (mlockall)\n"
+      "-r, --enable-coredumps    maximize the core file limit\n"
+      "-B, --protocol=<name>     ascii or auto (both: ascii; binary is not built)\n"
+      "-i, --license             print the license and exit\n"
       "    --list-presets        print the names of the item-layout presets and exit\n"
+      "memcached's other options are accepted where they only tune a mechanism\n"
+      "tinycached does not have (-L -X -W -N, -o hot_lru_pct= and the like), and\n"
+      "refused with the reason where they ask for a feature not built (-s -a -R -D\n"
+      "-S -Y -e -Z, -o idle_timeout= ext_* ssl_*).\n"
       "-o, --extended            comma separated list of extended options:\n"
       "   - preset=<name>        item layout preset (default: stock, memcached 1.6's\n"
       "                          layout byte for byte); --list-presets shows the ladder.\n"
@@ -211,12 +322,30 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       {"version", no_argument, nullptr, 'V'},
       {"extended", required_argument, nullptr, 'o'},
       {"list-presets", no_argument, nullptr, kListPresetsOpt},
-      {nullptr, 0, nullptr, 0},
+      {"enable-shutdown", no_argument, nullptr, 'A'},
+      {"disable-flush-all", no_argument, nullptr, 'F'},
+      {"listen-backlog", required_argument, nullptr, 'b'},
+      {"lock-memory", no_argument, nullptr, 'k'},
+      {"enable-coredumps", no_argument, nullptr, 'r'},
+      {"license", no_argument, nullptr, 'i'},
+      {"protocol", required_argument, nullptr, 'B'},
   };
+  // The foreign flags' long forms, then getopt's terminator.
+  std::vector<option> long_options(std::begin(kLong), std::end(kLong));
+  for (const ForeignFlag& f : kForeignFlags) {
+    if (f.long_name != nullptr) long_options.push_back({f.long_name, f.has_arg, nullptr, f.short_name});
+  }
+  long_options.push_back({nullptr, 0, nullptr, 0});
+  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:";
+  for (const ForeignFlag& f : kForeignFlags) {
+    short_options += f.short_name;
+    if (f.has_arg == required_argument) short_options += ':';
+  }
   optind = 0;  // GNU getopt: 0 re-initialises its state (tests parse many times)
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argc, argv, short_options.c_str(), long_options.data(), nullptr)) !=
+         -1) {
     const absl::string_view arg = optarg != nullptr ? optarg : "";
     switch (c) {
       case 'p':
@@ -303,9 +432,43 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       case kListPresetsOpt:
         cl.action = CommandAction::kListPresets;
         break;
+      case 'A':
+        s.enable_shutdown = true;
+        break;
+      case 'F':
+        s.flush_enabled = false;
+        break;
+      case 'b':
+        if (!ParseInt(arg, &s.backlog) || s.backlog <= 0) {
+          return Bad(absl::StrFormat("Invalid listen backlog \"%s\"", arg));
+        }
+        break;
+      case 'k':
+        s.lock_memory = true;
+        break;
+      case 'r':
+        s.coredumps = true;
+        break;
+      case 'i':
+        cl.action = CommandAction::kLicense;
+        break;
+      case 'B':
+        // Only the ASCII protocol is served; "auto" (memcached's default)
+        // then means ASCII too.
+        if (arg == "binary") return Bad("-B binary: the binary protocol is not built yet");
+        if (arg != "ascii" && arg != "auto") {
+          return Bad(absl::StrFormat("Invalid value for binding protocol: %s", arg));
+        }
+        break;
       case ':':
         return Bad(absl::StrFormat("option requires an argument -- '%c'", optopt));
       default:
+        if (const ForeignFlag* f = FindForeignFlag(c)) {
+          if (f->kind == Foreign::kIgnored) break;
+          return Bad(f->long_name != nullptr
+                         ? absl::StrFormat("-%c (--%s): %s", c, f->long_name, f->why)
+                         : absl::StrFormat("-%c: %s", c, f->why));
+        }
         if (optopt != 0) return Bad(absl::StrFormat("invalid option -- '%c'", optopt));
         return Bad(absl::StrFormat("unrecognized option '%s'", argv[optind - 1]));
     }

@@ -9,15 +9,17 @@
 
 namespace tinycached::server {
 
-enum class CommandAction { kRun, kHelp, kVersion, kListPresets };
+enum class CommandAction { kRun, kHelp, kVersion, kLicense, kListPresets };
 
 struct CommandLine {
   Settings settings;
   CommandAction action = CommandAction::kRun;
 };
 
-// Parses memcached's flags (-p -U -l -m -c -t -n -f -C -I -M -v -d -P -u -h
-// -V -o key=value,...) and their long forms. Errors carry a message fit for
+// Parses memcached 1.6.18's flags and their long forms: every one either
+// works, is accepted as a no-op because it tunes a mechanism tinycached does
+// not have, or is refused with a message naming the feature that is not
+// built (flags.cc: kForeignFlags, kForeignSuboptions). Errors carry a message fit for
 // the user; the caller exits with status 2.
 absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv);
 

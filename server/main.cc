@@ -3,15 +3,19 @@
 #include <malloc.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "event2/event.h"
 #include "core/clock.h"
 #include "core/item_store.h"
 #include "server/context.h"
@@ -100,6 +104,13 @@ int main(int argc, char** argv) {
     case server::CommandAction::kVersion:
       std::printf("tinycached %s\n", server::kVersion);
       return 0;
+    case server::CommandAction::kLicense:
+      std::printf(
+          "tinycached %s\n"
+          "It links libevent %s (3-clause BSD license) and Abseil (Apache License 2.0);\n"
+          "their license texts ship with their packages (Debian: /usr/share/doc/*/copyright).\n",
+          server::kVersion, event_get_version());
+      return 0;
     case server::CommandAction::kListPresets:
       // One preset per line, ladder order: name, its knobs, what the step changes.
       for (const server::Preset& p : server::Presets()) {
@@ -121,6 +132,18 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "slab class %3d: chunk size %9zu perslab %7zu\n", i,
                    classes.ChunkSize(i), classes.PerPage(i));
     }
+  }
+  if (settings.coredumps) {
+    // -r: as large a core file as the hard limit allows.
+    rlimit rl{};
+    if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_CORE, &rl);
+    }
+  }
+  if (settings.lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0) {
+    // memcached goes on without it, and so do we.
+    std::fprintf(stderr, "warning: -k invalid, mlockall() failed: %s\n", std::strerror(errno));
   }
   if (!RaiseFileLimit(settings.maxconns)) {
     return Fail(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <csignal>
 #include <optional>
 
 #include "server/stats_reply.h"
@@ -129,7 +130,7 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
       }
       if (cmd == "stats") return ProcessStats(t, out);
       if (cmd == "slabs") return ProcessSlabs(t, out);
-      if (cmd == "shutdown") return Reply(out, "ERROR: shutdown not enabled");
+      if (cmd == "shutdown") return ProcessShutdown(t, out, close);
       return Reply(out, kError);
     case 'a':
       if (cmd == "add" || cmd == "append") {
@@ -404,13 +405,27 @@ void Session::ProcessTouch(const Tokens& t, std::string* out) {
 
 void Session::ProcessFlushAll(const Tokens& t, std::string* out) {
   SetNoreplyMaybe(t);
+  // As memcached: counted first, then refused under -F, then parsed.
+  stats_->flush_cmds.Add();
+  if (!ctx_->settings.flush_enabled) return Reply(out, "CLIENT_ERROR flush_all not allowed");
   int32_t delay = 0;
   if (t.ntokens() != (noreply_ ? 3u : 2u) && !protocol::ParseInt32(t[1], &delay)) {
     return Reply(out, "CLIENT_ERROR invalid exptime argument");
   }
-  stats_->flush_cmds.Add();
   ctx_->store->FlushAll(delay);
   Reply(out, "OK");
+}
+
+// "shutdown [graceful]" under -A: the connection closes and the server stops
+// as on SIGINT (memcached raises SIGUSR1 for "graceful"; here both stop the
+// same orderly way: replies written, connections closed, pid file removed).
+void Session::ProcessShutdown(const Tokens& t, std::string* out, bool* close) {
+  if (!ctx_->settings.enable_shutdown) return Reply(out, "ERROR: shutdown not enabled");
+  if (t.ntokens() > 3 || (t.ntokens() == 3 && t[1] != "graceful")) {
+    return Reply(out, "CLIENT_ERROR invalid shutdown mode");
+  }
+  *close = true;
+  std::raise(SIGINT);
 }
 
 void Session::ProcessVerbosity(const Tokens& t, std::string* out) {

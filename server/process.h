@@ -71,6 +71,7 @@ class Session {
   void ProcessTouch(const protocol::Tokens& t, std::string* out);
   void ProcessFlushAll(const protocol::Tokens& t, std::string* out);
   void ProcessVerbosity(const protocol::Tokens& t, std::string* out);
+  void ProcessShutdown(const protocol::Tokens& t, std::string* out, bool* close);
   void ProcessStats(const protocol::Tokens& t, std::string* out);
   void ProcessSlabs(const protocol::Tokens& t, std::string* out);
 

@@ -455,7 +455,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
     return absl::UnavailableError(
         absl::StrFormat("failed to listen on TCP port %d: %s", settings.port, std::strerror(err)));
   }
-  if (listen(fd, 1024) != 0) {
+  if (listen(fd, settings.backlog) != 0) {
     const int err = errno;
     close(fd);
     return absl::InternalError(absl::StrFormat("listen(): %s", std::strerror(err)));

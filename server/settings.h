@@ -37,6 +37,11 @@ struct Settings {
   double slab_automove_ratio = 0.8;  // -o slab_automove_ratio=
   int slab_automove_window = 30;     // -o slab_automove_window=
   size_t read_buf_mem_limit_mb = 64;  // -o read_buf_mem_limit= (0: unlimited)
+  bool enable_shutdown = false;  // -A: the "shutdown" command stops the server
+  bool flush_enabled = true;     // -F turns off: flush_all is refused
+  int backlog = 1024;            // -b: the listen() queue
+  bool lock_memory = false;      // -k: mlockall() at start
+  bool coredumps = false;        // -r: raise the core file limit to its maximum
 
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;

@@ -28,6 +28,72 @@ def ask(port, request):
         return data
 
 
+MEMCACHED = "/usr/bin/memcached"
+
+# A value for every memcached flag or -o option that takes one.
+FLAG_VALUES = {
+    "p": None, "U": "0", "s": "/tmp/tinycached-cli-test.sock", "a": "700", "l": "127.0.0.1",
+    "m": "64", "c": "1024", "P": None, "f": "1.25", "n": "48", "D": ":", "t": "2", "R": "20",
+    "b": "512", "B": "ascii", "I": "1m", "Y": "/dev/null", "e": "/dev/null", "u": "root",
+    "o": "modern", "N": "1",
+}
+SUBOPTION_VALUES = {
+    "hashpower": "16", "tail_repair_time": "0", "hash_algorithm": "murmur3",
+    "lru_crawler_sleep": "100", "lru_crawler_tocrawl": "0", "read_buf_mem_limit": "0",
+    "hot_lru_pct": "20", "warm_lru_pct": "40", "hot_max_factor": "0.20",
+    "warm_max_factor": "2.00", "temporary_ttl": "61", "idle_timeout": "10",
+    "slab_chunk_max": "524288", "watcher_logbuf_size": "256", "worker_logbuf_size": "64",
+    "sock_cookie_id": "1", "ext_path": "/tmp/ext:64m", "ext_page_size": "64",
+    "ext_wbuf_size": "4", "ext_threads": "1", "ext_item_size": "512", "ext_item_age": "0",
+    "ext_low_ttl": "0", "ext_recache_rate": "2000", "ext_compact_under": "1",
+    "ext_drop_under": "1", "ext_max_frag": "0.8", "ext_max_sleep": "1000000",
+    "slab_automove_freeratio": "0.01", "ssl_chain_cert": "/dev/null", "ssl_key": "/dev/null",
+    "ssl_keyformat": "PEM", "ssl_verify_mode": "0", "ssl_ciphers": "HIGH",
+    "ssl_ca_cert": "/dev/null", "ssl_wbuf_size": "16", "ssl_min_version": "2",
+}
+
+
+def memcached_help():
+    """memcached 1.6.18's -h: its flags (letter, takes a value) and -o option names."""
+    text = subprocess.run([MEMCACHED, "-h"], capture_output=True, text=True).stdout
+    flags, suboptions = {}, []
+    for line in text.splitlines():
+        m = re.match(r"^-(\w)(?:,|\s)\s*(?:-*([\w-]+))?(=<[^>]*>)?", line)
+        if m and line[2:3] != "v":
+            flags[m.group(1)] = bool(m.group(3)) or m.group(1) in ("D", "R", "N", "o")
+        m = re.match(r"^   - (\w+):", line)
+        if m:
+            suboptions.append(m.group(1))
+    return flags, suboptions
+
+
+def start_or_refusal(args, timeout=5):
+    """Starts tinycached with args on a free port: ("serves", None) once it answers
+    `version`, or ("exit", CompletedProcess-like) if it exits first."""
+    port = harness.free_port()
+    argv = [harness.TINYCACHED, "-p", str(port), "-l", "127.0.0.1", "-U", "0"]
+    if os.geteuid() == 0:
+        argv += ["-u", "root"]
+    proc = subprocess.Popen(argv + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                return "exit", (proc.returncode, out, err)
+            try:
+                if ask(port, b"version\r\n").startswith(b"VERSION "):
+                    return "serves", None
+            except OSError:
+                time.sleep(0.05)
+        return "hangs", None
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.communicate(timeout=10)
+
+
 class CommandLineTest(unittest.TestCase):
     def test_help_version_and_presets_exit_zero(self):
         h = run("-h")
@@ -111,6 +177,78 @@ class CommandLineTest(unittest.TestCase):
         self.assertEqual(stats["evictions"], "off")
         self.assertEqual(stats["item_layout"], "stock")
         self.assertEqual(stats["udpport"], "0")
+
+    def check_starts_or_is_refused(self, args, name):
+        outcome, detail = start_or_refusal(args)
+        if outcome == "serves":
+            return "serves"
+        self.assertEqual(outcome, "exit", "%s neither served nor exited" % (args,))
+        rc, out, err = detail
+        if rc == 0:  # -h, -V, -i: print and exit
+            self.assertTrue(out.strip(), "%s exited 0 printing nothing" % (args,))
+            return "prints"
+        self.assertEqual(rc, 2, "%s: exit %d: %s" % (args, rc, err))
+        lines = [l for l in err.splitlines() if l and not l.startswith("Try ")]
+        self.assertEqual(len(lines), 1, "%s: want one line saying why, got %r" % (args, err))
+        self.assertIn(name, lines[0], "%s: the message does not name the option" % (args,))
+        return "refused"
+
+    @unittest.skipUnless(os.path.exists(MEMCACHED), "needs Debian's memcached for its -h")
+    def test_every_memcached_flag_starts_or_is_refused_with_a_reason(self):
+        flags, suboptions = memcached_help()
+        self.assertGreater(len(flags), 30, "memcached -h parsed badly: %s" % flags)
+        self.assertGreater(len(suboptions), 40, "memcached -h parsed badly: %s" % suboptions)
+        outcomes = {}
+        for letter, takes_value in sorted(flags.items()):
+            if letter in ("d", "p"):  # -d: its own test; -p: every start has one
+                continue
+            args = ["-" + letter]
+            if takes_value:
+                value = FLAG_VALUES.get(letter)
+                if letter == "P":
+                    value = os.path.join(tempfile.gettempdir(), "tinycached-cli-test.pid")
+                self.assertIsNotNone(value, "no test value for -%s" % letter)
+                args.append(value)
+            with self.subTest(flag=args):
+                outcomes["-" + letter] = self.check_starts_or_is_refused(args, "-" + letter)
+        for name in suboptions:
+            value = SUBOPTION_VALUES.get(name)
+            opt = name if value is None else "%s=%s" % (name, value)
+            with self.subTest(suboption=opt):
+                outcomes[name] = self.check_starts_or_is_refused(["-o", opt], name)
+        # What works is known; a flag moving between classes is a decision.
+        for flag in ("-A", "-F", "-b", "-k", "-r", "-B", "-L", "-X", "-W", "-c", "-t", "-m"):
+            self.assertEqual(outcomes.get(flag), "serves", flag)
+        for flag in ("-h", "-V", "-i"):
+            self.assertEqual(outcomes.get(flag), "prints", flag)
+        for flag in ("-Z", "-S", "-e", "ssl_chain_cert", "ext_path"):
+            self.assertEqual(outcomes.get(flag), "refused", flag)
+
+    def test_shutdown_needs_A(self):
+        with harness.tinycached() as s:
+            self.assertEqual(ask(s.port, b"shutdown\r\n"), b"ERROR: shutdown not enabled\r\n")
+        with harness.tinycached(["-A"]) as s:
+            self.assertEqual(ask(s.port, b"shutdown now\r\n"),
+                             b"CLIENT_ERROR invalid shutdown mode\r\n")
+            self.assertEqual(ask(s.port, b"shutdown\r\n"), b"")  # closed, no reply
+            s.proc.wait(timeout=10)
+            self.assertEqual(s.proc.returncode, 0)
+
+    def test_F_refuses_flush_all(self):
+        with harness.tinycached(["-F"]) as s:
+            self.assertEqual(ask(s.port, b"set k 0 0 1\r\nv\r\n"), b"STORED\r\n")
+            self.assertEqual(ask(s.port, b"flush_all\r\n"),
+                             b"CLIENT_ERROR flush_all not allowed\r\n")
+            with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+                c.sendall(b"flush_all noreply\r\nget k\r\n")
+                data = b""
+                while not data.endswith(b"END\r\n"):
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            # Nothing for the noreply flush_all, and k is still there.
+            self.assertEqual(data, b"VALUE k 0 1\r\nv\r\nEND\r\n")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,40 @@ TEST(FlagsTest, ActionsAndBadInput) {
   }
 }
 
+TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
+  auto cl = Parse({"-A", "-F", "-b", "64", "-k", "-r", "-B", "ascii", "--protocol=auto"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  EXPECT_TRUE(cl->settings.enable_shutdown);
+  EXPECT_FALSE(cl->settings.flush_enabled);
+  EXPECT_EQ(cl->settings.backlog, 64);
+  EXPECT_TRUE(cl->settings.lock_memory);
+  EXPECT_TRUE(cl->settings.coredumps);
+  EXPECT_EQ(Parse({"-i"})->action, CommandAction::kLicense);
+  EXPECT_TRUE(Parse({})->settings.flush_enabled);
+  // Tuning of mechanisms tinycached does not have: accepted, nothing changes.
+  for (auto args : std::vector<std::vector<const char*>>{
+           {"-L"}, {"-X"}, {"-W"}, {"-N", "2"}, {"--enable-largepages"},
+           {"-o", "hash_algorithm=xxh3"}, {"-o", "no_lru_crawler,lru_crawler_sleep=50"},
+           {"-o", "hot_lru_pct=20,warm_lru_pct=40,temporary_ttl=61"}, {"-o", "modern"},
+           {"-o", "maxconns_fast"}, {"-o", "slab_automove_freeratio=0.01"}}) {
+    auto parsed = Parse(args);
+    EXPECT_TRUE(parsed.ok()) << args[0] << ": " << parsed.status();
+  }
+  // Features not built: refused, naming the option.
+  for (auto [args, name] : std::vector<std::pair<std::vector<const char*>, const char*>>{
+           {{"-s", "/tmp/s"}, "-s"}, {{"--unix-socket=/tmp/s"}, "-s"}, {{"-a", "700"}, "-a"},
+           {{"-R", "20"}, "-R"}, {{"-D", ":"}, "-D"}, {{"-S"}, "-S"}, {{"-Z"}, "-Z"},
+           {{"-e", "/dev/shm/m"}, "-e"}, {{"-Y", "/etc/auth"}, "-Y"}, {{"-B", "binary"}, "binary"},
+           {{"-o", "idle_timeout=10"}, "idle_timeout"}, {{"-o", "ext_path=/x:1G"}, "ext_path"},
+           {{"-o", "ssl_key=/k"}, "ssl_key"}, {{"-o", "hash_algorithm=md5"}, "hash_algorithm"},
+           {{"-B", "udp"}, "udp"}, {{"-b", "0"}, "backlog"}}) {
+    auto parsed = Parse(args);
+    ASSERT_FALSE(parsed.ok()) << "accepted: " << args[0];
+    EXPECT_NE(parsed.status().message().find(name), std::string::npos)
+        << parsed.status().message() << " does not name " << name;
+  }
+}
+
 TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
   const std::vector<Preset>& ladder = Presets();
   ASSERT_GE(ladder.size(), 10u);
