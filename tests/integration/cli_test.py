@@ -16,11 +16,12 @@ def run(*args, timeout=10):
                           timeout=timeout)
 
 
-def ask(port, request):
+def ask(port, request, until=b"\r\n"):
+    """The reply to `request`, read until it ends with `until` (or the server closes)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(request)
         data = b""
-        while not data.endswith(b"\r\n"):
+        while not data.endswith(until):
             chunk = s.recv(4096)
             if not chunk:
                 break
@@ -239,16 +240,9 @@ class CommandLineTest(unittest.TestCase):
             self.assertEqual(ask(s.port, b"set k 0 0 1\r\nv\r\n"), b"STORED\r\n")
             self.assertEqual(ask(s.port, b"flush_all\r\n"),
                              b"CLIENT_ERROR flush_all not allowed\r\n")
-            with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
-                c.sendall(b"flush_all noreply\r\nget k\r\n")
-                data = b""
-                while not data.endswith(b"END\r\n"):
-                    chunk = c.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
             # Nothing for the noreply flush_all, and k is still there.
-            self.assertEqual(data, b"VALUE k 0 1\r\nv\r\nEND\r\n")
+            self.assertEqual(ask(s.port, b"flush_all noreply\r\nget k\r\n", until=b"END\r\n"),
+                             b"VALUE k 0 1\r\nv\r\nEND\r\n")
 
 
 if __name__ == "__main__":
