@@ -19,7 +19,7 @@
 //   |next |prev |hnext| time | exp  |nbytes|refc|flag|cls|nk | pad |
 //   +-----+-----+-----+------+------+------+----+----+---+---+-----+
 //    next/prev: LRU links; hnext: hash chain (W bytes each)
-//    time: last access (u32 relative seconds); exp: expiry, 0 = never (u32)
+//    time: last access (u32 relative seconds); exp: the expiry word (below)
 //    nbytes: value length + 2 (memcached counts the stored "\r\n") (u32)
 //    refc: reference count (u16), always 1: readers copy out under the lock
 //    flag: ItemFlag bits (u16); cls: slab class (u8); nk: key length (u8)
@@ -41,6 +41,21 @@
 //   NUL and the value's "\r\n" (the reply writer adds them), padding, and
 //   the access time: recency is the kActive bit, flush_all the kEpoch bit
 //   (core/item_store.h), so only `stats` ages are lost (they read 0).
+//
+// The expiry word (stock `exp`, lean's optional exptime field), u32:
+//
+//    31     30      29     28                                 0
+//   +------+-------+------+-----------------------------------+
+//   |binkey|winsent|stale |  expiry: relative seconds, 0=never |
+//   +------+-------+------+-----------------------------------+
+//    stale:   invalidated by a meta delete or set with I (memcached's ITEM_STALE)
+//    winsent: a meta get has handed out the right to recache it (ITEM_TOKEN_SENT)
+//    binkey:  stored by a meta set with a base64 key: `k` returns it base64
+//             (ITEM_KEY_BINARY)
+//   Relative expiries stay below 2^29 (17 years of uptime; an absolute one is
+//   at most 2^31 minus the start time, under 2^29 since 2015). A lean item
+//   that has a meta state but no expiry stores the field anyway (its word is
+//   non-zero).
 //
 // Example, key "1234567", value "x", flags 0, no expiry, no CAS:
 //   stock + pointers + text keys:  48 + 8 + 1 + 3 = 60 bytes (+8 with CAS)
@@ -85,6 +100,19 @@ enum ItemFlag : uint16_t {
 
 enum class HeaderStyle : uint8_t { kStock, kLean };
 
+// The meta commands' item state, kept in the top bits of the expiry word.
+enum MetaState : uint8_t {
+  kMetaStale = 1 << 0,    // invalidated (mg answers X)
+  kMetaWinSent = 1 << 1,  // a client has won the recache (mg answers Z)
+  kMetaBinaryKey = 1 << 2,  // the key came base64-encoded
+};
+inline constexpr int kExptimeBits = 29;
+inline constexpr uint32_t kExptimeMask = (uint32_t{1} << kExptimeBits) - 1;
+// The expiry word of an item with this expiry and meta state.
+inline constexpr uint32_t ExptimeWord(uint32_t exptime, uint8_t state) {
+  return (exptime & kExptimeMask) | (static_cast<uint32_t>(state) << kExptimeBits);
+}
+
 struct LayoutOptions {
   RefCodec refs = RefCodec::Pointer();
   bool cas = true;
@@ -99,6 +127,7 @@ struct ItemMeta {
   uint32_t client_flags = 0;
   uint32_t time = 0;  // stock only: the access time field
   uint32_t exptime = 0;
+  uint8_t state = 0;  // MetaState bits
 };
 
 class ItemLayout {
@@ -147,6 +176,8 @@ class ItemLayout {
   size_t header_size() const { return header_; }
 
   // Bytes an item needs. Must agree with Init() and the accessors.
+  // `exptime` is the expiry word (ExptimeWord()): a lean item has the field
+  // when it is non-zero.
   size_t ItemSize(size_t nkey, uint32_t client_flags, size_t nvalue, uint32_t exptime) const {
     const size_t cf = client_flags != 0 ? kClientFlagsSize : 0;
     const size_t cas = cas_ ? kCasSize : 0;
@@ -160,6 +191,7 @@ class ItemLayout {
   void Init(uint8_t* it, const ItemMeta& m, const StoredKey& key, size_t nvalue,
             const char* value) const {
     uint16_t flags = m.flags & ~(kClientFlags | kExptime | kPackedKey);
+    const uint32_t word = compact::ExptimeWord(m.exptime, m.state);
     if (m.client_flags != 0) flags |= kClientFlags;
     if (key.packed()) flags |= kPackedKey;
     const std::string_view k = key.bytes();
@@ -168,7 +200,7 @@ class ItemLayout {
     refs_.Store(it + w_, nullptr);
     refs_.Store(it + 2 * w_, nullptr);
     if (lean_) {
-      if (m.exptime != 0) flags |= kExptime;
+      if (word != 0) flags |= kExptime;
       it[flags_off_] = static_cast<uint8_t>(flags);
       it[nkey_off_] = static_cast<uint8_t>(k.size());
       uint8_t* p = it + header_;
@@ -177,8 +209,8 @@ class ItemLayout {
         StoreField<uint64_t>(p, 0);
         p += kCasSize;
       }
-      if (m.exptime != 0) {
-        StoreField<uint32_t>(p, m.exptime);
+      if (word != 0) {
+        StoreField<uint32_t>(p, word);
         p += kExptimeSize;
       }
       if (m.client_flags != 0) {
@@ -190,7 +222,7 @@ class ItemLayout {
     } else {
       std::memset(it + 3 * w_, 0, header_ - 3 * w_);
       StoreField<uint32_t>(it + time_off_, m.time);
-      StoreField<uint32_t>(it + exptime_off_, m.exptime);
+      StoreField<uint32_t>(it + exptime_off_, word);
       StoreField<uint32_t>(it + nbytes_off_,
                            static_cast<uint32_t>(nvalue + kStockValueSuffix));
       StoreField<uint16_t>(it + refcount_off_, 1);
@@ -244,20 +276,33 @@ class ItemLayout {
     if (!lean_) StoreField<uint32_t>(it + time_off_, t);
   }
 
-  uint32_t Exptime(const uint8_t* it) const {
+  // The whole expiry word (expiry and meta state).
+  uint32_t ExptimeWord(const uint8_t* it) const {
     if (!lean_) return LoadField<uint32_t>(it + exptime_off_);
     if ((it[flags_off_] & kExptime) == 0) return 0;
     return LoadField<uint32_t>(it + OptionalOffset(it) + (cas_ ? kCasSize : 0));
   }
-  // False when the item has no room for `t` (a lean item stored without an
-  // expiry): the caller must rewrite the item with ItemSize(..., t).
+  uint32_t Exptime(const uint8_t* it) const { return ExptimeWord(it) & kExptimeMask; }
+  uint8_t State(const uint8_t* it) const {
+    return static_cast<uint8_t>(ExptimeWord(it) >> kExptimeBits);
+  }
+  // Sets the expiry (keeping the state), or the state (keeping the expiry).
+  // False when the item has no room for the new word (a lean item stored
+  // without the field): the caller must rewrite the item with
+  // ItemSize(..., new word).
   bool SetExptime(uint8_t* it, uint32_t t) const {
+    return SetExptimeWord(it, compact::ExptimeWord(t, State(it)));
+  }
+  bool SetState(uint8_t* it, uint8_t state) const {
+    return SetExptimeWord(it, compact::ExptimeWord(Exptime(it), state));
+  }
+  bool SetExptimeWord(uint8_t* it, uint32_t word) const {
     if (!lean_) {
-      StoreField<uint32_t>(it + exptime_off_, t);
+      StoreField<uint32_t>(it + exptime_off_, word);
       return true;
     }
-    if ((it[flags_off_] & kExptime) == 0) return t == 0;
-    StoreField<uint32_t>(it + OptionalOffset(it) + (cas_ ? kCasSize : 0), t);
+    if ((it[flags_off_] & kExptime) == 0) return word == 0;
+    StoreField<uint32_t>(it + OptionalOffset(it) + (cas_ ? kCasSize : 0), word);
     return true;
   }
 

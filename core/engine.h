@@ -30,7 +30,9 @@ namespace tinycached::core {
 
 enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
 enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
-enum class DeltaResult { kOk, kNotFound, kNonNumeric, kNoMemory };
+// kExists: a meta arithmetic's CAS did not match; kNotStored: its vivify found
+// the key taken meanwhile.
+enum class DeltaResult { kOk, kNotFound, kNonNumeric, kNoMemory, kExists, kNotStored };
 enum class TouchResult { kTouched, kNotFound, kNoMemory };
 
 // How items refer to each other (compact/ref.h).
@@ -132,6 +134,65 @@ struct EngineStats {
   size_t inline_table_bytes = 0;  // the slot table (inside -m)
 };
 
+// ---- meta commands (mg ms md ma me) ---------------------------------------
+// The engine gives the meta protocol (server/protocol/meta.cc) one item
+// under its lock; the protocol decides, flag by flag and in memcached's
+// order, what to answer and what to change, and the engine applies the
+// changes before it lets go of the lock.
+
+// What a meta command sees of an item, as it was before this command.
+struct MetaItem {
+  std::string_view value;
+  uint32_t flags = 0;
+  uint64_t cas = 0;
+  RelTime exptime = 0;      // 0 = never
+  RelTime last_access = 0;
+  bool has_access_time = false;  // false where the layout keeps none (lean, tiny slots)
+  bool fetched = false;     // read before (memcached's ITEM_FETCHED)
+  uint8_t state = 0;        // compact::MetaState bits
+  bool created = false;     // made by this command (mg/ma with N)
+  int class_id = 0;         // 0 for an item in a tiny slot
+  size_t size = 0;          // bytes it occupies (memcached's ITEM_ntotal)
+  // For PinVisited(): the item and its stripe.
+  const uint8_t* item = nullptr;
+  uint32_t stripe = 0;
+};
+
+// What the visitor asks to change; applied when it returns, under the lock.
+struct MetaChange {
+  std::optional<RelTime> exptime;  // new expiry (relative; 0 = never)
+  std::optional<uint8_t> state;    // new MetaState bits
+};
+
+struct MetaGetOptions {
+  bool bump = true;      // !u: mark fetched, refresh recency
+  bool touch = false;    // T given: counted as a touch, not a get
+  bool vivify = false;   // N given: create an empty item on a miss
+  bool debug = false;    // me: no bump, counts nothing
+};
+
+enum class MetaGetResult { kHit, kCreated, kMiss, kNoMemory };
+
+struct MetaStoreOptions {
+  // In kCas mode: a value whose CAS is older than the item's is stored
+  // stale (keeping the item's expiry and win token) instead of refused.
+  bool invalidate = false;
+  bool binary_key = false;  // the key came base64-encoded (compact::kMetaBinaryKey)
+};
+
+struct MetaDeleteOptions {
+  std::optional<uint64_t> cas;     // C: delete only if it matches
+  bool invalidate = false;         // I: mark stale, new CAS, keep the item
+  std::optional<RelTime> exptime;  // T (with I): new expiry
+};
+enum class MetaDeleteResult { kDeleted, kNotFound, kExists, kNoMemory };
+
+struct MetaDeltaOptions {
+  std::optional<uint64_t> cas;  // C (0 matches anything, as memcached)
+  bool vivify = false;          // N: create with `initial` on a miss
+  uint64_t initial = 0;         // J
+};
+
 class ItemStore;
 
 // memcached's safe_strtoull() applied to a stored value (incr/decr):
@@ -179,6 +240,27 @@ class Engine {
                             char (&out)[kDeltaMaxLength], size_t* out_len) = 0;
   // flush_all [delay].
   virtual void FlushAll(int64_t delay) = 0;
+
+  // Meta commands (see MetaItem). mg and me: on a hit or a creation calls
+  // `visit` under the item's lock and applies its change.
+  virtual MetaGetResult MetaGet(std::string_view key, const MetaGetOptions& options,
+                                ThreadStats& stats,
+                                absl::FunctionRef<MetaChange(const MetaItem&)> visit) = 0;
+  // ms: Store() that also reports the stored item's CAS (`*cas_out`, 0 if
+  // not stored); see MetaStoreOptions. In kAppend and kPrepend a non-zero
+  // `cas_unique` must match (plain append passes 0).
+  virtual StoreResult MetaStore(StoreMode mode, std::string_view key, uint32_t flags,
+                                int64_t exptime, std::string_view value, uint64_t cas_unique,
+                                const MetaStoreOptions& options, ThreadStats& stats,
+                                uint64_t* cas_out) = 0;
+  virtual MetaDeleteResult MetaDelete(std::string_view key, const MetaDeleteOptions& options,
+                                      ThreadStats& stats) = 0;
+  // ma: Delta() with a CAS check and vivify; on kOk calls `visit` with the
+  // item after the change (created = vivified) and applies its change.
+  virtual DeltaResult MetaDelta(std::string_view key, bool incr, uint64_t delta,
+                                const MetaDeltaOptions& options, ThreadStats& stats,
+                                char (&out)[kDeltaMaxLength], size_t* out_len,
+                                absl::FunctionRef<MetaChange(const MetaItem&)> visit) = 0;
 
   // Page moves (memcached's slab reassignment); see ItemStore.
   virtual ReassignResult Reassign(int src, int dst) = 0;

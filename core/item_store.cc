@@ -403,14 +403,18 @@ void ItemStore::Bump(uint8_t* it) {
 }
 
 uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
-  if (layout_.SetExptime(it, exptime)) return it;
+  return SetExptimeWord(hash, it, compact::ExptimeWord(exptime, layout_.State(it)));
+}
+
+uint8_t* ItemStore::SetExptimeWord(uint64_t hash, uint8_t* it, uint32_t word) {
+  if (layout_.SetExptimeWord(it, word)) return it;
   // A lean item without an expiry field: rewrite it one field bigger,
   // keeping everything else (CAS, flags, access time, fetched).
   char buf[compact::kMaxDecimalKey];
   const StoredKey key(layout_.Key(it, buf), layout_.pack_keys());
   const std::string_view value = layout_.Value(it);
   const size_t ntotal =
-      layout_.ItemSize(key.bytes().size(), layout_.ClientFlags(it), value.size(), exptime);
+      layout_.ItemSize(key.bytes().size(), layout_.ClientFlags(it), value.size(), word);
   const int cls = classes_.ClassFor(ntotal);
   uint8_t* fresh =
       cls == 0 ? nullptr : Alloc(cls, ntotal, it, HashIndex::StripeOf(hash), /*final=*/true);
@@ -421,7 +425,8 @@ uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
                                      (classes_.IsLarge(ntotal) ? kLarge : 0));
   meta.client_flags = layout_.ClientFlags(it);
   meta.time = layout_.Time(it);
-  meta.exptime = exptime;
+  meta.exptime = word & compact::kExptimeMask;
+  meta.state = static_cast<uint8_t>(word >> compact::kExptimeBits);
   layout_.Init(fresh, meta, key, value.size(), value.data());
   Link(hash, fresh, it, layout_.Cas(it));
   return fresh;
@@ -430,14 +435,23 @@ uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
 StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
                              int64_t exptime, std::string_view value, uint64_t cas_unique,
                              ThreadStats& stats) {
+  return MetaStore(mode, key, flags, exptime, value, cas_unique, MetaStoreOptions{}, stats,
+                   nullptr);
+}
+
+StoreResult ItemStore::MetaStore(StoreMode mode, std::string_view key, uint32_t flags,
+                                 int64_t exptime, std::string_view value, uint64_t cas_unique,
+                                 const MetaStoreOptions& meta, ThreadStats& stats,
+                                 uint64_t* cas_out) {
   MaybeRunPendingFlush();
+  if (cas_out != nullptr) *cas_out = 0;
   for (int attempt = 0;; ++attempt) {
     // With evictions on, a store that found no room waits for a page to be
     // freed for it (holding no lock), then starts over.
     const bool final = !options_.evict || attempt == kRoomRetries;
     Need need;
-    if (std::optional<StoreResult> r =
-            StoreOnce(mode, key, flags, exptime, value, cas_unique, stats, final, &need)) {
+    if (std::optional<StoreResult> r = StoreOnce(mode, key, flags, exptime, value, cas_unique,
+                                                 meta, stats, final, &need, cas_out)) {
       return *r;
     }
     MakeRoom(need);
@@ -447,7 +461,8 @@ StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flag
 std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view key,
                                                 uint32_t flags, int64_t exptime,
                                                 std::string_view value, uint64_t cas_unique,
-                                                ThreadStats& stats, bool final, Need* need) {
+                                                const MetaStoreOptions& mopts, ThreadStats& stats,
+                                                bool final, Need* need, uint64_t* cas_out) {
   const StoredKey skey(key, layout_.pack_keys());
   RelTime rel_exptime = clock_->ToRelative(exptime);
   const size_t request_size =
@@ -466,6 +481,7 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
   uint8_t* old = FindLive(hash, skey, stats);
 
   std::string_view old_value;
+  uint8_t state = mopts.binary_key ? compact::kMetaBinaryKey : 0;
   switch (mode) {
     case StoreMode::kSet:
       break;
@@ -488,6 +504,12 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
         cmd_set.Add();
         return StoreResult::kNotStored;
       }
+      // A meta append may name the CAS it expects (plain append sends 0);
+      // with CAS off memcached has no unique to compare and ignores it.
+      if (options_.cas_enabled && cas_unique != 0 && layout_.Cas(old) != cas_unique) {
+        cmd_set.Add();
+        return StoreResult::kExists;
+      }
       // The old item's client flags and expiry stay.
       flags = layout_.ClientFlags(old);
       rel_exptime = layout_.Exptime(old);
@@ -501,6 +523,15 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
       }
       // With CAS off every item's unique is 0 and no cas can succeed (memcached).
       if (!options_.cas_enabled || layout_.Cas(old) != cas_unique) {
+        // A meta set with I may replace a newer item with an older value;
+        // it keeps the item's expiry and is marked stale (a recache that
+        // lost the race). Its win token stays with it.
+        if (mopts.invalidate && options_.cas_enabled && cas_unique < layout_.Cas(old)) {
+          rel_exptime = layout_.Exptime(old);
+          state |= static_cast<uint8_t>(compact::kMetaStale |
+                                        (layout_.State(old) & compact::kMetaWinSent));
+          break;
+        }
         cmd_set.Add();
         stats.per_class[ClassOf(old)].cas_badval.Add();
         return StoreResult::kExists;
@@ -509,7 +540,8 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
   }
 
   const size_t nvalue = old_value.size() + value.size();
-  const size_t ntotal = layout_.ItemSize(skey.bytes().size(), flags, nvalue, rel_exptime);
+  const size_t ntotal = layout_.ItemSize(skey.bytes().size(), flags, nvalue,
+                                         compact::ExptimeWord(rel_exptime, state));
   const int cls = classes_.ClassFor(ntotal);
   uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe, final);
   if (it == nullptr && cls != 0 && !final) {
@@ -535,6 +567,7 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
   meta.client_flags = flags;
   meta.time = clock_->Now();
   meta.exptime = rel_exptime;
+  meta.state = state;
   layout_.Init(it, meta, skey, nvalue, nullptr);
   char* dst = reinterpret_cast<char*>(layout_.ValuePtr(it));
   const std::string_view first = mode == StoreMode::kPrepend ? value : old_value;
@@ -542,6 +575,7 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
   if (!first.empty()) std::memcpy(dst, first.data(), first.size());
   if (!second.empty()) std::memcpy(dst + first.size(), second.data(), second.size());
   Link(hash, it, old);
+  if (cas_out != nullptr) *cas_out = layout_.Cas(it);
   return StoreResult::kStored;
 }
 
@@ -649,13 +683,20 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   MaybeRunPendingFlush();
   const StoredKey skey(key, layout_.pack_keys());
   const uint64_t hash = HashIndex::Hash(skey);
-  const size_t stripe = HashIndex::StripeOf(hash);
-  absl::MutexLock lock(&index_.StripeLockAt(stripe));
+  absl::MutexLock lock(&index_.StripeLock(hash));
   uint8_t* it = FindLive(hash, skey, stats);
   if (it == nullptr) {
     (incr ? stats.incr_misses : stats.decr_misses).Add();
     return DeltaResult::kNotFound;
   }
+  return DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+}
+
+DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t** item, bool incr,
+                                   uint64_t delta, ThreadStats& stats,
+                                   char (&out)[kDeltaMaxLength], size_t* out_len) {
+  uint8_t* it = *item;
+  const size_t stripe = HashIndex::StripeOf(hash);
   const std::string_view old_value = layout_.Value(it);
   uint64_t value = 0;
   if (old_value.empty() || (layout_.Flags(it) & kLarge) != 0 ||
@@ -696,6 +737,150 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   meta.class_id = static_cast<uint8_t>(cls);
   layout_.Init(fresh, meta, skey, n, out);
   Link(hash, fresh, it);
+  *item = fresh;
+  return DeltaResult::kOk;
+}
+
+uint8_t* ItemStore::CreateLocked(uint64_t hash, const StoredKey& skey, std::string_view value,
+                                 uint8_t state) {
+  const size_t ntotal =
+      layout_.ItemSize(skey.bytes().size(), 0, value.size(), compact::ExptimeWord(0, state));
+  const int cls = classes_.ClassFor(ntotal);
+  uint8_t* it =
+      cls == 0 ? nullptr : Alloc(cls, ntotal, nullptr, HashIndex::StripeOf(hash), /*final=*/true);
+  if (it == nullptr) return nullptr;
+  compact::ItemMeta meta;
+  meta.class_id = static_cast<uint8_t>(cls);
+  meta.flags = classes_.IsLarge(ntotal) ? kLarge : 0;
+  meta.time = clock_->Now();
+  meta.state = state;
+  layout_.Init(it, meta, skey, value.size(), value.data());
+  Link(hash, it, nullptr);
+  return it;
+}
+
+MetaItem ItemStore::MetaView(uint64_t hash, const uint8_t* it, bool created) const {
+  MetaItem m;
+  m.value = layout_.Value(it);
+  m.flags = layout_.ClientFlags(it);
+  m.cas = layout_.Cas(it);
+  m.exptime = layout_.Exptime(it);
+  m.last_access = layout_.Time(it);
+  m.has_access_time = layout_.has_time();
+  m.fetched = (layout_.Flags(it) & kFetched) != 0;
+  m.state = layout_.State(it);
+  m.created = created;
+  m.class_id = ClassOf(it);
+  m.size = layout_.TotalSize(it);
+  m.item = it;
+  m.stripe = static_cast<uint32_t>(HashIndex::StripeOf(hash));
+  return m;
+}
+
+uint8_t* ItemStore::ApplyMetaChange(uint64_t hash, uint8_t* it, const MetaChange& change) {
+  const uint32_t word = compact::ExptimeWord(change.exptime.value_or(layout_.Exptime(it)),
+                                             change.state.value_or(layout_.State(it)));
+  if (word == layout_.ExptimeWord(it)) return it;
+  return SetExptimeWord(hash, it, word);
+}
+
+MetaGetResult ItemStore::MetaGet(std::string_view key, const MetaGetOptions& options,
+                                 ThreadStats& stats,
+                                 absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
+  MaybeRunPendingFlush();
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  const bool count = !options.debug;
+  // mg with T counts as a touch, without as a get (memcached's accounting).
+  if (count) (options.touch ? stats.touch_cmds : stats.get_cmds).Add();
+  uint8_t* it = FindLive(hash, skey, stats);
+  bool created = false;
+  if (it == nullptr && options.vivify) {
+    // An empty item whose creator has won the recache. (memcached answers a
+    // miss when it cannot allocate one.)
+    it = CreateLocked(hash, skey, {}, compact::kMetaWinSent);
+    created = it != nullptr;
+  }
+  if (it == nullptr) {
+    if (count) (options.touch ? stats.touch_misses : stats.get_misses).Add();
+    return MetaGetResult::kMiss;
+  }
+  if (count) {
+    ClassCounters& per_class = stats.per_class[ClassOf(it)];
+    (options.touch ? per_class.touch_hits : per_class.get_hits).Add();
+  }
+  MetaItem view = MetaView(hash, it, created);
+  if (created) view.state = 0;  // as it was before this command: nothing
+  const MetaChange change = visit(view);
+  if (uint8_t* moved = ApplyMetaChange(hash, it, change)) it = moved;
+  if (count && options.bump) {
+    MarkFetched(it);
+    Bump(it);
+  }
+  return created ? MetaGetResult::kCreated : MetaGetResult::kHit;
+}
+
+MetaDeleteResult ItemStore::MetaDelete(std::string_view key, const MetaDeleteOptions& options,
+                                       ThreadStats& stats) {
+  MaybeRunPendingFlush();
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  uint8_t* it = FindLive(hash, skey, stats);
+  if (it == nullptr) {
+    stats.delete_misses.Add();
+    return MetaDeleteResult::kNotFound;
+  }
+  if (options.cas.has_value() && layout_.Cas(it) != *options.cas) {
+    stats.delete_misses.Add();
+    return MetaDeleteResult::kExists;
+  }
+  if (options.invalidate) {
+    // Stale, with a new CAS; the next mg wins the recache.
+    layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
+    MetaChange change;
+    change.exptime = options.exptime;
+    change.state = static_cast<uint8_t>((layout_.State(it) | compact::kMetaStale) &
+                                        ~compact::kMetaWinSent);
+    return ApplyMetaChange(hash, it, change) != nullptr ? MetaDeleteResult::kDeleted
+                                                        : MetaDeleteResult::kNoMemory;
+  }
+  stats.per_class[ClassOf(it)].delete_hits.Add();
+  Unlink(hash, it);
+  return MetaDeleteResult::kDeleted;
+}
+
+DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta,
+                                 const MetaDeltaOptions& options, ThreadStats& stats,
+                                 char (&out)[kDeltaMaxLength], size_t* out_len,
+                                 absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
+  MaybeRunPendingFlush();
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  uint8_t* it = FindLive(hash, skey, stats);
+  bool created = false;
+  if (it == nullptr) {
+    if (!options.vivify) {
+      (incr ? stats.incr_misses : stats.decr_misses).Add();
+      return DeltaResult::kNotFound;
+    }
+    const size_t n = compact::FormatDecimal(options.initial, out);
+    *out_len = n;
+    it = CreateLocked(hash, skey, std::string_view(out, n), 0);
+    if (it == nullptr) return DeltaResult::kNoMemory;
+    created = true;
+  } else {
+    // C0 matches anything (memcached).
+    if (options.cas.has_value() && *options.cas != 0 && layout_.Cas(it) != *options.cas) {
+      return DeltaResult::kExists;
+    }
+    const DeltaResult r = DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+    if (r != DeltaResult::kOk) return r;
+  }
+  const MetaChange change = visit(MetaView(hash, it, created));
+  ApplyMetaChange(hash, it, change);
   return DeltaResult::kOk;
 }
 

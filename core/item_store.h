@@ -132,6 +132,21 @@ class ItemStore final : public Engine {
   // flush_all [delay]: items last stored before the flush time become invisible.
   void FlushAll(int64_t delay) override;
 
+  // Meta commands (core/engine.h). The meta state lives in the expiry word
+  // (compact/item_layout.h); a lean item without one is rewritten to hold it.
+  MetaGetResult MetaGet(std::string_view key, const MetaGetOptions& options, ThreadStats& stats,
+                        absl::FunctionRef<MetaChange(const MetaItem&)> visit) override;
+  StoreResult MetaStore(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                        std::string_view value, uint64_t cas_unique,
+                        const MetaStoreOptions& options, ThreadStats& stats,
+                        uint64_t* cas_out) override;
+  MetaDeleteResult MetaDelete(std::string_view key, const MetaDeleteOptions& options,
+                              ThreadStats& stats) override;
+  DeltaResult MetaDelta(std::string_view key, bool incr, uint64_t delta,
+                        const MetaDeltaOptions& options, ThreadStats& stats,
+                        char (&out)[kDeltaMaxLength], size_t* out_len,
+                        absl::FunctionRef<MetaChange(const MetaItem&)> visit) override;
+
   // `slabs reassign <src> <dst>`: schedules one page of `src` (-1: any class
   // with a spare page; 0: memcached's global page pool, the pages moves gave
   // back) to move to `dst` (0: back to the budget, into that pool). Without
@@ -203,6 +218,21 @@ class ItemStore final : public Engine {
   // it. Returns the item (maybe moved) or nullptr when memory ran out.
   // REQUIRES: stripe lock of `hash`.
   uint8_t* SetExptime(uint64_t hash, uint8_t* it, RelTime exptime);
+  // The same for the whole expiry word (expiry and meta state).
+  uint8_t* SetExptimeWord(uint64_t hash, uint8_t* it, uint32_t word);
+  // incr/decr of a found item; *item becomes the item holding the result.
+  // REQUIRES: stripe lock of `hash`.
+  DeltaResult DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t** item, bool incr,
+                          uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
+                          size_t* out_len);
+  // Links a new item (flags 0, no expiry, meta `state`), or nullptr when no
+  // memory can be had without dropping the lock. REQUIRES: stripe lock.
+  uint8_t* CreateLocked(uint64_t hash, const StoredKey& skey, std::string_view value,
+                        uint8_t state);
+  MetaItem MetaView(uint64_t hash, const uint8_t* it, bool created) const;
+  // Applies a meta visitor's change; the item (maybe moved), or nullptr when
+  // a rewrite found no memory (the item is then unchanged).
+  uint8_t* ApplyMetaChange(uint64_t hash, uint8_t* it, const MetaChange& change);
   int ClassOf(const uint8_t* it) const { return pool_.ClassOf(it); }
 
   // A chunk (or large block) for `ntotal` bytes of class `cls`, evicting if
@@ -214,8 +244,9 @@ class ItemStore final : public Engine {
   // when it found no memory and may retry (!final).
   std::optional<StoreResult> StoreOnce(StoreMode mode, std::string_view key, uint32_t flags,
                                        int64_t exptime, std::string_view value,
-                                       uint64_t cas_unique, ThreadStats& stats, bool final,
-                                       Need* need);
+                                       uint64_t cas_unique, const MetaStoreOptions& meta,
+                                       ThreadStats& stats, bool final, Need* need,
+                                       uint64_t* cas_out);
 
   // page_mover.cc. Lock order: move_mu_ first, never taken holding a stripe
   // or class lock.

@@ -1,6 +1,7 @@
 #include "core/tiny_store.h"
 
 #include <cstring>
+#include <optional>
 #include <string>
 
 namespace tinycached::core {
@@ -267,6 +268,12 @@ DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   absl::MutexLock lock(&KeyLock(k));
   uint32_t code = 0;
   if (!table_.Get(k, &code)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
+  return DeltaInline(key, k, code, incr, delta, stats, out, out_len);
+}
+
+DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t code, bool incr,
+                                   uint64_t delta, ThreadStats& stats,
+                                   char (&out)[kDeltaMaxLength], size_t* out_len) {
   char buf[ct::kMaxText];
   const std::string_view old_text = Text(code, buf);
   uint64_t value = 0;
@@ -295,6 +302,133 @@ DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
     return DeltaResult::kOk;
   }
   return Promote(key, k, new_text) ? DeltaResult::kOk : DeltaResult::kNoMemory;
+}
+
+MetaItem TinyStore::InlineView(std::string_view text, bool referenced) {
+  MetaItem m;
+  m.value = text;
+  m.fetched = referenced;
+  m.size = sizeof(uint64_t);  // the slot
+  return m;
+}
+
+void TinyStore::ApplyInline(std::string_view key, uint64_t k, std::string_view text,
+                            const MetaChange& change) {
+  const bool expires = change.exptime.has_value() && *change.exptime != 0;
+  const bool marked = change.state.has_value() && *change.state != 0;
+  if (!expires && !marked) return;
+  // The reply already went out from the inline item; without memory for the
+  // move the change is dropped, as a lean item's rewrite would be.
+  if (!Promote(key, k, text)) return;
+  MetaGetOptions apply;
+  apply.debug = true;  // counts nothing, bumps nothing
+  overflow_->MetaGet(key, apply, Scratch(), [&](const MetaItem&) { return change; });
+}
+
+MetaGetResult TinyStore::MetaGet(std::string_view key, const MetaGetOptions& options,
+                                 ThreadStats& stats,
+                                 absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->MetaGet(key, options, stats, visit);
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  bool referenced = false;
+  const bool mark = options.bump && !options.debug;
+  if (!table_.Inspect(k, &code, mark, &referenced)) {
+    return overflow_->MetaGet(key, options, stats, visit);  // a vivified item is born there
+  }
+  if (!options.debug) {
+    (options.touch ? stats.touch_cmds : stats.get_cmds).Add();
+    (options.touch ? Inline(stats).touch_hits : Inline(stats).get_hits).Add();
+  }
+  char buf[ct::kMaxText];
+  const std::string_view text = Text(code, buf);
+  const MetaChange change = visit(InlineView(text, referenced));
+  ApplyInline(key, k, text, change);
+  return MetaGetResult::kHit;
+}
+
+StoreResult TinyStore::MetaStore(StoreMode mode, std::string_view key, uint32_t flags,
+                                 int64_t exptime, std::string_view value, uint64_t cas_unique,
+                                 const MetaStoreOptions& options, ThreadStats& stats,
+                                 uint64_t* cas_out) {
+  // With CAS off every unique is 0 (so `invalidate`, which needs an older
+  // one, never applies) and a plain store does: but a base64 key must be
+  // remembered, which no slot can.
+  if (!overflow_->options().cas_enabled && !options.binary_key) {
+    if (cas_out != nullptr) *cas_out = 0;
+    return Store(mode, key, flags, exptime, value, cas_unique, stats);
+  }
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  std::optional<absl::MutexLock> lock;
+  if (InlineKey(key, &k)) {
+    lock.emplace(&KeyLock(k));
+    uint32_t code = 0;
+    char buf[ct::kMaxText];
+    if (table_.Peek(k, &code) && !Promote(key, k, Text(code, buf))) {
+      stats.store_no_memory.Add();
+      return StoreResult::kNoMemory;
+    }
+  }
+  const StoreResult r = overflow_->MetaStore(mode, key, flags, exptime, value, cas_unique,
+                                             options, stats, cas_out);
+  AfterOverflowStore();
+  return r;
+}
+
+MetaDeleteResult TinyStore::MetaDelete(std::string_view key, const MetaDeleteOptions& options,
+                                       ThreadStats& stats) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) return overflow_->MetaDelete(key, options, stats);
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  if (table_.Peek(k, &code)) {
+    if (options.cas.has_value() && *options.cas != 0) {  // an inline item's unique is 0
+      stats.delete_misses.Add();
+      return MetaDeleteResult::kExists;
+    }
+    if (!options.invalidate) {
+      table_.Erase(k);
+      Inline(stats).delete_hits.Add();
+      return MetaDeleteResult::kDeleted;
+    }
+    char buf[ct::kMaxText];
+    if (!Promote(key, k, Text(code, buf))) return MetaDeleteResult::kNoMemory;
+  }
+  return overflow_->MetaDelete(key, options, stats);
+}
+
+DeltaResult TinyStore::MetaDelta(std::string_view key, bool incr, uint64_t delta,
+                                 const MetaDeltaOptions& options, ThreadStats& stats,
+                                 char (&out)[kDeltaMaxLength], size_t* out_len,
+                                 absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
+  MaybeRunPendingFlush();
+  uint64_t k = 0;
+  if (!InlineKey(key, &k)) {
+    return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
+  }
+  absl::MutexLock lock(&KeyLock(k));
+  uint32_t code = 0;
+  if (!table_.Get(k, &code)) {
+    return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
+  }
+  if (options.cas.has_value() && *options.cas != 0) return DeltaResult::kExists;
+  const DeltaResult r = DeltaInline(key, k, code, incr, delta, stats, out, out_len);
+  if (r != DeltaResult::kOk) return r;
+  if (table_.Peek(k, &code)) {
+    char buf[ct::kMaxText];
+    const std::string_view text = Text(code, buf);
+    ApplyInline(key, k, text, visit(InlineView(text, true)));
+    return DeltaResult::kOk;
+  }
+  // The result outgrew the slot and moved to the overflow store: it answers.
+  MetaGetOptions apply;
+  apply.debug = true;
+  overflow_->MetaGet(key, apply, Scratch(), visit);
+  return DeltaResult::kOk;
 }
 
 void TinyStore::FlushAll(int64_t delay) {

@@ -70,6 +70,24 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
                     char (&out)[kDeltaMaxLength], size_t* out_len) override;
   void FlushAll(int64_t delay) override;
 
+  // Meta commands. An inline item answers what it has (no expiry, CAS 0,
+  // flags 0; "fetched" is its CLOCK bit, which a read sets and an
+  // overwrite too); a change it cannot hold (an expiry, a meta state) moves
+  // it to the overflow store first, as Promote does for the classic
+  // commands.
+  MetaGetResult MetaGet(std::string_view key, const MetaGetOptions& options, ThreadStats& stats,
+                        absl::FunctionRef<MetaChange(const MetaItem&)> visit) override;
+  StoreResult MetaStore(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                        std::string_view value, uint64_t cas_unique,
+                        const MetaStoreOptions& options, ThreadStats& stats,
+                        uint64_t* cas_out) override;
+  MetaDeleteResult MetaDelete(std::string_view key, const MetaDeleteOptions& options,
+                              ThreadStats& stats) override;
+  DeltaResult MetaDelta(std::string_view key, bool incr, uint64_t delta,
+                        const MetaDeltaOptions& options, ThreadStats& stats,
+                        char (&out)[kDeltaMaxLength], size_t* out_len,
+                        absl::FunctionRef<MetaChange(const MetaItem&)> visit) override;
+
   ReassignResult Reassign(int src, int dst) override { return overflow_->Reassign(src, dst); }
   void SetAutomove(Automove level) override { overflow_->SetAutomove(level); }
   Automove automove() const override { return overflow_->automove(); }
@@ -115,6 +133,18 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // its value; false when that store has no memory (the item stays).
   // REQUIRES: k's key lock.
   bool Promote(std::string_view key, uint64_t k, std::string_view text);
+  // What a meta command sees of an inline item.
+  static MetaItem InlineView(std::string_view text, bool referenced);
+  // Applies a meta change to inline item `k` (value `text`): nothing if the
+  // change is empty, else the item moves to the overflow store and takes it
+  // there. REQUIRES: k's key lock.
+  void ApplyInline(std::string_view key, uint64_t k, std::string_view text,
+                   const MetaChange& change);
+  // incr/decr of inline item `k` (code `code`), as Delta().
+  // REQUIRES: k's key lock.
+  DeltaResult DeltaInline(std::string_view key, uint64_t k, uint32_t code, bool incr,
+                          uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
+                          size_t* out_len);
   // After a table Put(): pull a page when the table keeps evicting.
   void AfterPut(TinyTable::PutResult r);
   // After an overflow store: give it a page of the table when it keeps

@@ -104,6 +104,13 @@ bool TinyTable::Lookup(uint64_t key, uint32_t* code, bool mark) {
 }
 
 bool TinyTable::Get(uint64_t key, uint32_t* code) { return Lookup(key, code, true); }
+bool TinyTable::Inspect(uint64_t key, uint32_t* code, bool mark, bool* referenced) {
+  return WithSlot(key, [&](uint64_t& slot) {
+    *code = ct::Value(slot);
+    *referenced = ct::Referenced(slot);
+    if (mark && !*referenced) slot |= ct::kRef;
+  });
+}
 bool TinyTable::Peek(uint64_t key, uint32_t* code) { return Lookup(key, code, false); }
 
 TinyTable::Addr TinyTable::OtherAddress(uint64_t slot, size_t b) const {

@@ -99,6 +99,8 @@ class TinyTable {
   bool Get(uint64_t key, uint32_t* code);
   // The same without marking it.
   bool Peek(uint64_t key, uint32_t* code);
+  // Either (mark: Get), also telling whether the ref bit was set before.
+  bool Inspect(uint64_t key, uint32_t* code, bool mark, bool* referenced);
 
   enum class PutResult {
     kStored,   // inserted or overwritten

@@ -118,11 +118,18 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
       }
       return Reply(out, kError);
     case 'm':
-      if (cmd == "mn") {  // meta no-op: a pipeline marker
-        out->append("MN\r\n");
-        return;
+      if (cmd.size() != 2) return Reply(out, kError);
+      switch (cmd[1]) {
+        case 'g': return ProcessMetaGet(t, out);
+        case 's': return ProcessMetaSet(t, out);
+        case 'd': return ProcessMetaDelete(t, out);
+        case 'a': return ProcessMetaArithmetic(t, out);
+        case 'e': return ProcessMetaDebug(t, out);
+        case 'n':  // meta no-op: a pipeline marker
+          out->append("MN\r\n");
+          return;
+        default: return Reply(out, kError);
       }
-      return Reply(out, kError);
     case 's':
       if (cmd == "set") {
         if (!want_or(6, 7)) return Reply(out, kError);
@@ -310,7 +317,14 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
 
 void Session::CompleteUpdate(std::string_view data, std::string* out) {
   ReleaseInput();
-  if (data.substr(data.size() - 2) != "\r\n") return Reply(out, "CLIENT_ERROR bad data chunk");
+  if (data.substr(data.size() - 2) != "\r\n") {
+    if (meta_set_.has_value()) {  // a meta set's errors are never quiet
+      meta_set_.reset();
+      noreply_ = false;
+    }
+    return Reply(out, "CLIENT_ERROR bad data chunk");
+  }
+  if (meta_set_.has_value()) return CompleteMetaSet(data.substr(0, data.size() - 2), out);
   const core::StoreResult r = ctx_->store->Store(mode_, key_, flags_, exptime_,
                                                  data.substr(0, data.size() - 2), cas_, *stats_);
   switch (r) {
@@ -381,6 +395,8 @@ void Session::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {
     case core::DeltaResult::kNoMemory:
       return Reply(out, "SERVER_ERROR out of memory");
     case core::DeltaResult::kNotFound:
+    case core::DeltaResult::kExists:     // only meta arithmetic compares CAS
+    case core::DeltaResult::kNotStored:  // or vivifies
       return Reply(out, "NOT_FOUND");
   }
 }

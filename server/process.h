@@ -30,6 +30,14 @@ struct Splice {
   core::PinnedValue value;
 };
 
+// A meta set waiting for its data block: how to reply once it is stored.
+struct PendingMetaSet {
+  bool quiet = false;       // q: no HD
+  bool binary = false;      // b: the key came base64-encoded
+  bool invalidate = false;  // I (with C)
+  std::string echo;         // the O/k/c flags to echo, in order, each + ' '
+};
+
 class Session {
  public:
   // kGet: a multi-get whose replies outgrew the output limit, resumed on the
@@ -74,6 +82,13 @@ class Session {
   void ProcessShutdown(const protocol::Tokens& t, std::string* out, bool* close);
   void ProcessStats(const protocol::Tokens& t, std::string* out);
   void ProcessSlabs(const protocol::Tokens& t, std::string* out);
+  // Meta commands (server/protocol/meta.cc).
+  void ProcessMetaGet(const protocol::Tokens& t, std::string* out);
+  void ProcessMetaSet(const protocol::Tokens& t, std::string* out);
+  void CompleteMetaSet(std::string_view value, std::string* out);
+  void ProcessMetaDelete(const protocol::Tokens& t, std::string* out);
+  void ProcessMetaArithmetic(const protocol::Tokens& t, std::string* out);
+  void ProcessMetaDebug(const protocol::Tokens& t, std::string* out);
 
   // A large data block's share of the input budget: taken before it is
   // received (false: over the limit), given back once it is.
@@ -98,6 +113,7 @@ class Session {
   int32_t exptime_ = 0;
   size_t vlen_ = 0;  // data block length incl. "\r\n"
   uint64_t cas_ = 0;
+  std::optional<PendingMetaSet> meta_set_;
   size_t swallow_left_ = 0;
   size_t input_reserved_ = 0;  // this session's part of ctx_->input_reserved
   // The multi-get in progress: its keys, the next one's offset, its options.

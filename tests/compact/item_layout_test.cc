@@ -112,6 +112,7 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
     std::string key;
     uint32_t flags, exptime;
     std::string value;
+    uint8_t state = 0;  // MetaState bits, in the expiry word's top bits
   };
   const std::vector<Case> cases = {
       {"1234567", 0, 0, "x"},
@@ -120,11 +121,16 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
       {"18446744073709551615", 0xFFFFFFFF, 0, std::string(300, 'v')},
       {"18446744073709551616", 1, 1, "too big to pack"},
       {std::string(250, 'k'), 0, 0, std::string(3000, '\0')},
-      {"key with\tbytes", 1, 0xFFFFFFFF, "binary\r\n\0value"},
+      {"key with\tbytes", 1, kExptimeMask, "binary\r\n\0value"},
+      // A meta state without an expiry still takes the field; with the
+      // largest expiry the two do not overlap.
+      {"stale", 0, 0, "s", kMetaStale},
+      {"12", 0, kExptimeMask, "w", kMetaWinSent | kMetaBinaryKey | kMetaStale},
   };
   for (const Case& c : cases) {
     const StoredKey key(c.key, l.pack_keys());
-    const size_t size = l.ItemSize(key.bytes().size(), c.flags, c.value.size(), c.exptime);
+    const uint32_t word = ExptimeWord(c.exptime, c.state);
+    const size_t size = l.ItemSize(key.bytes().size(), c.flags, c.value.size(), word);
     std::vector<uint8_t> buf(size + 16, 0xAB);
     uint8_t* it = buf.data();
     ItemMeta m;
@@ -133,6 +139,7 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
     m.client_flags = c.flags;
     m.time = 1234;
     m.exptime = c.exptime;
+    m.state = c.state;
     l.Init(it, m, key, c.value.size(), c.value.data());
     l.SetCas(it, 0x0102030405060708ull);
 
@@ -144,15 +151,27 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
     EXPECT_EQ(l.Cas(it), l.cas_enabled() ? 0x0102030405060708ull : 0u);
     EXPECT_EQ(l.Time(it), l.has_time() ? 1234u : 0u);
     EXPECT_EQ(l.Exptime(it), c.exptime);
+    EXPECT_EQ(l.State(it), c.state);
     EXPECT_NE(l.Flags(it) & kLarge, 0);
     EXPECT_EQ(l.TotalSize(it), size);
     EXPECT_EQ(l.Next(it), nullptr);
     EXPECT_EQ(l.Prev(it), nullptr);
     EXPECT_EQ(l.HashNext(it), nullptr);
     // An existing expiry field can always be rewritten; a missing one only to 0.
-    EXPECT_EQ(l.SetExptime(it, 99), !l.lean() || c.exptime != 0);
-    EXPECT_EQ(l.Exptime(it), l.SetExptime(it, 99) ? 99u : 0u);
-    EXPECT_TRUE(l.SetExptime(it, 0));
+    const bool has_field = !l.lean() || word != 0;
+    EXPECT_EQ(l.SetExptime(it, 99), has_field);
+    EXPECT_EQ(l.Exptime(it), has_field ? 99u : 0u);
+    EXPECT_EQ(l.State(it), c.state);  // the expiry leaves the state alone
+    if (has_field) {
+      EXPECT_TRUE(l.SetState(it, kMetaWinSent));
+      EXPECT_EQ(l.Exptime(it), 99u);  // and the state the expiry
+      EXPECT_EQ(l.State(it), kMetaWinSent);
+      EXPECT_TRUE(l.SetState(it, c.state));
+    } else {
+      EXPECT_FALSE(l.SetState(it, kMetaStale));  // no room: the caller rewrites
+      EXPECT_EQ(l.State(it), 0);
+    }
+    EXPECT_TRUE(l.SetExptime(it, c.exptime));
     EXPECT_EQ(l.Value(it), c.value);  // untouched by metadata writes
     EXPECT_EQ(l.Cas(it), l.cas_enabled() ? 0x0102030405060708ull : 0u);
     if (!l.lean()) {  // memcached's own bytes: "\r\n" after the value

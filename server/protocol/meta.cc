@@ -1,0 +1,569 @@
+// server/protocol/meta.cc — memcached's meta commands: mg ms md ma mn me.
+//
+// Room: the meta half of Session (server/process.h); the text commands are
+// in server/process.cc. What an item is and how it changes is the engine's
+// (core/engine.h, MetaGet and friends); this file reads the flags, asks the
+// engine, and writes memcached 1.6.18's replies byte for byte — including
+// the order in which it reads flags (a `t` before a `T` shows the old TTL).
+//
+// A meta command line:  <cm> <key> [<datalen>] <flag>*   (flags: one
+// character, maybe followed by a token, e.g. `T30`, `Oabc`)
+// A reply:              <RC> [<size>] <flag>*            (RC: VA HD EN NF NS EX ME MN)
+// Errors are never suppressed by `q`; only the "nominal" code is (HD, and
+// EN for mg).
+#include <cstring>
+#include <string>
+
+#include "server/process.h"
+#include "server/protocol/base64.h"
+
+namespace tinycached::server {
+namespace {
+
+using protocol::kMaxKeyLength;
+using protocol::Tokens;
+
+// memcached's limits: a command of more than this many tokens (counting its
+// terminal one), and opaque tokens (with their 'O') longer than this.
+constexpr size_t kMetaMaxTokens = 20;
+constexpr size_t kMetaMaxOpaque = 32;
+
+constexpr std::string_view kBadFormat = "CLIENT_ERROR bad command line format";
+constexpr std::string_view kBadToken = "CLIENT_ERROR bad token in command line format";
+
+// The flags of one meta command, as memcached's preparse reads them.
+struct MetaFlags {
+  bool value = false, no_update = false, no_reply = false, vivify = false, touch = false;
+  bool recache = false, has_cas = false, stale = false, binary = false;
+  char mode = 0;
+  int32_t ttl = 0, vivify_ttl = 0, recache_ttl = 0;  // client exptimes (T, N, R)
+  uint32_t client_flags = 0;                         // F
+  uint64_t cas = 0;                                  // C
+  uint64_t delta = 1, initial = 0;                   // D, J
+  std::string key;  // the decoded key, when `b`
+};
+
+// Reads flags t[start..]. Returns the error reply, or empty. Like memcached
+// it stops at once on a duplicate or unknown flag, and otherwise goes on
+// through all flags, the last error's text winning (an F error has none of
+// its own, so it leaves the previous one).
+std::string_view ParseMetaFlags(const Tokens& t, size_t start, MetaFlags* f) {
+  bool seen[128] = {};
+  bool failed = false;
+  std::string_view err = kBadFormat;
+  auto number32 = [&](std::string_view tok, int32_t* v) {
+    if (!protocol::ParseInt32(tok.substr(1), v)) {
+      err = kBadToken;
+      failed = true;
+    }
+  };
+  for (size_t i = start; i < t.count; ++i) {
+    const std::string_view tok = t[i];
+    const auto o = static_cast<unsigned char>(tok[0]);
+    if (o >= 127 || seen[o]) return "CLIENT_ERROR duplicate flag";
+    seen[o] = true;
+    switch (o) {
+      case 'b':
+        if (!protocol::DecodeBase64(t[1], &f->key)) {
+          err = "CLIENT_ERROR error decoding key";
+          failed = true;
+        }
+        f->binary = true;
+        break;
+      case 'N':
+        f->vivify = true;
+        number32(tok, &f->vivify_ttl);
+        break;
+      case 'T':
+        number32(tok, &f->ttl);
+        f->touch = true;
+        break;
+      case 'R':
+        f->recache = true;
+        number32(tok, &f->recache_ttl);
+        break;
+      case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c': case 'f':
+      case 'l': case 'h':
+        break;
+      case 'v':
+        f->value = true;
+        break;
+      case 'u':
+        f->no_update = true;
+        break;
+      case 'q':
+        f->no_reply = true;
+        break;
+      case 'F':
+        if (!protocol::ParseUint32(tok.substr(1), &f->client_flags)) failed = true;
+        break;
+      case 'C':
+        if (!protocol::ParseUint64(tok.substr(1), &f->cas)) {
+          err = kBadToken;
+          failed = true;
+        } else {
+          f->has_cas = true;
+        }
+        break;
+      case 'M':
+        if (tok.size() != 2) {
+          err = "CLIENT_ERROR incorrect length for M token";
+          failed = true;
+        } else {
+          f->mode = tok[1];
+        }
+        break;
+      case 'J':
+        if (!protocol::ParseUint64(tok.substr(1), &f->initial)) {
+          err = "CLIENT_ERROR invalid numeric initial value";
+          failed = true;
+        }
+        break;
+      case 'D':
+        if (!protocol::ParseUint64(tok.substr(1), &f->delta)) {
+          err = "CLIENT_ERROR invalid numeric delta value";
+          failed = true;
+        }
+        break;
+      case 'I':
+        f->stale = true;
+        break;
+      default:
+        return "CLIENT_ERROR invalid flag";
+    }
+  }
+  return failed ? err : std::string_view();
+}
+
+bool OpaqueTooLong(const Tokens& t, size_t start) {
+  for (size_t i = start; i < t.count; ++i) {
+    if (t[i][0] == 'O' && t[i].size() > kMetaMaxOpaque) return true;
+  }
+  return false;
+}
+
+void AppendLine(std::string* out, std::string_view line) { out->append(line).append("\r\n"); }
+
+// " k<key>", base64 and followed by " b" for a binary key.
+void AppendKey(std::string* out, std::string_view key, bool binary) {
+  out->append(" k");
+  if (!binary) {
+    out->append(key);
+    return;
+  }
+  protocol::AppendBase64(out, key);
+  out->append(" b");
+}
+
+// The flags every reply echoes: " O<opaque>" and " k<key>", in their order.
+void AppendEcho(std::string* out, const Tokens& t, size_t start, std::string_view key,
+                bool binary) {
+  for (size_t i = start; i < t.count; ++i) {
+    if (t[i][0] == 'O') {
+      out->push_back(' ');
+      out->append(t[i]);
+    } else if (t[i][0] == 'k') {
+      AppendKey(out, key, binary);
+    }
+  }
+}
+
+// memcached prints the TTL left as an unsigned difference: -1 for none.
+void AppendTtl(std::string* out, core::RelTime exptime, core::RelTime now) {
+  if (exptime == 0) {
+    out->append("-1");
+  } else {
+    protocol::AppendDecimal(out, static_cast<uint32_t>(exptime - now));
+  }
+}
+
+}  // namespace
+
+void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
+  if (t.ntokens() < 3) return AppendLine(out, "ERROR");
+  if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
+  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags are too long");
+  MetaFlags f;
+  if (std::string_view err = ParseMetaFlags(t, 2, &f); !err.empty()) return AppendLine(out, err);
+  if (OpaqueTooLong(t, 2)) return AppendLine(out, "CLIENT_ERROR opaque token too long");
+  const std::string_view key = f.binary ? std::string_view(f.key) : t[1];
+  const core::Clock& clock = *ctx_->clock;
+
+  core::MetaGetOptions options;
+  options.bump = !f.no_update;
+  options.touch = f.touch;
+  options.vivify = f.vivify;
+  const core::MetaGetResult r =
+      ctx_->store->MetaGet(key, options, *stats_, [&](const core::MetaItem& it) {
+        const core::RelTime now = clock.Now();
+        core::MetaChange change;
+        core::RelTime exptime = it.exptime;
+        bool won = false;
+        if (f.value) {
+          out->append("VA ");
+          protocol::AppendDecimal(out, it.value.size());
+        } else {
+          out->append("HD");
+        }
+        // memcached walks the flags in order, changing the item as it goes.
+        for (size_t i = 2; i < t.count; ++i) {
+          switch (t[i][0]) {
+            case 'T':
+              exptime = clock.ToRelative(f.ttl);
+              change.exptime = exptime;
+              break;
+            case 'N':
+              if (it.created) {
+                exptime = clock.ToRelative(f.vivify_ttl);
+                change.exptime = exptime;
+                won = true;
+              }
+              break;
+            case 'R':
+              if ((it.state & compact::kMetaWinSent) == 0 && !it.created && exptime != 0 &&
+                  exptime < clock.ToRelative(f.recache_ttl)) {
+                won = true;
+              }
+              break;
+            case 's':
+              out->append(" s");
+              protocol::AppendDecimal(out, it.value.size());
+              break;
+            case 't':
+              out->append(" t");
+              AppendTtl(out, exptime, now);
+              break;
+            case 'c':
+              out->append(" c");
+              protocol::AppendDecimal(out, it.cas);
+              break;
+            case 'f':
+              out->append(" f");
+              protocol::AppendDecimal(out, it.flags);
+              break;
+            case 'l':
+              out->append(" l");
+              protocol::AppendDecimal(
+                  out, it.has_access_time ? static_cast<uint32_t>(now - it.last_access) : 0);
+              break;
+            case 'h':
+              out->append(it.fetched ? " h1" : " h0");
+              break;
+            case 'O':
+              out->push_back(' ');
+              out->append(t[i]);
+              break;
+            case 'k':
+              AppendKey(out, key, (it.state & compact::kMetaBinaryKey) != 0);
+              break;
+            default:
+              break;
+          }
+        }
+        // Z before W: a client is never told both.
+        if ((it.state & compact::kMetaWinSent) != 0) out->append(" Z");
+        if ((it.state & compact::kMetaStale) != 0) {
+          out->append(" X");
+          if ((it.state & compact::kMetaWinSent) == 0) won = true;
+        }
+        if (won) {
+          out->append(" W");
+          change.state = static_cast<uint8_t>(it.state | compact::kMetaWinSent);
+        }
+        out->append("\r\n");
+        if (f.value) {
+          if (splices_ != nullptr && it.value.size() >= core::Engine::kPinMinValue) {
+            core::ItemView view{it.flags, it.value, it.cas, it.item, it.stripe};
+            splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(view)});
+            spliced_ += it.value.size();
+          } else {
+            out->append(it.value);
+          }
+          out->append("\r\n");
+        }
+        return change;
+      });
+  if (r != core::MetaGetResult::kMiss || f.no_reply) return;
+  out->append("EN");
+  AppendEcho(out, t, 2, key, f.binary);
+  out->append("\r\n");
+}
+
+void Session::ProcessMetaSet(const Tokens& t, std::string* out) {
+  if (t.ntokens() < 3) return AppendLine(out, "ERROR");
+  if (t[1].size() > kMaxKeyLength || t.ntokens() == 3) return AppendLine(out, kBadFormat);
+  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags too long");
+  int32_t vlen = 0;
+  if (!protocol::ParseInt32(t[2], &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
+    return AppendLine(out, kBadFormat);
+  }
+  const size_t block = static_cast<size_t>(vlen) + 2;
+  // From here on an error swallows the data block.
+  auto fail = [&](std::string_view err) {
+    AppendLine(out, err);
+    phase_ = Phase::kSwallow;
+    swallow_left_ = block;
+  };
+  MetaFlags f;
+  if (std::string_view err = ParseMetaFlags(t, 3, &f); !err.empty()) return fail(err);
+  core::StoreMode mode = core::StoreMode::kSet;
+  switch (f.mode) {
+    case 0: case 'S': mode = core::StoreMode::kSet; break;
+    case 'E': mode = core::StoreMode::kAdd; break;
+    case 'A': mode = core::StoreMode::kAppend; break;
+    case 'P': mode = core::StoreMode::kPrepend; break;
+    case 'R': mode = core::StoreMode::kReplace; break;
+    default: return fail("CLIENT_ERROR invalid mode for ms M token");
+  }
+  if (OpaqueTooLong(t, 3)) return fail("CLIENT_ERROR opaque token too long");
+  // A CAS turns set and replace into cas (add ignores it; append and
+  // prepend check it themselves).
+  if (f.has_cas && (mode == core::StoreMode::kSet || mode == core::StoreMode::kReplace)) {
+    mode = core::StoreMode::kCas;
+  }
+  const std::string_view key = f.binary ? std::string_view(f.key) : t[1];
+  const int64_t exptime = f.touch ? f.ttl : 0;
+  if (!ctx_->store->SizeOk(key, f.client_flags, exptime, static_cast<size_t>(vlen))) {
+    stats_->store_too_large.Add();
+    ctx_->store->Drop(key);  // no stale value survives a failed store (any mode)
+    return fail("SERVER_ERROR object too large for cache");
+  }
+  if (!ReserveInput(block)) {
+    stats_->store_no_memory.Add();
+    ctx_->store->Drop(key);
+    return fail("SERVER_ERROR out of memory storing object");
+  }
+  // The reply's flags, in order, wait for the data block.
+  meta_set_.emplace();
+  meta_set_->quiet = f.no_reply;
+  meta_set_->binary = f.binary;
+  meta_set_->invalidate = f.stale && mode == core::StoreMode::kCas;
+  for (size_t i = 3; i < t.count; ++i) {
+    const char c = t[i][0];
+    if (c == 'O' || c == 'k' || c == 'c') meta_set_->echo.append(t[i]).push_back(' ');
+  }
+  mode_ = mode;
+  key_.assign(key);
+  flags_ = f.client_flags;
+  exptime_ = static_cast<int32_t>(exptime);
+  vlen_ = block;
+  cas_ = f.cas;
+  phase_ = Phase::kData;
+}
+
+void Session::CompleteMetaSet(std::string_view value, std::string* out) {
+  const PendingMetaSet ms = std::move(*meta_set_);
+  meta_set_.reset();
+  core::MetaStoreOptions options;
+  options.invalidate = ms.invalidate;
+  options.binary_key = ms.binary;
+  uint64_t cas = 0;
+  const core::StoreResult r =
+      ctx_->store->MetaStore(mode_, key_, flags_, exptime_, value, cas_, options, *stats_, &cas);
+  switch (r) {
+    case core::StoreResult::kStored:
+      if (ms.quiet) return;
+      out->append("HD");
+      break;
+    case core::StoreResult::kExists:
+      out->append("EX");
+      break;
+    case core::StoreResult::kNotFound:
+      out->append("NF");
+      break;
+    case core::StoreResult::kNotStored:
+      out->append("NS");
+      break;
+    case core::StoreResult::kTooLarge:
+      return AppendLine(out, "SERVER_ERROR object too large for cache");
+    case core::StoreResult::kNoMemory:
+      return AppendLine(out, "SERVER_ERROR out of memory storing object");
+  }
+  for (size_t pos = 0; pos < ms.echo.size();) {
+    const size_t end = ms.echo.find(' ', pos);
+    const std::string_view tok = std::string_view(ms.echo).substr(pos, end - pos);
+    pos = end + 1;
+    if (tok[0] == 'O') {
+      out->push_back(' ');
+      out->append(tok);
+    } else if (tok[0] == 'k') {
+      AppendKey(out, key_, ms.binary);
+    } else {
+      out->append(" c");
+      protocol::AppendDecimal(out, cas);
+    }
+  }
+  out->append("\r\n");
+}
+
+void Session::ProcessMetaDelete(const Tokens& t, std::string* out) {
+  if (t.ntokens() < 3) return AppendLine(out, "ERROR");
+  if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
+  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags too long");
+  MetaFlags f;
+  if (!ParseMetaFlags(t, 2, &f).empty()) {
+    return AppendLine(out, "CLIENT_ERROR invalid or duplicate flag");
+  }
+  if (OpaqueTooLong(t, 2)) return AppendLine(out, "CLIENT_ERROR opaque token too long");
+  const std::string_view key = f.binary ? std::string_view(f.key) : t[1];
+  core::MetaDeleteOptions options;
+  if (f.has_cas) options.cas = f.cas;
+  options.invalidate = f.stale;
+  if (f.stale && f.touch) options.exptime = ctx_->clock->ToRelative(f.ttl);
+  switch (ctx_->store->MetaDelete(key, options, *stats_)) {
+    case core::MetaDeleteResult::kDeleted:
+      if (f.no_reply) return;
+      out->append("HD");
+      break;
+    case core::MetaDeleteResult::kNotFound:
+      out->append("NF");
+      break;
+    case core::MetaDeleteResult::kExists:
+      out->append("EX");
+      break;
+    case core::MetaDeleteResult::kNoMemory:
+      return AppendLine(out, "SERVER_ERROR out of memory");
+  }
+  AppendEcho(out, t, 2, key, f.binary);
+  out->append("\r\n");
+}
+
+void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
+  if (t.ntokens() < 3) return AppendLine(out, "ERROR");
+  if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
+  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags too long");
+  MetaFlags f;
+  if (!ParseMetaFlags(t, 2, &f).empty()) {
+    return AppendLine(out, "CLIENT_ERROR invalid or duplicate flag");
+  }
+  bool incr = true;
+  switch (f.mode) {
+    case 0: case 'I': case '+': incr = true; break;
+    case 'D': case '-': incr = false; break;
+    default: return AppendLine(out, "CLIENT_ERROR invalid mode for ma M token");
+  }
+  if (OpaqueTooLong(t, 2)) return AppendLine(out, "CLIENT_ERROR opaque token too long");
+  const std::string_view key = f.binary ? std::string_view(f.key) : t[1];
+  const core::Clock& clock = *ctx_->clock;
+  core::MetaDeltaOptions options;
+  if (f.has_cas) options.cas = f.cas;
+  options.vivify = f.vivify;
+  options.initial = f.initial;
+  char digits[core::Engine::kDeltaMaxLength];
+  size_t n = 0;
+  std::string line;
+  bool created = false;
+  const core::DeltaResult r = ctx_->store->MetaDelta(
+      key, incr, f.delta, options, *stats_, digits, &n, [&](const core::MetaItem& it) {
+        const core::RelTime now = clock.Now();
+        core::MetaChange change;
+        core::RelTime exptime = it.exptime;
+        created = it.created;
+        if (f.value) {
+          line.append("VA ");
+          protocol::AppendDecimal(&line, n);
+        } else {
+          line.append("HD");
+        }
+        for (size_t i = 2; i < t.count; ++i) {
+          switch (t[i][0]) {
+            case 'c':
+              line.append(" c");
+              protocol::AppendDecimal(&line, it.cas);
+              break;
+            case 't':
+              line.append(" t");
+              AppendTtl(&line, exptime, now);
+              break;
+            case 'T':
+              exptime = clock.ToRelative(f.ttl);
+              change.exptime = exptime;
+              break;
+            case 'N':
+              if (it.created) {
+                exptime = clock.ToRelative(f.vivify_ttl);
+                change.exptime = exptime;
+              }
+              break;
+            case 'O':
+              line.push_back(' ');
+              line.append(t[i]);
+              break;
+            case 'k':
+              AppendKey(&line, key, f.binary);
+              break;
+            default:
+              break;
+          }
+        }
+        return change;
+      });
+  switch (r) {
+    case core::DeltaResult::kOk:
+      // memcached drops the nominal reply, but not for an item it created.
+      if (f.no_reply && !created) return;
+      out->append(line);
+      if (f.value) out->append("\r\n").append(digits, n);
+      out->append("\r\n");
+      return;
+    case core::DeltaResult::kNonNumeric:
+      return AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+    case core::DeltaResult::kNoMemory:
+      return AppendLine(out, f.vivify ? "SERVER_ERROR Out of memory allocating new item"
+                                      : "SERVER_ERROR out of memory");
+    case core::DeltaResult::kNotFound:
+      out->append("NF");
+      break;
+    case core::DeltaResult::kExists:
+      out->append("EX");
+      break;
+    case core::DeltaResult::kNotStored:
+      out->append("NS");
+      break;
+  }
+  AppendEcho(out, t, 2, key, f.binary);
+  out->append("\r\n");
+}
+
+void Session::ProcessMetaDebug(const Tokens& t, std::string* out) {
+  if (t.ntokens() < 3 || t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
+  std::string decoded;
+  std::string_view key = t[1];
+  if (t.ntokens() >= 4 && t[2] == "b") {
+    if (!protocol::DecodeBase64(key, &decoded)) return AppendLine(out, kBadFormat);
+    key = decoded;
+  }
+  const core::RelTime now = ctx_->clock->Now();
+  core::MetaGetOptions options;
+  options.debug = true;
+  const core::MetaGetResult r =
+      ctx_->store->MetaGet(key, options, *stats_, [&](const core::MetaItem& it) {
+        out->append("ME ");
+        if ((it.state & compact::kMetaBinaryKey) != 0) {
+          protocol::AppendBase64(out, key);
+        } else {
+          out->append(key);
+        }
+        // exp: memcached prints now - expiry, so a future expiry is negative.
+        out->append(" exp=");
+        if (it.exptime == 0) {
+          out->append("-1");
+        } else {
+          out->append(std::to_string(static_cast<int32_t>(now - it.exptime)));
+        }
+        out->append(" la=");
+        protocol::AppendDecimal(out, it.has_access_time ? now - it.last_access : 0);
+        out->append(" cas=");
+        protocol::AppendDecimal(out, it.cas);
+        out->append(it.fetched ? " fetch=yes" : " fetch=no");
+        out->append(" cls=");
+        protocol::AppendDecimal(out, static_cast<uint64_t>(it.class_id));
+        out->append(" size=");
+        protocol::AppendDecimal(out, it.size);
+        out->append("\r\n");
+        return core::MetaChange{};
+      });
+  if (r == core::MetaGetResult::kMiss) AppendLine(out, "EN");
+}
+
+}  // namespace tinycached::server
