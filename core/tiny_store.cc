@@ -85,8 +85,11 @@ void TinyStore::AfterPut(TinyTable::PutResult r) {
 
 void TinyStore::AfterOverflowStore() {
   // The overflow store's eviction count is a sum over its classes; it is
-  // read every kCheckEvery stores, not on each.
-  if (overflow_stores_.fetch_add(1, std::memory_order_relaxed) % kCheckEvery != 0) return;
+  // read every kCheckEvery stores of this thread, not on each (a counter of
+  // the thread's own: a shared one would be one more contended line on
+  // every text-keyed set).
+  thread_local uint64_t stores = 0;
+  if (++stores % kCheckEvery != 0) return;
   const uint64_t now = overflow_->Totals().evictions;
   const uint64_t mark = overflow_mark_.load(std::memory_order_relaxed);
   if (now >= mark && now - mark < kPullEvery) return;

@@ -108,7 +108,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // A side that evicted this many items since it last looked takes a page
   // from the other side, if that side evicted fewer meanwhile.
   static constexpr uint64_t kPullEvery = 8192;
-  // Overflow stores between looks at the overflow store's eviction count.
+  // Overflow stores (per thread) between looks at the overflow store's eviction count.
   static constexpr uint64_t kCheckEvery = 1024;
 
   TinyStore(const StoreOptions& options, const Clock* clock, std::unique_ptr<ItemStore> overflow);
@@ -166,7 +166,6 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // Eviction counts of either side when pages were last weighed.
   std::atomic<uint64_t> table_mark_{0};
   std::atomic<uint64_t> overflow_mark_{0};
-  std::atomic<uint64_t> overflow_stores_{0};
 };
 
 }  // namespace tinycached::core

@@ -177,7 +177,8 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
   constexpr int kCandidates = 2 * kSlotsPerBucket;
   Addr other[kCandidates];
   const auto locate = [&](int n) {
-    other[n] = OtherAddress(b[n / kSlotsPerBucket][n % kSlotsPerBucket], a[n / kSlotsPerBucket].bucket);
+    const int c = n / kSlotsPerBucket;
+    other[n] = OtherAddress(b[c][n % kSlotsPerBucket], a[c].bucket);
     __builtin_prefetch(Bucket(other[n].bucket));
   };
   if (depth > 0) locate(0);
