@@ -193,6 +193,19 @@ struct MetaDeltaOptions {
   uint64_t initial = 0;         // J
 };
 
+// What `stats cachedump` and `lru_crawler metadump` show of one item
+// (Engine::VisitItems). Valid only inside the visitor.
+struct ItemInfo {
+  std::string_view key;  // decoded (a packed key is unpacked)
+  size_t value_bytes = 0;  // the value's length
+  size_t total_bytes = 0;  // the whole item (memcached's ITEM_ntotal)
+  RelTime exptime = 0;     // 0: never expires
+  RelTime last_access = 0;  // 0: the layout keeps no access time
+  uint64_t cas = 0;
+  bool fetched = false;
+  int cls = 0;             // slab class; 0: an inline item of the tiny engine
+};
+
 class ItemStore;
 
 // memcached's safe_strtoull() applied to a stored value (incr/decr):
@@ -279,6 +292,22 @@ class Engine {
   // The slab-backed store (classes, layout, hash index, options) for
   // `stats slabs|items|settings`: the engine itself, or TinyStore's overflow.
   virtual const ItemStore& slabs() const = 0;
+
+  // Administration: stats cachedump, lru_crawler metadump, cache_memlimit.
+  // Visits up to `limit` live items of slab class `cls`, most recently used
+  // first; class 0 holds the tiny engine's inline items (none in ItemStore).
+  // A class's walk holds that class's lock, and each item's stripe lock only
+  // while it is read (a busy item is skipped), so keep `visit` short.
+  // Returns how many items were visited.
+  virtual size_t VisitItems(int cls, size_t limit,
+                            absl::FunctionRef<void(const ItemInfo&)> visit) = 0;
+  // The item memory limit (-m, then cache_memlimit), in bytes.
+  virtual size_t memory_limit() const = 0;
+  // cache_memlimit: takes effect for memory handed out from now on; lowering
+  // it frees nothing at once (as memcached), items go as stores evict.
+  // Raising it past the arena reserved at start adds no room (stats still
+  // report the new limit, as memcached's limit_maxbytes does).
+  virtual void SetMemoryLimit(size_t bytes) = 0;
 };
 
 // The engine `options` ask for. `clock` must outlive it.

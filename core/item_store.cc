@@ -1000,6 +1000,38 @@ StoreTotals ItemStore::Totals() const {
   return t;
 }
 
+size_t ItemStore::VisitItems(int cls, size_t limit,
+                             absl::FunctionRef<void(const ItemInfo&)> visit) {
+  if (cls < 1 || cls > classes_.count()) return 0;
+  MaybeRunPendingFlush();
+  SlabClass& c = slab_classes_[cls];
+  absl::MutexLock lock(&c.mu);
+  size_t visited = 0;
+  for (uint8_t* it = c.head; it != nullptr && visited < limit; it = layout_.Next(it)) {
+    // The item's fields belong to its stripe lock (lock order: stripe, then
+    // class): only try it, and pass over an item someone is using.
+    const size_t stripe = HashIndex::StripeOf(index_.HashOfItem(it));
+    absl::Mutex& mu = index_.StripeLockAt(stripe);
+    if (!mu.TryLock()) continue;
+    if (Check(it) == Liveness::kLive) {
+      char buf[compact::kMaxDecimalKey];
+      ItemInfo info;
+      info.key = layout_.Key(it, buf);
+      info.value_bytes = layout_.ValueLength(it);
+      info.total_bytes = layout_.TotalSize(it);
+      info.exptime = layout_.Exptime(it);
+      info.last_access = layout_.Time(it);
+      info.cas = layout_.Cas(it);
+      info.fetched = (layout_.Flags(it) & kFetched) != 0;
+      info.cls = cls;
+      visit(info);
+      ++visited;
+    }
+    mu.Unlock();
+  }
+  return visited;
+}
+
 void ItemStore::ResetStats() {
   for (int i = 1; i <= classes_.count(); ++i) {
     SlabClass& c = slab_classes_[i];

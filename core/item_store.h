@@ -196,6 +196,11 @@ class ItemStore final : public Engine {
   bool ReleaseStalestPage();
   void ResetStats() override;  // "stats reset": total_items and the per-class event counters
 
+  size_t VisitItems(int cls, size_t limit,
+                    absl::FunctionRef<void(const ItemInfo&)> visit) override;
+  size_t memory_limit() const override { return pool_.limit(); }
+  void SetMemoryLimit(size_t bytes) override { pool_.SetLimit(bytes); }
+
  private:
   enum class Liveness { kLive, kExpired, kFlushed };
   // A store that must wait for room: the class and size it needs.

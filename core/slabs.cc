@@ -91,7 +91,7 @@ PagePool::~PagePool() { munmap(arena_.base, max_slots_ * page_size_); }
 bool PagePool::Charge(size_t n, bool first_of_class) {
   size_t used = used_.load(std::memory_order_relaxed);
   do {
-    if (!(first_of_class && n <= page_size_) && used + n > limit_) return false;
+    if (!(first_of_class && n <= page_size_) && used + n > limit()) return false;
   } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
   return true;
 }

@@ -112,7 +112,8 @@ class PagePool {
   // Bytes the limit has left (0 when a first page went past it).
   size_t available() const {
     const size_t u = used();
-    return u < limit_ ? limit_ - u : 0;
+    const size_t l = limit();
+    return u < l ? l - u : 0;
   }
   const compact::Arena& arena() const { return arena_; }
 
@@ -121,7 +122,11 @@ class PagePool {
   void ChargeOver(size_t n) { used_.fetch_add(n, std::memory_order_relaxed); }
   void Uncharge(size_t n) { Refund(n); }
 
-  size_t limit() const { return limit_; }
+  size_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  // cache_memlimit: a new limit for what is handed out from now on. Lowering
+  // frees nothing by itself (as memcached): pages stay with their classes
+  // until moved or given back. Raising cannot reach past the arena's slots.
+  void SetLimit(size_t bytes) { limit_.store(bytes, std::memory_order_relaxed); }
   size_t used() const { return used_.load(std::memory_order_relaxed); }
   size_t pages() const;  // slab pages handed out
   size_t max_slots() const { return max_slots_; }
@@ -132,7 +137,7 @@ class PagePool {
   // A run of `n` free slots committed for `bytes`, or nullptr.
   uint8_t* TakeSlots(size_t n, size_t bytes, uint8_t class_id, uint32_t chunk_size);
 
-  const size_t limit_;
+  std::atomic<size_t> limit_;
   const size_t page_size_;
   const size_t max_slots_;
   compact::Arena arena_;

@@ -1,8 +1,10 @@
 #include "core/tiny_store.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace tinycached::core {
 
@@ -249,6 +251,44 @@ void TinyStore::Drop(std::string_view key) {
   absl::MutexLock lock(&KeyLock(k));
   table_.Erase(k);
   overflow_->Drop(key);
+}
+
+size_t TinyStore::VisitItems(int cls, size_t limit,
+                             absl::FunctionRef<void(const ItemInfo&)> visit) {
+  if (cls != 0) return overflow_->VisitItems(cls, limit, visit);
+  MaybeRunPendingFlush();
+  // A bucket at a time, so each stripe lock is held only while its 8 slots
+  // are copied; the callback runs with no table lock held.
+  struct Inline {
+    uint64_t key;
+    uint32_t code;
+    bool referenced;
+  };
+  std::vector<Inline> batch;
+  size_t cursor = 0;
+  size_t visited = 0;
+  while (visited < limit) {
+    batch.clear();
+    const size_t before = cursor;
+    table_.ForEach(&cursor, std::min<size_t>(limit - visited, 4096),
+                   [&](uint64_t key, uint32_t code, bool referenced) {
+                     batch.push_back({key, code, referenced});
+                   });
+    for (const Inline& item : batch) {
+      if (visited == limit) break;
+      const std::string key = std::to_string(item.key);
+      char buf[ct::kMaxText];
+      ItemInfo info;
+      info.key = key;
+      info.value_bytes = Text(item.code, buf).size();
+      info.total_bytes = sizeof(uint64_t);  // one slot
+      info.fetched = item.referenced;
+      visit(info);
+      ++visited;
+    }
+    if (cursor == before) break;  // the table's end
+  }
+  return visited;
 }
 
 size_t TinyStore::ReclaimDead(size_t budget) {

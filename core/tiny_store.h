@@ -103,6 +103,13 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
 
   const TinyTable& table() const { return table_; }
 
+  // Class 0 is the inline items (cls 0, no expiry, no access time); any
+  // other class is the overflow store's.
+  size_t VisitItems(int cls, size_t limit,
+                    absl::FunctionRef<void(const ItemInfo&)> visit) override;
+  size_t memory_limit() const override { return overflow_->memory_limit(); }
+  void SetMemoryLimit(size_t bytes) override { overflow_->SetMemoryLimit(bytes); }
+
  private:
   static constexpr size_t kKeyLocks = 1024;
   // A side that evicted this many items since it last looked takes a page

@@ -261,6 +261,27 @@ bool TinyTable::Erase(uint64_t key) {
   return true;
 }
 
+size_t TinyTable::ForEach(size_t* cursor, size_t limit,
+                          absl::FunctionRef<void(uint64_t, uint32_t, bool)> fn) {
+  absl::ReaderMutexLock geo(&geo_);
+  if (npages_.load(std::memory_order_relaxed) == 0) return 0;
+  const size_t nbuckets = nbuckets_.load(std::memory_order_relaxed);
+  size_t visited = 0;
+  size_t b = *cursor;
+  for (; b < nbuckets && visited < limit; ++b) {
+    absl::MutexLock stripe(&StripeOf(b));
+    const uint64_t* bucket = Bucket(b);
+    for (int i = 0; i < kSlotsPerBucket; ++i) {
+      const uint64_t slot = bucket[i];
+      if (!ct::Used(slot)) continue;
+      fn(KeyOf(slot, b), ct::Value(slot), ct::Referenced(slot));
+      ++visited;
+    }
+  }
+  *cursor = b;
+  return visited;
+}
+
 void TinyTable::Clear() {
   absl::MutexLock geo(&geo_);
   for (size_t i = 0; i < npages_.load(std::memory_order_relaxed); ++i) {

@@ -110,6 +110,14 @@ class TinyTable {
   PutResult Put(uint64_t key, uint32_t code);
   // Removes `key`; false if it was not there.
   bool Erase(uint64_t key);
+  // Calls `fn(key, code, referenced)` on the items of buckets [*cursor, ...)
+  // until `limit` items were visited or the table ends, and advances *cursor
+  // past the buckets done (a bucket is visited whole; items that cuckoo moves
+  // or a resize carry between calls may be seen twice or not at all). Holds
+  // the geometry lock shared and one bucket's stripe lock at a time. Returns
+  // the items visited.
+  size_t ForEach(size_t* cursor, size_t limit,
+                 absl::FunctionRef<void(uint64_t, uint32_t, bool)> fn) ABSL_LOCKS_EXCLUDED(geo_);
   // Removes every item (flush_all); keeps the pages.
   void Clear();
   // Gives one page back to the source, merging buckets and evicting the

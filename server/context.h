@@ -15,6 +15,7 @@
 #include "core/engine.h"
 #include "core/item_store.h"
 #include "core/stats.h"
+#include "server/admin.h"
 #include "server/settings.h"
 
 namespace tinycached::server {
@@ -40,24 +41,33 @@ struct ConnInfo {
 
 struct ServerContext {
   ServerContext(const Settings& s, std::unique_ptr<core::Engine> st, core::Clock* c)
-      : settings(s), clock(c), store(std::move(st)) {}
+      : settings(s), clock(c), store(std::move(st)), prefix_stats(s.prefix_delimiter, s.detail_enabled) {
+    crawler.enabled.store(s.lru_crawler);
+    crawler.sleep_us.store(s.lru_crawler_sleep);
+    crawler.tocrawl.store(s.lru_crawler_tocrawl);
+  }
 
   const Settings settings;
   core::Clock* const clock;
   const std::unique_ptr<core::Engine> store;  // which engine, the server never asks
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
-  std::string listen_addr;  // "tcp:<ip>:<port>" of the listener
+  std::string listen_addr;  // "tcp:<ip>:<port>" or "unix:<path>" of the listener
   int listen_fd = -1;
 
   // Bytes of large data blocks (values longer than kInputBudgetMin) being
   // received by all connections, against settings.read_buf_mem_limit_mb.
   std::atomic<size_t> input_reserved{0};
 
+  PrefixStats prefix_stats;  // stats detail (-D)
+  CrawlerSettings crawler;   // lru_crawler enable|disable|sleep|tocrawl
+
   std::atomic<int> verbosity{0};
   std::atomic<uint64_t> curr_conns{0};   // client connections open now
   std::atomic<uint64_t> total_conns{1};  // ever opened, the listener included (as memcached)
   std::atomic<uint64_t> rejected_conns{0};
   std::atomic<uint64_t> conn_structures{0};
+  std::atomic<uint64_t> conn_yields{0};  // -R: a connection stopped at its per-event cap
+  std::atomic<uint64_t> idle_kicks{0};   // -o idle_timeout: idle connections closed
 
   absl::Mutex conns_mu;
   absl::flat_hash_map<int, ConnInfo*> conns ABSL_GUARDED_BY(conns_mu);

@@ -76,13 +76,6 @@ struct ForeignFlag {
 };
 
 constexpr ForeignFlag kForeignFlags[] = {
-    {'s', "unix-socket", required_argument, Foreign::kRefused, "unix sockets are not supported yet"},
-    {'a', "unix-mask", required_argument, Foreign::kRefused, "unix sockets are not supported yet"},
-    {'R', "max-reqs-per-event", required_argument, Foreign::kRefused,
-     "a per-event request cap is not built yet (a connection runs what it has buffered, "
-     "bounded by its output buffer)"},
-    {'D', nullptr, required_argument, Foreign::kRefused,
-     "per-prefix statistics (stats detail) are not built yet"},
     {'S', "enable-sasl", no_argument, Foreign::kRefused,
      "SASL is not built (it needs the binary protocol)"},
     {'Y', "auth-file", required_argument, Foreign::kRefused,
@@ -92,9 +85,6 @@ constexpr ForeignFlag kForeignFlags[] = {
     {'Z', "enable-ssl", no_argument, Foreign::kRefused, "TLS is not built"},
     {'L', "enable-largepages", no_argument, Foreign::kIgnored,
      "pages are committed as they are used, not preallocated"},
-    {'X', "disable-dumping", no_argument, Foreign::kIgnored,
-     "there is no stats cachedump or lru_crawler metadump to disable"},
-    {'W', "disable-watch", no_argument, Foreign::kIgnored, "there is no watch command to disable"},
     {'N', "napi_ids", required_argument, Foreign::kIgnored,
      "connections are not steered to threads by NAPI id"},
 };
@@ -117,10 +107,6 @@ constexpr ForeignSuboption kForeignSuboptions[] = {
     {"no_maxconns_fast", Foreign::kRefused,
      "holding new connections back past -c is not built (they are told and closed)"},
     {"tail_repair_time", Foreign::kIgnored, "there is no repair of leaked item references"},
-    {"lru_crawler", Foreign::kIgnored, "there is no LRU crawler thread"},
-    {"no_lru_crawler", Foreign::kIgnored, "there is no LRU crawler thread"},
-    {"lru_crawler_sleep", Foreign::kIgnored, "there is no LRU crawler thread"},
-    {"lru_crawler_tocrawl", Foreign::kIgnored, "there is no LRU crawler thread"},
     {"lru_maintainer", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
     {"no_lru_maintainer", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
     {"hot_lru_pct", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
@@ -135,7 +121,6 @@ constexpr ForeignSuboption kForeignSuboptions[] = {
     {"no_modern", Foreign::kRefused, "memcached 1.4's defaults are not reproduced"},
     {"sock_cookie_id", Foreign::kIgnored, "sockets carry no SO_MARK cookie"},
     {"slab_automove_freeratio", Foreign::kIgnored, "it tunes extstore's automover"},
-    {"idle_timeout", Foreign::kRefused, "closing idle connections is not built yet"},
     {"no_hashexpand", Foreign::kRefused, "a hash index that never grows is not built"},
     {"ext_*", Foreign::kRefused, "extstore is not built"},
     {"ssl_*", Foreign::kRefused, "TLS is not built"},
@@ -225,6 +210,20 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
           s->slab_automove_window > 64) {
         return Bad(absl::StrFormat("Bad slab_automove_window \"%s\" (1..64 seconds)", value));
       }
+    } else if (key == "lru_crawler" || key == "no_lru_crawler") {
+      s->lru_crawler = key == "lru_crawler";
+    } else if (key == "lru_crawler_sleep") {
+      if (!ParseInt(value, &s->lru_crawler_sleep) || s->lru_crawler_sleep > 1000000) {
+        return Bad(absl::StrFormat("Bad lru_crawler_sleep \"%s\" (0..1000000 microseconds)", value));
+      }
+    } else if (key == "lru_crawler_tocrawl") {
+      if (!ParseInt(value, &s->lru_crawler_tocrawl)) {
+        return Bad(absl::StrFormat("Bad lru_crawler_tocrawl \"%s\"", value));
+      }
+    } else if (key == "idle_timeout") {
+      if (!ParseInt(value, &s->idle_timeout) || s->idle_timeout < 0) {
+        return Bad(absl::StrFormat("Bad idle_timeout \"%s\" (seconds, 0: none)", value));
+      }
     } else if (key == "hash_algorithm") {
       // tinycached hashes keys its own way; memcached's choices are accepted.
       if (value != "jenkins" && value != "murmur3" && value != "xxh3") {
@@ -268,11 +267,19 @@ std::string UsageText() {
       "-r, --enable-coredumps    maximize the core file limit\n"
       "-B, --protocol=<name>     ascii or auto (both: ascii; binary is not built)\n"
       "-i, --license             print the license and exit\n"
+      "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
+      "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
+      "-R, --max-reqs-per-event=<num> commands a connection runs per event before\n"
+      "                          yielding to the others (default: 20)\n"
+      "-D <char>                 key prefix delimiter of per-prefix stats; turns them\n"
+      "                          on (\"stats detail on|off|dump\"; default: ':')\n"
+      "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
+      "-W, --disable-watch       disable the watch command\n"
       "    --list-presets        print the names of the item-layout presets and exit\n"
       "memcached's other options are accepted where they only tune a mechanism\n"
-      "tinycached does not have (-L -X -W -N, -o hot_lru_pct= and the like), and\n"
-      "refused with the reason where they ask for a feature not built (-s -a -R -D\n"
-      "-S -Y -e -Z, -o idle_timeout= ext_* ssl_*).\n"
+      "tinycached does not have (-L -N, -o hot_lru_pct= and the like), and\n"
+      "refused with the reason where they ask for a feature not built (-S -Y -e -Z,\n"
+      "-o ext_* ssl_*).\n"
       "-o, --extended            comma separated list of extended options:\n"
       "   - preset=<name>        item layout preset (default: stock, memcached 1.6's\n"
       "                          layout byte for byte); --list-presets shows the ladder.\n"
@@ -291,6 +298,7 @@ std::string UsageText() {
       "   - slab_automove_ratio=<num> level 1 moves a page when the younger tail is below\n"
       "                          this times the older (default: 0.80)\n"
       "   - slab_automove_window=<num> seconds of age history used (1..64, default: 30)\n"
+      "   - idle_timeout=<num>   close connections idle this many seconds (default: 0, never)\n"
       "   - read_buf_mem_limit=<num> megabytes of large values being received at once,\n"
       "                          all connections together; past it a set gets\n"
       "                          SERVER_ERROR out of memory (default: 64; 0: no limit)\n",
@@ -329,6 +337,11 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       {"enable-coredumps", no_argument, nullptr, 'r'},
       {"license", no_argument, nullptr, 'i'},
       {"protocol", required_argument, nullptr, 'B'},
+      {"unix-socket", required_argument, nullptr, 's'},
+      {"unix-mask", required_argument, nullptr, 'a'},
+      {"max-reqs-per-event", required_argument, nullptr, 'R'},
+      {"disable-dumping", no_argument, nullptr, 'X'},
+      {"disable-watch", no_argument, nullptr, 'W'},
   };
   // The foreign flags' long forms, then getopt's terminator.
   std::vector<option> long_options(std::begin(kLong), std::end(kLong));
@@ -336,7 +349,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
     if (f.long_name != nullptr) long_options.push_back({f.long_name, f.has_arg, nullptr, f.short_name});
   }
   long_options.push_back({nullptr, 0, nullptr, 0});
-  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:";
+  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:s:a:R:D:XW";
   for (const ForeignFlag& f : kForeignFlags) {
     short_options += f.short_name;
     if (f.has_arg == required_argument) short_options += ':';
@@ -459,6 +472,37 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
         if (arg != "ascii" && arg != "auto") {
           return Bad(absl::StrFormat("Invalid value for binding protocol: %s", arg));
         }
+        break;
+      case 's':
+        if (arg.empty()) return Bad("-s needs the path of a unix socket");
+        s.unix_socket = std::string(arg);
+        break;
+      case 'a': {
+        // Octal, as memcached reads it (strtol base 8).
+        int mask = 0;
+        if (arg.empty() || arg.size() > 4 || arg.find_first_not_of("01234567") != absl::string_view::npos) {
+          return Bad(absl::StrFormat("-a: invalid unix socket mask \"%s\" (octal, e.g. 700)", arg));
+        }
+        for (char d : arg) mask = mask * 8 + (d - '0');
+        if (mask > 0777) return Bad(absl::StrFormat("-a: invalid unix socket mask \"%s\"", arg));
+        s.unix_mask = mask;
+        break;
+      }
+      case 'R':
+        if (!ParseInt(arg, &s.reqs_per_event) || s.reqs_per_event <= 0) {
+          return Bad("-R: Number of requests per event must be greater than 0");
+        }
+        break;
+      case 'D':
+        if (arg.empty()) return Bad("-D: No delimiter specified");
+        s.prefix_delimiter = arg[0];
+        s.detail_enabled = true;
+        break;
+      case 'X':
+        s.dump_enabled = false;
+        break;
+      case 'W':
+        s.watch_enabled = false;
         break;
       case ':':
         return Bad(absl::StrFormat("option requires an argument -- '%c'", optopt));

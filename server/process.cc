@@ -5,6 +5,7 @@
 #include <csignal>
 #include <optional>
 
+#include "server/admin.h"
 #include "server/stats_reply.h"
 
 namespace tinycached::server {
@@ -50,6 +51,10 @@ size_t Session::Consume(std::string_view in, std::string* out, bool* close, size
         break;
       }
       case Phase::kCommand: {
+        if (command_budget_ == 0) {
+          yielded_ = !rest.empty();
+          return pos;
+        }
         const size_t nl = rest.find('\n');
         if (nl == std::string_view::npos) {
           if (rest.size() > protocol::kMaxLineWithoutNewline) {
@@ -68,6 +73,7 @@ size_t Session::Consume(std::string_view in, std::string* out, bool* close, size
         if (line.size() > 1 && line.back() == '\r') line.remove_suffix(1);
         line = line.substr(0, line.find('\0'));  // memcached reads the line as a C string
         if (info_ != nullptr) info_->last_cmd_time.store(ctx_->clock->Now(), std::memory_order_relaxed);
+        --command_budget_;
         ProcessCommand(line, out, close);
         break;
       }
@@ -151,6 +157,10 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
         if (!want_or(7, 8)) return Reply(out, kError);
         return ProcessUpdate(t, core::StoreMode::kCas, true, out);
       }
+      if (cmd == "cache_memlimit") {
+        if (!want_or(3, 4)) return Reply(out, kError);
+        return ProcessCacheMemlimit(*ctx_, t, SetNoreplyMaybe(t), out);
+      }
       return Reply(out, kError);
     case 'i':
       if (cmd == "incr") {
@@ -197,6 +207,15 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
     if (!want_or(6, 7)) return Reply(out, kError);
     return ProcessUpdate(
         t, cmd == "prepend" ? core::StoreMode::kPrepend : core::StoreMode::kReplace, false, out);
+  }
+  if (cmd == "lru_crawler") return ProcessLruCrawler(*ctx_, t, out);
+  if (cmd == "watch") {
+    // A watcher's later input is discarded (server/admin.h).
+    if (ProcessWatch(*ctx_, t, out)) {
+      phase_ = Phase::kSwallow;
+      swallow_left_ = SIZE_MAX;
+    }
+    return;
   }
   // A web browser pointed at the port: hang up, as memcached does.
   if (ntokens >= 2 && StartsWith(t[t.count - 1], "HTTP/")) {
@@ -246,7 +265,7 @@ void Session::ContinueGet(std::string* out) {
     const size_t end = std::min(keys.find(' ', get_pos_), keys.size());
     const std::string_view key = keys.substr(get_pos_, end - get_pos_);
     get_pos_ = end;
-    ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
+    const bool hit = ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
       out->append("VALUE ").append(key).push_back(' ');
       protocol::AppendDecimal(out, item.flags);
       out->push_back(' ');
@@ -264,6 +283,7 @@ void Session::ContinueGet(std::string* out) {
       }
       out->append("\r\n");
     });
+    if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordGet(key, hit);
   }
   out->append("END\r\n");
   phase_ = Phase::kCommand;
@@ -285,6 +305,7 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
   uint64_t cas = 0;
   if (handle_cas && !protocol::ParseUint64(t[5], &cas)) return Reply(out, kBadFormat);
   if (vlen < 0 || vlen > INT_MAX - 2) return Reply(out, kBadFormat);
+  if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordSet(key);
 
   const size_t block = static_cast<size_t>(vlen) + 2;
   if (!ctx_->store->SizeOk(key, flags, exptime, static_cast<size_t>(vlen))) {
@@ -374,6 +395,7 @@ void Session::ProcessDelete(const Tokens& t, std::string* out) {
   }
   const std::string_view key = t[1];
   if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
+  if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordDelete(key);
   Reply(out, ctx_->store->Delete(key, *stats_) ? "DELETED" : "NOT_FOUND");
 }
 
@@ -505,6 +527,8 @@ void Session::ProcessStats(const Tokens& t, std::string* out) {
   if (sub == "slabs") return AppendSlabsStats(*ctx_, out);
   if (sub == "sizes") return AppendSizesStats(*ctx_, out);
   if (sub == "conns") return AppendConnsStats(*ctx_, out);
+  if (sub == "detail") return ProcessStatsDetail(*ctx_, t, out);
+  if (sub == "cachedump") return ProcessCachedump(*ctx_, t, out);
   Reply(out, kError);
 }
 

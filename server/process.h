@@ -67,6 +67,15 @@ class Session {
 
   Phase phase() const { return phase_; }
 
+  // memcached's -R: at most `n` more command lines run before Consume()
+  // returns (unlimited until set). yielded(): the last Consume() stopped at
+  // that cap with input left over.
+  void SetCommandBudget(size_t n) {
+    command_budget_ = n;
+    yielded_ = false;
+  }
+  bool yielded() const { return yielded_; }
+
  private:
   void ProcessCommand(std::string_view line, std::string* out, bool* close);
   void ProcessGet(const protocol::Tokens& t, bool return_cas, bool touch, std::string* out);
@@ -124,6 +133,8 @@ class Session {
   size_t out_limit_ = SIZE_MAX;
   std::deque<Splice>* splices_ = nullptr;
   size_t spliced_ = 0;  // value bytes spliced during this Consume()
+  size_t command_budget_ = SIZE_MAX;  // SetCommandBudget()
+  bool yielded_ = false;
 };
 
 }  // namespace tinycached::server

@@ -7,7 +7,9 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +41,11 @@ constexpr size_t kCrawlBudget = 1000;
 std::string AddrString(const sockaddr_storage& ss) {
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;
+  if (ss.ss_family == AF_UNIX) {
+    // What memcached 1.6.18 shows for a client of its unix socket (it keeps
+    // no peer address for one); the listener and listen_addr show the path.
+    return "?:<AF 0>";
+  }
   if (ss.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
@@ -49,6 +56,82 @@ std::string AddrString(const sockaddr_storage& ss) {
   inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
   port = ntohs(in6->sin6_port);
   return absl::StrFormat("tcp6:[%s]:%d", host, port);
+}
+
+// The TCP listener of -l/-p; sets *addr to "tcp:<ip>:<port>".
+absl::StatusOr<int> ListenTcp(const Settings& settings, std::string* addr) {
+  // -l takes an address or a host name (e.g. localhost), as memcached's does.
+  const std::string host = settings.listen.empty() ? "0.0.0.0" : settings.listen;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(settings.port);
+  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("bad listen address \"%s\": %s", host, gai_strerror(rc)));
+  }
+  sockaddr_storage ss{};
+  const socklen_t len = found->ai_addrlen;
+  std::memcpy(&ss, found->ai_addr, found->ai_addrlen);
+  freeaddrinfo(found);
+  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::UnavailableError(
+        absl::StrFormat("failed to listen on TCP port %d: %s", settings.port, std::strerror(err)));
+  }
+  if (listen(fd, settings.backlog) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::InternalError(absl::StrFormat("listen(): %s", std::strerror(err)));
+  }
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  *addr = AddrString(bound);
+  return fd;
+}
+
+// -s: a unix socket instead of TCP (memcached then opens no TCP or UDP port).
+// As memcached: an existing socket file at the path is a leftover and is
+// removed first; any other file there makes the bind fail. The file is created
+// with the permissions of -a (the umask is set around bind()).
+absl::StatusOr<int> ListenUnix(const Settings& settings, std::string* addr) {
+  const std::string& path = settings.unix_socket;
+  sockaddr_un un{};
+  if (path.size() >= sizeof(un.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("unix socket path too long (at most %d bytes): %s",
+                        static_cast<int>(sizeof(un.sun_path)) - 1, path));
+  }
+  struct stat st{};
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path, path.data(), path.size());
+  const mode_t old_mask = umask(static_cast<mode_t>(~settings.unix_mask & 0777));
+  const int rc = bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un));
+  const int bind_err = errno;
+  umask(old_mask);
+  if (rc != 0) {
+    close(fd);
+    return absl::UnavailableError(absl::StrFormat("failed to listen on UNIX socket: %s: %s",
+                                                  path, std::strerror(bind_err)));
+  }
+  if (listen(fd, settings.backlog) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::InternalError(absl::StrFormat("listen(): %s", std::strerror(err)));
+  }
+  *addr = "unix:" + path;
+  return fd;
 }
 
 }  // namespace
@@ -85,10 +168,16 @@ class Worker {
     if (pipe2(notify_, O_NONBLOCK | O_CLOEXEC) != 0) notify_[0] = notify_[1] = -1;
     notify_ev_ = event_new(base_, notify_[0], EV_READ | EV_PERSIST, &Worker::OnNotify, this);
     event_add(notify_ev_, nullptr);
+    if (ctx_->settings.idle_timeout > 0) {
+      idle_ev_ = event_new(base_, -1, EV_PERSIST, &Worker::OnIdleCheck, this);
+      const timeval second{1, 0};
+      event_add(idle_ev_, &second);
+    }
   }
 
   ~Worker() {
     for (Connection* c : conns_) Destroy(c, /*unregister=*/true);
+    if (idle_ev_ != nullptr) event_free(idle_ev_);
     event_free(notify_ev_);
     close(notify_[0]);
     close(notify_[1]);
@@ -140,6 +229,28 @@ class Worker {
     }
     for (Pending& p : pending) w->Open(p.fd, std::move(p.peer));
     if (stopping) event_base_loopbreak(w->base_);
+  }
+
+  // -o idle_timeout (memcached's conn_timeout thread, run here on each
+  // worker's own loop once a second): a connection waiting for a command,
+  // with no reply left to send, whose last command is more than idle_timeout
+  // seconds old is closed.
+  static void OnIdleCheck(int, short, void* arg) { static_cast<Worker*>(arg)->KickIdle(); }
+
+  void KickIdle() {
+    const core::RelTime now = ctx_->clock->Now();
+    const core::RelTime limit = static_cast<core::RelTime>(ctx_->settings.idle_timeout);
+    for (size_t i = 0; i < conns_.size();) {
+      Connection* c = conns_[i];
+      const core::RelTime last = c->info.last_cmd_time.load(std::memory_order_relaxed);
+      if (c->session.phase() == Session::Phase::kCommand && Unsent(c) == 0 && now > last &&
+          now - last > limit) {
+        ctx_->idle_kicks.fetch_add(1, std::memory_order_relaxed);
+        Close(c);  // moves the last connection into slot i
+        continue;
+      }
+      ++i;
+    }
   }
 
   void Open(int fd, std::string peer) {
@@ -254,6 +365,8 @@ class Worker {
 
   // Runs buffered commands, writes replies, and arms events to match.
   void Drive(Connection* c) {
+    // -R: this event runs at most reqs_per_event commands of this connection.
+    c->session.SetCommandBudget(static_cast<size_t>(ctx_->settings.reqs_per_event));
     for (;;) {
       bool ran = false;
       bool progressed = false;
@@ -283,18 +396,25 @@ class Worker {
       const bool more_work =
           c->in_start < c->in.size() || c->session.phase() == Session::Phase::kGet;
       if (!c->close_after_write && more_work && Unsent(c) < kOutputHighWater &&
-          (!ran || progressed)) {
+          (!ran || progressed) && !c->session.yielded()) {
         continue;
       }
       break;
     }
     const size_t pending = Unsent(c);
-    if (pending == 0 && (c->close_after_write || c->eof)) return Close(c);
-    SetWriting(c, pending > 0);
+    // Yielded with commands left: they run on the next pass of the event loop,
+    // after the other ready connections (memcached's trick: wait for
+    // writability, which a socket has at once).
+    const bool yielded = c->session.yielded() && !c->close_after_write;
+    if (yielded) ctx_->conn_yields.fetch_add(1, std::memory_order_relaxed);
+    if (pending == 0 && !yielded && (c->close_after_write || c->eof)) return Close(c);
+    SetWriting(c, pending > 0 || yielded);
     // Hysteresis: a paused connection resumes only once the client has read
     // its replies down to the low-water mark.
     const size_t resume_below = c->reading ? kOutputHighWater : kOutputLowWater;
-    SetReading(c, !c->eof && !c->close_after_write && pending < resume_below);
+    // A yielded connection reads no more until its buffered commands ran, so
+    // its input stays bounded however fast it pipelines.
+    SetReading(c, !c->eof && !c->close_after_write && !yielded && pending < resume_below);
     const char* state = "conn_waiting";
     if (pending > 0) {
       state = "conn_mwrite";
@@ -415,6 +535,7 @@ class Worker {
   event_base* base_ = nullptr;
   int notify_[2] = {-1, -1};
   event* notify_ev_ = nullptr;
+  event* idle_ev_ = nullptr;  // -o idle_timeout's once-a-second check
   std::thread thread_;
   std::vector<Connection*> conns_;  // this worker's thread only
 
@@ -429,41 +550,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   std::unique_ptr<Server> s(new Server(ctx));
   const Settings& settings = ctx->settings;
 
-  // -l takes an address or a host name (e.g. localhost), as memcached's does.
-  const std::string host = settings.listen.empty() ? "0.0.0.0" : settings.listen;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(settings.port);
-  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("bad listen address \"%s\": %s", host, gai_strerror(rc)));
-  }
-  sockaddr_storage ss{};
-  const socklen_t len = found->ai_addrlen;
-  std::memcpy(&ss, found->ai_addr, found->ai_addrlen);
-  freeaddrinfo(found);
-  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    const int err = errno;
-    close(fd);
-    return absl::UnavailableError(
-        absl::StrFormat("failed to listen on TCP port %d: %s", settings.port, std::strerror(err)));
-  }
-  if (listen(fd, settings.backlog) != 0) {
-    const int err = errno;
-    close(fd);
-    return absl::InternalError(absl::StrFormat("listen(): %s", std::strerror(err)));
-  }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  ctx->listen_addr = AddrString(bound);
+  absl::StatusOr<int> listener =
+      settings.unix_socket.empty() ? ListenTcp(settings, &ctx->listen_addr)
+                                   : ListenUnix(settings, &ctx->listen_addr);
+  if (!listener.ok()) return listener.status();
+  const int fd = *listener;
   ctx->listen_fd = fd;
   s->listen_fd_ = fd;
 
@@ -537,8 +628,10 @@ void Server::Accept() {
       ctx_->rejected_conns.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (peer.ss_family != AF_UNIX) {
+      const int one = 1;
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
     ctx_->curr_conns.fetch_add(1, std::memory_order_relaxed);
     ctx_->conn_structures.fetch_add(1, std::memory_order_relaxed);
     workers_[next_worker_]->Adopt(fd, AddrString(peer));

@@ -42,6 +42,17 @@ struct Settings {
   int backlog = 1024;            // -b: the listen() queue
   bool lock_memory = false;      // -k: mlockall() at start
   bool coredumps = false;        // -r: raise the core file limit to its maximum
+  std::string unix_socket;       // -s: listen on this unix socket instead of TCP
+  int unix_mask = 0700;          // -a: the socket file's permissions
+  int reqs_per_event = 20;       // -R: commands a connection runs per event before yielding
+  int idle_timeout = 0;          // -o idle_timeout=: close connections idle longer (0: never)
+  char prefix_delimiter = ':';   // -D: key prefix delimiter of "stats detail"
+  bool detail_enabled = false;   // -D turns on "stats detail" collection at start
+  bool dump_enabled = true;      // -X turns off: stats cachedump, lru_crawler metadump
+  bool watch_enabled = true;     // -W turns off: watch
+  bool lru_crawler = true;       // -o lru_crawler / no_lru_crawler
+  uint32_t lru_crawler_sleep = 100;   // -o lru_crawler_sleep= (microseconds; reported only)
+  uint32_t lru_crawler_tocrawl = 0;   // -o lru_crawler_tocrawl= (reported only)
 
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;

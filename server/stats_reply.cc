@@ -103,11 +103,14 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "touch_misses", Sum(ctx, &TS::touch_misses));
   Stat(out, "store_too_large", Sum(ctx, &TS::store_too_large));
   Stat(out, "store_no_memory", Sum(ctx, &TS::store_no_memory));
+  // memcached lists idle_kicks only when -o idle_timeout is set.
+  if (ctx.settings.idle_timeout > 0) Stat(out, "idle_kicks", ctx.idle_kicks.load());
   Stat(out, "bytes_read", Sum(ctx, &TS::bytes_read));
   Stat(out, "bytes_written", Sum(ctx, &TS::bytes_written));
-  Stat(out, "limit_maxbytes", ctx.store->slabs().options().memory_limit);
+  Stat(out, "limit_maxbytes", ctx.store->memory_limit());
   Stat(out, "accepting_conns", 1);
   Stat(out, "threads", ctx.settings.threads);
+  Stat(out, "conn_yields", ctx.conn_yields.load());
   Stat(out, "hash_power_level", index.hashpower());
   Stat(out, "hash_bytes", index.bytes());
   Stat(out, "hash_is_expanding", index.expanding() ? 1 : 0);
@@ -144,7 +147,7 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
 void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   const Settings& s = ctx.settings;
   const core::StoreOptions& o = ctx.store->slabs().options();
-  Stat(out, "maxbytes", o.memory_limit);
+  Stat(out, "maxbytes", ctx.store->memory_limit());
   Stat(out, "maxconns", s.maxconns);
   Stat(out, "tcpport", s.port);
   Stat(out, "udpport", s.udp_port);
@@ -152,9 +155,14 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "verbosity", ctx.verbosity.load());
   Stat(out, "oldest", ctx.store->oldest_live());
   Stat(out, "evictions", o.evict ? "on" : "off");
+  Stat(out, "domain_socket", s.unix_socket.empty() ? std::string("NULL") : s.unix_socket);
+  Stat(out, "umask", absl::StrFormat("%o", s.unix_mask));
   Stat(out, "growth_factor", absl::StrFormat("%.2f", s.layout.factor));
   Stat(out, "chunk_size", s.layout.min_space);
   Stat(out, "num_threads", s.threads);
+  Stat(out, "stat_key_prefix", std::string(1, s.prefix_delimiter));
+  Stat(out, "detail_enabled", ctx.prefix_stats.enabled() ? "yes" : "no");
+  Stat(out, "reqs_per_event", s.reqs_per_event);
   Stat(out, "cas_enabled", o.cas_enabled ? "yes" : "no");
   Stat(out, "item_size_max", o.slabs.item_size_max);
   Stat(out, "hashpower_init", s.hashpower);
@@ -163,7 +171,12 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "slab_automove_ratio", absl::StrFormat("%.2f", ctx.store->automove_ratio()));
   Stat(out, "slab_automove_window", o.automove_window);
   Stat(out, "slab_chunk_max", ctx.store->slabs().classes().chunk_max());
+  Stat(out, "lru_crawler", ctx.crawler.enabled.load() ? "yes" : "no");
+  Stat(out, "lru_crawler_sleep", ctx.crawler.sleep_us.load());
+  Stat(out, "lru_crawler_tocrawl", ctx.crawler.tocrawl.load());
+  Stat(out, "dump_enabled", s.dump_enabled ? "yes" : "no");
   Stat(out, "hash_algorithm", "absl");
+  Stat(out, "idle_timeout", s.idle_timeout);
   Stat(out, "read_buf_mem_limit", s.read_buf_mem_limit_mb);
   // tinycached's own knobs.
   // The preset named, then every knob as it is after -n -f -C and overrides.
@@ -272,6 +285,9 @@ void ResetAllStats(ServerContext& ctx) {
   ctx.store->ResetStats();
   ctx.total_conns.store(0);
   ctx.rejected_conns.store(0);
+  ctx.conn_yields.store(0);
+  ctx.idle_kicks.store(0);
+  ctx.prefix_stats.Reset();
 }
 
 }  // namespace tinycached::server

@@ -88,7 +88,7 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
   EXPECT_TRUE(Parse({})->settings.flush_enabled);
   // Tuning of mechanisms tinycached does not have: accepted, nothing changes.
   for (auto args : std::vector<std::vector<const char*>>{
-           {"-L"}, {"-X"}, {"-W"}, {"-N", "2"}, {"--enable-largepages"},
+           {"-L"}, {"-N", "2"}, {"--enable-largepages"},
            {"-o", "hash_algorithm=xxh3"}, {"-o", "no_lru_crawler,lru_crawler_sleep=50"},
            {"-o", "hot_lru_pct=20,warm_lru_pct=40,temporary_ttl=61"}, {"-o", "modern"},
            {"-o", "maxconns_fast"}, {"-o", "slab_automove_freeratio=0.01"}}) {
@@ -97,10 +97,11 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
   }
   // Features not built: refused, naming the option.
   for (auto [args, name] : std::vector<std::pair<std::vector<const char*>, const char*>>{
-           {{"-s", "/tmp/s"}, "-s"}, {{"--unix-socket=/tmp/s"}, "-s"}, {{"-a", "700"}, "-a"},
-           {{"-R", "20"}, "-R"}, {{"-D", ":"}, "-D"}, {{"-S"}, "-S"}, {{"-Z"}, "-Z"},
+           {{"-a", "800"}, "-a"}, {{"-a", "x"}, "-a"}, {{"-R", "0"}, "-R"}, {{"-R", "x"}, "-R"},
+           {{"-D", ""}, "-D"}, {{"-o", "idle_timeout=-1"}, "idle_timeout"},
+           {{"-o", "lru_crawler_sleep=2000000"}, "lru_crawler_sleep"}, {{"-S"}, "-S"}, {{"-Z"}, "-Z"},
            {{"-e", "/dev/shm/m"}, "-e"}, {{"-Y", "/etc/auth"}, "-Y"}, {{"-B", "binary"}, "binary"},
-           {{"-o", "idle_timeout=10"}, "idle_timeout"}, {{"-o", "ext_path=/x:1G"}, "ext_path"},
+           {{"-o", "ext_path=/x:1G"}, "ext_path"},
            {{"-o", "ssl_key=/k"}, "ssl_key"}, {{"-o", "hash_algorithm=md5"}, "hash_algorithm"},
            {{"-B", "udp"}, "udp"}, {{"-b", "0"}, "backlog"}}) {
     auto parsed = Parse(args);
@@ -108,6 +109,36 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
     EXPECT_NE(parsed.status().message().find(name), std::string::npos)
         << parsed.status().message() << " does not name " << name;
   }
+}
+
+TEST(FlagsTest, UnixSocketRequestCapIdleTimeoutAndDetail) {
+  auto cl = Parse({"-s", "/tmp/tc.sock", "-a", "770", "-R", "5", "-o", "idle_timeout=3", "-D",
+                   "/", "-X", "-W", "-o", "no_lru_crawler,lru_crawler_sleep=50,lru_crawler_tocrawl=9"});
+  ASSERT_TRUE(cl.ok()) << cl.status();
+  const Settings& s = cl->settings;
+  EXPECT_EQ(s.unix_socket, "/tmp/tc.sock");
+  EXPECT_EQ(s.unix_mask, 0770);
+  EXPECT_EQ(s.reqs_per_event, 5);
+  EXPECT_EQ(s.idle_timeout, 3);
+  EXPECT_EQ(s.prefix_delimiter, '/');
+  EXPECT_TRUE(s.detail_enabled);
+  EXPECT_FALSE(s.dump_enabled);
+  EXPECT_FALSE(s.watch_enabled);
+  EXPECT_FALSE(s.lru_crawler);
+  EXPECT_EQ(s.lru_crawler_sleep, 50u);
+  EXPECT_EQ(s.lru_crawler_tocrawl, 9u);
+  // memcached's defaults.
+  const Settings d = Parse({})->settings;
+  EXPECT_TRUE(d.unix_socket.empty());
+  EXPECT_EQ(d.unix_mask, 0700);
+  EXPECT_EQ(d.reqs_per_event, 20);
+  EXPECT_EQ(d.idle_timeout, 0);
+  EXPECT_EQ(d.prefix_delimiter, ':');
+  EXPECT_FALSE(d.detail_enabled);
+  EXPECT_TRUE(d.dump_enabled && d.watch_enabled && d.lru_crawler);
+  EXPECT_EQ(Parse({"--unix-socket=/x", "--unix-mask=0777", "--max-reqs-per-event=1"})
+                ->settings.unix_mask,
+            0777);
 }
 
 TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
