@@ -33,7 +33,7 @@ MEMCACHED = "/usr/bin/memcached"
 
 # A value for every memcached flag or -o option that takes one.
 FLAG_VALUES = {
-    "p": None, "U": "0", "s": "/tmp/tinycached-cli-test.sock", "a": "700", "l": "127.0.0.1",
+    "p": None, "U": "0", "s": os.path.join(tempfile.gettempdir(), "tinycached-cli-test-%d.sock" % os.getpid()), "a": "700", "l": "127.0.0.1",
     "m": "64", "c": "1024", "P": None, "f": "1.25", "n": "48", "D": ":", "t": "2", "R": "20",
     "b": "512", "B": "ascii", "I": "1m", "Y": "/dev/null", "e": "/dev/null", "u": "root",
     "o": "modern", "N": "1",
@@ -77,6 +77,7 @@ def start_or_refusal(args, timeout=5):
         argv += ["-u", "root"]
     proc = subprocess.Popen(argv + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    unix_path = args[args.index("-s") + 1] if "-s" in args else None
     deadline = time.time() + timeout
     try:
         while time.time() < deadline:
@@ -84,7 +85,14 @@ def start_or_refusal(args, timeout=5):
                 out, err = proc.communicate()
                 return "exit", (proc.returncode, out, err)
             try:
-                if ask(port, b"version\r\n").startswith(b"VERSION "):
+                if unix_path:  # -s: the unix socket instead of TCP
+                    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                        s.settimeout(5)
+                        s.connect(unix_path)
+                        s.sendall(b"version\r\n")
+                        if s.recv(100).startswith(b"VERSION "):
+                            return "serves", None
+                elif ask(port, b"version\r\n").startswith(b"VERSION "):
                     return "serves", None
             except OSError:
                 time.sleep(0.05)
@@ -93,6 +101,8 @@ def start_or_refusal(args, timeout=5):
         if proc.poll() is None:
             proc.terminate()
             proc.communicate(timeout=10)
+        if unix_path and os.path.exists(unix_path):
+            os.unlink(unix_path)
 
 
 class CommandLineTest(unittest.TestCase):
@@ -218,7 +228,9 @@ class CommandLineTest(unittest.TestCase):
             with self.subTest(suboption=opt):
                 outcomes[name] = self.check_starts_or_is_refused(["-o", opt], name)
         # What works is known; a flag moving between classes is a decision.
-        for flag in ("-A", "-F", "-b", "-k", "-r", "-B", "-L", "-X", "-W", "-c", "-t", "-m"):
+        for flag in ("-A", "-F", "-b", "-k", "-r", "-B", "-L", "-X", "-W", "-c", "-t", "-m",
+                     "-s", "-a", "-R", "-D", "idle_timeout", "no_lru_crawler",
+                     "lru_crawler_sleep", "lru_crawler_tocrawl"):
             self.assertEqual(outcomes.get(flag), "serves", flag)
         for flag in ("-h", "-V", "-i"):
             self.assertEqual(outcomes.get(flag), "prints", flag)
