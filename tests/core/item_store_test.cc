@@ -443,5 +443,52 @@ TEST(FillTest, CompactLayoutHoldsFourMillion) {
   EXPECT_EQ(ItemsAtFirstEviction(o), 64u * 65536);  // 4194304
 }
 
+TEST_P(ItemStoreTest, VisitItemsListsAClassMostRecentFirst) {
+  Make();
+  ASSERT_EQ(Set("a", "1"), StoreResult::kStored);
+  ASSERT_EQ(Set("12345", "22", 100), StoreResult::kStored);
+  ASSERT_EQ(Set("gone", "x", 1), StoreResult::kStored);  // expires at 1000 + 1
+  ASSERT_TRUE(Get("a").has_value());
+  clock_.AdvanceForTest(5);
+  std::vector<std::string> keys;
+  std::vector<ItemInfo> infos;
+  const size_t n = store_->VisitItems(1, 100, [&](const ItemInfo& i) {
+    keys.emplace_back(i.key);
+    infos.push_back(i);
+  });
+  EXPECT_EQ(n, 2u);  // the expired item is not listed
+  // The LRU head first; a read bumps only by the active bit, so "a" stays behind.
+  EXPECT_EQ(keys, (std::vector<std::string>{"12345", "a"}));
+  EXPECT_EQ(infos[0].value_bytes, 2u);
+  EXPECT_EQ(infos[0].exptime, 1100u);  // relative: the clock stood at 1000
+  EXPECT_FALSE(infos[0].fetched);
+  EXPECT_TRUE(infos[1].fetched);
+  EXPECT_EQ(infos[1].exptime, 0u);
+  EXPECT_EQ(infos[1].cls, 1);
+  EXPECT_GT(infos[1].total_bytes, 2u);
+  // Bounded by the limit; no class, no items.
+  EXPECT_EQ(store_->VisitItems(1, 1, [](const ItemInfo&) {}), 1u);
+  EXPECT_EQ(store_->VisitItems(0, 100, [](const ItemInfo&) {}), 0u);
+  EXPECT_EQ(store_->VisitItems(store_->classes().count() + 1, 100, [](const ItemInfo&) {}), 0u);
+}
+
+TEST_P(ItemStoreTest, MemoryLimitMovesAtRunTime) {
+  StoreOptions o;
+  o.memory_limit = size_t{8} << 20;
+  Make(o);
+  EXPECT_EQ(store_->memory_limit(), size_t{8} << 20);
+  store_->SetMemoryLimit(size_t{2} << 20);
+  EXPECT_EQ(store_->memory_limit(), size_t{2} << 20);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 8000; ++i) Set("k" + std::to_string(i), value);
+  // The pages of a 1000-byte class, charged against the lower limit.
+  EXPECT_LE(store_->Totals().malloced, (size_t{2} << 20) + store_->classes().page_size());
+  EXPECT_GT(store_->Totals().evictions, 0u);
+  store_->SetMemoryLimit(size_t{8} << 20);
+  const uint64_t evicted = store_->Totals().evictions;
+  for (int i = 0; i < 2000; ++i) Set("j" + std::to_string(i), value);
+  EXPECT_EQ(store_->Totals().evictions, evicted);  // room again
+}
+
 }  // namespace
 }  // namespace tinycached::core

@@ -1,8 +1,10 @@
 #include "core/tiny_store.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -246,6 +248,32 @@ TEST_F(TinyStoreTest, TheOverflowIndexIsPaidFromTheLimit) {
   EXPECT_GE(engine_->Totals().malloced, engine_->slabs().index().bytes());
   EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
   EXPECT_GT(engine_->Totals().curr_items, 0u);
+}
+
+TEST_F(TinyStoreTest, VisitItemsShowsInlineItemsAsClassZero) {
+  Make();
+  ASSERT_EQ(Set("42", "7"), StoreResult::kStored);
+  ASSERT_EQ(Set("43", "abc"), StoreResult::kStored);
+  ASSERT_EQ(Set("text", "x"), StoreResult::kStored);
+  ASSERT_EQ(Inline(), 2u);
+  std::vector<std::pair<std::string, size_t>> inline_items;
+  EXPECT_EQ(engine_->VisitItems(0, 100, [&](const ItemInfo& i) {
+    EXPECT_EQ(i.cls, 0);
+    EXPECT_EQ(i.exptime, 0u);
+    inline_items.emplace_back(std::string(i.key), i.value_bytes);
+  }), 2u);
+  std::sort(inline_items.begin(), inline_items.end());
+  EXPECT_EQ(inline_items, (std::vector<std::pair<std::string, size_t>>{{"42", 1}, {"43", 3}}));
+  EXPECT_EQ(engine_->VisitItems(0, 1, [](const ItemInfo&) {}), 1u);
+  size_t overflow = 0;
+  for (int cls = 1; cls <= engine_->slabs().classes().count(); ++cls) {
+    overflow += engine_->VisitItems(cls, 100, [](const ItemInfo& i) {
+      EXPECT_EQ(i.key, "text");
+    });
+  }
+  EXPECT_EQ(overflow, 1u);
+  engine_->SetMemoryLimit(size_t{16} << 20);
+  EXPECT_EQ(engine_->memory_limit(), size_t{16} << 20);
 }
 
 }  // namespace
