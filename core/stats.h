@@ -19,6 +19,8 @@ inline constexpr int kMaxClassId = 255;  // class ids fit the header's u8
 class Counter {
  public:
   void Add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  // Takes back a count this thread made (a miss that turned out not to be one).
+  void Sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
   uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
   void Reset() { v_.store(0, std::memory_order_relaxed); }
 

@@ -16,6 +16,7 @@
 #include "core/item_store.h"
 #include "core/stats.h"
 #include "server/admin.h"
+#include "server/sasl.h"
 #include "server/settings.h"
 
 namespace tinycached::server {
@@ -60,6 +61,8 @@ struct ServerContext {
 
   PrefixStats prefix_stats;  // stats detail (-D)
   CrawlerSettings crawler;   // lru_crawler enable|disable|sleep|tocrawl
+  // -S's users (main.cc loads them before the server starts); null without -S.
+  const SaslPasswords* sasl = nullptr;
 
   std::atomic<int> verbosity{0};
   std::atomic<uint64_t> curr_conns{0};   // client connections open now

@@ -76,8 +76,6 @@ struct ForeignFlag {
 };
 
 constexpr ForeignFlag kForeignFlags[] = {
-    {'S', "enable-sasl", no_argument, Foreign::kRefused,
-     "SASL is not built (it needs the binary protocol)"},
     {'Y', "auth-file", required_argument, Foreign::kRefused,
      "ASCII authentication is not built yet"},
     {'e', "memory-file", required_argument, Foreign::kRefused,
@@ -224,6 +222,9 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
       if (!ParseInt(value, &s->idle_timeout) || s->idle_timeout < 0) {
         return Bad(absl::StrFormat("Bad idle_timeout \"%s\" (seconds, 0: none)", value));
       }
+    } else if (key == "sasl_pwdb") {
+      if (value.empty()) return Bad("-o sasl_pwdb= needs a file name");
+      s->sasl_pwdb = std::string(value);
     } else if (key == "hash_algorithm") {
       // tinycached hashes keys its own way; memcached's choices are accepted.
       if (value != "jenkins" && value != "murmur3" && value != "xxh3") {
@@ -265,7 +266,12 @@ std::string UsageText() {
       "-b, --listen-backlog=<num> the listen queue limit (default: 1024)\n"
       "-k, --lock-memory         lock down all paged memory (mlockall)\n"
       "-r, --enable-coredumps    maximize the core file limit\n"
-      "-B, --protocol=<name>     ascii or auto (both: ascii; binary is not built)\n"
+      "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default:\n"
+      "                          auto-negotiate: a connection whose first byte is\n"
+      "                          0x80 speaks binary)\n"
+      "-S, --enable-sasl         binary clients must authenticate (SASL PLAIN against\n"
+      "                          MEMCACHED_SASL_PWDB's user:password lines, or\n"
+      "                          -o sasl_pwdb=<file>); implies -B binary\n"
       "-i, --license             print the license and exit\n"
       "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
       "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
@@ -278,7 +284,7 @@ std::string UsageText() {
       "    --list-presets        print the names of the item-layout presets and exit\n"
       "memcached's other options are accepted where they only tune a mechanism\n"
       "tinycached does not have (-L -N, -o hot_lru_pct= and the like), and\n"
-      "refused with the reason where they ask for a feature not built (-S -Y -e -Z,\n"
+      "refused with the reason where they ask for a feature not built (-Y -e -Z,\n"
       "-o ext_* ssl_*).\n"
       "-o, --extended            comma separated list of extended options:\n"
       "   - preset=<name>        item layout preset (default: stock, memcached 1.6's\n"
@@ -301,7 +307,8 @@ std::string UsageText() {
       "   - idle_timeout=<num>   close connections idle this many seconds (default: 0, never)\n"
       "   - read_buf_mem_limit=<num> megabytes of large values being received at once,\n"
       "                          all connections together; past it a set gets\n"
-      "                          SERVER_ERROR out of memory (default: 64; 0: no limit)\n",
+      "                          SERVER_ERROR out of memory (default: 64; 0: no limit)\n"
+      "   - sasl_pwdb=<file>     -S's password file (default: $MEMCACHED_SASL_PWDB)\n",
       kVersion);
 }
 
@@ -309,6 +316,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   CommandLine cl;
   Settings& s = cl.settings;
   Overrides ov;
+  bool protocol_given = false;  // -B seen
   enum { kListPresetsOpt = 1000 };
   static const option kLong[] = {
       {"port", required_argument, nullptr, 'p'},
@@ -342,6 +350,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       {"max-reqs-per-event", required_argument, nullptr, 'R'},
       {"disable-dumping", no_argument, nullptr, 'X'},
       {"disable-watch", no_argument, nullptr, 'W'},
+      {"enable-sasl", no_argument, nullptr, 'S'},
   };
   // The foreign flags' long forms, then getopt's terminator.
   std::vector<option> long_options(std::begin(kLong), std::end(kLong));
@@ -349,7 +358,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
     if (f.long_name != nullptr) long_options.push_back({f.long_name, f.has_arg, nullptr, f.short_name});
   }
   long_options.push_back({nullptr, 0, nullptr, 0});
-  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:s:a:R:D:XW";
+  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:s:a:R:D:XWS";
   for (const ForeignFlag& f : kForeignFlags) {
     short_options += f.short_name;
     if (f.has_arg == required_argument) short_options += ':';
@@ -466,12 +475,19 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
         cl.action = CommandAction::kLicense;
         break;
       case 'B':
-        // Only the ASCII protocol is served; "auto" (memcached's default)
-        // then means ASCII too.
-        if (arg == "binary") return Bad("-B binary: the binary protocol is not built yet");
-        if (arg != "ascii" && arg != "auto") {
+        if (arg == "ascii") {
+          s.protocol = Protocol::kAscii;
+        } else if (arg == "binary") {
+          s.protocol = Protocol::kBinary;
+        } else if (arg == "auto") {
+          s.protocol = Protocol::kAuto;
+        } else {
           return Bad(absl::StrFormat("Invalid value for binding protocol: %s", arg));
         }
+        protocol_given = true;
+        break;
+      case 'S':
+        s.sasl = true;
         break;
       case 's':
         if (arg.empty()) return Bad("-s needs the path of a unix socket");
@@ -518,6 +534,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
     }
   }
   if (optind < argc) return Bad(absl::StrFormat("unexpected argument \"%s\"", argv[optind]));
+  // memcached's rule: SASL is binary-only, so -S alone means -B binary and
+  // any other -B is an error (an ASCII client could not authenticate).
+  if (s.sasl) {
+    if (protocol_given && s.protocol != Protocol::kBinary) {
+      return Bad("ERROR: You cannot allow the ASCII protocol while using SASL.");
+    }
+    s.protocol = Protocol::kBinary;
+  }
 
   LayoutSettings& l = s.layout;
   l = FindPreset(s.preset)->layout;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -20,6 +21,7 @@
 #include "core/item_store.h"
 #include "server/context.h"
 #include "server/flags.h"
+#include "server/sasl.h"
 #include "server/server.h"
 
 namespace {
@@ -122,6 +124,24 @@ int main(int argc, char** argv) {
       break;
   }
 
+  // -S: the users come from -o sasl_pwdb=, else MEMCACHED_SASL_PWDB (memcached's variable).
+  std::optional<server::SaslPasswords> sasl;
+  if (settings.sasl) {
+    std::string path = settings.sasl_pwdb;
+    if (path.empty()) {
+      const char* env = std::getenv("MEMCACHED_SASL_PWDB");
+      if (env != nullptr) path = env;
+    }
+    if (path.empty()) {
+      Fail("-S needs a password file of user:password lines: set MEMCACHED_SASL_PWDB or "
+           "-o sasl_pwdb=<file>");
+      return kExitUsage;
+    }
+    absl::StatusOr<server::SaslPasswords> db = server::SaslPasswords::Load(path);
+    if (!db.ok()) return Fail(std::string(db.status().message()));
+    sasl = *std::move(db);
+  }
+
   core::Clock clock;
   absl::StatusOr<std::unique_ptr<core::Engine>> store =
       core::CreateEngine(settings.StoreOptions(), &clock);
@@ -154,6 +174,7 @@ int main(int argc, char** argv) {
 
   server::ServerContext ctx(settings, *std::move(store), &clock);
   ctx.verbosity.store(settings.verbose);
+  if (sasl.has_value()) ctx.sasl = &*sasl;
   for (int i = 0; i < settings.threads; ++i) {
     ctx.thread_stats.push_back(std::make_unique<core::ThreadStats>());
   }

@@ -25,6 +25,16 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 size_t Session::Consume(std::string_view in, std::string* out, bool* close, size_t out_limit,
                         std::deque<Splice>* splices) {
+  if (!protocol_chosen_ && !in.empty()) {
+    protocol_chosen_ = true;
+    const Protocol p = ctx_->settings.protocol;
+    if (p == Protocol::kBinary ||
+        (p == Protocol::kAuto &&
+         static_cast<uint8_t>(in[0]) == protocol::binary::kRequestMagic)) {
+      binary_ = std::make_unique<BinarySession>(ctx_, stats_, info_);
+    }
+  }
+  if (binary_ != nullptr) return binary_->Consume(in, out, close, out_limit, splices);
   size_t pos = 0;
   out_limit_ = out_limit;
   splices_ = splices;

@@ -1,4 +1,6 @@
-// server/process.h — one connection's ASCII protocol session.
+// server/process.h — one connection's protocol session: ASCII here, binary
+// in a BinarySession (binary_session.h) this one creates and forwards to when
+// the connection speaks it (-B binary, or -B auto and a first byte of 0x80).
 //
 // Room: the only place where the protocol (server/protocol/) meets the store
 // (core/). A Session has no socket: it is fed the connection's unconsumed
@@ -12,23 +14,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/item_store.h"
 #include "core/stats.h"
+#include "server/binary_session.h"
 #include "server/context.h"
 #include "server/protocol/ascii.h"
+#include "server/splice.h"
 
 namespace tinycached::server {
-
-// A value spliced into the reply text at `offset`: its bytes are sent in
-// place from the pinned item (zero copy), then unpinned.
-struct Splice {
-  size_t offset;
-  core::PinnedValue value;
-};
 
 // A meta set waiting for its data block: how to reply once it is stored.
 struct PendingMetaSet {
@@ -63,9 +61,17 @@ class Session {
                  size_t out_limit = SIZE_MAX, std::deque<Splice>* splices = nullptr);
   // Bytes the session needs buffered before it can go on: a data block's
   // length while one is awaited, else 0.
-  size_t NeedBytes() const { return phase_ == Phase::kData ? vlen_ : 0; }
+  size_t NeedBytes() const {
+    if (binary_ != nullptr) return binary_->NeedBytes();
+    return phase_ == Phase::kData ? vlen_ : 0;
+  }
 
-  Phase phase() const { return phase_; }
+  Phase phase() const {
+    if (binary_ == nullptr) return phase_;
+    if (binary_->reading_value()) return Phase::kData;
+    return binary_->swallowing() ? Phase::kSwallow : Phase::kCommand;
+  }
+  bool binary() const { return binary_ != nullptr; }
 
   // memcached's -R: at most `n` more command lines run before Consume()
   // returns (unlimited until set). yielded(): the last Consume() stopped at
@@ -112,6 +118,9 @@ class Session {
   ServerContext* ctx_;
   core::ThreadStats* stats_;
   ConnInfo* info_;
+  // The connection's protocol is chosen on its first byte.
+  bool protocol_chosen_ = false;
+  std::unique_ptr<BinarySession> binary_;  // set when it speaks binary
 
   Phase phase_ = Phase::kCommand;
   bool noreply_ = false;

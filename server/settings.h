@@ -15,6 +15,10 @@ namespace tinycached::server {
 // reproduce, then ours.
 inline constexpr char kVersion[] = "1.6.18-tinycached-0.1.0";
 
+// -B: the protocol a connection speaks. kAuto picks per connection from its
+// first byte (0x80, the binary request magic, means binary).
+enum class Protocol { kAuto, kAscii, kBinary };
+
 struct Settings {
   int port = 11211;              // -p
   int udp_port = 0;              // -U (UDP is not served; only 0 is accepted)
@@ -53,6 +57,11 @@ struct Settings {
   bool lru_crawler = true;       // -o lru_crawler / no_lru_crawler
   uint32_t lru_crawler_sleep = 100;   // -o lru_crawler_sleep= (microseconds; reported only)
   uint32_t lru_crawler_tocrawl = 0;   // -o lru_crawler_tocrawl= (reported only)
+  Protocol protocol = Protocol::kAuto;  // -B ascii|binary|auto (-S alone: binary)
+  bool sasl = false;             // -S: binary connections must authenticate (SASL PLAIN)
+  // -S's password file of "user:password" lines: -o sasl_pwdb=<file>, else
+  // the environment's MEMCACHED_SASL_PWDB (main.cc reads it at start).
+  std::string sasl_pwdb;
 
   core::StoreOptions StoreOptions() const {
     core::StoreOptions o;

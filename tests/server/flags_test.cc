@@ -99,8 +99,8 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
   for (auto [args, name] : std::vector<std::pair<std::vector<const char*>, const char*>>{
            {{"-a", "800"}, "-a"}, {{"-a", "x"}, "-a"}, {{"-R", "0"}, "-R"}, {{"-R", "x"}, "-R"},
            {{"-D", ""}, "-D"}, {{"-o", "idle_timeout=-1"}, "idle_timeout"},
-           {{"-o", "lru_crawler_sleep=2000000"}, "lru_crawler_sleep"}, {{"-S"}, "-S"}, {{"-Z"}, "-Z"},
-           {{"-e", "/dev/shm/m"}, "-e"}, {{"-Y", "/etc/auth"}, "-Y"}, {{"-B", "binary"}, "binary"},
+           {{"-o", "lru_crawler_sleep=2000000"}, "lru_crawler_sleep"}, {{"-Z"}, "-Z"},
+           {{"-e", "/dev/shm/m"}, "-e"}, {{"-Y", "/etc/auth"}, "-Y"},
            {{"-o", "ext_path=/x:1G"}, "ext_path"},
            {{"-o", "ssl_key=/k"}, "ssl_key"}, {{"-o", "hash_algorithm=md5"}, "hash_algorithm"},
            {{"-B", "udp"}, "udp"}, {{"-b", "0"}, "backlog"}}) {
@@ -139,6 +139,28 @@ TEST(FlagsTest, UnixSocketRequestCapIdleTimeoutAndDetail) {
   EXPECT_EQ(Parse({"--unix-socket=/x", "--unix-mask=0777", "--max-reqs-per-event=1"})
                 ->settings.unix_mask,
             0777);
+}
+
+TEST(FlagsTest, ProtocolAndSasl) {
+  EXPECT_EQ(Parse({})->settings.protocol, Protocol::kAuto);
+  EXPECT_EQ(Parse({"-B", "binary"})->settings.protocol, Protocol::kBinary);
+  EXPECT_EQ(Parse({"-B", "ascii"})->settings.protocol, Protocol::kAscii);
+  EXPECT_EQ(Parse({"--protocol=auto"})->settings.protocol, Protocol::kAuto);
+  EXPECT_FALSE(Parse({})->settings.sasl);
+  // -S alone means binary; with another -B it is memcached's error.
+  auto sasl = Parse({"-S", "-o", "sasl_pwdb=/etc/pw"});
+  ASSERT_TRUE(sasl.ok()) << sasl.status();
+  EXPECT_TRUE(sasl->settings.sasl);
+  EXPECT_EQ(sasl->settings.protocol, Protocol::kBinary);
+  EXPECT_EQ(sasl->settings.sasl_pwdb, "/etc/pw");
+  EXPECT_TRUE(Parse({"--enable-sasl", "-B", "binary"}).ok());
+  for (auto args : std::vector<std::vector<const char*>>{{"-S", "-B", "ascii"},
+                                                         {"-B", "auto", "-S"}}) {
+    auto parsed = Parse(args);
+    ASSERT_FALSE(parsed.ok());
+    EXPECT_EQ(parsed.status().message(),
+              "ERROR: You cannot allow the ASCII protocol while using SASL.");
+  }
 }
 
 TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
