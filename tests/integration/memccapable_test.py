@@ -1,18 +1,22 @@
-"""libmemcached's protocol conformance checker against tinycached (ASCII protocol).
+"""libmemcached's protocol conformance checker against tinycached (ASCII and binary protocols).
 
 Run as
     /usr/bin/python3 tests/integration/memccapable_test.py --tinycached build/server/tinycached
 
 Runs Debian's /usr/bin/memccapable (package libmemcached-tools) as
-    memccapable -h 127.0.0.1 -p PORT -a -v -t 5
-  -a  ASCII protocol tests only
+    memccapable -h 127.0.0.1 -p PORT -a -v -t 5     (and -b instead of -a)
+  -a  ASCII protocol tests only; -b binary protocol tests only
   -v  verbose: without it memccapable prints nothing at all for a failing test (only the
       missing "[pass]" shows) and no summary line; with it a failure prints "[FAIL]" plus
       the failed assertion, and the run ends with "All tests passed" or
       "N of M tests failed".  Passing output is identical with and without -v.
   -t  I/O timeout in seconds (default 300 would make a hanging server very slow to fail)
-Each test prints one line "ascii <name>   [pass]" (or "[skip]" / "[FAIL]").
-memccapable exits 0 only if no test failed.
+Each test prints one line "ascii <name>   [pass]" (or "[skip]" / "[FAIL]"; "binary <name>"
+with -b). memccapable exits 0 only if no test failed.
+
+Without CAS (the presets with cas=off, as memcached -C) memccapable's binary tests fail from the
+first SET on: it requires a non-zero cas in every store response, and an item without a CAS field
+has none. There the binary run must fail exactly the tests memcached -C fails.
 """
 import os
 import re
@@ -35,6 +39,17 @@ EXPECTED_TESTS = [
     "stat",
 ]
 
+# The binary tests, in the order memccapable runs them.
+EXPECTED_BINARY_TESTS = [
+    "noop", "quit", "quitq", "set", "setq", "flush", "flushq", "add", "addq", "replace",
+    "replaceq", "delete", "deleteq", "get", "getq", "getk", "getkq", "incr", "incrq", "decr",
+    "decrq", "version", "append", "appendq", "prepend", "prependq", "stat",
+]
+# A verdict may come after the failure's diagnostics of the test before, on another line.
+# The last test's may come after the summary line ("binary stat   19 of 27 tests failed\n[FAIL]").
+BINARY_VERDICT_RE = re.compile(
+    r"binary (?P<name>[a-z]+)\s+(?:\d+ of \d+ tests failed\s*)?\[(?P<result>pass|skip|FAIL)\]")
+
 RESULT_RE = re.compile(r"^ascii (?P<name>[a-z][a-z ]*?)\s+\[(?P<result>pass|skip|FAIL)\]\s*$")
 
 
@@ -50,9 +65,9 @@ def parse(output):
 
 
 class MemccapableTest(unittest.TestCase):
-    def run_memccapable(self, server, *extra):
+    def run_memccapable(self, server, *extra, protocol="-a"):
         proc = subprocess.run(
-            [MEMCCAPABLE, "-h", "127.0.0.1", "-p", str(server.port), "-a", "-v", "-t", "5"]
+            [MEMCCAPABLE, "-h", "127.0.0.1", "-p", str(server.port), protocol, "-v", "-t", "5"]
             + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
         return proc.returncode, proc.stdout.decode("latin-1")
@@ -120,6 +135,55 @@ class MemccapableTest(unittest.TestCase):
                 rc, out = self.run_memccapable(server)
                 self.check_all_passed(rc, out, EXPECTED_TESTS)
             self.assertTrue(server.alive())
+
+    def binary_verdicts(self, out):
+        return [(m.group("name"), m.group("result")) for m in BINARY_VERDICT_RE.finditer(out)]
+
+    def test_binary_protocol(self):
+        if not os.access(MEMCCAPABLE, os.X_OK):
+            self.skipTest("memccapable not installed (Debian package libmemcached-tools)")
+        with harness.tinycached() as server:
+            rc, out = self.run_memccapable(server, protocol="-b")
+            self.assertTrue(server.alive(), "server died during memccapable -b:\n" + out)
+            verdicts = self.binary_verdicts(out)
+            msg = "memccapable -b output:\n" + out
+            self.assertEqual([name for name, _ in verdicts], EXPECTED_BINARY_TESTS, msg)
+            if harness.PRESET_KNOBS.get("cas") == "off":
+                # Without CAS: the same verdicts as memcached -C's, test by test.
+                if not os.access(harness.REFERENCE_MEMCACHED, os.X_OK):
+                    self.skipTest("memcached not installed")
+                with harness.reference() as ref:
+                    ref_rc, ref_out = self.run_memccapable(ref, protocol="-b")
+                self.assertEqual(verdicts, self.binary_verdicts(ref_out),
+                                 msg + "\nmemcached -C:\n" + ref_out)
+                self.assertIn(("set", "FAIL"), verdicts, msg)
+                self.assertNotEqual(rc, 0, msg)
+                return
+            self.assertEqual(rc, 0, msg)
+            self.assertEqual([r for _, r in verdicts], ["pass"] * len(EXPECTED_BINARY_TESTS), msg)
+            self.assertIn("All tests passed", out, msg)
+
+    def test_both_protocols_on_one_server(self):
+        """The protocol is chosen per connection: ASCII and binary runs alternate on one server."""
+        if not os.access(MEMCCAPABLE, os.X_OK):
+            self.skipTest("memccapable not installed (Debian package libmemcached-tools)")
+        if harness.PRESET_KNOBS.get("cas") == "off":
+            self.skipTest("without CAS memccapable's cas tests fail (see test_binary_protocol)")
+        with harness.tinycached(["-t", "2"]) as server:
+            for protocol in ("-b", "-a", "-b"):
+                rc, out = self.run_memccapable(server, protocol=protocol)
+                self.assertEqual(rc, 0, out)
+                self.assertIn("All tests passed", out)
+            self.assertTrue(server.alive())
+
+    def test_binary_parser_rejects_a_failing_run(self):
+        out = ("binary noop                             [pass]\n"
+               "binary quit                             \n[FAIL]\n\n"
+               "./src/bin/memcapable.cc:480: rsp->plain.message.header.response.cas\n"
+               "binary quitq                            [pass]\n"
+               "binary stat                             1 of 27 tests failed\n[FAIL]\n")
+        self.assertEqual(self.binary_verdicts(out), [("noop", "pass"), ("quit", "FAIL"),
+                                                     ("quitq", "pass"), ("stat", "FAIL")])
 
     def test_parser_rejects_a_failing_run(self):
         """The output parser itself: a failure is never read as a pass."""
