@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libevent-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc gnuplot-nox procps
+  memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc sasl2-bin gnuplot-nox procps
 )
 
 missing=()

@@ -889,6 +889,9 @@ void ItemStore::FlushAll(int64_t delay) {
   const RelTime when = delay > 0 ? clock_->ToRelative(delay) : now;
   // memcached's "oldest" setting, for stats.
   oldest_live_.store(options_.cas_enabled ? when - 1 : when, std::memory_order_relaxed);
+  // memcached takes a unique for its oldest_cas when the flush is due within
+  // a second: the next item stored gets the one after it.
+  if (options_.cas_enabled && when <= now + 1) NextCas();
   if (when > now) {
     pending_flush_.store(when, std::memory_order_relaxed);  // replaces an earlier one
     return;

@@ -13,6 +13,7 @@ import argparse
 import fcntl
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -88,6 +89,8 @@ class Server:
         A connection alone proves nothing: another process (a parallel test's server) may have
         taken the port between free_port() and this server's bind(). The test would then talk
         to that server while this one exits with "failed to listen". So ask for the pid."""
+        if self.binary_only():
+            return self._answers_itself_binary()
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
                 s.sendall(b"stats\r\n")
@@ -100,6 +103,42 @@ class Server:
         except OSError:
             return False
         return b"\r\nSTAT pid %d\r\n" % self.proc.pid in b"\r\n" + reply
+
+    def binary_only(self):
+        """-B binary (or -S, SASL) servers close on ASCII: ask them in the binary protocol."""
+        args = self.argv
+        return "-S" in args or any(a == "-B" and args[i + 1:i + 2] == ["binary"]
+                                   for i, a in enumerate(args)) or "--protocol=binary" in args
+
+    def _answers_itself_binary(self):
+        """As _answers_itself(), with a binary STAT request (VERSION only under -S: any other
+        command before authentication closes the connection, so the pid cannot be asked)."""
+        sasl = "-S" in self.argv
+        opcode = 0x0b if sasl else 0x10
+        request = struct.pack(">BBHBBHIIQ", 0x80, opcode, 0, 0, 0, 0, 0, 0, 0)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                s.sendall(request)
+                reply = b""
+                stats = {}
+                while True:
+                    while len(reply) < 24 or len(reply) < 24 + struct.unpack(">I", reply[8:12])[0]:
+                        data = s.recv(1 << 16)
+                        if not data:
+                            return False
+                        reply += data
+                    keylen = struct.unpack(">H", reply[2:4])[0]
+                    bodylen = struct.unpack(">I", reply[8:12])[0]
+                    key, value = reply[24:24 + keylen], reply[24 + keylen:24 + bodylen]
+                    reply = reply[24 + bodylen:]
+                    if sasl:
+                        return self.proc.poll() is None  # it answers; nothing says whose it is
+                    if not key:
+                        break
+                    stats[key] = value
+        except OSError:
+            return False
+        return stats.get(b"pid") == b"%d" % self.proc.pid
 
     def stderr_text(self):
         """Everything the server wrote to stderr so far."""
