@@ -1379,6 +1379,7 @@ class Session:
     """A plain blocking client for the stats tests."""
 
     def __init__(self, server):
+        self.server = server
         self.sock = server.connect()
         self.buf = b""
 
@@ -1537,6 +1538,38 @@ class StatsDifferentialTest(unittest.TestCase):
                     s.call(b"get a zz\r\n")
                 mine, theirs = (s.stats() for s in sessions)
                 compare_values(self, COMPARED_STATS + ["cmd_flush"], mine, theirs, "stats values after reset")
+
+    def test_stats_values_after_binary_workload(self):
+        """Binary commands count in the same counters as ASCII ones, as memcached's do."""
+        self.require_stock_sizes()
+        frames = [bset(b"a", b"1"), bset(b"b", b"22", flags=5), bset(b"n", b"10"),
+                  bget(b"a"), bget(b"a", op=0x0c), bget(b"zz"), bget(b"zz", op=0x09),
+                  bget(b"b", op=0x0d), bincr(b"n", 5), bincr(b"n", 2, op=0x06),
+                  bincr(b"zz", 1, 0, NO_INITIAL), bincr(b"zz", 1, 0, NO_INITIAL, op=0x06),
+                  bincr(b"created", 1, 3), bincr(b"created2", 1, 3, op=0x16),
+                  bhdr(0x04, b"a"), bhdr(0x04, b"a"), bhdr(0x04, b"b", cas=999),
+                  bgat(b"b", 100, op=0x1c), bgat(b"zz", 100, op=0x1c), bgat(b"b", 100),
+                  bset(b"b", b"x", cas=999), bset(b"zz", b"x", cas=999), bset(b"n", b"x", cas=3),
+                  bhdr(0x0e, b"b", val=b"+"), bhdr(0x0e, b"zz", val=b"+"),
+                  bset(b"b", b"x", op=0x02), bset(b"zz", b"x", op=0x03), BNOOP]
+        for args in (DEFAULT_ARGS, ("-m", "64", "-C")):
+            with self.subTest(args=" ".join(args)):
+                sessions = self.pair(args)
+                for s in sessions:
+                    s.call(b"".join(frames), terminators=(bytes.fromhex("810a") + b"\0" * 10 +
+                                                          struct.pack(">I", 0xfeed) + b"\0" * 8,))
+                settle_reclaims()
+                mine, theirs = (self.ascii_stats(s.server) for s in sessions)
+                compare_values(self, COMPARED_STATS, mine, theirs, "stats values")
+
+    @staticmethod
+    def ascii_stats(server):
+        """`stats` on a connection of its own (the binary one stays binary)."""
+        s = Session(server)
+        try:
+            return s.stats()
+        finally:
+            s.close()
 
     def test_stats_items_and_slabs_after_workload(self):
         self.require_stock_sizes()
