@@ -234,6 +234,7 @@ class CommandLineTest(unittest.TestCase):
             self.assertEqual(outcomes.get(flag), "serves", flag)
         for flag in ("-h", "-V", "-i"):
             self.assertEqual(outcomes.get(flag), "prints", flag)
+        # -S works given a password file (sasl_test.py); without one it is refused.
         for flag in ("-Z", "-S", "-e", "ssl_chain_cert", "ext_path"):
             self.assertEqual(outcomes.get(flag), "refused", flag)
 
