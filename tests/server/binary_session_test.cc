@@ -521,6 +521,47 @@ TEST_F(BinarySessionTest, SaslCommandsWithoutDashSAreUnknown) {
   EXPECT_EQ(r[2].op, bin::kNoop);
 }
 
+// Mutated frames (seeded, so a failure repeats): whatever the bytes, the
+// session answers or closes, never reads past its input, and a fresh
+// connection afterwards still works. Run under ASan/UBSan by CI.
+TEST_F(BinarySessionTest, MutatedFramesNeverBreakTheServer) {
+  const std::vector<std::string> frames = {
+      Frame({bin::kSet, "k", SetExtras(1, 0), "value"}),
+      Frame({bin::kGetK, "k", "", ""}),
+      Frame({bin::kIncrement, "c", IncrExtras(1, 5, 0), ""}),
+      Frame({bin::kAppendQ, "k", "", "xyz"}),
+      Frame({bin::kGat, "k", Be32(5), ""}),
+      Frame({bin::kStat, "settings", "", ""}),
+      Frame({bin::kFlush, "", Be32(0), ""}),
+      Frame({bin::kDelete, "k", "", ""}),
+      Frame({bin::kSaslAuth, "PLAIN", "", std::string("\0u\0p", 4)}),
+  };
+  uint64_t rng = 0x9e3779b97f4a7c15;
+  auto next = [&rng]() {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  for (int round = 0; round < 3000; ++round) {
+    std::string in;
+    const int n = 1 + static_cast<int>(next() % 4);
+    for (int i = 0; i < n; ++i) in += frames[next() % frames.size()];
+    const int flips = static_cast<int>(next() % 4);
+    for (int i = 0; i < flips; ++i) {
+      // Mostly the header's lengths and opcode, sometimes anywhere.
+      const size_t at = next() % 2 == 0 ? next() % 12 : next() % in.size();
+      in[at] = static_cast<char>(next());
+    }
+    if (next() % 3 == 0) in.resize(next() % (in.size() + 1));
+    in[0] = static_cast<char>(bin::kRequestMagic);  // stays a binary connection
+    Run(in, 1 + next() % 64);
+  }
+  auto r = RunPackets({{bin::kSet, "ok", SetExtras(0, 0), "1"}, {bin::kGet, "ok", "", ""}});
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[1].value, "1");
+}
+
 TEST(SaslPasswordsTest, FileFormatAndChecks) {
   SaslPasswords db = SaslPasswords::FromText("alice:secret\r\n\nnocolon\n:nouser\nbob:a:b\ncarol:\n");
   EXPECT_EQ(db.size(), 3u);

@@ -127,12 +127,14 @@ TEST(BinaryFrameTest, ShapesAreCheckedAsMemcachedDoes) {
 }
 
 TEST(BinaryFrameTest, PlainMessages) {
-  PlainCredentials c;
-  ASSERT_TRUE(ParsePlain(std::string("\0user\0pass", 10), &c));
+  PlainCredentials c;  // views into the message: the messages must outlive them
+  const std::string m1("\0user\0pass", 10);
+  ASSERT_TRUE(ParsePlain(m1, &c));
   EXPECT_EQ(c.authzid, "");
   EXPECT_EQ(c.user, "user");
   EXPECT_EQ(c.password, "pass");
-  ASSERT_TRUE(ParsePlain(std::string("admin\0user\0", 11), &c));
+  const std::string m2("admin\0user\0", 11);
+  ASSERT_TRUE(ParsePlain(m2, &c));
   EXPECT_EQ(c.authzid, "admin");
   EXPECT_EQ(c.password, "");
   EXPECT_FALSE(ParsePlain("userpass", &c));
