@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "server/protocol/ascii.h"
 #include "server/sasl.h"
 #include "server/stats_reply.h"
 
