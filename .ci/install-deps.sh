@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libevent-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc sasl2-bin gnuplot-nox procps
+  memcached libmemcached-tools nutcracker python3 python3-pymemcache python3-pylibmc sasl2-bin gnuplot-nox procps
 )
 
 missing=()
@@ -17,7 +17,7 @@ done
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-# Packaged daemons (memcached) must not start a system service on install: the
+# Packaged daemons (memcached, nutcracker) must not start a system service on install: the
 # tests and experiments start their own servers on free loopback ports.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
