@@ -23,6 +23,24 @@
 // a function of earlier stats values only, never of time, so a deterministic
 // server gives the same figure on every run.
 //
+// Behind a proxy (twemproxy/nutcracker, which answers no `stats`), --stats-port
+// names the servers behind it; each is polled directly and their figures are
+// summed. A multi-get through the proxy orders the polls after the sets:
+//
+//   fill --set ... noreply (a batch)----------------> proxy --> node A, B, C
+//        --get <the batch's last 64 keys>-----------> proxy --> a part to each
+//        <-- VALUE ... END (every node's part done) --
+//        --stats--------------------------------------------> node A, B, C
+//
+// The proxy sends a client's requests for one node down one connection, in
+// order, so when the multi-get's reply is back every node that got a part of
+// it has processed every set sent to it before. A node with a share s of the
+// keys gets no part with probability (1 - s)^64 (1e-8 at s = 1/4); it then
+// reports its items of a batch later, never wrong ones. "items stored" is the
+// sum of curr_items at the first eviction on any node; --every-node keeps
+// filling until each node has evicted and adds each node's curr_items at its
+// own first eviction (its capacity as sharded by the proxy).
+//
 // --past-eviction keeps filling past the first eviction (steady-state
 // eviction: the server recycles memory instead of taking more); the figure
 // "items stored" stays the first eviction's, the run's end is reported
@@ -54,6 +72,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,6 +105,9 @@ constexpr int kHashPollMs = 50;
 constexpr int kHashGrowWindowMs = 3000;
 // A batch never holds more than this many request bytes (large --value-size).
 constexpr uint64_t kMaxBatchBytes = uint64_t{4} << 20;
+// --stats-port: most servers behind a proxy, and keys per ordering multi-get.
+constexpr size_t kMaxStatsPorts = 64;
+constexpr uint64_t kBarrierKeys = 64;
 
 constexpr int kExitOk = 0;
 constexpr int kExitCorrupt = 1;
@@ -130,6 +152,11 @@ stops at the first eviction. Reports curr_items at that moment.
   --label NAME         name of this run in the report
   --csv FILE           append one CSV line (header first if the file is new)
   --json               print one JSON object instead of the text report
+  --stats-port PORT    the server at --port is a proxy without `stats`
+                       (twemproxy): poll the server at --host:PORT instead;
+                       repeat for every server behind the proxy (summed)
+  --every-node         with --stats-port: fill on until every server has
+                       evicted; report each one's items at its first eviction
   --help               this text
 )";
 
@@ -163,6 +190,9 @@ struct Options {
   std::string csv_path;
   bool json = false;
   bool help = false;
+  // --stats-port: the servers behind the proxy at host:port (same host).
+  std::vector<uint16_t> stats_ports;
+  bool every_node = false;
 };
 
 bool ParseUint(std::string_view text, uint64_t* out) {
@@ -220,13 +250,17 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
       if (auto e = flag(&options->help); !e.empty()) return e;
       continue;
     }
+    if (name == "every-node") {
+      if (auto e = flag(&options->every_node); !e.empty()) return e;
+      continue;
+    }
 
     static constexpr std::string_view kValueOptions[] = {
         "host",         "port",      "value-size",    "order",
         "seed",         "key-space", "key-prefix",    "limit-mb",
         "max-items",    "batch",     "min-batch",     "pid",
         "hash-wait-ms", "settle-ms", "verify-sample", "timeout-ms",
-        "label",        "csv",       "past-eviction"};
+        "label",        "csv",       "past-eviction", "stats-port"};
     if (std::find(std::begin(kValueOptions), std::end(kValueOptions), name) ==
         std::end(kValueOptions)) {
       return "unknown option: --" + std::string(name);
@@ -314,6 +348,10 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
     } else if (name == "timeout-ms") {
       if (!number_at_least(1, INT32_MAX)) return bad;
       options->timeout_ms = static_cast<int>(number);
+    } else if (name == "stats-port") {
+      if (!number_at_least(1, 65535) || options->stats_ports.size() >= kMaxStatsPorts)
+        return bad;
+      options->stats_ports.push_back(static_cast<uint16_t>(number));
     } else if (name == "label") {
       options->label = std::string(value);
     } else if (name == "csv") {
@@ -324,6 +362,12 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
     }
   }
   options->min_batch = std::min(options->min_batch, options->batch);
+  if (options->every_node && options->stats_ports.empty())
+    return "--every-node needs --stats-port";
+  if (!options->stats_ports.empty() &&
+      (options->pid.has_value() || options->past_eviction.has_value() ||
+       options->past_eviction_pct.has_value()))
+    return "--stats-port does not combine with --pid or --past-eviction";
   return "";
 }
 
@@ -517,6 +561,22 @@ bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+// Counts a reply line that answers an earlier command (a noreply set's error).
+void CountReplyLine(const std::string& line, StatsReply* reply) {
+  const bool is_error = line == "ERROR" || StartsWith(line, "ERROR ") ||
+                        StartsWith(line, "CLIENT_ERROR") ||
+                        StartsWith(line, "SERVER_ERROR");
+  if (StartsWith(line, "SERVER_ERROR") &&
+      line.find("out of memory") != std::string::npos) {
+    ++reply->out_of_memory;
+  } else if (is_error) {
+    ++reply->errors;
+  } else {
+    ++reply->other;
+  }
+  if (is_error && reply->first_error.empty()) reply->first_error = line;
+}
+
 // Sends `stats` and reads up to END. Returns false on a connection failure.
 bool QueryStats(Connection& conn, StatsReply* reply) {
   *reply = StatsReply();
@@ -533,18 +593,32 @@ bool QueryStats(Connection& conn, StatsReply* reply) {
                             std::string(rest.substr(space + 1)));
       continue;
     }
-    const bool is_error = line == "ERROR" || StartsWith(line, "ERROR ") ||
-                          StartsWith(line, "CLIENT_ERROR") ||
-                          StartsWith(line, "SERVER_ERROR");
-    if (StartsWith(line, "SERVER_ERROR") &&
-        line.find("out of memory") != std::string::npos) {
-      ++reply->out_of_memory;
-    } else if (is_error) {
-      ++reply->errors;
-    } else {
-      ++reply->other;
+    CountReplyLine(line, reply);
+  }
+}
+
+// Sends `request` (a multi-get) and reads its reply up to END, skipping the
+// values; lines before it are counted into *reply as QueryStats does.
+bool QueryBarrier(Connection& conn, const std::string& request, StatsReply* reply) {
+  if (!conn.SendAll(request)) return false;
+  std::string line;
+  std::string data;
+  while (true) {
+    if (!conn.ReadLine(&line)) return false;
+    if (line == "END") return true;
+    if (StartsWith(line, "VALUE ")) {
+      // "VALUE <key> <flags> <bytes>": skip <bytes> and its \r\n.
+      const size_t last = line.rfind(' ');
+      uint64_t bytes = 0;
+      if (!ParseUint(std::string_view(line).substr(last + 1), &bytes) ||
+          bytes > kMaxValueLength)
+        return false;
+      if (!conn.ReadBytes(bytes + 2, &data)) return false;
+      continue;
     }
-    if (is_error && reply->first_error.empty()) reply->first_error = line;
+    // Through a proxy an error is the whole reply (a node it could not reach).
+    CountReplyLine(line, reply);
+    if (reply->errors + reply->out_of_memory > 0) return true;
   }
 }
 
@@ -661,6 +735,132 @@ struct FillResult {
     std::optional<uint64_t> rss_first_eviction_kb;  // VmRSS at the first eviction
   };
   std::optional<Past> past;
+  // --stats-port only: each server behind the proxy.
+  struct Node {
+    uint16_t port = 0;
+    uint64_t items_at_first_eviction = 0;  // when the first server evicted
+    std::optional<uint64_t> items_at_own_eviction;
+    uint64_t items_end = 0;
+    uint64_t evictions_end = 0;
+  };
+  std::vector<Node> nodes;
+};
+
+// Where the stats come from: the server itself, or (--stats-port) every server
+// behind the proxy, polled directly after an ordering multi-get through it.
+class StatsSource {
+ public:
+  StatsSource(Connection& conn, const Options& options) : conn_(conn), options_(options) {}
+
+  // Connects to every --stats-port server. Returns an error message, "" on success.
+  std::string Open() {
+    for (const uint16_t port : options_.stats_ports) {
+      Direct d;
+      d.port = port;
+      d.conn = std::make_unique<Connection>();
+      if (!d.conn->Connect(options_.host, port, options_.timeout_ms)) return d.conn->error();
+      direct_.push_back(std::move(d));
+    }
+    return "";
+  }
+
+  bool proxied() const { return !direct_.empty(); }
+  const std::string& error() const { return error_; }
+
+  // The stats after everything sent so far. `barrier` (a multi-get through the
+  // proxy; empty before the first set) orders the poll after the sets.
+  bool Poll(const std::string& barrier, StatsReply* total) {
+    if (!proxied()) {
+      if (QueryStats(conn_, total)) return true;
+      error_ = conn_.error();
+      return false;
+    }
+    *total = StatsReply();
+    if (!barrier.empty() && !QueryBarrier(conn_, barrier, total)) {
+      error_ = "through the proxy: " + conn_.error();
+      return false;
+    }
+    std::map<std::string, uint64_t, std::less<>> sums;
+    for (Direct& d : direct_) {
+      if (!QueryStats(*d.conn, &d.stats)) {
+        error_ = "server on port " + std::to_string(d.port) + ": " + d.conn->error();
+        return false;
+      }
+      const uint64_t evictions = d.stats.Get("evictions").value_or(0);
+      if (!d.evictions_at_start.has_value()) d.evictions_at_start = evictions;
+      if (!d.items_at_own_eviction.has_value() && evictions > *d.evictions_at_start)
+        d.items_at_own_eviction = d.stats.Get("curr_items").value_or(0);
+      for (const char* name : {"curr_items", "evictions", "bytes", "limit_maxbytes"})
+        sums[name] += d.stats.Get(name).value_or(0);
+      total->errors += d.stats.errors;
+      total->out_of_memory += d.stats.out_of_memory;
+      total->other += d.stats.other;
+    }
+    for (const auto& [name, sum] : sums) total->values[name] = std::to_string(sum);
+    return true;
+  }
+
+  // Whether every server behind the proxy has evicted since the first poll.
+  bool AllEvicted() const {
+    return std::all_of(direct_.begin(), direct_.end(),
+                       [](const Direct& d) { return d.items_at_own_eviction.has_value(); });
+  }
+
+  // Items that fit before the next eviction, roughly: per server (not yet
+  // evicted) free bytes / its bytes per item, the smallest times the number
+  // of servers. From `bytes`, which under-counts, so only a guide for the
+  // batch size. nullopt when not proxied or nothing is known yet.
+  std::optional<uint64_t> RoomLeft() const {
+    std::optional<uint64_t> least;
+    for (const Direct& d : direct_) {
+      if (d.items_at_own_eviction.has_value()) continue;
+      const uint64_t items = d.stats.Get("curr_items").value_or(0);
+      const uint64_t used = d.stats.Get("bytes").value_or(0);
+      const uint64_t limit = d.stats.Get("limit_maxbytes").value_or(0);
+      if (items == 0 || used == 0) return std::nullopt;
+      const uint64_t room =
+          used < limit ? (limit - used) / std::max<uint64_t>(1, used / items) : 0;
+      least = std::min(least.value_or(room), room);
+    }
+    if (!least.has_value()) return std::nullopt;
+    return *least * direct_.size();
+  }
+
+  // Records each server's curr_items now as its items at the first eviction.
+  void MarkFirstEviction(FillResult* result) const {
+    result->nodes.clear();
+    for (const Direct& d : direct_) {
+      FillResult::Node n;
+      n.port = d.port;
+      n.items_at_first_eviction = d.stats.Get("curr_items").value_or(0);
+      result->nodes.push_back(n);
+    }
+  }
+
+  // Fills in each server's end state (after MarkFirstEviction).
+  void MarkEnd(FillResult* result) const {
+    for (size_t i = 0; i < direct_.size() && i < result->nodes.size(); ++i) {
+      const Direct& d = direct_[i];
+      FillResult::Node& n = result->nodes[i];
+      n.items_at_own_eviction = d.items_at_own_eviction;
+      n.items_end = d.stats.Get("curr_items").value_or(0);
+      const uint64_t evictions = d.stats.Get("evictions").value_or(0);
+      n.evictions_end = evictions - std::min(evictions, d.evictions_at_start.value_or(0));
+    }
+  }
+
+ private:
+  struct Direct {
+    uint16_t port = 0;
+    std::unique_ptr<Connection> conn;
+    StatsReply stats;
+    std::optional<uint64_t> evictions_at_start;
+    std::optional<uint64_t> items_at_own_eviction;
+  };
+  Connection& conn_;
+  const Options& options_;
+  std::vector<Direct> direct_;
+  std::string error_;
 };
 
 // Waits until the server's hash table has caught up with its items, so that
@@ -680,6 +880,18 @@ void AppendSets(const Options& options, const KeySequence& keys, uint64_t first,
     AppendKey(options.key_prefix, keys.KeyAt(first + i), request);
     request->append(set_tail);
   }
+}
+
+// Replaces *request with "get" of the last kBarrierKeys of keys first ..
+// first + n - 1: the multi-get that orders a poll behind a proxy.
+void AppendBarrier(const Options& options, const KeySequence& keys, uint64_t first, uint64_t n,
+                   std::string* request) {
+  request->assign("get");
+  for (uint64_t i = n - std::min(n, kBarrierKeys); i < n; ++i) {
+    request->push_back(' ');
+    AppendKey(options.key_prefix, keys.KeyAt(first + i), request);
+  }
+  request->append("\r\n");
 }
 
 void WaitForHashTable(Connection& conn, uint64_t max_ms) {
@@ -875,9 +1087,14 @@ int FillPastEviction(Connection& conn, const Options& options,
 
 // Runs the whole experiment against an open connection. Returns the exit code.
 int Fill(Connection& conn, const Options& options, FillResult* result) {
+  StatsSource source(conn, options);
+  if (const std::string error = source.Open(); !error.empty()) {
+    std::fprintf(stderr, "fill: %s\n", error.c_str());
+    return kExitFailure;
+  }
   StatsReply stats;
-  if (!QueryStats(conn, &stats)) {
-    std::fprintf(stderr, "fill: stats failed: %s\n", conn.error().c_str());
+  if (!source.Poll("", &stats)) {
+    std::fprintf(stderr, "fill: stats failed: %s\n", source.error().c_str());
     return kExitFailure;
   }
   if (options.limit_bytes.has_value()) {
@@ -934,9 +1151,13 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
   const auto start = std::chrono::steady_clock::now();
   uint64_t batch = max_batch;
   std::string request;
+  std::string barrier;
+  // --every-node: the first eviction is seen, filling goes on until every
+  // server behind the proxy has evicted.
+  bool evicted = false;
   while (true) {
     if (result->sent >= cap) {
-      result->stop_reason = "max_items";
+      if (!evicted) result->stop_reason = "max_items";
       break;
     }
     const uint64_t n = std::min(batch, cap - result->sent);
@@ -947,15 +1168,22 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
                    conn.error().c_str());
       return kExitFailure;
     }
+    if (source.proxied()) AppendBarrier(options, keys, result->sent, n, &barrier);
     result->sent += n;
-    if (!QueryStats(conn, &stats)) {
+    if (!source.Poll(barrier, &stats)) {
       std::fprintf(stderr, "fill: stats failed after %llu sets: %s\n",
                    static_cast<unsigned long long>(result->sent),
-                   conn.error().c_str());
+                   source.error().c_str());
       return kExitFailure;
     }
     ++result->polls;
     result->unexpected_replies += stats.other;
+    if (evicted) {
+      if (stats.errors > 0 || stats.out_of_memory > 0 || source.AllEvicted()) break;
+      batch = std::clamp(source.RoomLeft().value_or(0) / kBatchRoomDivisor, min_batch,
+                         max_batch);
+      continue;
+    }
     const std::optional<uint64_t> items = stats.Get("curr_items");
     result->items = items.value_or(0);
     const uint64_t evictions = stats.Get("evictions").value_or(0);
@@ -973,7 +1201,11 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
     }
     if (result->evictions > 0) {
       result->stop_reason = "eviction";
-      break;
+      if (!source.proxied()) break;
+      source.MarkFirstEviction(result);
+      if (!options.every_node || source.AllEvicted()) break;
+      evicted = true;
+      continue;
     }
     if (items.has_value() && items_before.has_value() &&
         *items < *items_before + n) {
@@ -986,7 +1218,9 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
     // this is only a rough guide; it never affects reproducibility because it
     // depends on stats values alone.
     const uint64_t used = stats.Get("bytes").value_or(0);
-    if (result->items > 0 && used > 0) {
+    if (const std::optional<uint64_t> room = source.RoomLeft(); room.has_value()) {
+      batch = std::clamp(*room / kBatchRoomDivisor, min_batch, max_batch);
+    } else if (result->items > 0 && used > 0) {
       const uint64_t per_item = std::max<uint64_t>(1, used / result->items);
       const uint64_t room = used < result->limit_bytes
                                 ? (result->limit_bytes - used) / per_item
@@ -997,6 +1231,7 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
   result->seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
+  source.MarkEnd(result);
 
   if (result->stop_reason == "eviction" &&
       (options.past_eviction.has_value() ||
@@ -1150,6 +1385,37 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
       {"verify_misses", verify_number(v.misses)},
       {"verify_corrupt", verify_number(v.corrupt)},
   };
+  // Only with --stats-port: JSON arrays, one number per server behind the proxy.
+  if (!r.nodes.empty()) {
+    auto list = [&](auto field) {
+      std::string out = "[";
+      for (const FillResult::Node& n : r.nodes) {
+        if (out.size() > 1) out.push_back(',');
+        out.append(field(n));
+      }
+      return out + "]";
+    };
+    uint64_t full = 0;
+    bool all_full = true;
+    for (const FillResult::Node& n : r.nodes) {
+      full += n.items_at_own_eviction.value_or(0);
+      all_full = all_full && n.items_at_own_eviction.has_value();
+    }
+    fields.insert(
+        fields.end(),
+        {{"node_ports", list([](const auto& n) { return std::to_string(n.port); })},
+         {"node_items",
+          list([](const auto& n) { return std::to_string(n.items_at_first_eviction); })},
+         {"node_items_full",
+          list([](const auto& n) {
+            return n.items_at_own_eviction.has_value() ? std::to_string(*n.items_at_own_eviction)
+                                                       : std::string("null");
+          })},
+         {"node_items_end", list([](const auto& n) { return std::to_string(n.items_end); })},
+         {"node_evictions_end",
+          list([](const auto& n) { return std::to_string(n.evictions_end); })},
+         {"items_every_node_full", all_full ? std::to_string(full) : std::string()}});
+  }
   // Only with --past-eviction, so the default report is unchanged.
   if (r.past.has_value()) {
     const FillResult::Past& p = *r.past;
@@ -1209,6 +1475,14 @@ void PrintText(const Options& o, const FillResult& r) {
   std::printf("seconds:               %.3f\n", r.seconds);
   std::printf("evictions seen:        %llu\n",
               static_cast<unsigned long long>(r.evictions));
+  for (const FillResult::Node& n : r.nodes) {
+    const std::string own = n.items_at_own_eviction.has_value()
+                                ? std::to_string(*n.items_at_own_eviction)
+                                : std::string("none");
+    std::printf("  server port %-8u %llu items at the first eviction, %s at its own\n",
+                static_cast<unsigned>(n.port),
+                static_cast<unsigned long long>(n.items_at_first_eviction), own.c_str());
+  }
   std::printf("sets sent:             %llu in %llu batches, stopped by %s\n",
               static_cast<unsigned long long>(r.sent),
               static_cast<unsigned long long>(r.polls), r.stop_reason.c_str());

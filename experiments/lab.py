@@ -141,3 +141,89 @@ def load_average():
             return f.read().split()[0]
     except (OSError, IndexError):
         return "?"
+
+
+NUTCRACKER = "/usr/sbin/nutcracker"
+
+
+def nutcracker_yml(listen_port, servers, failure_limit=3, retry_timeout_ms=30000):
+    """A twemproxy pool as README.md's "Running a cluster" shows it: ketama over the md5
+    of the key, named servers (the ring follows the names, not the addresses), failed
+    servers ejected. servers is [(host, port, name)]."""
+    lines = [
+        "tinycached:",
+        "  listen: 127.0.0.1:%d" % listen_port,
+        "  hash: md5",
+        "  distribution: ketama",
+        "  timeout: 10000",
+        "  auto_eject_hosts: true",
+        "  server_failure_limit: %d" % failure_limit,
+        "  server_retry_timeout: %d" % retry_timeout_ms,
+        "  servers:",
+    ]
+    lines += ["   - %s:%d:1 %s" % (host, port, name) for host, port, name in servers]
+    return "\n".join(lines) + "\n"
+
+
+class Nutcracker:
+    """Debian's nutcracker (twemproxy) on a free 127.0.0.1 port in front of `servers`
+    ([(host, port, name)]); its stats port is a free one too."""
+
+    def __init__(self, servers, binary=NUTCRACKER):
+        self.servers = servers
+        self.binary = binary
+        self.proc = None
+        self.dir = tempfile.TemporaryDirectory()
+        self.log_path = os.path.join(self.dir.name, "nutcracker.log")
+
+    def start(self, attempts=3):
+        for _ in range(attempts):
+            self.port = free_port()
+            conf = os.path.join(self.dir.name, "nutcracker.yml")
+            with open(conf, "w") as f:
+                f.write(nutcracker_yml(self.port, self.servers))
+            self.proc = subprocess.Popen(
+                [self.binary, "-c", conf, "-s", str(free_port()), "-a", "127.0.0.1",
+                 "-o", self.log_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
+            deadline = time.time() + 10
+            while time.time() < deadline and self.proc.poll() is None:
+                if self._routes():
+                    return self
+                time.sleep(0.02)
+            self.stop()
+        raise RuntimeError("nutcracker did not start: " + self.log_text())
+
+    def _routes(self):
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(b"get lab_probe\r\n")
+                reply = b""
+                while not reply.endswith(b"\r\n"):
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        return False
+                    reply += chunk
+                return reply == b"END\r\n"
+        except OSError:
+            return False
+
+    def log_text(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cleanup(self):
+        self.stop()
+        self.dir.cleanup()

@@ -27,6 +27,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cluster_test  # noqa: E402  (nutcracker in front of servers)
 import harness  # noqa: E402
 
 # ---------------------------------------------------------------------------
@@ -264,6 +265,49 @@ class TinycachedFillTest(unittest.TestCase):
         self.assertEqual(class_for(item_size(1, 1), classes), class_for(item_size(6, 1), classes))
         self.check(self.fill([], "--order", "shuffled", "--key-space", "200000"),
                    predicted_items(LIMIT_MB))
+
+
+class ThroughProxyTest(unittest.TestCase):
+    """`fill --stats-port` through nutcracker: each of three servers behind the proxy holds
+    exactly what one server filled directly holds."""
+
+    def test_three_servers_behind_nutcracker(self):
+        if not os.access(cluster_test.NUTCRACKER, os.X_OK):
+            self.fail("%s not found (.ci/install-deps.sh installs nutcracker)"
+                      % cluster_test.NUTCRACKER)
+        args = stock_args(harness.TINYCACHED) + ["-m", str(LIMIT_MB)]
+        servers = [harness.tinycached(args) for _ in range(3)]
+        proxy = None
+        try:
+            for server in servers:
+                server.start()
+            proxy = cluster_test.Nutcracker(
+                [(server.port, name) for server, name in zip(servers, cluster_test.Cluster.NAMES)])
+            proxy.start()
+            argv = [fill_binary(), "--port", str(proxy.port), "--every-node", "--verify",
+                    "--verify-sample", "0", "--json"]
+            for server in servers:
+                argv += ["--stats-port", str(server.port)]
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            result = json.loads(done.stdout)
+        finally:
+            if proxy is not None:
+                proxy.cleanup()
+            for server in servers:
+                server.stop()
+        expected = predicted_items(LIMIT_MB)
+        self.assertEqual(result["stop_reason"], "eviction")
+        self.assertEqual(result["node_items_full"], [expected] * 3)
+        self.assertEqual(result["items_every_node_full"], 3 * expected)
+        # At the first eviction the evicting server is full and the others are not yet.
+        self.assertEqual(result["items"], sum(result["node_items"]))
+        self.assertEqual(max(result["node_items"]), expected)
+        self.assertLess(result["items"], 3 * expected)
+        # Every key sent was re-read through the proxy: hits are exactly the items held.
+        self.assertEqual(result["verify_corrupt"], 0)
+        self.assertEqual(result["verify_sampled"], result["sent"])
+        self.assertEqual(result["verify_hits"], sum(result["node_items_end"]))
 
 
 if __name__ == "__main__":
