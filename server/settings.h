@@ -9,6 +9,12 @@
 #include "core/item_store.h"
 #include "server/presets.h"
 
+// The preset a server starts with when no -o preset= is given: CMake's
+// TINYCACHED_DEFAULT_PRESET (checked there against server/presets.cc).
+#ifndef TINYCACHED_DEFAULT_PRESET
+#define TINYCACHED_DEFAULT_PRESET "stock"
+#endif
+
 namespace tinycached::server {
 
 // The version the protocol reports: the memcached release whose replies we
@@ -26,7 +32,7 @@ struct Settings {
   size_t memory_mb = 64;         // -m
   int maxconns = 1024;           // -c
   int threads = 4;               // -t
-  std::string preset = "stock";  // -o preset= (or layout=)
+  std::string preset = TINYCACHED_DEFAULT_PRESET;  // -o preset= (or layout=)
   LayoutSettings layout;         // the preset's knobs after -n -f -C and -o overrides
   size_t item_size_max = 1 << 20;  // -I
   bool evict = true;             // -M turns off
