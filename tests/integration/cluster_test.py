@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 NUTCRACKER = "/usr/sbin/nutcracker"
-IO_TIMEOUT = 15.0
+IO_TIMEOUT = 90.0
 # Deadlines for things that happen "soon": generous, for a loaded machine and ASan builds.
 # Nothing is asserted about how long they take, only that they happen before the deadline.
 DEADLINE = 60.0
@@ -54,7 +54,9 @@ def nutcracker_yml(listen_port, servers, failure_limit=FAILURE_LIMIT,
         "  listen: 127.0.0.1:%d" % listen_port,
         "  hash: md5",
         "  distribution: ketama",
-        "  timeout: 5000",
+        # A node slower than this (a loaded machine, an ASan build) would count as failed
+        # and be ejected: far above any reply time, far below the client's IO_TIMEOUT.
+        "  timeout: 30000",
         "  auto_eject_hosts: true",
         "  server_failure_limit: %d" % failure_limit,
         "  server_retry_timeout: %d" % retry_timeout_ms,
