@@ -4,6 +4,8 @@
 //   cmake --build build-fuzz --target session_fuzz
 //   build-fuzz/tests/session_fuzz -max_total_time=300 tests/fuzz/corpus
 //   TINYCACHED_FUZZ_PRESET=stock build-fuzz/tests/session_fuzz ...   (default: compact)
+// or with CMakePresets.json: cmake --preset fuzz && cmake --build --preset fuzz
+// (the target is then build/presets/fuzz/tests/session_fuzz).
 // Besides crashes and sanitizer reports it checks one invariant after every
 // input: the index and the LRU lists hold the same number of items.
 #include <cstdint>
