@@ -740,7 +740,12 @@ class RobustnessTest(unittest.TestCase):
             self.assertTrue(self.server.alive())
             self.assertGreater(sent, 0)
             self.assertGreaterEqual(len(latencies), 100)
-            self.assertLess(max(latencies), 0.5, "other client starved")
+            # Starving the other client would stall it for the rest of the 4 s; a loaded
+            # machine (sanitizers, parallel tests) may delay single requests by a few
+            # hundred ms, which proves nothing, so: most requests fast, none stalled.
+            latencies.sort()
+            self.assertLess(latencies[len(latencies) // 2], 0.25, "other client slowed down")
+            self.assertLess(latencies[-1], 2.0, "other client starved")
             self.assertLess(peak - baseline, 300 * MB,
                             "RSS grew from %d to %d MB" % (baseline // MB, peak // MB))
             # the hog's replies are intact once it does read
@@ -812,7 +817,9 @@ class RobustnessTest(unittest.TestCase):
                 i += 1
             self.assertEqual(len(got), len(expected))
             self.assertTrue(got == expected, "slow reader's reply stream corrupted")
-            self.assertLess(max_latency, 0.5)
+            # A starved client would wait out the slow reader's whole stream (seconds);
+            # single delays of a few hundred ms come from a loaded machine, not the server.
+            self.assertLess(max_latency, 2.0, "other client starved by the slow reader")
         finally:
             slow.close()
             other.close()
