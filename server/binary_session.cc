@@ -228,7 +228,7 @@ void BinarySession::ProcessUpdate(std::string_view extras, std::string_view key,
     if (base_ == bin::kSet) ctx_->store->Drop(key);
     return Swallow(vlen);
   }
-  if (!ReserveInput(static_cast<size_t>(vlen))) {
+  if (!input_.Reserve(static_cast<size_t>(vlen))) {
     stats_->store_no_memory.Add();
     Error(out, bin::kOutOfMemory);
     if (base_ == bin::kSet) ctx_->store->Drop(key);
@@ -262,7 +262,7 @@ void BinarySession::ProcessUpdate(std::string_view extras, std::string_view key,
 }
 
 void BinarySession::CompleteUpdate(std::string_view value, std::string* out) {
-  ReleaseInput();
+  input_.Release();
   uint64_t new_cas = 0;
   const core::StoreResult r = ctx_->store->MetaStore(mode_, key_, flags_, exptime_, value, cas_,
                                                      core::MetaStoreOptions{}, *stats_, &new_cas);
@@ -417,7 +417,7 @@ void BinarySession::ProcessSaslAuth(std::string_view key, std::string* out) {
   }
   // memcached reads the message into an item: past the item size it has no memory for it.
   if (vlen < 0 || static_cast<size_t>(vlen) > ctx_->settings.item_size_max ||
-      !ReserveInput(static_cast<size_t>(vlen))) {
+      !input_.Reserve(static_cast<size_t>(vlen))) {
     Error(out, bin::kOutOfMemory);
     return Swallow(vlen);
   }
@@ -430,7 +430,7 @@ void BinarySession::ProcessSaslAuth(std::string_view key, std::string* out) {
 // PLAIN is done in one step: SASL_AUTH succeeds or fails, SASL_STEP always
 // fails. Any attempt first drops an earlier authentication (as memcached).
 void BinarySession::CompleteSaslAuth(std::string_view value, std::string* out) {
-  ReleaseInput();
+  input_.Release();
   authenticated_ = false;
   bool ok = false;
   if (pending_ == Pending::kSaslAuth && key_ == "PLAIN" && ctx_->sasl != nullptr) {
@@ -440,24 +440,6 @@ void BinarySession::CompleteSaslAuth(std::string_view value, std::string* out) {
   if (!ok) return Error(out, bin::kAuthError);
   authenticated_ = true;
   Respond(out, {}, {}, "Authenticated", 0);
-}
-
-bool BinarySession::ReserveInput(size_t n) {
-  if (n <= kInputBudgetMin) return true;
-  const size_t limit = ctx_->settings.read_buf_mem_limit_mb << 20;
-  const size_t before = ctx_->input_reserved.fetch_add(n, std::memory_order_relaxed);
-  if (limit != 0 && before + n > limit) {
-    ctx_->input_reserved.fetch_sub(n, std::memory_order_relaxed);
-    return false;
-  }
-  input_reserved_ = n;
-  return true;
-}
-
-void BinarySession::ReleaseInput() {
-  if (input_reserved_ == 0) return;
-  ctx_->input_reserved.fetch_sub(input_reserved_, std::memory_order_relaxed);
-  input_reserved_ = 0;
 }
 
 }  // namespace tinycached::server

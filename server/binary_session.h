@@ -31,8 +31,7 @@ namespace tinycached::server {
 class BinarySession {
  public:
   BinarySession(ServerContext* ctx, core::ThreadStats* stats, ConnInfo* info)
-      : ctx_(ctx), stats_(stats), info_(info) {}
-  ~BinarySession() { ReleaseInput(); }
+      : ctx_(ctx), stats_(stats), info_(info), input_(ctx) {}
   BinarySession(const BinarySession&) = delete;
   BinarySession& operator=(const BinarySession&) = delete;
 
@@ -77,10 +76,6 @@ class BinarySession {
   // the empty terminator packet.
   void AppendStatPackets(std::string_view text, std::string* out);
 
-  // A large value's share of the input budget (as Session's).
-  bool ReserveInput(size_t n);
-  void ReleaseInput();
-
   ServerContext* ctx_;
   core::ThreadStats* stats_;
   ConnInfo* info_;
@@ -100,7 +95,7 @@ class BinarySession {
   uint64_t cas_ = 0;
   size_t vlen_ = 0;
   uint64_t swallow_left_ = 0;
-  size_t input_reserved_ = 0;
+  InputReservation input_;  // the awaited value's share of the input budget
   size_t out_limit_ = SIZE_MAX;
   std::deque<Splice>* splices_ = nullptr;
   size_t spliced_ = 0;

@@ -76,6 +76,39 @@ struct ServerContext {
   absl::flat_hash_map<int, ConnInfo*> conns ABSL_GUARDED_BY(conns_mu);
 };
 
+// One connection's share of ServerContext::input_reserved: a data block
+// longer than kInputBudgetMin is reserved before it is received and released
+// once it is (or when the connection goes).
+class InputReservation {
+ public:
+  explicit InputReservation(ServerContext* ctx) : ctx_(ctx) {}
+  ~InputReservation() { Release(); }
+  InputReservation(const InputReservation&) = delete;
+  InputReservation& operator=(const InputReservation&) = delete;
+
+  // False: the block would take the total past -o read_buf_mem_limit.
+  bool Reserve(size_t n) {
+    if (n <= kInputBudgetMin) return true;
+    const size_t limit = ctx_->settings.read_buf_mem_limit_mb << 20;
+    const size_t before = ctx_->input_reserved.fetch_add(n, std::memory_order_relaxed);
+    if (limit != 0 && before + n > limit) {
+      ctx_->input_reserved.fetch_sub(n, std::memory_order_relaxed);
+      return false;
+    }
+    held_ = n;
+    return true;
+  }
+  void Release() {
+    if (held_ == 0) return;
+    ctx_->input_reserved.fetch_sub(held_, std::memory_order_relaxed);
+    held_ = 0;
+  }
+
+ private:
+  ServerContext* const ctx_;
+  size_t held_ = 0;
+};
+
 }  // namespace tinycached::server
 
 #endif  // TINYCACHED_SERVER_CONTEXT_H_

@@ -327,7 +327,7 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
     swallow_left_ = block;
     return;
   }
-  if (!ReserveInput(block)) {
+  if (!input_.Reserve(block)) {
     // Too many large values are arriving at once: memcached's reply when it
     // finds no memory to receive one.
     stats_->store_no_memory.Add();
@@ -347,7 +347,7 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
 }
 
 void Session::CompleteUpdate(std::string_view data, std::string* out) {
-  ReleaseInput();
+  input_.Release();
   if (data.substr(data.size() - 2) != "\r\n") {
     if (meta_set_.has_value()) {  // a meta set's errors are never quiet
       meta_set_.reset();
@@ -372,24 +372,6 @@ void Session::CompleteUpdate(std::string_view data, std::string* out) {
     case core::StoreResult::kNoMemory:
       return Reply(out, "SERVER_ERROR out of memory storing object");
   }
-}
-
-bool Session::ReserveInput(size_t n) {
-  if (n <= kInputBudgetMin) return true;
-  const size_t limit = ctx_->settings.read_buf_mem_limit_mb << 20;
-  const size_t before = ctx_->input_reserved.fetch_add(n, std::memory_order_relaxed);
-  if (limit != 0 && before + n > limit) {
-    ctx_->input_reserved.fetch_sub(n, std::memory_order_relaxed);
-    return false;
-  }
-  input_reserved_ = n;
-  return true;
-}
-
-void Session::ReleaseInput() {
-  if (input_reserved_ == 0) return;
-  ctx_->input_reserved.fetch_sub(input_reserved_, std::memory_order_relaxed);
-  input_reserved_ = 0;
 }
 
 void Session::ProcessDelete(const Tokens& t, std::string* out) {

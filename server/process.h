@@ -43,8 +43,7 @@ class Session {
   enum class Phase { kCommand, kData, kSwallow, kGet };
 
   Session(ServerContext* ctx, core::ThreadStats* stats, ConnInfo* info = nullptr)
-      : ctx_(ctx), stats_(stats), info_(info) {}
-  ~Session() { ReleaseInput(); }
+      : ctx_(ctx), stats_(stats), info_(info), input_(ctx) {}
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -105,11 +104,6 @@ class Session {
   void ProcessMetaArithmetic(const protocol::Tokens& t, std::string* out);
   void ProcessMetaDebug(const protocol::Tokens& t, std::string* out);
 
-  // A large data block's share of the input budget: taken before it is
-  // received (false: over the limit), given back once it is.
-  bool ReserveInput(size_t n);
-  void ReleaseInput();
-
   // memcached's set_noreply_maybe(): the last real token is "noreply".
   bool SetNoreplyMaybe(const protocol::Tokens& t);
   // memcached's out_string(): one reply line, suppressed under noreply.
@@ -133,7 +127,7 @@ class Session {
   uint64_t cas_ = 0;
   std::optional<PendingMetaSet> meta_set_;
   size_t swallow_left_ = 0;
-  size_t input_reserved_ = 0;  // this session's part of ctx_->input_reserved
+  InputReservation input_;  // the awaited data block's share of the input budget
   // The multi-get in progress: its keys, the next one's offset, its options.
   std::string get_keys_;
   size_t get_pos_ = 0;

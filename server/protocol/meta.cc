@@ -328,7 +328,7 @@ void Session::ProcessMetaSet(const Tokens& t, std::string* out) {
     ctx_->store->Drop(key);  // no stale value survives a failed store (any mode)
     return fail("SERVER_ERROR object too large for cache");
   }
-  if (!ReserveInput(block)) {
+  if (!input_.Reserve(block)) {
     stats_->store_no_memory.Add();
     ctx_->store->Drop(key);
     return fail("SERVER_ERROR out of memory storing object");
