@@ -3,7 +3,7 @@
 //
 // Room: core/ owns where items live and when they die. It knows nothing of
 // the protocol: callers pass keys, values and client exptimes and get small
-// result enums back (server/process.cc maps them to replies in one place).
+// result enums back (server/protocol/outcome.h names them in every protocol).
 // Item bytes are read and written only through compact::ItemLayout, which
 // is configured at start-up (StoreOptions::layout); every item lives in the
 // PagePool's arena, which also says which class an item belongs to.

@@ -3,7 +3,7 @@
 // counters behind "stats detail" (-D).
 //
 // Room: server/. Replies are memcached 1.6.18's, byte for byte. Like
-// server/process.cc, this file may call the store (core/engine.h) and the
+// server/protocol/text.cc, this file may call the store (core/engine.h) and the
 // protocol helpers (server/protocol/), never core internals.
 //
 // Thread safety: every function may run on any worker thread at once.

@@ -1,11 +1,14 @@
 // server/process.h — one connection's protocol session: ASCII here, binary
-// in a BinarySession (binary_session.h) this one creates and forwards to when
-// the connection speaks it (-B binary, or -B auto and a first byte of 0x80).
+// in a BinarySession (protocol/binary_session.h) this one creates and
+// forwards to when the connection speaks it (-B binary, or -B auto and a first
+// byte of 0x80).
 //
-// Room: the only place where the protocol (server/protocol/) meets the store
-// (core/). A Session has no socket: it is fed the connection's unconsumed
-// input and appends replies to an output string, so tests can drive it byte
-// by byte. Every store result becomes a reply string here and nowhere else.
+// Room: where the protocol meets the store (core/). Its methods live in
+// several files: Consume() and the text framing in process.cc, the classic
+// text commands in protocol/text.cc, the meta commands in protocol/meta.cc.
+// A Session has no socket: it is fed the connection's unconsumed input and
+// appends replies to an output string, so tests can drive it byte by byte.
+// What a store result is called in each protocol is protocol/outcome.h's.
 //
 // Thread safety: a Session belongs to its connection's worker thread.
 #ifndef TINYCACHED_SERVER_PROCESS_H_
@@ -21,7 +24,7 @@
 
 #include "core/item_store.h"
 #include "core/stats.h"
-#include "server/binary_session.h"
+#include "server/protocol/binary_session.h"
 #include "server/context.h"
 #include "server/protocol/ascii.h"
 #include "server/splice.h"
@@ -96,7 +99,7 @@ class Session {
   void ProcessShutdown(const protocol::Tokens& t, std::string* out, bool* close);
   void ProcessStats(const protocol::Tokens& t, std::string* out);
   void ProcessSlabs(const protocol::Tokens& t, std::string* out);
-  // Meta commands (server/protocol/meta.cc).
+  // Meta commands (protocol/meta.cc); the ones above are in protocol/text.cc.
   void ProcessMetaGet(const protocol::Tokens& t, std::string* out);
   void ProcessMetaSet(const protocol::Tokens& t, std::string* out);
   void CompleteMetaSet(std::string_view value, std::string* out);

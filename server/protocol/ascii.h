@@ -1,7 +1,7 @@
 // server/protocol/ascii.h — memcached's text protocol: tokens, numbers, limits.
 //
 // Room: pure parsing helpers with memcached 1.6.18's exact semantics. No
-// storage, no sockets (server/process.cc joins this with core/).
+// storage, no sockets (text.cc and meta.cc join this with core/).
 #ifndef TINYCACHED_SERVER_PROTOCOL_ASCII_H_
 #define TINYCACHED_SERVER_PROTOCOL_ASCII_H_
 

@@ -2,7 +2,7 @@
 // statuses, and the shape rules memcached 1.6.18 checks before it acts.
 //
 // Room: pure parsing and composing with memcached 1.6.18's exact semantics.
-// No storage, no sockets (server/binary_session.cc joins this with core/).
+// No storage, no sockets (binary_session.cc joins this with core/).
 //
 // Every packet starts with a 24-byte header, all numbers big-endian:
 //

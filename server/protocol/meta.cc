@@ -1,9 +1,9 @@
 // server/protocol/meta.cc — memcached's meta commands: mg ms md ma mn me.
 //
 // Room: the meta half of Session (server/process.h); the text commands are
-// in server/process.cc. What an item is and how it changes is the engine's
-// (core/engine.h, MetaGet and friends); this file reads the flags, asks the
-// engine, and writes memcached 1.6.18's replies byte for byte — including
+// in text.cc, and outcome.h names the engine's results. What an item is and
+// how it changes is the engine's (core/engine.h, MetaGet and friends); this
+// file reads the flags, asks the engine, and writes memcached 1.6.18's replies byte for byte — including
 // the order in which it reads flags (a `t` before a `T` shows the old TTL).
 //
 // A meta command line:  <cm> <key> [<datalen>] <flag>*   (flags: one
@@ -16,11 +16,13 @@
 
 #include "server/process.h"
 #include "server/protocol/base64.h"
+#include "server/protocol/outcome.h"
 
 namespace tinycached::server {
 namespace {
 
 using protocol::kMaxKeyLength;
+using protocol::OutcomeOf;
 using protocol::Tokens;
 
 // memcached's limits: a command of more than this many tokens (counting its
@@ -326,12 +328,12 @@ void Session::ProcessMetaSet(const Tokens& t, std::string* out) {
   if (!ctx_->store->SizeOk(key, f.client_flags, exptime, static_cast<size_t>(vlen))) {
     stats_->store_too_large.Add();
     ctx_->store->Drop(key);  // no stale value survives a failed store (any mode)
-    return fail("SERVER_ERROR object too large for cache");
+    return fail(OutcomeOf(core::StoreResult::kTooLarge).text);
   }
   if (!input_.Reserve(block)) {
     stats_->store_no_memory.Add();
     ctx_->store->Drop(key);
-    return fail("SERVER_ERROR out of memory storing object");
+    return fail(OutcomeOf(core::StoreResult::kNoMemory).text);
   }
   // The reply's flags, in order, wait for the data block.
   meta_set_.emplace();
@@ -358,27 +360,11 @@ void Session::CompleteMetaSet(std::string_view value, std::string* out) {
   options.invalidate = ms.invalidate;
   options.binary_key = ms.binary;
   uint64_t cas = 0;
-  const core::StoreResult r =
-      ctx_->store->MetaStore(mode_, key_, flags_, exptime_, value, cas_, options, *stats_, &cas);
-  switch (r) {
-    case core::StoreResult::kStored:
-      if (ms.quiet) return;
-      out->append("HD");
-      break;
-    case core::StoreResult::kExists:
-      out->append("EX");
-      break;
-    case core::StoreResult::kNotFound:
-      out->append("NF");
-      break;
-    case core::StoreResult::kNotStored:
-      out->append("NS");
-      break;
-    case core::StoreResult::kTooLarge:
-      return AppendLine(out, "SERVER_ERROR object too large for cache");
-    case core::StoreResult::kNoMemory:
-      return AppendLine(out, "SERVER_ERROR out of memory storing object");
-  }
+  const protocol::Outcome o = OutcomeOf(
+      ctx_->store->MetaStore(mode_, key_, flags_, exptime_, value, cas_, options, *stats_, &cas));
+  if (o.meta.empty()) return AppendLine(out, o.text);
+  if (o.ok && ms.quiet) return;
+  out->append(o.meta);
   for (size_t pos = 0; pos < ms.echo.size();) {
     const size_t end = ms.echo.find(' ', pos);
     const std::string_view tok = std::string_view(ms.echo).substr(pos, end - pos);
@@ -410,20 +396,10 @@ void Session::ProcessMetaDelete(const Tokens& t, std::string* out) {
   if (f.has_cas) options.cas = f.cas;
   options.invalidate = f.stale;
   if (f.stale && f.touch) options.exptime = ctx_->clock->ToRelative(f.ttl);
-  switch (ctx_->store->MetaDelete(key, options, *stats_)) {
-    case core::MetaDeleteResult::kDeleted:
-      if (f.no_reply) return;
-      out->append("HD");
-      break;
-    case core::MetaDeleteResult::kNotFound:
-      out->append("NF");
-      break;
-    case core::MetaDeleteResult::kExists:
-      out->append("EX");
-      break;
-    case core::MetaDeleteResult::kNoMemory:
-      return AppendLine(out, "SERVER_ERROR out of memory");
-  }
+  const protocol::Outcome o = OutcomeOf(ctx_->store->MetaDelete(key, options, *stats_));
+  if (o.meta.empty()) return AppendLine(out, o.text);
+  if (o.ok && f.no_reply) return;
+  out->append(o.meta);
   AppendEcho(out, t, 2, key, f.binary);
   out->append("\r\n");
 }
@@ -498,29 +474,20 @@ void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
         }
         return change;
       });
-  switch (r) {
-    case core::DeltaResult::kOk:
-      // memcached drops the nominal reply, but not for an item it created.
-      if (f.no_reply && !created) return;
-      out->append(line);
-      if (f.value) out->append("\r\n").append(digits, n);
-      out->append("\r\n");
-      return;
-    case core::DeltaResult::kNonNumeric:
-      return AppendLine(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
-    case core::DeltaResult::kNoMemory:
-      return AppendLine(out, f.vivify ? "SERVER_ERROR Out of memory allocating new item"
-                                      : "SERVER_ERROR out of memory");
-    case core::DeltaResult::kNotFound:
-      out->append("NF");
-      break;
-    case core::DeltaResult::kExists:
-      out->append("EX");
-      break;
-    case core::DeltaResult::kNotStored:
-      out->append("NS");
-      break;
+  if (r == core::DeltaResult::kOk) {
+    // memcached drops the nominal reply, but not for an item it created.
+    if (f.no_reply && !created) return;
+    out->append(line);
+    if (f.value) out->append("\r\n").append(digits, n);
+    out->append("\r\n");
+    return;
   }
+  if (r == core::DeltaResult::kNoMemory && f.vivify) {
+    return AppendLine(out, "SERVER_ERROR Out of memory allocating new item");
+  }
+  const protocol::Outcome o = OutcomeOf(r);
+  if (o.meta.empty()) return AppendLine(out, o.text);
+  out->append(o.meta);
   AppendEcho(out, t, 2, key, f.binary);
   out->append("\r\n");
 }

@@ -1,4 +1,4 @@
-#include "server/binary_session.h"
+#include "server/protocol/binary_session.h"
 
 #include <memory>
 #include <string>

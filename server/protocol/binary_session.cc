@@ -1,7 +1,8 @@
-#include "server/binary_session.h"
+#include "server/protocol/binary_session.h"
 
 #include <algorithm>
 
+#include "server/protocol/outcome.h"
 #include "server/sasl.h"
 #include "server/stats_reply.h"
 
@@ -267,42 +268,30 @@ void BinarySession::CompleteUpdate(std::string_view value, std::string* out) {
   const core::StoreResult r = ctx_->store->MetaStore(mode_, key_, flags_, exptime_, value, cas_,
                                                      core::MetaStoreOptions{}, *stats_, &new_cas);
   if (key_.capacity() > 4096) std::string().swap(key_);
-  switch (r) {
-    case core::StoreResult::kStored:
-      return Respond(out, {}, {}, {}, new_cas);
-    case core::StoreResult::kExists:
-      return Error(out, bin::kKeyExists);
-    case core::StoreResult::kNotFound:
-      return Error(out, bin::kKeyNotFound);
-    case core::StoreResult::kNoMemory:
-      // memcached finds no memory before it reads the value: "Out of memory".
-      if (mode_ != core::StoreMode::kAppend && mode_ != core::StoreMode::kPrepend) {
-        return Error(out, bin::kOutOfMemory);
-      }
-      [[fallthrough]];
-    case core::StoreResult::kNotStored:
-    case core::StoreResult::kTooLarge:
-      if (mode_ == core::StoreMode::kAdd) return Error(out, bin::kKeyExists);
-      if (mode_ == core::StoreMode::kReplace) return Error(out, bin::kKeyNotFound);
-      return Error(out, bin::kNotStored);
+  const protocol::Outcome o = protocol::OutcomeOf(r);
+  if (o.ok) return Respond(out, {}, {}, {}, new_cas);
+  // memcached's binary store finds a plain store's memory before it reads the
+  // value ("Out of memory" above); a store that did not happen after that is
+  // named by its mode: an add "exists", a replace "not found".
+  const bool concat = mode_ == core::StoreMode::kAppend || mode_ == core::StoreMode::kPrepend;
+  if (r == core::StoreResult::kNotStored || r == core::StoreResult::kTooLarge ||
+      (r == core::StoreResult::kNoMemory && concat)) {
+    if (mode_ == core::StoreMode::kAdd) return Error(out, bin::kKeyExists);
+    if (mode_ == core::StoreMode::kReplace) return Error(out, bin::kKeyNotFound);
+    return Error(out, bin::kNotStored);
   }
+  Error(out, o.binary);
 }
 
 void BinarySession::ProcessDelete(std::string_view key, std::string* out) {
   core::MetaDeleteOptions options;
   if (req_.cas != 0) options.cas = req_.cas;  // 0: any
-  switch (ctx_->store->MetaDelete(key, options, *stats_)) {
-    case core::MetaDeleteResult::kDeleted:
-      return Respond(out, {}, {}, {}, 0);
-    case core::MetaDeleteResult::kExists:
-      // memcached counts a binary delete refused on its cas as nothing.
-      stats_->delete_misses.Sub();
-      return Error(out, bin::kKeyExists);
-    case core::MetaDeleteResult::kNotFound:
-      return Error(out, bin::kKeyNotFound);
-    case core::MetaDeleteResult::kNoMemory:  // only an invalidating delete
-      return Error(out, bin::kOutOfMemory);
-  }
+  const core::MetaDeleteResult r = ctx_->store->MetaDelete(key, options, *stats_);
+  // memcached counts a binary delete refused on its cas as nothing.
+  if (r == core::MetaDeleteResult::kExists) stats_->delete_misses.Sub();
+  const protocol::Outcome o = protocol::OutcomeOf(r);
+  if (o.ok) return Respond(out, {}, {}, {}, 0);
+  Error(out, o.binary);
 }
 
 void BinarySession::ProcessArithmetic(std::string_view extras, std::string_view key,
@@ -326,23 +315,10 @@ void BinarySession::ProcessArithmetic(std::string_view extras, std::string_view 
         if (item.created && expiration != 0) change.exptime = ctx_->clock->ToRelative(expiration);
         return change;
       });
-  switch (r) {
-    case core::DeltaResult::kOk: {
-      uint64_t value = 0;
-      for (size_t i = 0; i < n; ++i) value = value * 10 + static_cast<uint64_t>(digits[i] - '0');
-      return Respond(out, {}, {}, Be64(value), cas);
-    }
-    case core::DeltaResult::kNotFound:
-      return Error(out, bin::kKeyNotFound);
-    case core::DeltaResult::kNonNumeric:
-      return Error(out, bin::kNonNumeric);
-    case core::DeltaResult::kNoMemory:
-      return Error(out, bin::kOutOfMemory);
-    case core::DeltaResult::kExists:
-      return Error(out, bin::kKeyExists);
-    case core::DeltaResult::kNotStored:  // created meanwhile by another connection
-      return Error(out, bin::kNotStored);
-  }
+  if (r != core::DeltaResult::kOk) return Error(out, protocol::OutcomeOf(r).binary);
+  uint64_t value = 0;
+  for (size_t i = 0; i < n; ++i) value = value * 10 + static_cast<uint64_t>(digits[i] - '0');
+  Respond(out, {}, {}, Be64(value), cas);
 }
 
 void BinarySession::ProcessFlush(std::string_view extras, std::string* out) {

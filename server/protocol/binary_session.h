@@ -1,8 +1,8 @@
-// server/binary_session.h — one connection's binary protocol session.
+// server/protocol/binary_session.h — one connection's binary protocol session.
 //
-// Room: like server/process.h, a place where the protocol
-// (server/protocol/binary.h) meets the store (core/): every store result
-// becomes a binary response here. No socket: fed the connection's unconsumed
+// Room: like server/process.h, a place where the protocol (binary.h, the
+// frames) meets the store (core/); outcome.h gives each store result its
+// status. No socket: fed the connection's unconsumed
 // input, it appends responses to an output string. A Session (process.h)
 // creates one when the connection turns out to speak binary and forwards to
 // it from then on.
