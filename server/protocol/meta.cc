@@ -137,6 +137,17 @@ std::string_view ParseMetaFlags(const Tokens& t, size_t start, MetaFlags* f) {
   return failed ? err : std::string_view();
 }
 
+// What md and ma check before their mode and opaque, in memcached's order:
+// token count, key length, option count, flags (whose own error texts these
+// two commands do not show). Returns the error line, or empty.
+std::string_view ParseDeleteOrDeltaFlags(const Tokens& t, MetaFlags* f) {
+  if (t.ntokens() < 3) return "ERROR";
+  if (t[1].size() > kMaxKeyLength) return kBadFormat;
+  if (t.ntokens() > kMetaMaxTokens) return "CLIENT_ERROR options flags too long";
+  if (!ParseMetaFlags(t, 2, f).empty()) return "CLIENT_ERROR invalid or duplicate flag";
+  return {};
+}
+
 bool OpaqueTooLong(const Tokens& t, size_t start) {
   for (size_t i = start; i < t.count; ++i) {
     if (t[i][0] == 'O' && t[i].size() > kMetaMaxOpaque) return true;
@@ -383,12 +394,9 @@ void Session::CompleteMetaSet(std::string_view value, std::string* out) {
 }
 
 void Session::ProcessMetaDelete(const Tokens& t, std::string* out) {
-  if (t.ntokens() < 3) return AppendLine(out, "ERROR");
-  if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
-  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags too long");
   MetaFlags f;
-  if (!ParseMetaFlags(t, 2, &f).empty()) {
-    return AppendLine(out, "CLIENT_ERROR invalid or duplicate flag");
+  if (std::string_view err = ParseDeleteOrDeltaFlags(t, &f); !err.empty()) {
+    return AppendLine(out, err);
   }
   if (OpaqueTooLong(t, 2)) return AppendLine(out, "CLIENT_ERROR opaque token too long");
   const std::string_view key = f.binary ? std::string_view(f.key) : t[1];
@@ -405,12 +413,9 @@ void Session::ProcessMetaDelete(const Tokens& t, std::string* out) {
 }
 
 void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
-  if (t.ntokens() < 3) return AppendLine(out, "ERROR");
-  if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
-  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags too long");
   MetaFlags f;
-  if (!ParseMetaFlags(t, 2, &f).empty()) {
-    return AppendLine(out, "CLIENT_ERROR invalid or duplicate flag");
+  if (std::string_view err = ParseDeleteOrDeltaFlags(t, &f); !err.empty()) {
+    return AppendLine(out, err);
   }
   bool incr = true;
   switch (f.mode) {
