@@ -169,6 +169,15 @@ uint8_t* ItemStore::FindLive(uint64_t hash, const StoredKey& key, ThreadStats& s
   return nullptr;
 }
 
+template <typename Fn>
+auto ItemStore::WithLiveItem(std::string_view key, ThreadStats& stats, Fn fn) {
+  MaybeRunPendingFlush();
+  const StoredKey skey(key, layout_.pack_keys());
+  const uint64_t hash = HashIndex::Hash(skey);
+  absl::MutexLock lock(&index_.StripeLock(hash));
+  return fn(hash, skey, FindLive(hash, skey, stats));
+}
+
 uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe,
                           bool final) {
   SlabClass& c = slab_classes_[cls];
@@ -611,22 +620,19 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
 }
 
 TouchResult ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
-  MaybeRunPendingFlush();
-  const StoredKey skey(key, layout_.pack_keys());
-  const uint64_t hash = HashIndex::Hash(skey);
-  absl::MutexLock lock(&index_.StripeLock(hash));
-  stats.touch_cmds.Add();
-  uint8_t* it = FindLive(hash, skey, stats);
-  if (it == nullptr) {
-    stats.touch_misses.Add();
-    return TouchResult::kNotFound;
-  }
-  stats.per_class[ClassOf(it)].touch_hits.Add();
-  it = SetExptime(hash, it, clock_->ToRelative(exptime));
-  if (it == nullptr) return TouchResult::kNoMemory;
-  MarkFetched(it);
-  Bump(it);
-  return TouchResult::kTouched;
+  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey&, uint8_t* it) {
+    stats.touch_cmds.Add();
+    if (it == nullptr) {
+      stats.touch_misses.Add();
+      return TouchResult::kNotFound;
+    }
+    stats.per_class[ClassOf(it)].touch_hits.Add();
+    it = SetExptime(hash, it, clock_->ToRelative(exptime));
+    if (it == nullptr) return TouchResult::kNoMemory;
+    MarkFetched(it);
+    Bump(it);
+    return TouchResult::kTouched;
+  });
 }
 
 void ItemStore::Drop(std::string_view key) {
@@ -664,32 +670,26 @@ size_t ItemStore::ReclaimDead(size_t budget) {
 }
 
 bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
-  MaybeRunPendingFlush();
-  const StoredKey skey(key, layout_.pack_keys());
-  const uint64_t hash = HashIndex::Hash(skey);
-  absl::MutexLock lock(&index_.StripeLock(hash));
-  uint8_t* it = FindLive(hash, skey, stats);
-  if (it == nullptr) {
-    stats.delete_misses.Add();
-    return false;
-  }
-  stats.per_class[ClassOf(it)].delete_hits.Add();
-  Unlink(hash, it);
-  return true;
+  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey&, uint8_t* it) {
+    if (it == nullptr) {
+      stats.delete_misses.Add();
+      return false;
+    }
+    stats.per_class[ClassOf(it)].delete_hits.Add();
+    Unlink(hash, it);
+    return true;
+  });
 }
 
 DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
                              char (&out)[kDeltaMaxLength], size_t* out_len) {
-  MaybeRunPendingFlush();
-  const StoredKey skey(key, layout_.pack_keys());
-  const uint64_t hash = HashIndex::Hash(skey);
-  absl::MutexLock lock(&index_.StripeLock(hash));
-  uint8_t* it = FindLive(hash, skey, stats);
-  if (it == nullptr) {
-    (incr ? stats.incr_misses : stats.decr_misses).Add();
-    return DeltaResult::kNotFound;
-  }
-  return DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey& skey, uint8_t* it) {
+    if (it == nullptr) {
+      (incr ? stats.incr_misses : stats.decr_misses).Add();
+      return DeltaResult::kNotFound;
+    }
+    return DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+  });
 }
 
 DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t** item, bool incr,
@@ -787,101 +787,92 @@ uint8_t* ItemStore::ApplyMetaChange(uint64_t hash, uint8_t* it, const MetaChange
 MetaGetResult ItemStore::MetaGet(std::string_view key, const MetaGetOptions& options,
                                  ThreadStats& stats,
                                  absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
-  MaybeRunPendingFlush();
-  const StoredKey skey(key, layout_.pack_keys());
-  const uint64_t hash = HashIndex::Hash(skey);
-  absl::MutexLock lock(&index_.StripeLock(hash));
   const bool count = !options.debug;
-  // mg with T counts as a touch, without as a get (memcached's accounting).
-  if (count) (options.touch ? stats.touch_cmds : stats.get_cmds).Add();
-  uint8_t* it = FindLive(hash, skey, stats);
-  bool created = false;
-  if (it == nullptr && options.vivify) {
-    // An empty item whose creator has won the recache. (memcached answers a
-    // miss when it cannot allocate one.)
-    it = CreateLocked(hash, skey, {}, compact::kMetaWinSent);
-    created = it != nullptr;
-  }
-  if (it == nullptr) {
-    if (count) (options.touch ? stats.touch_misses : stats.get_misses).Add();
-    return MetaGetResult::kMiss;
-  }
-  if (count) {
-    ClassCounters& per_class = stats.per_class[ClassOf(it)];
-    (options.touch ? per_class.touch_hits : per_class.get_hits).Add();
-  }
-  MetaItem view = MetaView(hash, it, created);
-  if (created) view.state = 0;  // as it was before this command: nothing
-  const MetaChange change = visit(view);
-  if (uint8_t* moved = ApplyMetaChange(hash, it, change)) it = moved;
-  if (count && options.bump) {
-    MarkFetched(it);
-    Bump(it);
-  }
-  return created ? MetaGetResult::kCreated : MetaGetResult::kHit;
+  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey& skey, uint8_t* it) {
+    // mg with T counts as a touch, without as a get (memcached's accounting).
+    if (count) (options.touch ? stats.touch_cmds : stats.get_cmds).Add();
+    bool created = false;
+    if (it == nullptr && options.vivify) {
+      // An empty item whose creator has won the recache. (memcached answers a
+      // miss when it cannot allocate one.)
+      it = CreateLocked(hash, skey, {}, compact::kMetaWinSent);
+      created = it != nullptr;
+    }
+    if (it == nullptr) {
+      if (count) (options.touch ? stats.touch_misses : stats.get_misses).Add();
+      return MetaGetResult::kMiss;
+    }
+    if (count) {
+      ClassCounters& per_class = stats.per_class[ClassOf(it)];
+      (options.touch ? per_class.touch_hits : per_class.get_hits).Add();
+    }
+    MetaItem view = MetaView(hash, it, created);
+    if (created) view.state = 0;  // as it was before this command: nothing
+    const MetaChange change = visit(view);
+    if (uint8_t* moved = ApplyMetaChange(hash, it, change)) it = moved;
+    if (count && options.bump) {
+      MarkFetched(it);
+      Bump(it);
+    }
+    return created ? MetaGetResult::kCreated : MetaGetResult::kHit;
+  });
 }
 
 MetaDeleteResult ItemStore::MetaDelete(std::string_view key, const MetaDeleteOptions& options,
                                        ThreadStats& stats) {
-  MaybeRunPendingFlush();
-  const StoredKey skey(key, layout_.pack_keys());
-  const uint64_t hash = HashIndex::Hash(skey);
-  absl::MutexLock lock(&index_.StripeLock(hash));
-  uint8_t* it = FindLive(hash, skey, stats);
-  if (it == nullptr) {
-    stats.delete_misses.Add();
-    return MetaDeleteResult::kNotFound;
-  }
-  if (options.cas.has_value() && layout_.Cas(it) != *options.cas) {
-    stats.delete_misses.Add();
-    return MetaDeleteResult::kExists;
-  }
-  if (options.invalidate) {
-    // Stale, with a new CAS; the next mg wins the recache.
-    layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
-    MetaChange change;
-    change.exptime = options.exptime;
-    change.state = static_cast<uint8_t>((layout_.State(it) | compact::kMetaStale) &
-                                        ~compact::kMetaWinSent);
-    return ApplyMetaChange(hash, it, change) != nullptr ? MetaDeleteResult::kDeleted
-                                                        : MetaDeleteResult::kNoMemory;
-  }
-  stats.per_class[ClassOf(it)].delete_hits.Add();
-  Unlink(hash, it);
-  return MetaDeleteResult::kDeleted;
+  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey&, uint8_t* it) {
+    if (it == nullptr) {
+      stats.delete_misses.Add();
+      return MetaDeleteResult::kNotFound;
+    }
+    if (options.cas.has_value() && layout_.Cas(it) != *options.cas) {
+      stats.delete_misses.Add();
+      return MetaDeleteResult::kExists;
+    }
+    if (options.invalidate) {
+      // Stale, with a new CAS; the next mg wins the recache.
+      layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
+      MetaChange change;
+      change.exptime = options.exptime;
+      change.state = static_cast<uint8_t>((layout_.State(it) | compact::kMetaStale) &
+                                          ~compact::kMetaWinSent);
+      return ApplyMetaChange(hash, it, change) != nullptr ? MetaDeleteResult::kDeleted
+                                                          : MetaDeleteResult::kNoMemory;
+    }
+    stats.per_class[ClassOf(it)].delete_hits.Add();
+    Unlink(hash, it);
+    return MetaDeleteResult::kDeleted;
+  });
 }
 
 DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta,
                                  const MetaDeltaOptions& options, ThreadStats& stats,
                                  char (&out)[kDeltaMaxLength], size_t* out_len,
                                  absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
-  MaybeRunPendingFlush();
-  const StoredKey skey(key, layout_.pack_keys());
-  const uint64_t hash = HashIndex::Hash(skey);
-  absl::MutexLock lock(&index_.StripeLock(hash));
-  uint8_t* it = FindLive(hash, skey, stats);
-  bool created = false;
-  if (it == nullptr) {
-    if (!options.vivify) {
-      (incr ? stats.incr_misses : stats.decr_misses).Add();
-      return DeltaResult::kNotFound;
+  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey& skey, uint8_t* it) {
+    bool created = false;
+    if (it == nullptr) {
+      if (!options.vivify) {
+        (incr ? stats.incr_misses : stats.decr_misses).Add();
+        return DeltaResult::kNotFound;
+      }
+      const size_t n = compact::FormatDecimal(options.initial, out);
+      *out_len = n;
+      it = CreateLocked(hash, skey, std::string_view(out, n), 0);
+      if (it == nullptr) return DeltaResult::kNoMemory;
+      created = true;
+    } else {
+      // C0 matches anything (memcached).
+      if (options.cas.has_value() && *options.cas != 0 && layout_.Cas(it) != *options.cas) {
+        return DeltaResult::kExists;
+      }
+      const DeltaResult r = DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+      if (r != DeltaResult::kOk) return r;
     }
-    const size_t n = compact::FormatDecimal(options.initial, out);
-    *out_len = n;
-    it = CreateLocked(hash, skey, std::string_view(out, n), 0);
-    if (it == nullptr) return DeltaResult::kNoMemory;
-    created = true;
-  } else {
-    // C0 matches anything (memcached).
-    if (options.cas.has_value() && *options.cas != 0 && layout_.Cas(it) != *options.cas) {
-      return DeltaResult::kExists;
-    }
-    const DeltaResult r = DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
-    if (r != DeltaResult::kOk) return r;
-  }
-  const MetaChange change = visit(MetaView(hash, it, created));
-  ApplyMetaChange(hash, it, change);
-  return DeltaResult::kOk;
+    const MetaChange change = visit(MetaView(hash, it, created));
+    ApplyMetaChange(hash, it, change);
+    return DeltaResult::kOk;
+  });
 }
 
 void ItemStore::FlushAll(int64_t delay) {

@@ -219,6 +219,13 @@ class ItemStore final : public Engine {
   // Finds a live item; a dead one found on the way is unlinked and counted.
   // REQUIRES: stripe lock of `hash`.
   uint8_t* FindLive(uint64_t hash, const StoredKey& key, ThreadStats& stats);
+  // How a keyed command begins: runs a due delayed flush, takes the key's
+  // stripe lock and, holding it, returns fn(hash, skey, it), `it` being the
+  // key's live item or null (FindLive). Get, the hot path, keeps its own
+  // copy of these lines; StoreOnce differs (it checks the size first and
+  // may give up the lock to make room).
+  template <typename Fn>
+  auto WithLiveItem(std::string_view key, ThreadStats& stats, Fn fn);
   // Sets a found item's expiry, rewriting a lean item that has no room for
   // it. Returns the item (maybe moved) or nullptr when memory ran out.
   // REQUIRES: stripe lock of `hash`.

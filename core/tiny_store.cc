@@ -311,12 +311,13 @@ DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   absl::MutexLock lock(&KeyLock(k));
   uint32_t code = 0;
   if (!table_.Get(k, &code)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
-  return DeltaInline(key, k, code, incr, delta, stats, out, out_len);
+  return DeltaInline(key, k, code, incr, delta, stats, out, out_len, nullptr);
 }
 
 DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t code, bool incr,
                                    uint64_t delta, ThreadStats& stats,
-                                   char (&out)[kDeltaMaxLength], size_t* out_len) {
+                                   char (&out)[kDeltaMaxLength], size_t* out_len,
+                                   std::string_view* slot_text) {
   char buf[ct::kMaxText];
   const std::string_view old_text = Text(code, buf);
   uint64_t value = 0;
@@ -330,18 +331,17 @@ DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t co
   const size_t n = compact::FormatDecimal(value, out);
   *out_len = n;
   // As memcached: a result no longer than the old text is written over it,
-  // padded with spaces to the old length; a longer one replaces it.
-  char text[kDeltaMaxLength + ct::kMaxText];
-  std::memcpy(text, out, n);
-  size_t len = n;
-  if (n <= old_text.size()) {
-    std::memset(text + n, ' ', old_text.size() - n);
-    len = old_text.size();
-  }
-  const std::string_view new_text(text, len);
+  // padded with spaces to the old length; a longer one replaces it. The
+  // padding goes into `out` after the digits, so the new text is out[0, len).
+  static_assert(ct::kMaxText <= kDeltaMaxLength, "an old text's length fits in out");
+  const size_t len = std::max(n, old_text.size());
+  std::memset(out + n, ' ', len - n);
+  const std::string_view new_text(out, len);
+  if (slot_text != nullptr) *slot_text = {};
   uint32_t new_code = 0;
   if (ct::EncodeValue(new_text, &new_code) &&
       table_.Put(k, new_code) != TinyTable::PutResult::kNoRoom) {
+    if (slot_text != nullptr) *slot_text = new_text;
     return DeltaResult::kOk;
   }
   return Promote(key, k, new_text) ? DeltaResult::kOk : DeltaResult::kNoMemory;
@@ -459,11 +459,10 @@ DeltaResult TinyStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
     return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
   }
   if (options.cas.has_value() && *options.cas != 0) return DeltaResult::kExists;
-  const DeltaResult r = DeltaInline(key, k, code, incr, delta, stats, out, out_len);
+  std::string_view text;
+  const DeltaResult r = DeltaInline(key, k, code, incr, delta, stats, out, out_len, &text);
   if (r != DeltaResult::kOk) return r;
-  if (table_.Peek(k, &code)) {
-    char buf[ct::kMaxText];
-    const std::string_view text = Text(code, buf);
+  if (!text.empty()) {
     ApplyInline(key, k, text, visit(InlineView(text, true)));
     return DeltaResult::kOk;
   }

@@ -147,11 +147,15 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // there. REQUIRES: k's key lock.
   void ApplyInline(std::string_view key, uint64_t k, std::string_view text,
                    const MetaChange& change);
-  // incr/decr of inline item `k` (code `code`), as Delta().
+  // incr/decr of inline item `k` (code `code`), as Delta(). `out` also
+  // receives the item's new text: the digits, then spaces up to the old
+  // text's length. On kOk *slot_text (if not null) is that text while the
+  // item stays inline, and empty when it outgrew the slot and moved to the
+  // overflow store — so a caller needs no second look at the table.
   // REQUIRES: k's key lock.
   DeltaResult DeltaInline(std::string_view key, uint64_t k, uint32_t code, bool incr,
                           uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
-                          size_t* out_len);
+                          size_t* out_len, std::string_view* slot_text);
   // After a table Put(): pull a page when the table keeps evicting.
   void AfterPut(TinyTable::PutResult r);
   // After an overflow store: give it a page of the table when it keeps

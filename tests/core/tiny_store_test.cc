@@ -151,6 +151,43 @@ TEST_F(TinyStoreTest, CountersChangeInPlaceWithMemcachedsText) {
   EXPECT_EQ(engine_->Delta("7", true, 1, stats_, buf, &n), DeltaResult::kNotFound);
 }
 
+// ma's visitor sees the item as it is after the change: the padded text of
+// an inline item, or the overflow item a result too long for the slot became.
+TEST_F(TinyStoreTest, MetaDeltaShowsTheNewItemWhereverItLives) {
+  Make();
+  auto meta_delta = [&](const std::string& k, bool incr, uint64_t d, MetaChange change,
+                        std::string* seen, size_t* size) {
+    char buf[Engine::kDeltaMaxLength];
+    size_t n = 0;
+    EXPECT_EQ(engine_->MetaDelta(k, incr, d, MetaDeltaOptions{}, stats_, buf, &n,
+                                 [&](const MetaItem& m) {
+                                   *seen = std::string(m.value);
+                                   *size = m.size;
+                                   return change;
+                                 }),
+              DeltaResult::kOk);
+    return std::string(buf, n);
+  };
+  std::string seen;
+  size_t size = 0;
+  Set("1", "10");
+  EXPECT_EQ(meta_delta("1", false, 1, {}, &seen, &size), "9");
+  EXPECT_EQ(seen, "9 ");
+  EXPECT_EQ(size, sizeof(uint64_t));  // the slot
+  EXPECT_EQ(Inline(), 1u);
+  MetaChange expire;
+  expire.exptime = clock_.Now() + 100;
+  EXPECT_EQ(meta_delta("1", true, 5, expire, &seen, &size), "14");
+  EXPECT_EQ(seen, "14");
+  EXPECT_EQ(Inline(), 0u);  // an expiry moves it out
+  EXPECT_EQ(Get("1"), "14");
+  Set("2", "536870911");
+  EXPECT_EQ(meta_delta("2", true, 1, {}, &seen, &size), "536870912");
+  EXPECT_EQ(seen, "536870912");
+  EXPECT_GT(size, sizeof(uint64_t));  // no longer fits: the overflow item
+  EXPECT_EQ(Inline(), 0u);
+}
+
 TEST_F(TinyStoreTest, ExpiryMovesAnItemOut) {
   Make();
   Set("1", "x");
