@@ -1,27 +1,31 @@
 """Shared by the experiment scripts: servers on free loopback ports, and the
-provenance (commit, machine, versions) every file in results/ is stamped with."""
+provenance (commit, machine, versions) every file in results/ is stamped with.
+
+The process plumbing (free ports, waiting for a server, stopping it, one request on a fresh
+connection) and the nutcracker wrapper come from tests/integration (harness.py,
+nutcracker.py), which the integration tests use too."""
 import os
 import platform
-import signal
 import socket
 import subprocess
+import sys
 import tempfile
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import harness  # noqa: E402
+import nutcracker  # noqa: E402
 
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The proxy of experiments/cluster_fill.
+NUTCRACKER = nutcracker.NUTCRACKER
+Nutcracker = nutcracker.Nutcracker
 
 
 class Server:
     """One server process (tinycached or memcached) on a free 127.0.0.1 port."""
 
     def __init__(self, binary, flags):
-        self.port = free_port()
+        self.port = harness.free_port()
         argv = [binary, "-p", str(self.port), "-U", "0", "-l", "127.0.0.1"] + list(flags)
         if os.path.basename(binary) == "memcached" and os.geteuid() == 0:
             argv += ["-u", "root"]
@@ -32,44 +36,33 @@ class Server:
     def start(self):
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=self.stderr)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("exited with %d: %s" % (self.proc.returncode, self.error_text()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.02)
+        if harness.wait_for(self.proc, self._accepts, 10):
+            return self
+        if self.proc.poll() is not None:
+            raise RuntimeError("exited with %d: %s" % (self.proc.returncode, self.error_text()))
         raise RuntimeError("did not start listening within 10 s")
+
+    def _accepts(self):
+        """Whether the port accepts a connection (no request is sent)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
 
     def error_text(self):
         self.stderr.seek(0)
         return self.stderr.read().decode(errors="replace").strip()[-500:]
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        harness.stop_process(self.proc)
         self.stderr.close()
 
 
 def stats_text(port, command=b"stats"):
     """The whole reply to `command` (a stats command) from the server on 127.0.0.1:port,
     up to its END line. Raises OSError if the server cannot be reached."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(command + b"\r\n")
-        data = b""
-        while not data.endswith(b"END\r\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode(errors="replace")
+    return harness.ask(port, command + b"\r\n", b"END\r\n", 10).decode(errors="replace")
 
 
 def run_text(argv, cwd=None):
@@ -141,89 +134,3 @@ def load_average():
             return f.read().split()[0]
     except (OSError, IndexError):
         return "?"
-
-
-NUTCRACKER = "/usr/sbin/nutcracker"
-
-
-def nutcracker_yml(listen_port, servers, failure_limit=3, retry_timeout_ms=30000):
-    """A twemproxy pool as README.md's "Running a cluster" shows it: ketama over the md5
-    of the key, named servers (the ring follows the names, not the addresses), failed
-    servers ejected. servers is [(host, port, name)]."""
-    lines = [
-        "tinycached:",
-        "  listen: 127.0.0.1:%d" % listen_port,
-        "  hash: md5",
-        "  distribution: ketama",
-        "  timeout: 10000",
-        "  auto_eject_hosts: true",
-        "  server_failure_limit: %d" % failure_limit,
-        "  server_retry_timeout: %d" % retry_timeout_ms,
-        "  servers:",
-    ]
-    lines += ["   - %s:%d:1 %s" % (host, port, name) for host, port, name in servers]
-    return "\n".join(lines) + "\n"
-
-
-class Nutcracker:
-    """Debian's nutcracker (twemproxy) on a free 127.0.0.1 port in front of `servers`
-    ([(host, port, name)]); its stats port is a free one too."""
-
-    def __init__(self, servers, binary=NUTCRACKER):
-        self.servers = servers
-        self.binary = binary
-        self.proc = None
-        self.dir = tempfile.TemporaryDirectory()
-        self.log_path = os.path.join(self.dir.name, "nutcracker.log")
-
-    def start(self, attempts=3):
-        for _ in range(attempts):
-            self.port = free_port()
-            conf = os.path.join(self.dir.name, "nutcracker.yml")
-            with open(conf, "w") as f:
-                f.write(nutcracker_yml(self.port, self.servers))
-            self.proc = subprocess.Popen(
-                [self.binary, "-c", conf, "-s", str(free_port()), "-a", "127.0.0.1",
-                 "-o", self.log_path], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
-            deadline = time.time() + 10
-            while time.time() < deadline and self.proc.poll() is None:
-                if self._routes():
-                    return self
-                time.sleep(0.02)
-            self.stop()
-        raise RuntimeError("nutcracker did not start: " + self.log_text())
-
-    def _routes(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                s.sendall(b"get lab_probe\r\n")
-                reply = b""
-                while not reply.endswith(b"\r\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        return False
-                    reply += chunk
-                return reply == b"END\r\n"
-        except OSError:
-            return False
-
-    def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def cleanup(self):
-        self.stop()
-        self.dir.cleanup()

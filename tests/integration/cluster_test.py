@@ -4,9 +4,9 @@ Run as
     /usr/bin/python3 tests/integration/cluster_test.py --tinycached build/server/tinycached
 
 Every test starts its own cluster on free 127.0.0.1 ports: three tinycached (with --preset,
-that preset) and one nutcracker in front of them with ketama distribution (md5), named
-servers and auto_eject_hosts. The proxy is configured exactly as README.md's "Running a
-cluster" shows, except for the ports and the shorter failure timings below.
+that preset) and one nutcracker (nutcracker.py) in front of them with ketama distribution
+(md5), named servers and auto_eject_hosts. The proxy is configured exactly as README.md's
+"Running a cluster" shows, except for the ports and the shorter failure timings below.
 
 What a client of the proxy sees when a node dies (checked by test_dead_node_...):
   1. nutcracker counts a node's failures: its connection to the node closing (the kill) is
@@ -28,112 +28,26 @@ commands (`mg`, `ms`, `mn`, ...), the binary protocol, `gat`, `stats`, `flush_al
 import os
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from nutcracker import NUTCRACKER, Nutcracker  # noqa: E402
 
-NUTCRACKER = "/usr/sbin/nutcracker"
 IO_TIMEOUT = 90.0
 # Deadlines for things that happen "soon": generous, for a loaded machine and ASan builds.
 # Nothing is asserted about how long they take, only that they happen before the deadline.
 DEADLINE = 60.0
 FAILURE_LIMIT = 2      # server_failure_limit
 RETRY_TIMEOUT_MS = 1000  # server_retry_timeout
-
-
-def nutcracker_yml(listen_port, servers, failure_limit=FAILURE_LIMIT,
-                   retry_timeout_ms=RETRY_TIMEOUT_MS):
-    """The pool configuration; servers is [(port, name)]."""
-    lines = [
-        "tinycached:",
-        "  listen: 127.0.0.1:%d" % listen_port,
-        "  hash: md5",
-        "  distribution: ketama",
-        # A node slower than this (a loaded machine, an ASan build) would count as failed
-        # and be ejected: far above any reply time, far below the client's IO_TIMEOUT.
-        "  timeout: 30000",
-        "  auto_eject_hosts: true",
-        "  server_failure_limit: %d" % failure_limit,
-        "  server_retry_timeout: %d" % retry_timeout_ms,
-        "  servers:",
-    ]
-    lines += ["   - 127.0.0.1:%d:1 %s" % (port, name) for port, name in servers]
-    return "\n".join(lines) + "\n"
-
-
-class Nutcracker:
-    """nutcracker on a free 127.0.0.1 port in front of `servers` ([(port, name)])."""
-
-    def __init__(self, servers, **options):
-        self.servers = servers
-        self.options = options
-        self.proc = None
-        self.dir = tempfile.TemporaryDirectory()
-        self.log_path = os.path.join(self.dir.name, "nutcracker.log")
-
-    def start(self, attempts=3):
-        for attempt in range(attempts):
-            self.port = harness.free_port()
-            stats_port = harness.free_port()
-            conf = os.path.join(self.dir.name, "nutcracker.yml")
-            with open(conf, "w") as f:
-                f.write(nutcracker_yml(self.port, self.servers, **self.options))
-            check = subprocess.run([NUTCRACKER, "-t", "-c", conf], capture_output=True, text=True)
-            if check.returncode != 0:
-                raise RuntimeError("nutcracker -t rejects the configuration: %s%s"
-                                   % (check.stdout, check.stderr))
-            self.proc = subprocess.Popen(
-                [NUTCRACKER, "-c", conf, "-s", str(stats_port), "-a", "127.0.0.1",
-                 "-o", self.log_path, "-v", "5"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.time() + DEADLINE
-            while time.time() < deadline and self.proc.poll() is None:
-                if self._answers():
-                    return self
-                time.sleep(0.02)
-            self.stop()  # a port was taken meanwhile (it exits), or it never answered
-        raise RuntimeError("nutcracker did not start: %s" % self.log_text())
-
-    def _answers(self):
-        """A `get` of an unknown key through the proxy gets END (or an error, if the node
-        it maps to is not up): proof that this nutcracker listens and routes."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
-                s.sendall(b"get cluster_test_probe\r\n")
-                reply = b""
-                while not reply.endswith(b"\r\n"):
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        return False
-                    reply += chunk
-                return reply == b"END\r\n"
-        except OSError:
-            return False
-
-    def log_text(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def cleanup(self):
-        self.stop()
-        self.dir.cleanup()
+# nutcracker's `timeout`: a node slower than this (a loaded machine, an ASan build) would count
+# as failed and be ejected: far above any reply time, far below the client's IO_TIMEOUT.
+NODE_TIMEOUT_MS = 30000
+# Nutcracker()'s options for a test's proxy (fill_test.py starts one too).
+PROXY_OPTIONS = dict(start_seconds=DEADLINE, timeout_ms=NODE_TIMEOUT_MS,
+                     failure_limit=FAILURE_LIMIT, retry_timeout_ms=RETRY_TIMEOUT_MS)
 
 
 class Client:
@@ -221,7 +135,8 @@ class Cluster:
     def start(self):
         for node in self.nodes:
             node.start()
-        self.proxy = Nutcracker([(n.port, name) for n, name in zip(self.nodes, self.NAMES)])
+        self.proxy = Nutcracker([("127.0.0.1", n.port, name)
+                                 for n, name in zip(self.nodes, self.NAMES)], **PROXY_OPTIONS)
         self.proxy.start()
         return self
 

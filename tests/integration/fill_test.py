@@ -27,7 +27,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cluster_test  # noqa: E402  (nutcracker in front of servers)
+import cluster_test  # noqa: E402  (node names and proxy timings)
+import nutcracker  # noqa: E402  (nutcracker in front of servers)
 import harness  # noqa: E402
 
 # ---------------------------------------------------------------------------
@@ -272,17 +273,19 @@ class ThroughProxyTest(unittest.TestCase):
     exactly what one server filled directly holds."""
 
     def test_three_servers_behind_nutcracker(self):
-        if not os.access(cluster_test.NUTCRACKER, os.X_OK):
+        if not os.access(nutcracker.NUTCRACKER, os.X_OK):
             self.fail("%s not found (.ci/install-deps.sh installs nutcracker)"
-                      % cluster_test.NUTCRACKER)
+                      % nutcracker.NUTCRACKER)
         args = stock_args(harness.TINYCACHED) + ["-m", str(LIMIT_MB)]
         servers = [harness.tinycached(args) for _ in range(3)]
         proxy = None
         try:
             for server in servers:
                 server.start()
-            proxy = cluster_test.Nutcracker(
-                [(server.port, name) for server, name in zip(servers, cluster_test.Cluster.NAMES)])
+            proxy = nutcracker.Nutcracker(
+                [("127.0.0.1", server.port, name)
+                 for server, name in zip(servers, cluster_test.Cluster.NAMES)],
+                **cluster_test.PROXY_OPTIONS)
             proxy.start()
             argv = [fill_binary(), "--port", str(proxy.port), "--every-node", "--verify",
                     "--verify-sample", "0", "--json"]

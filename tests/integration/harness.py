@@ -8,6 +8,9 @@ flags, which may override single knobs), and a memcached started for comparison 
 the preset has no CAS, so both sides promise the same protocol.
 It starts tinycached (and, for comparisons, Debian's /usr/bin/memcached) itself,
 talks to them over 127.0.0.1 only, and stops them when done.
+
+experiments/lab.py imports this module too: its servers use free_port(), wait_for(),
+stop_process() and ask().
 """
 import argparse
 import fcntl
@@ -30,6 +33,45 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for(proc, probe, seconds):
+    """Calls probe() until it returns something true (then True), `proc` exits or `seconds`
+    pass (then False)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        if probe():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def stop_process(proc):
+    """SIGTERM, and SIGKILL if `proc` has not exited 5 s later. Nothing if it is not running."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def ask(port, request, end, timeout):
+    """Sends `request` to 127.0.0.1:port on a new connection and reads until the reply ends
+    with `end` or the server closes the connection: returns what arrived. Raises OSError if
+    it cannot connect, or on a timeout."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        reply = b""
+        while not reply.endswith(end):
+            chunk = s.recv(1 << 16)
+            if not chunk:
+                break
+            reply += chunk
+    return reply
 
 
 class PortTaken(Exception):
@@ -70,17 +112,14 @@ class Server:
         flags = fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL)
         fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                text = self._log_bytes()
-                if b"failed to listen" in text:
-                    raise PortTaken(self.port)
-                raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
-                                                            text.decode(errors="replace")))
-            if self._answers_itself():
-                return self
-            time.sleep(0.02)
+        if wait_for(self.proc, self._answers_itself, 10):
+            return self
+        if self.proc.poll() is not None:
+            text = self._log_bytes()
+            if b"failed to listen" in text:
+                raise PortTaken(self.port)
+            raise RuntimeError("%s exited with %d: %s" % (self.argv, self.proc.returncode,
+                                                        text.decode(errors="replace")))
         raise RuntimeError("server did not start: %s" % self.argv)
 
     def _answers_itself(self):
@@ -92,17 +131,11 @@ class Server:
         if self.binary_only():
             return self._answers_itself_binary()
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                s.sendall(b"stats\r\n")
-                reply = b""
-                while not reply.endswith(b"END\r\n"):
-                    data = s.recv(1 << 16)
-                    if not data:
-                        return False
-                    reply += data
+            reply = ask(self.port, b"stats\r\n", b"END\r\n", 1.0)
         except OSError:
             return False
-        return b"\r\nSTAT pid %d\r\n" % self.proc.pid in b"\r\n" + reply
+        return (reply.endswith(b"END\r\n")
+                and b"\r\nSTAT pid %d\r\n" % self.proc.pid in b"\r\n" + reply)
 
     def binary_only(self):
         """-B binary (or -S, SASL) servers close on ASCII: ask them in the binary protocol."""
@@ -176,13 +209,7 @@ class Server:
         return False
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.proc:
             self.log.close()
 
