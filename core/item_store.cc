@@ -862,8 +862,10 @@ DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
       if (it == nullptr) return DeltaResult::kNoMemory;
       created = true;
     } else {
-      // C0 matches anything (memcached).
-      if (options.cas.has_value() && *options.cas != 0 && layout_.Cas(it) != *options.cas) {
+      // C0 matches anything (memcached). An empty or large value is not a
+      // number whatever the CAS: memcached looks at the value first.
+      if (options.cas.has_value() && *options.cas != 0 && layout_.Cas(it) != *options.cas &&
+          !layout_.Value(it).empty() && (layout_.Flags(it) & kLarge) == 0) {
         return DeltaResult::kExists;
       }
       const DeltaResult r = DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);

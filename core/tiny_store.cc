@@ -458,7 +458,12 @@ DeltaResult TinyStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
   if (!table_.Get(k, &code)) {
     return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
   }
-  if (options.cas.has_value() && *options.cas != 0) return DeltaResult::kExists;
+  if (options.cas.has_value() && *options.cas != 0) {
+    // A slot keeps no CAS, so none matches; but memcached looks at the value
+    // first, and an empty one is not a number.
+    char buf[ct::kMaxText];
+    return Text(code, buf).empty() ? DeltaResult::kNonNumeric : DeltaResult::kExists;
+  }
   std::string_view text;
   const DeltaResult r = DeltaInline(key, k, code, incr, delta, stats, out, out_len, &text);
   if (r != DeltaResult::kOk) return r;

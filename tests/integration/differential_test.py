@@ -649,6 +649,10 @@ case(C, "bin_incr_existing_text_number",
 case(C, "bin_incr_non_numeric_and_cas",
      bset(b"t", b"text") + bincr(b"t", 1) + bincr(b"t", 1, cas=77) + bset(b"n", b"1") +
      bincr(b"n", 1, cas=99) + bincr(b"n", 1, cas=2) + bget(b"n"))
+# memcached looks at the value before the cas: empty is non-numeric, text is "exists".
+case(C, "bin_incr_cas_on_empty_value",
+     bset(b"e", b"") + bincr(b"e", 1, cas=99) + bset(b"7", b"") + bincr(b"7", 1, cas=99) +
+     bset(b"t", b"x") + bincr(b"t", 1, cas=99) + BNOOP)
 case(C, "bin_incr_created_item_expires_field",
      bincr(b"c", 1, 10, exp=1000) + bget(b"c"))
 case(C, "bin_integer_keys",

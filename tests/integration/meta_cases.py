@@ -164,6 +164,10 @@ def add(case, Fn, Sleep, NOCAS):
     case(C, "ma_incr_wraps", b"ma c2 N0 J18446744073709551615 v\r\nma c2 v\r\nma c2 MD D5 v\r\n")
     case(C, "ma_grows_past_value", b"set n 0 0 1\r\n9\r\nma n v\r\nma n D990 v\r\nmg n v s\r\n")
     case(C, "ma_non_numeric", b"set t 0 0 1\r\nx\r\nma t\r\nma t v q\r\n")
+    # memcached looks at the value before the CAS: an empty one is non-numeric, a text one EX.
+    case(C, "ma_cas_on_empty_and_text_values",
+         b"set e 0 0 0\r\n\r\nma e C999\r\nset 5 0 0 0\r\n\r\nma 5 C999\r\n"
+         b"set t 0 0 1\r\nx\r\nma t C999\r\n")
     case(C, "ma_bad_tokens", b"ma x D-1\r\nma x Dabc\r\nma x Jabc N0\r\nma x C\r\nma x v v\r\n")
     case(C, "ma_ttl_flags", b"ma g N0 T0 t\r\nma g t T100 t\r\nmg g t v\r\n")
     case(C, "ma_vivify_ttl", b"ma v N100 t v\r\nma v t v\r\n")
