@@ -208,6 +208,30 @@ class Server:
                 return True
         return False
 
+    def clock(self):
+        """The server's own clock, in Unix seconds (`stats` time): what its expiry sees."""
+        reply = ask(self.port, b"stats\r\n", b"END\r\n", 10.0)
+        for line in reply.split(b"\r\n"):
+            if line.startswith(b"STAT time "):
+                return int(line.split()[2])
+        raise AssertionError("no STAT time in %r" % reply[-200:])
+
+    def wait_clock(self, until, limit=30.0):
+        """Waits until the server's clock reads at least `until` (Unix seconds).
+
+        Both memcached and tinycached tick their clock once a second from a timer, which a
+        loaded machine may run late: a test that needs time to have passed for the server waits
+        for the server's clock, never for a guessed number of seconds. Fails after `limit`
+        seconds (a clock that stopped)."""
+        deadline = time.monotonic() + limit
+        while True:
+            now = self.clock()
+            if now >= until:
+                return now
+            if time.monotonic() > deadline:
+                raise AssertionError("server clock stuck at %d, waiting for %d" % (now, until))
+            time.sleep(0.05)
+
     def stop(self):
         stop_process(self.proc)
         if self.proc:

@@ -17,28 +17,35 @@ each test.
    right after it is stored, and (with memcached's class table) the newest item of each size
    reads back intact at the end, but for at most 2 more than memcached loses (it loses 2 of
    the 69: key66:9 and key67:9).
-2. Full-cache churn (-m 64): small items fill the cache until it evicts, then 3 connections
-   set ~2000 values of seeded random sizes 1 B .. 1023 KB and read each back at once. Every
-   set answers STORED and every hit is exact; a read-back may miss only while another
-   connection's set or a page move (`slabs_moved`) was under way, and at most 5% may (memcached
-   refuses 9-30 with "SERVER_ERROR Out of memory during read" and misses ~7.5%). The last 50
-   stored are read again: hits exact, at most 25 misses.
+2. Full-cache churn (-m 64), on memcached and then on tinycached: small items fill the cache
+   until it evicts, then 3 connections set ~2000 values of seeded random sizes 1 B .. 1023 KB
+   and read each back at once. Every set answers STORED and every hit is exact; a read-back
+   may miss only while another connection's set or a page move (`slabs_moved`) was under way.
+   How many fresh items a server does not keep follows how the connections interleave, so it
+   is held to memcached's count in the same run (memcached refuses 7-46 with "SERVER_ERROR
+   Out of memory" and misses ~150; tinycached refuses none and misses ~100): at most 1.5x +
+   50 of them, and of the last 50 stored, at most 15 more misses than memcached's.
 3. Slow readers: 1000 connections (-c 2048) each pipeline `get big` (1 MB) 20 times and never
-   read. Once the server is idle (at most 15 s): its RSS grew by at most 64 MiB (memcached:
-   +6 MiB), another client's 200 sequential gets take < 2 s (memcached: ~0.01 s), `big` reads
-   back intact, and 5 s after the 1000 close the RSS is back within 16 MiB of the start.
+   read. Once the server is idle (waited for up to 15 s): its RSS grew by at most 64 MiB
+   (memcached: +6 MiB), another client's 200 sequential gets take at most 20x what memcached
+   took in the same scenario (never less than 2 s; memcached: ~0.01 s), `big` reads back
+   intact, and after the 1000 close the RSS comes back within 16 MiB of the start.
 4. Stalled input (-m 64 -c 2048): 1000 connections each stop after 1000 bytes of a 1000000-byte
    value (a), or after 1000 bytes of a command line without its newline (b). RSS grows by at
    most 64 MiB (the item memory a stalled value may hold) + 16 MiB (memcached: +68 MiB and
    +5.5 MiB), and another client's gets work as in 3.
 5. `slabs reassign` / `slabs automove` replies, byte for byte as memcached's, at default flags
    and with `-o slab_reassign,slab_automove=0` (stock only: class ids depend on the layout).
-6. Page moves under verified load (-m 16): small items fill class A until it evicts; for 10 s
-   4 connections store and read back values of a larger class B (at most 1 in 5000 may miss)
+6. Page moves under verified load (-m 16), on memcached and then on tinycached: small items
+   fill class A until it evicts; 4 connections store and read back values of a larger class B
    and read A items (a hit must be exact, a miss is allowed), while `slabs reassign A B` is
-   sent every 50 ms. No wrong value, only memcached's replies, and `slabs_moved` > 0.
+   sent every 50 ms, until each writer made 2500 sets and 5 pages moved. No wrong value, only
+   memcached's replies, and at most memcached's count of B misses + 1 in 2000 sets.
 
-Timing bounds are generous: memcached meets each with a wide margin on a loaded 2-CPU machine.
+No verdict depends on how fast the machine is: where a figure follows timing or how threads
+interleave, it is compared with memcached's in the same run; a scenario runs for a count of
+operations, not for a time; waits poll for what they wait for, and their limits (LIVENESS)
+only tell "never" from "late".
 """
 import os
 import random
@@ -54,6 +61,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 IO_TIMEOUT = 20.0
+# How long a test waits for something that must happen (a page move to finish, memory to come
+# back) before it calls it never happening. Never a speed bound: a correct server on an idle
+# machine takes well under a second.
+LIVENESS = 60.0
 KB = 1024
 MiB = 1024 * 1024
 STORED = b"STORED\r\n"
@@ -470,8 +481,10 @@ class MemoryTest(unittest.TestCase):
     CHURN_CONNS = 3
     CHURN_MAX = 1023 * KB   # within the 1 MB item limit in every layout
 
-    def test_2_large_item_churn_in_full_cache(self):
-        server = self.start(["-m", "64"])
+    def churn(self, server):
+        """Fills `server` until it evicts, then runs the churn. Asserts nothing; returns the
+        counts (refused sets, read-backs that missed with and without an excuse, misses among
+        the last 50 stored) and the problems found."""
         c = Conn(server, timeout=60)
         self.addCleanup(c.close)
         filled = fill_until_evicting(c, b"tiny:", 40)
@@ -546,7 +559,6 @@ class MemoryTest(unittest.TestCase):
         for i in range(0, len(last), 10):
             got.update(c.get_many([e[0] for e in last[i:i + 10]]))
         t_end = time.time()
-        time.sleep(0.1)   # a page-move count sample after t_end
         final_misses = []
         for key, size, t0, t1 in last:
             if key not in got:
@@ -557,13 +569,32 @@ class MemoryTest(unittest.TestCase):
                 problems.append(("WRONG VALUE at the end", key, size, len(got[key])))
         moves.stop()
         stats = c.stats()
-        print("\n  %d tiny items filled the cache; %d sets of 1 B..1023 KB on %d connections in "
-              "%.1f s; evictions %s, slabs_moved %s; refused %d; read-backs that missed: %d "
+        r = {"sets": len(log), "refused": len(log) - len(stored), "excused": len(excused),
+             "unexcused": len([p for p in problems if p[0] == "miss"]),
+             "final_misses": len(final_misses), "problems": problems}
+        # every fresh item the server did not keep: refused, or gone when read back at once
+        r["not_kept"] = r["refused"] + r["excused"] + r["unexcused"]
+        print("  %s: %d tiny items filled the cache; %d sets of 1 B..1023 KB on %d connections "
+              "in %.1f s; evictions %s, slabs_moved %s; refused %d; read-backs that missed: %d "
               "excused, %d not; last 50: %d missed"
-              % (filled, len(log), self.CHURN_CONNS, seconds, stats.get("evictions"),
-                 stats.get("slabs_moved"), len(log) - len(stored), len(excused),
-                 len([p for p in problems if p[0] == "miss"]), len(final_misses)),
-              file=sys.stderr)
+              % (os.path.basename(server.binary), filled, r["sets"], self.CHURN_CONNS, seconds,
+                 stats.get("evictions"), stats.get("slabs_moved"), r["refused"], r["excused"],
+                 r["unexcused"], r["final_misses"]), file=sys.stderr)
+        return r
+
+    # How many more fresh items tinycached may fail to keep than memcached in the same run.
+    # Both counts follow how the three connections interleave (memcached 1.6.18 loses ~110 of
+    # the 2000 and refuses 30-45; tinycached loses 80-150 and refuses none): the margin is
+    # that spread, and a server that does not keep what it stores loses most of the 2000.
+    CHURN_MARGIN = 1.5, 50      # tinycached <= 1.5 x memcached + 50
+    FINAL_MARGIN = 15           # of the last 50: tinycached <= memcached + 15
+
+    def test_2_large_item_churn_in_full_cache(self):
+        print("", file=sys.stderr)
+        ref = self.churn(self.start_reference(["-m", "64"]))
+        server = self.start(["-m", "64"])
+        got = self.churn(server)
+        problems = got["problems"]
 
         def of_kind(*kinds):
             found = [p for p in problems if p[0] in kinds]
@@ -577,10 +608,15 @@ class MemoryTest(unittest.TestCase):
             self.assertEqual(of_kind("miss", "final miss, nothing could evict it"), "",
                              "misses that no other set and no page move can explain")
             # A server that keeps what it stored loses a just-stored item only to a concurrent
-            # set in the same small class or to a page move; losing many means it does not keep
-            # them.
-            self.assertLessEqual(len(excused), len(log) // 20, "too many fresh items lost")
-            self.assertLessEqual(len(final_misses), 25, "most of the last 50 items lost")
+            # set in the same small class or to a page move; losing many more than memcached
+            # does in the same scenario means it does not keep them.
+            factor, extra = self.CHURN_MARGIN
+            self.assertLessEqual(got["not_kept"], factor * ref["not_kept"] + extra,
+                                 "fresh items not kept: tinycached %d, memcached %d (%d refused)"
+                                 % (got["not_kept"], ref["not_kept"], ref["refused"]))
+            self.assertLessEqual(got["final_misses"], ref["final_misses"] + self.FINAL_MARGIN,
+                                 "of the last 50 items, tinycached lost %d, memcached %d"
+                                 % (got["final_misses"], ref["final_misses"]))
         self.assertEqual(of_kind("exception"), "")
         self.assert_alive(server)
 
@@ -589,10 +625,12 @@ class MemoryTest(unittest.TestCase):
     BIG = 1000 * 1000
     HARD_CAP = 1024 * MiB   # past this the server is killed, to spare the machine
 
-    def hog_scenario(self, server, payload, rcvbuf=None):
+    def hog_scenario(self, server, payload, rcvbuf=None, gets_bound=None):
         """Sets `small` and `big`, opens HOGS connections that each send payload(i) and then
-        neither send nor read, waits until the server is idle, and measures. Asserts nothing;
-        returns the measurements."""
+        neither send nor read, waits until the server is idle, and measures. If the other
+        client's gets take longer than gets_bound(m) (a function of these measurements), they
+        are timed once more, in case the machine rather than the server was busy. Asserts
+        nothing; returns the measurements."""
         big = value_for(b"big", self.BIG)
         small = value_for(b"small", 100)
         c = Conn(server)
@@ -619,7 +657,8 @@ class MemoryTest(unittest.TestCase):
             m["gets_seconds"], m["gets_done"], m["gets_wrong"] = timed_gets(
                 server, b"small", small)
             m["gets_tries"] = [m["gets_seconds"]]
-            if m["gets_done"] == 200 and m["gets_seconds"] > self.gets_bound(m):
+            if (gets_bound and m["gets_done"] == 200
+                    and m["gets_seconds"] > gets_bound(m)):
                 # once more, in case the machine was busy rather than the server unfair
                 time.sleep(1)
                 m["gets_seconds"], m["gets_done"], wrong = timed_gets(server, b"small", small)
@@ -636,24 +675,32 @@ class MemoryTest(unittest.TestCase):
             m["alive_during"] = server.alive()
             m["growth"] = watch.growth()
             close_all(socks)
-        # memory comes back: poll for up to 5 s
-        deadline = time.time() + 5
+        # memory comes back once the server has handled the closes: poll until it has, for as
+        # long as a server that never gives it back needs to be caught (not a speed bound)
+        deadline = time.monotonic() + self.GIVE_BACK_LIMIT
         while server.alive():
             after = rss_bytes(server.proc.pid) - watch.baseline
             m["after_close"] = after
-            if after <= 16 * MiB or time.time() > deadline:
+            if after <= self.GIVEN_BACK or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         watch.stop()
         m["killed"] = watch.killed is not None and watch.killed - m["hogs_sent"]
         return m
 
+    GIVEN_BACK = 16 * MiB      # RSS over the start once the hogs have closed
+    GIVE_BACK_LIMIT = 30.0     # seconds: only a server that keeps the memory waits this long
+
     @staticmethod
-    def gets_bound(m):
-        """memcached takes ~0.01 s for the 200 gets. 2 s (or 20x what they took before the hogs
-        came, on a machine that loaded) leaves room for load; a server that serves the hogs
-        first takes 30 s and more. A second try is allowed, for a busy machine."""
-        return max(2.0, 20 * m["quiet_gets_seconds"])
+    def gets_bound(ref):
+        """How long the other client's 200 gets may take, from memcached's figures in the same
+        run: 20x the slowest of what memcached took with the hogs connected and what either
+        server took before they came (~0.01 s each on an idle machine), and never under 2 s, the
+        stall a loaded 2-core machine can add to any one of them. A server that serves the hogs
+        before the other client takes 30 s and more. The tries of memcached and tinycached are
+        separate moments; a second try is allowed, for a machine busy at one of them."""
+        return lambda m: max(2.0, 20 * max(ref["gets_seconds"] or 0, ref["quiet_gets_seconds"],
+                                          m["quiet_gets_seconds"]))
 
     @staticmethod
     def describe(m):
@@ -679,7 +726,8 @@ class MemoryTest(unittest.TestCase):
         ref = self.hog_scenario(self.start_reference(args), payload, rcvbuf)
         print("    " + self.describe(ref), file=sys.stderr)
         server = self.start(args)
-        m = self.hog_scenario(server, payload, rcvbuf)
+        bound = self.gets_bound(ref)
+        m = self.hog_scenario(server, payload, rcvbuf, gets_bound=bound)
         print("    " + self.describe(m), file=sys.stderr)
         self.assertIs(m["killed"], False, "RSS grew past +%s: server killed" % mib(self.HARD_CAP))
         self.assertTrue(m["alive_during"], "server died")
@@ -690,23 +738,25 @@ class MemoryTest(unittest.TestCase):
             self.assertEqual(m["gets_done"], 200, "another client's gets: %d of 200 in %.1f s"
                              % (m["gets_done"], m["gets_seconds"]))
             self.assertEqual(m["gets_wrong"], 0, "wrong replies to the other client's gets")
-            self.assertLess(m["gets_seconds"], self.gets_bound(m),
-                            "200 gets of another client took %s s"
-                            % ", then ".join("%.1f" % t for t in m["gets_tries"]))
+            self.assertLess(m["gets_seconds"], bound(m),
+                            "200 gets of another client took %s s (memcached: %.3f s)"
+                            % (", then ".join("%.1f" % t for t in m["gets_tries"]),
+                               ref["gets_seconds"] or 0))
         if big_kept:
             with self.subTest("big intact"):
                 self.assertTrue(m["big_intact"], "big no longer reads back intact")
         if after_close_bound is not None:
             with self.subTest("memory given back"):
                 self.assertLessEqual(m["after_close"], after_close_bound,
-                                     "RSS still +%s 5 s after they closed" % mib(m["after_close"]))
+                                     "RSS still +%s %.0f s after they closed"
+                                     % (mib(m["after_close"]), self.GIVE_BACK_LIMIT))
         self.assert_alive(server)
 
     def test_3_slow_readers(self):
         # Kernel buffers are not the server's RSS; a small receive buffer keeps them small.
         self.check_hogs(["-c", "2048"], lambda i: b"get big\r\n" * 20,
                         "1000 connections each pipeline 20 gets of a 1 MB value, never read",
-                        rss_bound=64 * MiB, rcvbuf=4096, after_close_bound=16 * MiB)
+                        rss_bound=64 * MiB, rcvbuf=4096, after_close_bound=self.GIVEN_BACK)
 
     # A stalled value may hold its item's memory: up to the item memory limit (-m 64), plus
     # 16 MiB for 1000 connections' own state (memcached: +68..70 MiB here). memcached evicts
@@ -794,9 +844,9 @@ class MemoryTest(unittest.TestCase):
             # until `slabs reassign 1 1` answers SAME again (memcached checks BUSY first).
             if b"OK\r\n" in replies:
                 for c in conns:
-                    deadline = time.time() + 3
+                    deadline = time.monotonic() + LIVENESS
                     while (c.call(b"slabs reassign 1 1\r\n").startswith(b"BUSY")
-                           and time.time() < deadline):
+                           and time.monotonic() < deadline):
                         time.sleep(0.02)
         self.assert_alive(self.tiny_server)
 
@@ -822,8 +872,8 @@ class MemoryTest(unittest.TestCase):
                 before = c.stats(b"slabs").get("1:total_pages")
                 c.send(b"slabs reassign 1 5\r\n")
                 first = b"".join(c.sync())
-                deadline = time.time() + 10
-                while c.stats()["slabs_moved"] == "0" and time.time() < deadline:
+                deadline = time.monotonic() + LIVENESS
+                while c.stats()["slabs_moved"] == "0" and time.monotonic() < deadline:
                     time.sleep(0.05)
                 return before, first, c.stats()["slabs_moved"]
             finally:
@@ -839,10 +889,19 @@ class MemoryTest(unittest.TestCase):
     # ------------------------------------------------------ 6. page moves under load
     A_VALUE = 50
     B_VALUE = 12000
-    MOVE_SECONDS = 10
+    MOVE_SETS = 2500     # B sets each of the 4 writers makes at least
+    MIN_MOVES = 5        # pages moved (`slabs_moved`) before the writers stop
+    # B items tinycached may lose more than memcached in the same run, per B set: a page of B
+    # holds ~75 items and the 4 writers have one set each in flight, so the LRU never reaches
+    # an item before it is read back; only a page moved out of B could take it (memcached
+    # loses 0 to 2 in 10000-50000).
+    B_MISS_MARGIN = 1 / 2000
 
-    def test_6_page_moves_under_verified_load(self):
-        server = self.start(["-m", "16"])
+    def page_move_load(self, server):
+        """Fills class A of `server` (-m 16) until it evicts; then 4 connections store and read
+        back B items and read A items while `slabs reassign A B` is sent every 50 ms, until each
+        writer made MOVE_SETS sets and MIN_MOVES pages moved (or LIVENESS passed). Asserts
+        only what tells the classes apart; returns the counts and the problems found."""
         c = Conn(server, timeout=60)
         self.addCleanup(c.close)
         a_count = fill_until_evicting(c, b"a:", self.A_VALUE, batch=10000)
@@ -865,6 +924,7 @@ class MemoryTest(unittest.TestCase):
 
         problems = []
         counts = {"b_sets": 0, "b_hits": 0, "b_misses": 0, "a_hits": 0, "a_misses": 0}
+        sets_by = [0] * 4
         newest_b = {}
         lock = threading.Lock()
         stop = threading.Event()
@@ -893,6 +953,7 @@ class MemoryTest(unittest.TestCase):
                         newest_b[w] = n
                     with lock:
                         counts["b_sets"] += 1
+                        sets_by[w] += 1
                     n += 1
                     keys = [fill_key(b"a:", i) for i in rng.sample(range(a_count), 10)]
                     got = conn.get_many(keys)
@@ -911,11 +972,20 @@ class MemoryTest(unittest.TestCase):
         for t in threads:
             t.start()
         replies = {}
-        deadline = time.time() + self.MOVE_SECONDS
+        moved = 0
+        deadline = time.monotonic() + LIVENESS
         try:
-            while time.time() < deadline:
+            # Stops on counts, not on time: however the machine schedules the threads, the
+            # writers have done their sets and pages have moved under them.
+            while time.monotonic() < deadline:
                 reply = c.call(b"slabs reassign %d %d\r\n" % (a_class, b_class))
                 replies[reply] = replies.get(reply, 0) + 1
+                moved = int(c.stats().get("slabs_moved", "0"))
+                with lock:
+                    writers_done = all(n >= self.MOVE_SETS or not t.is_alive()
+                                       for n, t in zip(sets_by, threads))
+                if writers_done and moved >= self.MIN_MOVES:
+                    break
                 time.sleep(0.05)
         finally:
             stop.set()
@@ -932,26 +1002,38 @@ class MemoryTest(unittest.TestCase):
             for k, v in c.get_many(sample[i:i + 50]).items():
                 if v != value_for(k, self.A_VALUE):
                     problems.append(("WRONG A VALUE at the end", k))
-        stats = c.stats()
-        print("\n  classes A=%d (%d items) B=%d; reassign replies %r; %r; slabs_moved %s"
-              % (a_class, a_count, b_class, replies, counts, stats.get("slabs_moved")),
-              file=sys.stderr)
+        moved = int(c.stats().get("slabs_moved", "0"))
+        print("  %s: classes A=%d (%d items) B=%d; reassign replies %r; %r; slabs_moved %d"
+              % (os.path.basename(server.binary), a_class, a_count, b_class, replies, counts,
+                 moved), file=sys.stderr)
+        return {"problems": problems, "replies": replies, "counts": counts, "moved": moved,
+                "sets_by": sets_by}
+
+    def test_6_page_moves_under_verified_load(self):
+        print("", file=sys.stderr)
+        ref = self.page_move_load(self.start_reference(["-m", "16"]))
+        server = self.start(["-m", "16"])
+        got = self.page_move_load(server)
+        problems, counts = got["problems"], got["counts"]
         with self.subTest("no wrong value, every B set STORED"):
             self.assertEqual(problems[:10], [], "%d problems, first shown" % len(problems))
         with self.subTest("`slabs reassign` answers as memcached does"):
             allowed = {b"OK\r\n", b"BUSY currently processing reassign request\r\n",
                        b"NOSPARE source class has no spare pages\r\n"}
-            self.assertEqual(set(replies) - allowed, set(), "unexpected `slabs reassign` replies")
-        with self.subTest("pages moved"):
-            self.assertGreater(int(stats.get("slabs_moved", "0")), 0, "no page moved")
-        with self.subTest("B items kept"):
-            self.assertGreater(counts["b_hits"], 100)
-            # A page of B holds ~75 items and the 4 writers have one set each in flight, so the
-            # LRU never reaches an item before it is read back; only a page moved out of B could
-            # take it. memcached lost 0 to 2 in 35000-50000; at most 1 in 5000 is allowed.
-            self.assertLessEqual(counts["b_misses"], counts["b_sets"] // 5000,
-                                 "B items missing right after their STORED: %d of %d"
-                                 % (counts["b_misses"], counts["b_sets"]))
+            self.assertEqual(set(got["replies"]) - allowed, set(),
+                             "unexpected `slabs reassign` replies")
+        with self.subTest("pages moved under the writers"):
+            self.assertGreaterEqual(got["moved"], self.MIN_MOVES,
+                                    "%d pages moved in %.0f s" % (got["moved"], LIVENESS))
+            self.assertGreaterEqual(min(got["sets_by"]), self.MOVE_SETS,
+                                    "B sets per writer: %r" % got["sets_by"])
+        with self.subTest("B items kept (against memcached in the same run)"):
+            allowed = ref["counts"]["b_misses"] + counts["b_sets"] * self.B_MISS_MARGIN
+            self.assertLessEqual(counts["b_misses"], allowed,
+                                 "B items missing right after their STORED: %d of %d "
+                                 "(memcached: %d of %d)"
+                                 % (counts["b_misses"], counts["b_sets"],
+                                    ref["counts"]["b_misses"], ref["counts"]["b_sets"]))
         self.assert_alive(server)
 
 
