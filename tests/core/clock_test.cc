@@ -1,5 +1,8 @@
 #include "core/clock.h"
 
+#include <cstdint>
+#include <ctime>
+
 #include "gtest/gtest.h"
 
 namespace tinycached::core {
@@ -32,10 +35,17 @@ TEST(ClockTest, ExpiredIsInclusiveAndZeroIsNever) {
 }
 
 TEST(ClockTest, StartsAsMemcachedDoes) {
+  // The constructor reads the system time twice (the start, then the first
+  // tick); however slowly it runs, both readings lie between these two.
+  const int64_t before = std::time(nullptr);
   Clock clock;
+  const int64_t after = std::time(nullptr);
   // memcached's relative clock starts 62 s in the past, so "now" is never 0 or 1.
+  EXPECT_GE(clock.StartedAt(), before - Clock::kStartOffset);
+  EXPECT_LE(clock.StartedAt(), after - Clock::kStartOffset);
   EXPECT_GE(clock.Now(), static_cast<RelTime>(Clock::kStartOffset));
-  EXPECT_LE(clock.Now(), static_cast<RelTime>(Clock::kStartOffset + 5));
+  EXPECT_LE(clock.Now(), static_cast<RelTime>(Clock::kStartOffset + (after - before)));
+  EXPECT_EQ(clock.UnixNow(), clock.StartedAt() + clock.Now());
 }
 
 }  // namespace

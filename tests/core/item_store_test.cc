@@ -1,13 +1,13 @@
 #include "core/item_store.h"
 
-#include <chrono>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
-#include <atomic>
 
 #include "gtest/gtest.h"
 #include "tests/core/store_test_util.h"
@@ -198,11 +198,13 @@ TEST_P(ItemStoreTest, SweeperThreadRemovesFlushedItemsAfterTheReply) {
     EXPECT_EQ(Get("fresh"), "f");
   }
   // A flush waits for the previous sweep, so after this one returns only the
-  // last round's items can be left, and the sweeper removes those too.
+  // last round's items can be left, and the sweeper removes those too. A
+  // second flush is how the test waits for that sweep (no clock): it returns
+  // once the sweep is done, and there is nothing of its own to sweep, so what
+  // is counted then is what the first sweep left: nothing. (An item it had
+  // missed would even be alive again: the parity flips back.)
   store_->FlushAll(0);
-  for (int i = 0; i < 500 && store_->Totals().curr_items != 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  store_->FlushAll(0);
   EXPECT_EQ(store_->Totals().curr_items, 0u);
   EXPECT_EQ(store_->index().items(), 0u);
   EXPECT_EQ(Get("fresh"), std::nullopt);
@@ -221,20 +223,34 @@ TEST_P(ItemStoreTest, DelayedFlushRunsOnTheFirstOperationAtItsTime) {
 
 TEST_P(ItemStoreTest, FlushWhileOtherThreadsStore) {
   Make();
-  std::atomic<bool> stop{false};
+  // Counted, not timed: flush f runs once every writer has stored
+  // f * kStoresPerFlush items, and the writers go on until the last flush is
+  // done and each has stored kMinStores, so every run interleaves as much.
+  constexpr int kWriters = 2, kFlushes = 20;
+  constexpr uint64_t kStoresPerFlush = 500;
+  constexpr uint64_t kMinStores = (kFlushes + 1) * kStoresPerFlush;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> stored[kWriters] = {};
   std::vector<std::thread> writers;
-  for (int t = 0; t < 2; ++t) {
+  for (int t = 0; t < kWriters; ++t) {
     writers.emplace_back([&, t] {
       ThreadStats stats;
-      for (int i = 0; !stop.load(); ++i) {
+      for (uint64_t i = 0; i < kMinStores || !done.load(); ++i) {
         const std::string k = std::to_string(t) + ":" + std::to_string(i % 5000);
         store_->Store(StoreMode::kSet, k, 0, 0, "v", 0, stats);
+        stored[t].store(i + 1);
       }
     });
   }
-  for (int f = 0; f < 20; ++f) store_->FlushAll(0);
-  stop = true;
+  for (uint64_t f = 1; f <= kFlushes; ++f) {
+    for (const std::atomic<uint64_t>& n : stored) {
+      while (n.load() < f * kStoresPerFlush) std::this_thread::yield();
+    }
+    store_->FlushAll(0);
+  }
+  done = true;
   for (std::thread& w : writers) w.join();
+  for (const std::atomic<uint64_t>& n : stored) EXPECT_GE(n.load(), kMinStores);
   // Everything left was stored after the last flush began: the index, the
   // LRU lists and the counters agree, and nothing dead is counted.
   store_->FlushAll(0);

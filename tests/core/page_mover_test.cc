@@ -4,8 +4,10 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/item_store.h"
@@ -148,24 +150,52 @@ TEST_P(PageMoverTest, DeletedItemsAreRelocatedNotEvicted) {
 }
 
 TEST_P(PageMoverTest, PagesMoveUnderConcurrentVerifiedReadersAndWriters) {
+  // A fixed amount of work, whatever the scheduling: kRounds page moves, the
+  // next one made only once every worker has done kOpsPerRound more
+  // operations, and every worker going on until the last move is made, it
+  // has done its kMinOps and it has read back at least one value. No clock
+  // decides anything, so a loaded machine only makes it slower.
   StoreOptions o;
   o.memory_limit = size_t{8} << 20;
   Make(o);
-  const size_t kSmall = 12, kBig = 300;
+  constexpr size_t kSmall = 12, kBig = 300;
+  constexpr int kWorkers = 3, kRounds = 100, kKeys = 40000;
+  constexpr uint64_t kOpsPerRound = 500;
+  constexpr uint64_t kMinOps = (kRounds + 1) * kOpsPerRound;  // some after the last move too
+  // A bound in operations, not time: a working store hits long before it;
+  // one that never returns a value fails here instead of spinning forever.
+  constexpr uint64_t kMaxOps = 200 * kMinOps;
   const int small = ClassOfItem(*store_, kSmall);
   const int big = ClassOfItem(*store_, kBig);
   ASSERT_NE(small, big);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> wrong{0}, hits{0}, refused{0};
+  // All of memory goes to the two classes first (every small key, then big
+  // ones until the first eviction). Nothing here gives a page back to the
+  // budget (no large items, no moves to class 0, no automover), so from now
+  // on one of the two always holds two pages or more: a move can always be
+  // made in one direction or the other.
+  for (int i = 0; i < kKeys; ++i) {
+    ASSERT_EQ(Set(Key('s', i), ValueFor(Key('s', i), kSmall)), StoreResult::kStored);
+  }
+  for (int i = 0; store_->Totals().evictions == 0; ++i) {
+    ASSERT_LT(i, kKeys) << "the big keys fit: no memory pressure to test";
+    ASSERT_EQ(Set(Key('b', i), ValueFor(Key('b', i), kBig)), StoreResult::kStored);
+  }
+  ASSERT_GE(PagesOf(*store_, small) + PagesOf(*store_, big), 4u);
+
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> wrong{0}, refused{0};
+  std::atomic<uint64_t> ops[kWorkers] = {};
+  uint64_t worker_hits[kWorkers] = {};  // each written by its worker only, read after join
   auto worker = [&](int id) {
     ThreadStats stats;
     uint64_t x = 0x9e3779b97f4a7c15ULL * (id + 1);
-    while (!stop.load()) {
+    uint64_t n = 0, hits = 0;
+    for (; n < kMaxOps && (n < kMinOps || hits == 0 || !done.load()); ++n) {
       x ^= x << 13;
       x ^= x >> 7;
       x ^= x << 17;
       const bool is_big = (x & 1) != 0;
-      const std::string k = Key(is_big ? 'b' : 's', static_cast<int>((x >> 8) % 40000));
+      const std::string k = Key(is_big ? 'b' : 's', static_cast<int>((x >> 8) % kKeys));
       const size_t size = is_big ? kBig : kSmall;
       if ((x >> 4) % 3 == 0) {
         if (store_->Store(StoreMode::kSet, k, 0, 0, ValueFor(k, size), 0, stats) !=
@@ -174,28 +204,65 @@ TEST_P(PageMoverTest, PagesMoveUnderConcurrentVerifiedReadersAndWriters) {
         }
       } else {
         store_->Get(k, std::nullopt, stats, [&](const ItemView& v) {
-          hits.fetch_add(1);
+          ++hits;
           if (v.value != ValueFor(k, size)) wrong.fetch_add(1);
         });
       }
+      ops[id].store(n + 1);
     }
+    worker_hits[id] = hits;
   };
   std::vector<std::thread> threads;
-  for (int i = 0; i < 3; ++i) threads.emplace_back(worker, i);
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  for (int i = 0; i < kWorkers; ++i) threads.emplace_back(worker, i);
   uint64_t moves = 0;
-  while (std::chrono::steady_clock::now() < until) {
-    if (store_->Reassign(small, big) == ReassignResult::kOk) ++moves;
-    if (store_->Reassign(big, small) == ReassignResult::kOk) ++moves;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  int unexpected = -1;  // a Reassign() answer other than kOk, kNoSpare or kBusy
+  for (int round = 0; round < kRounds && unexpected < 0; ++round) {
+    for (const std::atomic<uint64_t>& n : ops) {
+      while (n.load() < (round + 1) * kOpsPerRound) std::this_thread::yield();
+    }
+    // Alternate directions; a class down to its last page gives the other
+    // way round, and a move already running (a store's) is waited out.
+    int from = round % 2 == 0 ? small : big;
+    int to = round % 2 == 0 ? big : small;
+    for (;;) {
+      const ReassignResult r = store_->Reassign(from, to);
+      if (r == ReassignResult::kOk) {
+        ++moves;
+        break;
+      }
+      if (r == ReassignResult::kNoSpare) {
+        std::swap(from, to);
+      } else if (r != ReassignResult::kBusy) {
+        unexpected = static_cast<int>(r);
+        break;
+      }
+      std::this_thread::yield();
+    }
   }
-  stop.store(true);
+  done.store(true);
   for (std::thread& t : threads) t.join();
+  EXPECT_EQ(unexpected, -1);
+  EXPECT_EQ(moves, static_cast<uint64_t>(kRounds));
+  EXPECT_GE(store_->mover_stats().slabs_moved, moves);  // stores waiting for room move some too
   EXPECT_EQ(wrong.load(), 0u);
   EXPECT_EQ(refused.load(), 0u);
-  EXPECT_GT(hits.load(), 0u);
-  EXPECT_GT(moves, 0u);
-  EXPECT_GE(store_->mover_stats().slabs_moved, moves);  // stores waiting for room move some too
+  for (int i = 0; i < kWorkers; ++i) {
+    EXPECT_GE(ops[i].load(), kMinOps) << "worker " << i;
+    EXPECT_GT(worker_hits[i], 0u) << "worker " << i;
+  }
+  // Afterwards every key reads back right or not at all, and the hits are
+  // exactly the items the store counts.
+  size_t found = 0;
+  for (const char prefix : {'s', 'b'}) {
+    for (int i = 0; i < kKeys; ++i) {
+      const std::string k = Key(prefix, i);
+      if (std::optional<std::string> v = Get(k)) {
+        EXPECT_EQ(*v, ValueFor(k, prefix == 's' ? kSmall : kBig)) << k;
+        ++found;
+      }
+    }
+  }
+  EXPECT_EQ(found, store_->Totals().curr_items);
 }
 
 TEST_P(PageMoverTest, NoStoreIsRefusedWhileEvicting) {

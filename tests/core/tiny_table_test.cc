@@ -1,5 +1,7 @@
 #include "core/tiny_table.h"
 
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -174,15 +176,25 @@ TEST(TinyTableTest, ClearKeepsPages) {
 TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
   HeapPages pages(60);
   TinyTable t(kPage, 1000, &pages);
+  // The page releases are paced by counts, not left to the scheduler: after
+  // its n-th kPutsPerRelease puts a writer waits until the shrinker has
+  // called ReleasePage() n times, so every run shrinks the table under the
+  // writers at least that often (the shrinker never waits for them).
+  constexpr uint64_t kKeys = 20000, kPutsPerRelease = 500;
   std::atomic<bool> stop{false};
+  std::atomic<uint64_t> releases{0};
   std::atomic<uint64_t> bad{0};
   auto writer = [&](uint64_t base) {
+    uint64_t puts = 0;
     for (int round = 0; round < 3; ++round) {
-      for (uint64_t k = base; k < base + 20000; ++k) {
+      for (uint64_t k = base; k < base + kKeys; ++k) {
         t.Put(k, CodeFor(k));
         uint32_t code;
         if (t.Get(k - 5 < base ? k : k - 5, &code) && code != CodeFor(k - 5 < base ? k : k - 5)) {
           bad.fetch_add(1);
+        }
+        if (++puts % kPutsPerRelease == 0) {
+          while (releases.load() < puts / kPutsPerRelease) std::this_thread::yield();
         }
       }
     }
@@ -190,6 +202,7 @@ TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
   std::thread shrinker([&] {
     while (!stop.load()) {
       t.ReleasePage();
+      releases.fetch_add(1);
       std::this_thread::yield();
     }
   });
@@ -198,10 +211,11 @@ TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
   w2.join();
   stop.store(true);
   shrinker.join();
+  EXPECT_GE(releases.load(), 3 * kKeys / kPutsPerRelease);
   EXPECT_EQ(bad.load(), 0u);
   size_t found = 0;
   for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
-    for (uint64_t k = base; k < base + 20000; ++k) {
+    for (uint64_t k = base; k < base + kKeys; ++k) {
       uint32_t code;
       if (t.Peek(k, &code)) {
         ++found;
