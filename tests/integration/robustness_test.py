@@ -9,12 +9,28 @@ Every test starts its own server (the --tinycached binary), stores 200 known ite
 connection works and that every known item still has exactly its bytes and flags.
 Exact replies asserted here are memcached 1.6.18's (the file passes unchanged with
 `--tinycached /usr/bin/memcached`).
+
+No verdict depends on how fast this machine is, or on how its threads interleave (the CI
+machine has 2 cores, often one of them busy with something else):
+- Nothing waits a guessed time for the server. Where a test needs the server to have done
+  something, it polls for that condition with a generous limit (SETTLE_LIMIT): the server's
+  `stats` curr_connections reaching a count (it has noticed closes, or accepted connections),
+  or the server going idle (harness.Server.busy() false: it has read and acted on every byte
+  it was sent), or the reply itself arriving.
+- Socket timeouts (IO_TIMEOUT and up) only mean "it never answered".
+- "Other clients are not slowed down by a slow or never-reading client" is measured against
+  memcached 1.6.18 (/usr/bin/memcached, started by the same test) on the same scenario:
+  rounds alternate between the two servers, and tinycached's median latency and its typical
+  worst latency per round may be LATENCY_MARGIN times memcached's, and always pass under a
+  floor (MEDIAN_FLOOR, WORST_FLOOR) that is scheduler noise on a loaded machine. A client
+  starved outright never gets its reply, which fails on the socket timeout.
 """
 import os
 import random
 import resource
 import selectors
 import socket
+import statistics
 import struct
 import sys
 import time
@@ -29,13 +45,25 @@ BAD_FORMAT = b"CLIENT_ERROR bad command line format\r\n"
 TOO_MANY_CONNS = b"ERROR Too many open connections\r\n"
 MB = 1024 * 1024
 
+# How long a poll for a condition on the server waits before failing: a liveness limit
+# ("it never happened"), far beyond what a loaded machine needs.
+SETTLE_LIMIT = 30.0
+
+# Latency of other clients while one client misbehaves, compared with memcached 1.6.18 on
+# the same scenario in the same test (see compare_latencies()). LATENCY_ROUNDS rounds per
+# server, alternating, so that a burst of load elsewhere on the machine hits both.
+LATENCY_ROUNDS = 3
+LATENCY_MARGIN = 5.0   # tinycached may be up to 5x slower than memcached ...
+MEDIAN_FLOOR = 0.25    # ... and passes anyway with a median under 250 ms (memcached: ~0.2 ms)
+WORST_FLOOR = 2.0      # ... or a typical worst request per round under 2 s (memcached: ~5 ms)
+
 
 # ----------------------------------------------------------------- helpers
 def recv_until(sock, buf, terminator, timeout=IO_TIMEOUT):
     """Reads until buf contains terminator; returns (data through terminator, rest)."""
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while terminator not in buf:
-        left = deadline - time.time()
+        left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError("timed out waiting for %r; have %r" % (terminator, buf[-200:]))
         sock.settimeout(left)
@@ -53,9 +81,9 @@ def recv_until(sock, buf, terminator, timeout=IO_TIMEOUT):
 
 def recv_exactly(sock, n, timeout=IO_TIMEOUT):
     buf = b""
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while len(buf) < n:
-        left = deadline - time.time()
+        left = deadline - time.monotonic()
         if left <= 0:
             raise AssertionError("timed out after %d of %d bytes" % (len(buf), n))
         sock.settimeout(left)
@@ -69,9 +97,9 @@ def recv_exactly(sock, n, timeout=IO_TIMEOUT):
 def recv_to_close(sock, timeout=IO_TIMEOUT):
     """Reads until the peer closes (EOF or reset). Returns (data, closed)."""
     buf = b""
-    deadline = time.time() + timeout
+    deadline = time.monotonic() + timeout
     while True:
-        left = deadline - time.time()
+        left = deadline - time.monotonic()
         if left <= 0:
             return buf, False
         sock.settimeout(left)
@@ -119,6 +147,62 @@ def rss_bytes(pid):
 
 def value_reply(key, flags, value):
     return b"VALUE %s %d %d\r\n%s\r\n" % (key, flags, len(value), value)
+
+
+# ---------------------------------------------------------- synchronisation
+def wait_until(condition, what, limit=SETTLE_LIMIT):
+    """Polls condition() until it is true; fails after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up after %.0f s waiting for %s" % (limit, what))
+        time.sleep(0.005)
+
+
+def wait_idle(server, limit=SETTLE_LIMIT):
+    """Waits until the server has read and acted on everything it has been sent so far.
+
+    Bytes sent over loopback are in the server's socket, and its thread woken, by the time
+    send() returns; the server is busy (a thread running or runnable) until it has dealt with
+    them and sleeps again. Three idle samples in a row, so that a wakeup the kernel delivers
+    a moment late is not mistaken for "done". A server that died counts as idle (the health
+    check that follows reports it)."""
+    idle_samples = [0]
+
+    def idle():
+        if server.busy():
+            idle_samples[0] = 0
+            return False
+        idle_samples[0] += 1
+        return idle_samples[0] >= 3
+    wait_until(idle, "the server to go idle", limit)
+
+
+def curr_connections(server):
+    """The server's `stats` curr_connections, asked on a new connection, less that one."""
+    reply = harness.ask(server.port, b"stats\r\n", b"END\r\n", IO_TIMEOUT)
+    for line in reply.split(b"\r\n"):
+        if line.startswith(b"STAT curr_connections "):
+            return int(line.split()[2]) - 1
+    raise AssertionError("no STAT curr_connections in %r" % reply[-200:])
+
+
+def wait_connections(server, n, limit=SETTLE_LIMIT):
+    """Waits until the server counts exactly n client connections (besides the one asking):
+    it has accepted the ones opened and noticed the ones closed. (memcached 1.6.18 and
+    tinycached both report curr_connections 1 to a lone client.) A probe's own close may
+    still be unnoticed when the next probe asks, so one reading too high is only retried."""
+    seen = []
+
+    def reached():
+        if not server.alive():
+            raise AssertionError("server process died (exit code %r)" % server.proc.returncode)
+        seen.append(curr_connections(server))
+        return seen[-1] == n
+    try:
+        wait_until(reached, "%d open connections" % n, limit)
+    except AssertionError as e:
+        raise AssertionError("%s; the server counted %r" % (e, seen[-5:])) from None
 
 
 class Conn:
@@ -218,14 +302,46 @@ class RobustnessTest(unittest.TestCase):
         self.addCleanup(server.stop)
         self.server = server
         self.known = make_known_items()
+        self.store_known(server)
+        self.assert_healthy()
+        return server
+
+    def start_reference(self):
+        """memcached 1.6.18 with the same flags and known items, to compare timings with."""
+        reference = harness.reference(list(self.server_args)).start()
+        self.addCleanup(reference.stop)
+        self.store_known(reference)
+        return reference
+
+    def store_known(self, server):
         c = Conn(server)
         try:
             for key, (flags, value) in self.known.items():
                 self.assertEqual(c.store(key, flags, value), b"STORED\r\n", key)
         finally:
             c.close()
-        self.assert_healthy()
-        return server
+
+    def compare_latencies(self, what, ours, theirs):
+        """ours, theirs: per round, the latencies (s) of another client's requests, measured
+        on tinycached and on memcached in alternating rounds of the same scenario.
+
+        Median over all requests: the other client is not slowed down. Median over the rounds
+        of each round's worst request: no request is stalled, without one unlucky round (a
+        burst of load elsewhere) deciding. Each may be LATENCY_MARGIN times memcached's, and
+        passes under its floor, which only scheduler noise reaches on a loaded machine."""
+        ours_median = statistics.median(x for r in ours for x in r)
+        theirs_median = statistics.median(x for r in theirs for x in r)
+        ours_worst = statistics.median(max(r) for r in ours)
+        theirs_worst = statistics.median(max(r) for r in theirs)
+        detail = ("%s: median %.1f ms (memcached %.1f ms), worst per round %s ms "
+                  "(memcached %s ms)"
+                  % (what, ours_median * 1e3, theirs_median * 1e3,
+                     [round(max(r) * 1e3, 1) for r in ours],
+                     [round(max(r) * 1e3, 1) for r in theirs]))
+        self.assertLessEqual(ours_median, max(MEDIAN_FLOOR, LATENCY_MARGIN * theirs_median),
+                             "other client slowed down; " + detail)
+        self.assertLessEqual(ours_worst, max(WORST_FLOOR, LATENCY_MARGIN * theirs_worst),
+                             "other client stalled; " + detail)
 
     def assert_healthy(self):
         """Server alive, a new connection works, every known item exact."""
@@ -301,7 +417,9 @@ class RobustnessTest(unittest.TestCase):
 
     def spray(self, payloads):
         """Sends each payload on its own connection (all open at once), half-closes
-        them, then drains replies until the server closes them or 10 s pass."""
+        them, then drains replies until the server closes them or 10 s pass (whichever
+        garbage kept one open, it is closed here then). Returns once the server has
+        dropped them all: it has done all it will do with the garbage."""
         socks = []
         try:
             for _ in payloads:
@@ -317,8 +435,8 @@ class RobustnessTest(unittest.TestCase):
                 s.setblocking(False)
                 sel.register(s, selectors.EVENT_READ)
             open_count = len(socks)
-            deadline = time.time() + 10
-            while open_count and time.time() < deadline:
+            deadline = time.monotonic() + 10
+            while open_count and time.monotonic() < deadline:
                 for key, _ in sel.select(timeout=0.5):
                     try:
                         chunk = key.fileobj.recv(65536)
@@ -333,6 +451,7 @@ class RobustnessTest(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+        wait_connections(self.server, 0)
 
     def test_random_garbage_on_many_connections(self):
         self.start()
@@ -376,7 +495,7 @@ class RobustnessTest(unittest.TestCase):
         self.start()
         for payload in (b"x" * 100 * 1024, b"set " + b"k" * 100 * 1024,
                         b"\x00" * 100 * 1024, b" " * 4000 + b"version"):
-            s = self.server.connect()
+            s = self.server.connect(timeout=IO_TIMEOUT)
             try:
                 send_ignoring_reset(s, payload)
                 data, closed = recv_to_close(s, timeout=IO_TIMEOUT)
@@ -394,13 +513,13 @@ class RobustnessTest(unittest.TestCase):
         self.start()
         for payload in (b"y" * 10 * 1024, b"set " + b"k" * 10 * 1024 + b" 0 0 1",
                         b"get " + b"k" * 10 * 1024):
-            s = self.server.connect()
+            s = self.server.connect(timeout=IO_TIMEOUT)
             try:
                 send_ignoring_reset(s, payload + b"\r\nversion\r\n")
                 buf = b""
                 closed = False
-                deadline = time.time() + IO_TIMEOUT
-                while not closed and time.time() < deadline and not (
+                deadline = time.monotonic() + IO_TIMEOUT
+                while not closed and time.monotonic() < deadline and not (
                         b"VERSION " in buf and buf.endswith(b"\r\n")):
                     more, closed = recv_to_close(s, timeout=0.2)
                     buf += more
@@ -416,7 +535,8 @@ class RobustnessTest(unittest.TestCase):
 
     def test_huge_multiget_line_in_pieces(self):
         # memcached keeps buffering a line without newline if it is a get: multi-gets
-        # are unbounded.  ~130 KB of keys, sent in 4 pieces with pauses.
+        # are unbounded.  ~130 KB of keys, sent in 4 pieces; the server has read each
+        # piece (and gone idle, waiting for more) before the next is sent.
         self.start()
         rng = random.Random(5)
         keys = []
@@ -431,7 +551,7 @@ class RobustnessTest(unittest.TestCase):
             step = len(line) // 4 + 1
             for i in range(0, len(line), step):
                 c.send(line[i:i + step])
-                time.sleep(0.1)
+                wait_idle(self.server)
             self.assertEqual(c.exactly(len(expected)), expected)
             c.version()
         finally:
@@ -493,7 +613,10 @@ class RobustnessTest(unittest.TestCase):
 
     # ---------------------------------------------------- truncated input
     def test_truncated_data_then_close(self):
-        # A set whose data block never completes must not touch the stored item.
+        # A set whose data block never completes must not touch the stored item.  Each
+        # connection is closed (FIN or RST) once the server has read what was sent (it is
+        # idle, waiting for the rest of the block); the items are checked once it has
+        # noticed every close.
         self.start()
         rng = random.Random(6)
         cases = []
@@ -507,13 +630,14 @@ class RobustnessTest(unittest.TestCase):
             n = rng.randint(1, 5000)
             cases.append((b"set trunc:%d 0 0 %d\r\n" % (i, n) + rng.randbytes(n // 2), False))
         for payload, rst in cases:
-            s = self.server.connect()
+            s = self.server.connect(timeout=IO_TIMEOUT)
             s.sendall(payload)
-            time.sleep(0.01)
+            wait_idle(self.server)
             if rst:
                 hard_close(s)
             else:
                 s.close()
+        wait_connections(self.server, 0)
         self.assert_healthy()
         c = Conn(self.server)
         try:
@@ -551,17 +675,21 @@ class RobustnessTest(unittest.TestCase):
             # beyond the item limit (swallowed by memcached), 100 KB sent
             payloads.append((b"set huge:%d 0 0 1000000000\r\n" % i + b"z" * 100000, i % 2 == 1))
             payloads.append((b"append %s 0 0 2000000000\r\n" % key + b"z" * 10, False))
+        # All are sent first; they are closed (FIN or RST) once the server has read what
+        # it will of them (it is idle), and the items are checked once it has noticed
+        # every close.
         socks = []
         for data, rst in payloads:
-            s = self.server.connect()
+            s = self.server.connect(timeout=IO_TIMEOUT)
             send_ignoring_reset(s, data)
             socks.append((s, rst))
-        time.sleep(0.2)
+        wait_idle(self.server)
         for s, rst in socks:
             if rst:
                 hard_close(s)
             else:
                 s.close()
+        wait_connections(self.server, 0)
         self.assert_healthy()
 
     # ---------------------------------------------------------- long keys
@@ -604,8 +732,13 @@ class RobustnessTest(unittest.TestCase):
         self.start(["-c", "4096"])
         idle = []
         try:
+            # in batches far below the listen backlog (1024), each accepted by the server
+            # before the next: a full accept queue drops SYNs, which the kernel retries
+            # only after 1, 3, 7 s
             for _ in range(4000):
-                idle.append(self.server.connect())
+                idle.append(self.server.connect(timeout=IO_TIMEOUT))
+                if len(idle) % 250 == 0:
+                    wait_connections(self.server, len(idle))
             # a normal client is served while they are open
             c = Conn(self.server)
             try:
@@ -636,12 +769,15 @@ class RobustnessTest(unittest.TestCase):
         limit = 64
         attempts = 100
         self.start(["-c", str(limit)])
-        time.sleep(0.3)  # let the server notice that start()'s own connections closed
+        # the server has noticed that start()'s own connections closed (and, best effort,
+        # the probe's that asked)
+        wait_connections(self.server, 0)
+        wait_idle(self.server)
         results = []
         socks = []
         try:
             for _ in range(attempts):
-                s = self.server.connect()
+                s = self.server.connect(timeout=IO_TIMEOUT)
                 socks.append(s)
                 send_ignoring_reset(s, b"version\r\n")
                 data = b""
@@ -671,21 +807,26 @@ class RobustnessTest(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
-        # after they are gone, new clients get in again (give the server time to notice;
-        # an attempt made before it has seen the closes is rejected, and counted, too)
-        deadline = time.time() + 5
+        # after they are gone, new clients get in again: try once the server is idle (it
+        # has acted on the closes), and again until one gets in (an attempt made before
+        # the server has seen the closes is rejected, and counted, too)
+        deadline = time.monotonic() + SETTLE_LIMIT
         late_attempts = 0
         while True:
+            wait_idle(self.server)
+            c = None
             try:
                 c = Conn(self.server)
                 if c.call(b"version\r\n").startswith(b"VERSION "):
                     break
-                c.close()
             except (AssertionError, OSError):
-                if time.time() > deadline:
+                if time.monotonic() > deadline:
                     raise
+            if c is not None:
+                c.close()
             late_attempts += 1
-            time.sleep(0.05)
+            self.assertLess(time.monotonic(), deadline, "no new client got in after the closes")
+            time.sleep(0.01)
         try:
             c.send(b"stats\r\n")
             stats = {}
@@ -703,27 +844,24 @@ class RobustnessTest(unittest.TestCase):
         self.assert_healthy()
 
     # ------------------------------------------------------- slow clients
-    def test_never_reading_client(self):
-        # memcached 1.6 stops reading from a client whose replies it cannot send, so
-        # its RSS stays flat (measured: ~6 MB before and after the 4 s, 1 GB of replies
-        # requested).  We require < 300 MB of growth.
-        self.start()
-        value = bytes(range(256)) * 400  # 100 KB
-        c = Conn(self.server)
-        self.assertEqual(c.store(b"hog", 0, value), b"STORED\r\n")
-        baseline = rss_bytes(self.server.proc.pid)
+    HOG_VALUE = bytes(range(256)) * 400  # 100 KB
+
+    def never_reading_round(self, server, rng, iterations=100):
+        """A client asks for 1 GB of replies ("get hog" 10000 times, sent as fast as the
+        server takes them) and never reads, while another client makes `iterations` store
+        and get pairs. Returns the other client's latencies and the server's peak RSS."""
+        c = Conn(server)
         hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-        hog.connect(("127.0.0.1", self.server.port))
-        hog.setblocking(False)
-        requests = b"get hog\r\n" * 10000  # 1 GB worth of replies
-        sent = 0
-        peak = baseline
-        latencies = []
-        rng = random.Random(7)
-        start = time.time()
         try:
-            while time.time() - start < 4.0:
+            self.assertEqual(c.store(b"hog", 0, self.HOG_VALUE), b"STORED\r\n")
+            hog.connect(("127.0.0.1", server.port))
+            hog.setblocking(False)
+            requests = b"get hog\r\n" * 10000
+            sent = 0
+            peak = 0
+            latencies = []
+            for _ in range(iterations):
                 if sent < len(requests):
                     try:
                         sent += hog.send(requests[sent:sent + 65536])
@@ -731,37 +869,53 @@ class RobustnessTest(unittest.TestCase):
                         pass
                 key = b"other:%d" % rng.randrange(50)
                 v = rng.randbytes(rng.randint(1, 3000))
-                t0 = time.time()
+                t0 = time.perf_counter()
                 self.assertEqual(c.store(key, 1, v), b"STORED\r\n")
                 self.assertEqual(c.get_many([key]), {key: (1, v)})
-                latencies.append(time.time() - t0)
-                peak = max(peak, rss_bytes(self.server.proc.pid))
-                time.sleep(0.005)
-            self.assertTrue(self.server.alive())
+                latencies.append(time.perf_counter() - t0)
+                peak = max(peak, rss_bytes(server.proc.pid))
+                time.sleep(0.005)  # pacing: the hog's requests keep arriving meanwhile
+            self.assertTrue(server.alive())
             self.assertGreater(sent, 0)
-            self.assertGreaterEqual(len(latencies), 100)
-            # Starving the other client would stall it for the rest of the 4 s; a loaded
-            # machine (sanitizers, parallel tests) may delay single requests by a few
-            # hundred ms, which proves nothing, so: most requests fast, none stalled.
-            latencies.sort()
-            self.assertLess(latencies[len(latencies) // 2], 0.25, "other client slowed down")
-            self.assertLess(latencies[-1], 2.0, "other client starved")
-            self.assertLess(peak - baseline, 300 * MB,
-                            "RSS grew from %d to %d MB" % (baseline // MB, peak // MB))
             # the hog's replies are intact once it does read
             hog.setblocking(True)
-            reply = value_reply(b"hog", 0, value) + b"END\r\n"
+            reply = value_reply(b"hog", 0, self.HOG_VALUE) + b"END\r\n"
             self.assertEqual(recv_exactly(hog, 5 * len(reply)), reply * 5)
         finally:
             hard_close(hog)
             c.close()
+        wait_connections(server, 0)  # the next round starts without this hog
+        return latencies, peak
+
+    def test_never_reading_client(self):
+        # memcached 1.6 stops reading from a client whose replies it cannot send, so
+        # its RSS stays flat (measured: ~6 MB before and after 1 GB of replies requested).
+        # We require < 300 MB of growth.  The other client must not be slowed down: its
+        # latencies are compared with memcached's on the same scenario (a client starved
+        # outright never gets its reply and fails on the socket timeout).
+        self.start()
+        reference = self.start_reference()
+        baseline = rss_bytes(self.server.proc.pid)
+        peak = baseline
+        ours, theirs = [], []
+        rng = random.Random(7)
+        for _ in range(LATENCY_ROUNDS):
+            latencies, round_peak = self.never_reading_round(self.server, rng)
+            ours.append(latencies)
+            peak = max(peak, round_peak)
+            theirs.append(self.never_reading_round(reference, rng)[0])
+        self.assertLess(peak - baseline, 300 * MB,
+                        "RSS grew from %d to %d MB" % (baseline // MB, peak // MB))
+        self.compare_latencies("beside a never-reading client", ours, theirs)
         self.assert_healthy()
 
     def test_never_reading_client_with_one_huge_multiget(self):
         # One 4 KB command line asking for 1000 copies of a 900 KB value (900 MB of
         # replies) from a client that never reads: the server must stay bounded
         # (memcached sends references to the item; tinycached resumes the get as
-        # the client drains it) and go on serving others.
+        # the client drains it) and go on serving others.  RSS is sampled once the
+        # server has done all it can with the get (it is idle), then while another
+        # client reads the value 40 times.
         self.start()
         value = bytes(range(256)) * 3600  # 900 KB
         c = Conn(self.server)
@@ -771,17 +925,17 @@ class RobustnessTest(unittest.TestCase):
         hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
         hog.connect(("127.0.0.1", self.server.port))
         try:
+            hog.settimeout(IO_TIMEOUT)
             hog.sendall(b"get" + b" huge" * 1000 + b"\r\n")
-            peak = baseline
+            wait_idle(self.server)
+            peak = rss_bytes(self.server.proc.pid)
             for _ in range(40):
-                time.sleep(0.05)
-                peak = max(peak, rss_bytes(self.server.proc.pid))
                 self.assertEqual(c.get_many([b"huge"]), {b"huge": (0, value)})
+                peak = max(peak, rss_bytes(self.server.proc.pid))
             # Unbounded, this would be ~900 MB; 300 MB leaves room for ASan's
             # quarantine of freed output buffers in the sanitizer build.
             self.assertLess(peak - baseline, 300 * MB,
                             "RSS grew from %d to %d MB" % (baseline // MB, peak // MB))
-            hog.settimeout(IO_TIMEOUT)
             reply = value_reply(b"huge", 0, value)
             self.assertEqual(recv_exactly(hog, 3 * len(reply)), reply * 3)
         finally:
@@ -789,40 +943,62 @@ class RobustnessTest(unittest.TestCase):
             c.close()
         self.assert_healthy()
 
-    def test_very_slow_reader(self):
-        self.start()
-        keys = sorted(k for k, (f, v) in self.known.items() if len(v) > 5000)[:8]
-        self.assertTrue(keys)
-        pipeline = [keys[i % len(keys)] for i in range(24)]
-        expected = b"".join(value_reply(k, *self.known[k]) + b"END\r\n" for k in pipeline)
+    def slow_reader_round(self, server, keys):
+        """A client with a 4 KB receive buffer pipelines a get of each of `keys` and reads
+        the replies 16 KB at a time, with pauses; every 10th read, another client gets a
+        known item. Checks the slow reader's stream byte for byte; returns the other
+        client's latencies."""
+        expected = b"".join(value_reply(k, *self.known[k]) + b"END\r\n" for k in keys)
         slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        slow.connect(("127.0.0.1", self.server.port))
-        other = Conn(self.server)
+        other = Conn(server)
         got = b""
+        latencies = []
         try:
-            slow.sendall(b"".join(b"get %s\r\n" % k for k in pipeline))
+            slow.connect(("127.0.0.1", server.port))
+            slow.sendall(b"".join(b"get %s\r\n" % k for k in keys))
             slow.settimeout(IO_TIMEOUT)
-            deadline = time.time() + 30
+            deadline = time.monotonic() + 60  # liveness only: ~1 s on a quiet machine
             i = 0
-            max_latency = 0
-            while len(got) < len(expected) and time.time() < deadline:
-                got += slow.recv(min(16384, len(expected) - len(got)))
-                time.sleep(0.003)
+            while len(got) < len(expected):
+                self.assertLess(time.monotonic(), deadline, "slow reader's stream stuck")
+                chunk = slow.recv(min(16384, len(expected) - len(got)))
+                self.assertTrue(chunk, "server closed the slow reader after %d of %d bytes"
+                                % (len(got), len(expected)))
+                got += chunk
+                time.sleep(0.003)  # pacing: the slow reader's slowness
                 if i % 10 == 0:
                     key = b"robust:%04d" % (i % 200)
-                    t0 = time.time()
+                    t0 = time.perf_counter()
                     self.assertEqual(other.get_many([key]), {key: self.known[key]})
-                    max_latency = max(max_latency, time.time() - t0)
+                    latencies.append(time.perf_counter() - t0)
                 i += 1
             self.assertEqual(len(got), len(expected))
             self.assertTrue(got == expected, "slow reader's reply stream corrupted")
-            # A starved client would wait out the slow reader's whole stream (seconds);
-            # single delays of a few hundred ms come from a loaded machine, not the server.
-            self.assertLess(max_latency, 2.0, "other client starved by the slow reader")
         finally:
             slow.close()
             other.close()
+        wait_connections(server, 0)  # the next round starts without them
+        return latencies
+
+    def test_very_slow_reader(self):
+        # The slow reader's stream is exact, and the other client is not starved by it:
+        # while it waits for its reply the slow reader reads nothing, so a server that
+        # served the slow reader's stream first would never answer (socket timeout); a
+        # server that merely slowed the other client down is caught by comparing its
+        # latencies with memcached's on the same scenario.
+        self.start()
+        reference = self.start_reference()
+        keys = sorted(k for k, (f, v) in self.known.items() if len(v) > 5000)[:8]
+        self.assertTrue(keys)
+        ours, theirs = [], []
+        # round r asks for the 8 keys rotated by r: over 3 rounds, each server streams the
+        # 24 replies (3.4 MB) the test always did, in a different order each round
+        for r in range(LATENCY_ROUNDS):
+            rotated = keys[r % len(keys):] + keys[:r % len(keys)]
+            ours.append(self.slow_reader_round(self.server, rotated))
+            theirs.append(self.slow_reader_round(reference, rotated))
+        self.compare_latencies("beside a very slow reader", ours, theirs)
         self.assert_healthy()
 
     def test_half_closed_connection_still_gets_replies(self):
@@ -848,11 +1024,10 @@ class RobustnessTest(unittest.TestCase):
         expected.append(b"NOT_FOUND\r\n")
         expected = b"".join(expected)
         self.assertGreater(len(expected), 1 * MB)
-        s = self.server.connect()
+        s = self.server.connect(timeout=IO_TIMEOUT)
         try:
             s.sendall(b"".join(cmds))
             s.shutdown(socket.SHUT_WR)
-            time.sleep(0.2)
             data, closed = recv_to_close(s, timeout=IO_TIMEOUT)
             self.assertEqual(len(data), len(expected))
             self.assertTrue(data == expected, "reply stream differs")
