@@ -9,7 +9,6 @@ unchanged with `--tinycached /usr/bin/memcached`.
 import os
 import random
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -19,6 +18,7 @@ from pymemcache.client.base import Client  # noqa: E402
 from pymemcache.exceptions import MemcacheClientError, MemcacheServerError  # noqa: E402
 
 ITEM_SIZE_MAX = 1024 * 1024  # -I 1m
+CLOCK_ATTEMPTS = 5  # test_expiry: tries for its first commands to fit in one clock second
 U64_MAX = 2 ** 64 - 1
 
 
@@ -402,36 +402,57 @@ class PymemcacheTest(unittest.TestCase):
 
     # ---------------------------------------------------------------- expiry
     def test_expiry(self):
-        mc = self.mc
-        self.assertTrue(mc.set(b"e1", b"short", expire=1))
-        self.assertTrue(mc.set(b"e2", b"long", expire=100))
-        self.assertTrue(mc.set(b"e3", b"forever"))
-        self.assertTrue(mc.set(b"e4", b"touched-short", expire=100))
-        self.assertTrue(mc.touch(b"e4", 1))
-        self.assertTrue(mc.set(b"e5", b"touched-long", expire=1))
-        self.assertTrue(mc.touch(b"e5", 100))
-        self.assertTrue(mc.add(b"e6", b"added-short", expire=1))
-        now = int(time.time())
-        self.assertTrue(mc.set(b"abs-future", b"f", expire=now + 1000))   # absolute time
-        self.assertTrue(mc.set(b"abs-past", b"p", expire=now - 1000))
-        self.assertTrue(mc.set(b"neg", b"n", expire=-1))
-        self.assertIsNone(mc.get(b"abs-past"))
-        self.assertIsNone(mc.get(b"neg"))
-        self.assertEqual(mc.get_many([b"e1", b"e2", b"e3", b"e4", b"e5", b"e6"]),
-                         {b"e1": b"short", b"e2": b"long", b"e3": b"forever",
-                          b"e4": b"touched-short", b"e5": b"touched-long",
-                          b"e6": b"added-short"})
-        time.sleep(2.1)
-        got = mc.get_many([b"e1", b"e2", b"e3", b"e4", b"e5", b"e6", b"abs-future"])
-        self.assertEqual(got, {b"e2": b"long", b"e3": b"forever", b"e5": b"touched-long",
-                               b"abs-future": b"f"})
+        """Items given 1 s are gone once the server's own clock has moved a second on.
+
+        The server ticks a whole-second clock from a timer that a loaded machine may run late,
+        so the test waits for that clock, never for a guessed number of seconds. An item given
+        1 s expires at the clock's next tick, which could also come between its set and the
+        first get: the commands before the wait start just after a tick and must all run in
+        that one second, else they are played again with fresh keys (CLOCK_ATTEMPTS times)."""
+        mc, server = self.mc, self.server
+        for attempt in range(CLOCK_ATTEMPTS):
+            def k(name, attempt=attempt):  # fresh keys for each try
+                return b"%s.%d" % (name, attempt)
+            start = server.wait_clock(server.clock() + 1)  # just after a tick
+            self.assertTrue(mc.set(k(b"e1"), b"short", expire=1))
+            self.assertTrue(mc.set(k(b"e2"), b"long", expire=100))
+            self.assertTrue(mc.set(k(b"e3"), b"forever"))
+            self.assertTrue(mc.set(k(b"e4"), b"touched-short", expire=100))
+            touched_e4 = mc.touch(k(b"e4"), 1)
+            self.assertTrue(mc.set(k(b"e5"), b"touched-long", expire=1))
+            touched_e5 = mc.touch(k(b"e5"), 100)
+            self.assertTrue(mc.add(k(b"e6"), b"added-short", expire=1))
+            # absolute times, on the server's clock
+            self.assertTrue(mc.set(k(b"abs-future"), b"f", expire=start + 1000))
+            self.assertTrue(mc.set(k(b"abs-past"), b"p", expire=start - 1000))
+            self.assertTrue(mc.set(k(b"neg"), b"n", expire=-1))
+            past, neg = mc.get(k(b"abs-past")), mc.get(k(b"neg"))
+            before = mc.get_many([k(b"e%d" % i) for i in range(1, 7)])
+            if server.clock() == start:
+                break  # every command above ran in the second `start`
+        else:
+            self.fail("the server's clock ticked during a few commands in each of %d tries"
+                      % CLOCK_ATTEMPTS)
+        self.assertTrue(touched_e4)
+        self.assertTrue(touched_e5)
+        self.assertIsNone(past)
+        self.assertIsNone(neg)
+        self.assertEqual(before, {k(b"e1"): b"short", k(b"e2"): b"long", k(b"e3"): b"forever",
+                                  k(b"e4"): b"touched-short", k(b"e5"): b"touched-long",
+                                  k(b"e6"): b"added-short"})
+        # e1, e4 and e6 expire at start + 1 (expired once exptime <= now)
+        server.wait_clock(start + 1)
+        got = mc.get_many([k(b"e1"), k(b"e2"), k(b"e3"), k(b"e4"), k(b"e5"), k(b"e6"),
+                           k(b"abs-future")])
+        self.assertEqual(got, {k(b"e2"): b"long", k(b"e3"): b"forever", k(b"e5"): b"touched-long",
+                               k(b"abs-future"): b"f"})
         # expired keys can be added again, and incr/append/touch/delete see a miss
-        self.assertIsNone(mc.incr(b"e1", 1))
-        self.assertFalse(mc.append(b"e4", b"x"))
-        self.assertFalse(mc.touch(b"e6", 0))
-        self.assertFalse(mc.delete(b"e1"))
-        self.assertTrue(mc.add(b"e1", b"again"))
-        self.assertEqual(mc.get(b"e1"), b"again")
+        self.assertIsNone(mc.incr(k(b"e1"), 1))
+        self.assertFalse(mc.append(k(b"e4"), b"x"))
+        self.assertFalse(mc.touch(k(b"e6"), 0))
+        self.assertFalse(mc.delete(k(b"e1")))
+        self.assertTrue(mc.add(k(b"e1"), b"again"))
+        self.assertEqual(mc.get(k(b"e1")), b"again")
 
     def test_flush_all(self):
         mc = self.mc
