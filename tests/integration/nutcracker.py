@@ -6,6 +6,8 @@ key, named servers (the ring follows the names, not the addresses), failed serve
 The README's timings are the defaults; the tests pass shorter failure timings.
 """
 import os
+import socket
+import struct
 import subprocess
 import tempfile
 
@@ -68,12 +70,42 @@ class Nutcracker:
         raise RuntimeError("nutcracker did not start: %s" % self.log_text())
 
     def _routes(self):
-        """A `get` of an unknown key through the proxy gets END (or an error, if the node
-        it maps to is not up): proof that this nutcracker listens and routes."""
+        """A `get` of an unknown key through the proxy gets END, and the socket listening on
+        the port is this nutcracker's: proof that it listens and routes. (Another process
+        may take the free port before nutcracker binds it; nutcracker then exits, and that
+        process, maybe another test's server, would answer the get.)"""
         try:
-            return harness.ask(self.port, b"get nutcracker_probe\r\n", b"\r\n", 2) == b"END\r\n"
+            if harness.ask(self.port, b"get nutcracker_probe\r\n", b"\r\n", 2) != b"END\r\n":
+                return False
         except OSError:
             return False
+        return self._listens_itself()
+
+    def _listens_itself(self):
+        """Is a socket of this process listening on 127.0.0.1:self.port (/proc/net/tcp)?"""
+        fd_dir = "/proc/%d/fd" % self.proc.pid
+        inodes = set()
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            return False  # it exited
+        for fd in fds:
+            try:
+                link = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[len("socket:["):-1])
+        # /proc/net/tcp shows the address as a 32-bit number in the host's byte order
+        address = "%08X:%04X" % (struct.unpack("=I", socket.inet_aton("127.0.0.1"))[0],
+                                 self.port)
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state == "0A" and local == address and inode in inodes:  # 0A: LISTEN
+                    return True
+        return False
 
     def log_text(self):
         """The end of nutcracker's log."""

@@ -7,6 +7,7 @@ MEMCACHED_SASL_PWDB (or -o sasl_pwdb=). The same exchanges are also played again
 memcached -S (built with Cyrus SASL: a SASL_CONF_PATH config allowing PLAIN and a sasldb made by
 saslpasswd2, package sasl2-bin) and the replies compared byte for byte.
 """
+import fcntl
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 import unittest
 
@@ -39,19 +41,24 @@ NOOP = frame(0x0a, opaque=0xabcd)
 
 
 def exchange(server, data, idle=0.3):
-    """Sends `data`, reads until the server closes or stays silent (and idle) for `idle` s."""
+    """Sends `data`, reads until the server closes, or until it has received everything sent
+    and gone idle (no thread running) with nothing more to read: its whole answer is there then.
+    (A silence alone proves nothing on a loaded machine: the server may not have run yet.)
+    `idle` is only how long one read waits before looking at the server."""
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
         s.sendall(data)
         reply, closed = b"", False
         s.settimeout(idle)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
                 chunk = s.recv(1 << 16)
             except socket.timeout:
-                if not server.busy():
+                if not settled(server, s):
+                    continue
+                chunk = read_now(s)  # written just before the server went idle
+                if chunk is None:
                     break
-                continue
             except ConnectionResetError:
                 closed = True
                 break
@@ -60,6 +67,30 @@ def exchange(server, data, idle=0.3):
                 break
             reply += chunk
         return reply, closed
+
+
+def read_now(sock):
+    """What is there to read without waiting: None if nothing, b"" if the server closed."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        return sock.recv(1 << 16)
+    except BlockingIOError:
+        return None
+    except ConnectionResetError:
+        return b""
+    finally:
+        sock.settimeout(timeout)
+
+
+def settled(server, sock):
+    """Has `server` received all that was sent on `sock` and gone idle?"""
+    try:
+        unacked = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ,
+                                                 b"\0" * 4))[0]  # SIOCOUTQ
+    except OSError:
+        return True
+    return unacked == 0 and not server.busy()
 
 
 def packets(reply):
