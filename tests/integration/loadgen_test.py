@@ -24,8 +24,12 @@ def loadgen_binary():
     return os.path.join(build, "experiments", "loadgen")
 
 
+CONNECTIONS = 4  # loadgen's connections; each sends a first request whatever the time allows
+
+
 def run(port, *args):
-    done = subprocess.run([loadgen_binary(), "--port", str(port), "--json", "--connections", "4"]
+    done = subprocess.run([loadgen_binary(), "--port", str(port), "--json",
+                           "--connections", str(CONNECTIONS)]
                           + list(args), capture_output=True, text=True, timeout=120)
     result = json.loads(done.stdout) if done.stdout.strip() else None
     return done.returncode, result, done.stderr
@@ -57,7 +61,9 @@ class LoadgenTest(unittest.TestCase):
                 rc, result, err = run(self.server.port, "--workload", workload, "--seconds", "0.5",
                                       *extra)
                 self.assertEqual(rc, 0, err)
-                self.assertGreater(result["ops"], 100)
+                # How many ops fit in the 0.5 s depends on the machine's load, not the server:
+                # only that each connection's first request was answered (and checked) is sure.
+                self.assertGreaterEqual(result["ops"], CONNECTIONS)
                 self.assertEqual(result["errors"], 0, result)
                 self.assertEqual(result["verify_failures"], 0, result)
                 self.assertGreater(result["p99_us"], 0)

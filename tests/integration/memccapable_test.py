@@ -105,9 +105,13 @@ class MemccapableTest(unittest.TestCase):
         with harness.reference() as server:
             rc, out = self.run_memccapable(server)
             self.assertNotEqual(rc, 0, out)
-            # memcached -C also hides items stored right after flush_all, so more than the cas
-            # test fails there; tinycached keeps them (see ItemStore::FlushAll).
-            self.assertRegex(out, r"([2-9]|1[0-9]) of 27 tests failed", out)
+            # The cas test fails there as it does on tinycached. memcached -C also hides items
+            # stored after flush_all in the second of the flush, so more tests may fail: those
+            # where no tick of its clock falls between the flush and the store, which the
+            # timing decides (their number is not asserted). tinycached keeps such items (see
+            # ItemStore::FlushAll).
+            self.assertRegex(out, r"ascii cas\s+(?:\[[A-Z_]+\s*\]\s*)?\[FAIL\]", out)
+            self.assertRegex(out, r"\b([1-9]|1[0-9]) of 27 tests failed", out)
 
     def test_ascii_protocol(self):
         if not os.access(MEMCCAPABLE, os.X_OK):
