@@ -1,5 +1,5 @@
 // fill — fills any memcached-protocol server with tiny items until its first
-// eviction and reports how many it held (DESIGN.md section 2, "the 64 MB fill
+// eviction and reports how many it held (README.md, "The 64 MB fill
 // experiment").
 //
 // Protocol, in one picture:

@@ -391,7 +391,7 @@ TEST_P(ItemStoreTest, CrawlerReclaimsDeadItems) {
 
 // The fill experiment, in process: keys 1, 2, 3, ... with a 1-byte value
 // until the first eviction. Real memcached 1.6.18 stores exactly these counts
-// in 64 MB (measured; DESIGN.md anchors 699k, 927k, 1042k). After the first
+// in 64 MB (measured: 699k, 927k, 1042k). After the first
 // eviction curr_items stays put (each set evicts one), so sampling is exact.
 uint64_t ItemsAtFirstEviction(StoreOptions o) {
   Clock clock;
