@@ -1,56 +1,80 @@
 // compact/tiny_slot.h — the tiny store's index slot: an item in 8 bytes.
 //
-// Room: compact/. Pure encoding: how a tiny item (an integer key, a short
-// value, nothing else) is packed into one 64-bit slot of core/tiny_table's
-// buckets, and how it is read back exactly. No allocation, no state.
+// Room: compact/. Pure encoding: how a tiny item (an integer key, possibly
+// behind a learned text prefix, and a short value) is packed into one 64-bit
+// slot of core/tiny_table's buckets, and how it is read back exactly. No
+// allocation, no state: which prefix a prefix number names is the business
+// of core/key_prefixes.
 //
-// An item is tiny when its key is a canonical decimal integer below
-// 2^key_bits (KeyMix::key_bits(), at most kMaxKeyBits), its value has an
-// inline code (below), its client flags are 0, it never expires, and it
-// carries no CAS. Every other item lives in the tiny store's overflow area.
+// Keys and their classes. A key that may live in a slot is a number k,
+// tagged with its class c (a "tagged key": c in bits 61..63, k below 2^61).
+// The class fixes how many bits the slot gives the key and how many the
+// value:
 //
-// Quotienting. The key k is first mixed by a bijection H of the key_bits-bit
+//   class          the key text          k                       R    W
+//   0 kInt         n < 2^(26+s)          n                       26   32
+//   1 kPrefixed    <prefix>n, n < 2^32   prefix id << 32 | n     26   32
+//   2 kLongInt     n < 2^(36+s)          n                       36   22
+//   3 kHugeInt     n < 2^(47+s), < 2^61  n                       47   11
+//   4 kPrefixedLong <prefix>n, n < 2^50  prefix id << 50 | n     44   14
+//
+// n is a canonical decimal integer ("0", or no leading zero); s is the
+// table's smallest number of address bits (log2 of the buckets in a page:
+// 14 for 1 MiB pages, so class 0 keys are below 2^40 and class 2 below 2^50);
+// a prefix id has kPrefixIdBits bits and the rest of the class's key bits
+// (KeyBits() - kPrefixIdBits; 32 and 50 at s = 14) are n's. Every key text
+// has at most one class: a plain number takes the first of 0, 2, 3 whose
+// range holds it, a prefixed one the first of 1, 4. R is the remainder's
+// width, W the value code's.
+//
+// Quotienting. k is first mixed by a bijection H_c of the KeyBits(c)-bit
 // integers (two of them, choice 0 and 1: an item may live in either of two
-// buckets). The low `addr_bits` bits of H(k) are the bucket's number — the
+// buckets). The low `addr_bits` bits of H_c(k) are the bucket's number — the
 // bucket already says them — so the slot keeps only the rest, the
-// remainder H(k) >> addr_bits. Because H is a bijection the key comes back
-// exactly: k = H^-1((remainder << addr_bits) | bucket). addr_bits grows
-// with the table (linear hashing: a bucket has level or level+1 address
-// bits), so the remainder never needs more than key_bits - min_addr_bits
-// bits; kRemainderBits bounds key_bits - min_addr_bits.
+// remainder H_c(k) >> addr_bits. Because H_c is a bijection the key comes
+// back exactly: k = H_c^-1((remainder << addr_bits) | bucket). addr_bits
+// grows with the table (linear hashing: a bucket has level or level+1
+// address bits) and is never below s, so R = KeyBits(c) - s bits always
+// hold the remainder.
 //
 // The slot (one little-endian uint64_t; 0 is the empty slot):
 //
-//   63    62    61   60                   32 31                         0
-//  +-----+-----+-----+-----------------------+---------------------------+
-//  |used | ref | alt |  remainder (29 bits)  |   value code (32 bits)    |
-//  +-----+-----+-----+-----------------------+---------------------------+
-//   used: the slot holds an item (so a used slot is never 0)
-//   ref:  CLOCK's referenced bit, set by a read, cleared by the eviction scan
-//   alt:  which of the two bijections placed it (choice 1 = the alternate)
+//   63    62    61   60    58 57             W W-1                  0
+//  +-----+-----+-----+-------+-----------------+----------------------+
+//  |used | ref | alt | class |  remainder (R)  |   value code (W)     |
+//  +-----+-----+-----+-------+-----------------+----------------------+
+//   used:  the slot holds an item (so a used slot is never 0)
+//   ref:   CLOCK's referenced bit, set by a read, cleared by the eviction scan
+//   alt:   which of the two bijections placed it (choice 1 = the alternate)
+//   class: the key's class (above); R + W = 58 in every class
 //
-// The value code (32 bits) holds the value's bytes exactly, in one of two
+// The value code (W bits) holds the value's bytes exactly, in one of two
 // kinds:
 //
-//   int:  31  30 29  28                                  0
-//        +---+------+-------------------------------------+
-//        | 0 | pad  |   n (29 bits, n < 2^29)             |
-//        +---+------+-------------------------------------+
+//   int:  W-1  W-2 W-3  W-4                                0
+//        +---+--------+-----------------------------------+
+//        | 0 |  pad   |   n (W-3 bits, n < 2^(W-3))       |
+//        +---+--------+-----------------------------------+
 //        text = decimal digits of n (no leading zero) then `pad` spaces
 //        (0..3): "7", "12345678", "9 " (what memcached's decr leaves after
 //        "10"), "0". A counter stays an int as long as it fits.
 //
-//   raw:  31  30 29  28    24 23                          0
-//        +---+------+--------+----------------------------+
-//        | 1 | len  | unused |  bytes (len <= 3), byte 0 low |
-//        +---+------+--------+----------------------------+
-//        text = `len` bytes (0..3): "x", "", "007", " 1", "ab".
+//   raw:  W-1  W-2 W-3  W-4                                0
+//        +---+--------+-----------------------------------+
+//        | 1 |  len   | bytes (len <= MaxRaw(W)), byte 0 low |
+//        +---+--------+-----------------------------------+
+//        text = `len` bytes: "x", "", "007", " 1", "ab".
+//
+//   W = 32: numbers below 2^29 (9 digits), up to 3 bytes;
+//   W = 22: below 2^19 (6 digits), 2 bytes;  W = 14: below 2^11, 1 byte;
+//   W = 11: below 2^8 (0..255), 1 byte.
 //
 // A text that is both (e.g. "7") is always an int, so each text has one
 // code and equal texts have equal codes.
 #ifndef TINYCACHED_COMPACT_TINY_SLOT_H_
 #define TINYCACHED_COMPACT_TINY_SLOT_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -59,53 +83,99 @@
 
 namespace tinycached::compact::tiny {
 
+// ---- key classes ------------------------------------------------------------
+enum KeyClass : int { kInt = 0, kPrefixed = 1, kLongInt = 2, kHugeInt = 3, kPrefixedLong = 4 };
+inline constexpr int kClasses = 5;
+struct ClassShape {
+  int remainder_bits;  // R
+  int value_bits;      // W
+};
+inline constexpr int kPayloadBits = 58;  // R + W
+inline constexpr ClassShape kShapes[kClasses] = {{26, 32}, {26, 32}, {36, 22}, {47, 11}, {44, 14}};
+constexpr bool ShapesFill() {
+  for (const ClassShape& c : kShapes) {
+    if (c.remainder_bits + c.value_bits != kPayloadBits || c.value_bits > 32 || c.value_bits < 11) {
+      return false;
+    }
+  }
+  return true;
+}
+static_assert(ShapesFill(), "every class splits the 58 payload bits; codes fit 32 bits, 1 raw byte");
+
+inline constexpr int kMaxKeyBits = 61;  // k of a tagged key
+inline constexpr int kPrefixIdBits = 8;
+inline constexpr uint64_t kKeyMask = (uint64_t{1} << kMaxKeyBits) - 1;
+
+inline constexpr uint64_t TagKey(int cls, uint64_t k) {
+  return (static_cast<uint64_t>(cls) << kMaxKeyBits) | k;
+}
+inline constexpr int ClassOfKey(uint64_t tagged) { return static_cast<int>(tagged >> kMaxKeyBits); }
+inline constexpr uint64_t KeyNumber(uint64_t tagged) { return tagged & kKeyMask; }
+// Bits of k in class `cls` for a table whose buckets have at least
+// `min_addr_bits` address bits.
+inline constexpr int KeyBits(int cls, int min_addr_bits) {
+  return std::min(kMaxKeyBits, kShapes[cls].remainder_bits + min_addr_bits);
+}
+inline constexpr bool IsPrefixed(int cls) { return cls == kPrefixed || cls == kPrefixedLong; }
+
 // ---- slot fields ----------------------------------------------------------
-inline constexpr int kValueBits = 32;
-inline constexpr int kRemainderBits = 29;
-inline constexpr int kRemainderShift = kValueBits;
-inline constexpr int kAltBit = kRemainderShift + kRemainderBits;  // 61
-inline constexpr int kRefBit = kAltBit + 1;                       // 62
-inline constexpr int kUsedBit = kRefBit + 1;                      // 63
+inline constexpr int kClassShift = kPayloadBits;     // 58
+inline constexpr int kAltBit = kClassShift + 3;      // 61
+inline constexpr int kRefBit = kAltBit + 1;          // 62
+inline constexpr int kUsedBit = kRefBit + 1;         // 63
 static_assert(kUsedBit == 63, "the slot's fields fill exactly 64 bits");
 
-inline constexpr uint64_t kValueMask = (uint64_t{1} << kValueBits) - 1;
-inline constexpr uint64_t kRemainderMask = (uint64_t{1} << kRemainderBits) - 1;
 inline constexpr uint64_t kAlt = uint64_t{1} << kAltBit;
 inline constexpr uint64_t kRef = uint64_t{1} << kRefBit;
 inline constexpr uint64_t kUsed = uint64_t{1} << kUsedBit;
+inline constexpr uint64_t kClassMask = uint64_t{7} << kClassShift;
 
-inline constexpr uint64_t MakeSlot(uint64_t remainder, bool alt, uint32_t value) {
-  return kUsed | (alt ? kAlt : 0) | (remainder << kRemainderShift) | value;
+inline constexpr uint64_t Mask(int bits) { return (uint64_t{1} << bits) - 1; }
+inline constexpr int ValueBits(int cls) { return kShapes[cls].value_bits; }
+inline constexpr int RemainderBits(int cls) { return kShapes[cls].remainder_bits; }
+
+inline constexpr uint64_t MakeSlot(int cls, uint64_t remainder, bool alt, uint32_t value) {
+  return kUsed | (alt ? kAlt : 0) | (static_cast<uint64_t>(cls) << kClassShift) |
+         (remainder << ValueBits(cls)) | value;
 }
 inline constexpr bool Used(uint64_t slot) { return (slot & kUsed) != 0; }
 inline constexpr bool Referenced(uint64_t slot) { return (slot & kRef) != 0; }
 inline constexpr bool Alt(uint64_t slot) { return (slot & kAlt) != 0; }
-inline constexpr uint64_t Remainder(uint64_t slot) {
-  return (slot >> kRemainderShift) & kRemainderMask;
+inline constexpr int SlotClass(uint64_t slot) {
+  return static_cast<int>((slot & kClassMask) >> kClassShift);
 }
-inline constexpr uint32_t Value(uint64_t slot) { return static_cast<uint32_t>(slot & kValueMask); }
+inline constexpr uint64_t Remainder(uint64_t slot) {
+  const int c = SlotClass(slot);
+  return (slot >> ValueBits(c)) & Mask(RemainderBits(c));
+}
+inline constexpr uint32_t Value(uint64_t slot) {
+  return static_cast<uint32_t>(slot & Mask(ValueBits(SlotClass(slot))));
+}
 inline constexpr uint64_t WithValue(uint64_t slot, uint32_t value) {
-  return (slot & ~kValueMask) | value;
+  return (slot & ~Mask(ValueBits(SlotClass(slot)))) | value;
 }
 inline constexpr uint64_t WithRemainder(uint64_t slot, uint64_t remainder) {
-  return (slot & ~(kRemainderMask << kRemainderShift)) | (remainder << kRemainderShift);
+  const int c = SlotClass(slot);
+  return (slot & ~(Mask(RemainderBits(c)) << ValueBits(c))) | (remainder << ValueBits(c));
 }
-static_assert(MakeSlot(0, false, 0) != 0, "a used slot is never the empty slot");
+// The bits that say which key a slot of class `cls` holds.
+inline constexpr uint64_t KeyFields(int cls) {
+  return kUsed | kAlt | kClassMask | (Mask(RemainderBits(cls)) << ValueBits(cls));
+}
+static_assert(MakeSlot(0, 0, false, 0) != 0, "a used slot is never the empty slot");
 
 // ---- value codes ----------------------------------------------------------
-inline constexpr int kIntBits = 29;
 inline constexpr int kPadBits = 2;
-inline constexpr uint32_t kRawKind = uint32_t{1} << 31;
-inline constexpr uint32_t kIntMax = (uint32_t{1} << kIntBits) - 1;
 inline constexpr uint32_t kMaxPad = (uint32_t{1} << kPadBits) - 1;
-inline constexpr size_t kMaxRaw = 3;
-static_assert(kIntBits + kPadBits + 1 == kValueBits, "int code: kind, pad, n fill 32 bits");
-static_assert(8 * kMaxRaw + kPadBits + 1 <= kValueBits, "raw code: kind, len, bytes fit 32 bits");
+inline constexpr int IntBits(int w) { return w - 1 - kPadBits; }
+inline constexpr uint32_t IntMax(int w) { return static_cast<uint32_t>(Mask(IntBits(w))); }
+inline constexpr uint32_t RawKind(int w) { return uint32_t{1} << (w - 1); }
+inline constexpr size_t MaxRaw(int w) { return std::min<size_t>(3, static_cast<size_t>(IntBits(w)) / 8); }
 // Longest text a code holds: 9 digits (2^29 - 1 = 536870911) + 3 spaces.
 inline constexpr size_t kMaxText = 9 + kMaxPad;
 
-// The code of `text`, if it has one.
-inline bool EncodeValue(std::string_view text, uint32_t* code) {
+// The code of `text` in a `w`-bit field, if it has one.
+inline bool EncodeValue(std::string_view text, int w, uint32_t* code) {
   // int: digits without a leading zero ("0" alone is fine), then 0..3 spaces.
   size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
@@ -114,48 +184,85 @@ inline bool EncodeValue(std::string_view text, uint32_t* code) {
       text.find_first_not_of(' ', digits) == std::string_view::npos) {
     uint32_t n = 0;
     for (size_t i = 0; i < digits; ++i) n = n * 10 + static_cast<uint32_t>(text[i] - '0');
-    if (n <= kIntMax) {
-      *code = (static_cast<uint32_t>(pad) << kIntBits) | n;
+    if (n <= IntMax(w)) {
+      *code = (static_cast<uint32_t>(pad) << IntBits(w)) | n;
       return true;
     }
   }
-  if (text.size() > kMaxRaw) return false;
+  if (text.size() > MaxRaw(w)) return false;
   uint32_t bytes = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     bytes |= static_cast<uint32_t>(static_cast<uint8_t>(text[i])) << (8 * i);
   }
-  *code = kRawKind | (static_cast<uint32_t>(text.size()) << kIntBits) | bytes;
+  *code = RawKind(w) | (static_cast<uint32_t>(text.size()) << IntBits(w)) | bytes;
   return true;
 }
 
-// Writes the text of `code` to `out`; returns its length.
-inline size_t DecodeValue(uint32_t code, char (&out)[kMaxText]) {
-  const size_t len_or_pad = (code >> kIntBits) & kMaxPad;
-  if ((code & kRawKind) != 0) {
+// Writes the text of `code` (a `w`-bit code) to `out`; returns its length.
+inline size_t DecodeValue(uint32_t code, int w, char (&out)[kMaxText]) {
+  const size_t len_or_pad = (code >> IntBits(w)) & kMaxPad;
+  if ((code & RawKind(w)) != 0) {
     for (size_t i = 0; i < len_or_pad; ++i) out[i] = static_cast<char>((code >> (8 * i)) & 0xff);
     return len_or_pad;
   }
   char digits[kMaxDecimalKey];
-  const size_t d = FormatDecimal(code & kIntMax, digits);  // at most 9 digits
+  const size_t d = FormatDecimal(code & IntMax(w), digits);  // at most 9 digits
   for (size_t i = 0; i < d; ++i) out[i] = digits[i];
   for (size_t i = 0; i < len_or_pad; ++i) out[d + i] = ' ';
   return d + len_or_pad;
 }
 
 // ---- keys -----------------------------------------------------------------
-inline constexpr int kMaxKeyBits = 43;
-
-// The key if `text` is a canonical decimal integer below 2^key_bits.
-inline bool ParseKey(std::string_view text, int key_bits, uint64_t* key) {
-  if (text.empty() || text.size() > 14 || (text[0] == '0' && text.size() > 1)) return false;
+// The value of `text` if it is a canonical decimal integer below 2^64.
+inline bool ParseDecimal(std::string_view text, uint64_t* value) {
+  if (text.empty() || text.size() > kMaxDecimalKey || (text[0] == '0' && text.size() > 1)) {
+    return false;
+  }
   uint64_t v = 0;
   for (char ch : text) {
     if (ch < '0' || ch > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(ch - '0');  // 14 digits < 2^64
+    const uint64_t d = static_cast<uint64_t>(ch - '0');
+    if (v > (UINT64_MAX - d) / 10) return false;
+    v = v * 10 + d;
   }
-  if (v >> key_bits != 0) return false;
-  *key = v;
+  *value = v;
   return true;
+}
+
+// The tagged key of plain number `n` in a table with `min_addr_bits`, if
+// any class holds it.
+inline bool IntKey(uint64_t n, int min_addr_bits, uint64_t* tagged) {
+  for (int cls : {kInt, kLongInt, kHugeInt}) {
+    if (n >> KeyBits(cls, min_addr_bits) == 0) {
+      *tagged = TagKey(cls, n);
+      return true;
+    }
+  }
+  return false;
+}
+
+// Bits left for n behind a prefix id in class `cls`.
+inline constexpr int PrefixedNumberBits(int cls, int min_addr_bits) {
+  return KeyBits(cls, min_addr_bits) - kPrefixIdBits;
+}
+
+// The tagged key of prefix `id` followed by number `n`, if a class holds it.
+inline bool PrefixedKey(uint32_t id, uint64_t n, int min_addr_bits, uint64_t* tagged) {
+  for (int cls : {kPrefixed, kPrefixedLong}) {
+    const int bits = PrefixedNumberBits(cls, min_addr_bits);
+    if (bits > 0 && n >> bits == 0 && id < (uint32_t{1} << kPrefixIdBits)) {
+      *tagged = TagKey(cls, (static_cast<uint64_t>(id) << bits) | n);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The prefix id and number of a prefixed tagged key.
+inline void SplitPrefixed(uint64_t tagged, int min_addr_bits, uint32_t* id, uint64_t* n) {
+  const int bits = PrefixedNumberBits(ClassOfKey(tagged), min_addr_bits);
+  *id = static_cast<uint32_t>(KeyNumber(tagged) >> bits);
+  *n = KeyNumber(tagged) & Mask(bits);
 }
 
 // The inverse of odd `a` modulo 2^64 (so modulo any 2^b): Newton's iteration

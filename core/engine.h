@@ -132,6 +132,7 @@ struct EngineStats {
   uint64_t inline_items = 0;      // items held in index slots
   uint64_t inline_evictions = 0;  // of those
   size_t inline_table_bytes = 0;  // the slot table (inside -m)
+  size_t prefixes = 0;            // learned key prefixes (core/key_prefixes.h)
 };
 
 // ---- meta commands (mg ms md ma me) ---------------------------------------

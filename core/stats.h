@@ -39,13 +39,16 @@ struct ThreadStats {
   Counter delete_misses, incr_misses, decr_misses, cas_misses;
   Counter flush_cmds, store_too_large, store_no_memory;
   Counter bytes_read, bytes_written;
+  // The tiny engine's prefix dictionary: lookups of keys shaped
+  // <prefix><number> whose prefix was known / not known.
+  Counter prefix_hits, prefix_misses;
   std::array<ClassCounters, kMaxClassId + 1> per_class;
 
   void Reset() {
     for (Counter* c : {&get_cmds, &get_misses, &get_expired, &get_flushed, &touch_cmds,
                        &touch_misses, &delete_misses, &incr_misses, &decr_misses, &cas_misses,
                        &flush_cmds, &store_too_large, &store_no_memory, &bytes_read,
-                       &bytes_written}) {
+                       &bytes_written, &prefix_hits, &prefix_misses}) {
       c->Reset();
     }
     for (ClassCounters& k : per_class) {

@@ -21,9 +21,12 @@ ThreadStats& Scratch() {
 // The inline per-class counters: class 0, which no slab class uses.
 ClassCounters& Inline(ThreadStats& stats) { return stats.per_class[0]; }
 
-std::string_view Text(uint32_t code, char (&buf)[ct::kMaxText]) {
-  return {buf, ct::DecodeValue(code, buf)};
+// The text of value code `code` of tagged key `k`.
+std::string_view Text(uint64_t k, uint32_t code, char (&buf)[ct::kMaxText]) {
+  return {buf, ct::DecodeValue(code, ct::ValueBits(ct::ClassOfKey(k)), buf)};
 }
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 }  // namespace
 
@@ -108,6 +111,59 @@ StoreResult TinyStore::OverflowStore(StoreMode mode, std::string_view key, uint3
   return r;
 }
 
+bool TinyStore::ShapeOf(std::string_view key, KeyShape* shape) const {
+  // The number is the key's last run of digits, so a prefix ends in a
+  // non-digit and each key splits one way only.
+  size_t start = key.size();
+  while (start > 0 && IsDigit(key[start - 1])) --start;
+  if (start == key.size() || !ct::ParseDecimal(key.substr(start), &shape->n)) return false;
+  shape->prefix = key.substr(0, start);
+  uint64_t k = 0;
+  if (shape->prefix.empty()) return ct::IntKey(shape->n, table_.min_addr_bits(), &k);
+  if (shape->prefix.size() > KeyPrefixes::kMaxPrefixLength) return false;
+  // Any id will do to ask whether a class holds the number.
+  if (!ct::PrefixedKey(0, shape->n, table_.min_addr_bits(), &k)) return false;
+  shape->prefix_hash = KeyPrefixes::Hash(shape->prefix);
+  return true;
+}
+
+bool TinyStore::Resolve(const KeyShape& s, ThreadStats& stats, uint64_t* k) const {
+  const int bits = table_.min_addr_bits();
+  if (s.prefix.empty()) return ct::IntKey(s.n, bits, k);
+  const std::optional<uint32_t> id = prefixes_.Find(s.prefix, s.prefix_hash);
+  (id.has_value() ? stats.prefix_hits : stats.prefix_misses).Add();
+  return id.has_value() && ct::PrefixedKey(*id, s.n, bits, k);
+}
+
+bool TinyStore::ResolveForStore(const KeyShape& s, uint32_t flags, int64_t exptime,
+                                std::string_view value, ThreadStats& stats, uint64_t* k) {
+  if (Resolve(s, stats, k)) return true;
+  if (s.prefix.empty() || prefixes_.full()) return false;
+  // Would the item go inline, were its prefix known? (Any id will do: the
+  // class depends on the number only.)
+  uint64_t probe = 0;
+  uint32_t code = 0;
+  if (!ct::PrefixedKey(0, s.n, table_.min_addr_bits(), &probe) ||
+      !Inlinable(probe, flags, exptime, value, &code)) {
+    return false;
+  }
+  const std::optional<uint32_t> id = prefixes_.Learn(s.prefix, s.prefix_hash);
+  return id.has_value() && ct::PrefixedKey(*id, s.n, table_.min_addr_bits(), k);
+}
+
+std::string TinyStore::KeyText(uint64_t k) const {
+  char digits[compact::kMaxDecimalKey];
+  if (!ct::IsPrefixed(ct::ClassOfKey(k))) {
+    return std::string(digits, compact::FormatDecimal(ct::KeyNumber(k), digits));
+  }
+  uint32_t id = 0;
+  uint64_t n = 0;
+  ct::SplitPrefixed(k, table_.min_addr_bits(), &id, &n);
+  std::string text(prefixes_.Prefix(id));
+  text.append(digits, compact::FormatDecimal(n, digits));
+  return text;
+}
+
 bool TinyStore::Promote(std::string_view key, uint64_t k, std::string_view text) {
   if (OverflowStore(StoreMode::kSet, key, 0, 0, text, 0, Scratch()) != StoreResult::kStored) {
     return false;
@@ -120,13 +176,17 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
                              int64_t exptime, std::string_view value, uint64_t cas_unique,
                              ThreadStats& stats) {
   MaybeRunPendingFlush();
-  uint64_t k = 0;
-  if (!InlineKey(key, &k)) {
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) {
     return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
   }
-  absl::MutexLock lock(&KeyLock(k));
+  absl::MutexLock lock(&KeyLock(shape));
+  uint64_t k = 0;
+  if (!ResolveForStore(shape, flags, exptime, value, stats, &k)) {
+    return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
+  }
   uint32_t code = 0;
-  const bool inlinable = Inlinable(flags, exptime, value, &code);
+  const bool inlinable = Inlinable(k, flags, exptime, value, &code);
   uint32_t old = 0;
   const bool present = table_.Peek(k, &old);
   auto put_inline = [&]() -> bool {
@@ -173,7 +233,7 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
     case StoreMode::kCas:
       if (present) {
         char buf[ct::kMaxText];
-        if (!Promote(key, k, Text(old, buf))) {
+        if (!Promote(key, k, Text(k, old, buf))) {
           stats.store_no_memory.Add();
           return StoreResult::kNoMemory;
         }
@@ -190,13 +250,15 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
 bool TinyStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
                     absl::FunctionRef<void(const ItemView&)> visit) {
   MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Get(key, new_exptime, stats, visit);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->Get(key, new_exptime, stats, visit);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, stats, &k)) return overflow_->Get(key, new_exptime, stats, visit);
   uint32_t code = 0;
   if (!table_.Get(k, &code)) return overflow_->Get(key, new_exptime, stats, visit);
   char buf[ct::kMaxText];
-  const std::string_view text = Text(code, buf);
+  const std::string_view text = Text(k, code, buf);
   // gat with an expiry: the item needs one, so it moves to the overflow store.
   if (new_exptime.has_value() && *new_exptime != 0 && Promote(key, k, text)) {
     return overflow_->Get(key, new_exptime, stats, visit);
@@ -218,9 +280,11 @@ bool TinyStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
 
 TouchResult TinyStore::Touch(std::string_view key, int64_t exptime, ThreadStats& stats) {
   MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Touch(key, exptime, stats);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->Touch(key, exptime, stats);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, stats, &k)) return overflow_->Touch(key, exptime, stats);
   uint32_t code = 0;
   if (!table_.Get(k, &code)) return overflow_->Touch(key, exptime, stats);
   if (exptime == 0) {
@@ -229,15 +293,17 @@ TouchResult TinyStore::Touch(std::string_view key, int64_t exptime, ThreadStats&
     return TouchResult::kTouched;
   }
   char buf[ct::kMaxText];
-  if (!Promote(key, k, Text(code, buf))) return TouchResult::kNoMemory;
+  if (!Promote(key, k, Text(k, code, buf))) return TouchResult::kNoMemory;
   return overflow_->Touch(key, exptime, stats);
 }
 
 bool TinyStore::Delete(std::string_view key, ThreadStats& stats) {
   MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Delete(key, stats);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->Delete(key, stats);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, stats, &k)) return overflow_->Delete(key, stats);
   if (table_.Erase(k)) {
     Inline(stats).delete_hits.Add();
     return true;
@@ -246,9 +312,11 @@ bool TinyStore::Delete(std::string_view key, ThreadStats& stats) {
 }
 
 void TinyStore::Drop(std::string_view key) {
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Drop(key);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->Drop(key);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, Scratch(), &k)) return overflow_->Drop(key);
   table_.Erase(k);
   overflow_->Drop(key);
 }
@@ -276,11 +344,11 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
                    });
     for (const Inline& item : batch) {
       if (visited == limit) break;
-      const std::string key = std::to_string(item.key);
+      const std::string key = KeyText(item.key);
       char buf[ct::kMaxText];
       ItemInfo info;
       info.key = key;
-      info.value_bytes = Text(item.code, buf).size();
+      info.value_bytes = Text(item.key, item.code, buf).size();
       info.total_bytes = sizeof(uint64_t);  // one slot
       info.fetched = item.referenced;
       visit(info);
@@ -306,9 +374,11 @@ size_t TinyStore::ReclaimDead(size_t budget) {
 DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
                              char (&out)[kDeltaMaxLength], size_t* out_len) {
   MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, stats, &k)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
   uint32_t code = 0;
   if (!table_.Get(k, &code)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
   return DeltaInline(key, k, code, incr, delta, stats, out, out_len, nullptr);
@@ -319,7 +389,7 @@ DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t co
                                    char (&out)[kDeltaMaxLength], size_t* out_len,
                                    std::string_view* slot_text) {
   char buf[ct::kMaxText];
-  const std::string_view old_text = Text(code, buf);
+  const std::string_view old_text = Text(k, code, buf);
   uint64_t value = 0;
   if (old_text.empty() || !ParseStoredNumber(old_text, &value)) return DeltaResult::kNonNumeric;
   if (incr) {
@@ -339,7 +409,7 @@ DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t co
   const std::string_view new_text(out, len);
   if (slot_text != nullptr) *slot_text = {};
   uint32_t new_code = 0;
-  if (ct::EncodeValue(new_text, &new_code) &&
+  if (ct::EncodeValue(new_text, ct::ValueBits(ct::ClassOfKey(k)), &new_code) &&
       table_.Put(k, new_code) != TinyTable::PutResult::kNoRoom) {
     if (slot_text != nullptr) *slot_text = new_text;
     return DeltaResult::kOk;
@@ -372,9 +442,11 @@ MetaGetResult TinyStore::MetaGet(std::string_view key, const MetaGetOptions& opt
                                  ThreadStats& stats,
                                  absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
   MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->MetaGet(key, options, stats, visit);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->MetaGet(key, options, stats, visit);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, stats, &k)) return overflow_->MetaGet(key, options, stats, visit);
   uint32_t code = 0;
   bool referenced = false;
   const bool mark = options.bump && !options.debug;
@@ -386,7 +458,7 @@ MetaGetResult TinyStore::MetaGet(std::string_view key, const MetaGetOptions& opt
     (options.touch ? Inline(stats).touch_hits : Inline(stats).get_hits).Add();
   }
   char buf[ct::kMaxText];
-  const std::string_view text = Text(code, buf);
+  const std::string_view text = Text(k, code, buf);
   const MetaChange change = visit(InlineView(text, referenced));
   ApplyInline(key, k, text, change);
   return MetaGetResult::kHit;
@@ -404,13 +476,15 @@ StoreResult TinyStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
     return Store(mode, key, flags, exptime, value, cas_unique, stats);
   }
   MaybeRunPendingFlush();
-  uint64_t k = 0;
+  KeyShape shape;
   std::optional<absl::MutexLock> lock;
-  if (InlineKey(key, &k)) {
-    lock.emplace(&KeyLock(k));
+  if (ShapeOf(key, &shape)) {
+    lock.emplace(&KeyLock(shape));
+    uint64_t k = 0;
     uint32_t code = 0;
     char buf[ct::kMaxText];
-    if (table_.Peek(k, &code) && !Promote(key, k, Text(code, buf))) {
+    if (Resolve(shape, stats, &k) && table_.Peek(k, &code) &&
+        !Promote(key, k, Text(k, code, buf))) {
       stats.store_no_memory.Add();
       return StoreResult::kNoMemory;
     }
@@ -424,9 +498,11 @@ StoreResult TinyStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
 MetaDeleteResult TinyStore::MetaDelete(std::string_view key, const MetaDeleteOptions& options,
                                        ThreadStats& stats) {
   MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->MetaDelete(key, options, stats);
+  absl::MutexLock lock(&KeyLock(shape));
   uint64_t k = 0;
-  if (!InlineKey(key, &k)) return overflow_->MetaDelete(key, options, stats);
-  absl::MutexLock lock(&KeyLock(k));
+  if (!Resolve(shape, stats, &k)) return overflow_->MetaDelete(key, options, stats);
   uint32_t code = 0;
   if (table_.Peek(k, &code)) {
     if (options.cas.has_value() && *options.cas != 0) {  // an inline item's unique is 0
@@ -439,7 +515,7 @@ MetaDeleteResult TinyStore::MetaDelete(std::string_view key, const MetaDeleteOpt
       return MetaDeleteResult::kDeleted;
     }
     char buf[ct::kMaxText];
-    if (!Promote(key, k, Text(code, buf))) return MetaDeleteResult::kNoMemory;
+    if (!Promote(key, k, Text(k, code, buf))) return MetaDeleteResult::kNoMemory;
   }
   return overflow_->MetaDelete(key, options, stats);
 }
@@ -449,20 +525,21 @@ DeltaResult TinyStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
                                  char (&out)[kDeltaMaxLength], size_t* out_len,
                                  absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
   MaybeRunPendingFlush();
-  uint64_t k = 0;
-  if (!InlineKey(key, &k)) {
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) {
     return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
   }
-  absl::MutexLock lock(&KeyLock(k));
+  absl::MutexLock lock(&KeyLock(shape));
+  uint64_t k = 0;
   uint32_t code = 0;
-  if (!table_.Get(k, &code)) {
+  if (!Resolve(shape, stats, &k) || !table_.Get(k, &code)) {
     return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
   }
   if (options.cas.has_value() && *options.cas != 0) {
     // A slot keeps no CAS, so none matches; but memcached looks at the value
     // first, and an empty one is not a number.
     char buf[ct::kMaxText];
-    return Text(code, buf).empty() ? DeltaResult::kNonNumeric : DeltaResult::kExists;
+    return Text(k, code, buf).empty() ? DeltaResult::kNonNumeric : DeltaResult::kExists;
   }
   std::string_view text;
   const DeltaResult r = DeltaInline(key, k, code, incr, delta, stats, out, out_len, &text);
@@ -511,6 +588,7 @@ EngineStats TinyStore::engine_stats() const {
   s.inline_items = table_.items();
   s.inline_evictions = table_.evictions();
   s.inline_table_bytes = table_.bytes();
+  s.prefixes = prefixes_.size();
   return s;
 }
 

@@ -6,10 +6,12 @@
 // tiny is decided per store, item by item.
 //
 // Where an item lives. A store of key K goes inline — 8 bytes in the
-// table, no header, no links — when K is a canonical decimal integer below
-// 2^43 and the item has flags 0, no expiry, no CAS (CAS off) and a value
-// with an inline code (compact/tiny_slot.h: a number below 2^29 with up to
-// 3 trailing spaces, or up to 3 bytes). Any other item goes to the
+// table, no header, no links — when K has a slot class (compact/tiny_slot.h:
+// a canonical decimal integer below 2^61, or a learned prefix followed by
+// one below 2^50) and the item has flags 0, no expiry, no CAS (CAS off) and
+// a value with an inline code in that class (a number with up to 3 trailing
+// spaces, or a few bytes: below 2^29 or 3 bytes for keys below 2^40 and
+// prefixed numbers below 2^32, fewer for longer keys). Any other item goes to the
 // overflow store, and the key's copy in the other place is removed, so a
 // key lives in exactly one place. An operation that an inline item cannot
 // take as it is (append/prepend/cas, a touch or gat with an expiry, an
@@ -26,11 +28,22 @@
 // hash index is paid from -m too: its growth is charged within a second
 // (ReclaimDead), and pages are given back until the budget holds again.
 //
-// Locks. Operations on an integer key hold that key's lock (one of
-// kKeyLocks) across both places, so moving a key between them is atomic to
-// every other client. Order: key lock → table locks (released before the
-// overflow store is called) → overflow store's locks → (room donor) table
-// geometry lock. Text keys never live inline and skip the key lock.
+// Prefixes. A key shaped <prefix><number> (the prefix ends in a non-digit,
+// the number is canonical) lives inline only once its prefix is in the
+// dictionary (core/key_prefixes.h), which learns prefixes from stores that
+// would go inline. Until then such keys are stored like text keys; once
+// learned, the next store of a key moves it inline and drops the overflow
+// copy, as for any key. A learned id never changes, so a key names the same
+// item before and after.
+//
+// Locks. Operations on a key that may live inline (a number, or a prefix
+// and a number, learned or not) hold that key's lock (one of kKeyLocks,
+// chosen from the key's text, so the same before and after its prefix is
+// learned) across both places, and look the prefix up under it: moving a
+// key between places is atomic to every other client. Order: key lock →
+// prefix dictionary → table locks (released before the overflow store is
+// called) → overflow store's locks → (room donor) table geometry lock.
+// Other text keys never live inline and skip the key lock.
 #ifndef TINYCACHED_CORE_TINY_STORE_H_
 #define TINYCACHED_CORE_TINY_STORE_H_
 
@@ -40,6 +53,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/engine.h"
 #include "core/item_store.h"
+#include "core/key_prefixes.h"
 #include "core/tiny_table.h"
 
 namespace tinycached::core {
@@ -102,6 +116,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   const ItemStore& slabs() const override { return *overflow_; }
 
   const TinyTable& table() const { return table_; }
+  const KeyPrefixes& prefixes() const { return prefixes_; }
 
   // Class 0 is the inline items (cls 0, no expiry, no access time); any
   // other class is the overflow store's.
@@ -124,17 +139,32 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   uint8_t* TakePage() override { return overflow_->TakeRawPage(); }
   void ReturnPage(uint8_t* page) override { overflow_->ReturnRawPage(page); }
 
-  // K, if `key` may live inline.
-  bool InlineKey(std::string_view key, uint64_t* k) const {
-    return compact::tiny::ParseKey(key, table_.key_bits(), k);
+  // A key that may live inline: a number, alone or behind a prefix.
+  struct KeyShape {
+    std::string_view prefix;  // empty for a plain number
+    uint64_t n = 0;
+    uint64_t prefix_hash = 0;  // KeyPrefixes::Hash(prefix), if any
+  };
+  // False if `key` can never live inline (it then needs no key lock).
+  bool ShapeOf(std::string_view key, KeyShape* shape) const;
+  absl::Mutex& KeyLock(const KeyShape& s) const {
+    return key_locks_[((s.n ^ s.prefix_hash) * 0x9e3779b97f4a7c15ULL) >> 54 & (kKeyLocks - 1)];
   }
-  absl::Mutex& KeyLock(uint64_t k) const {
-    return key_locks_[(k * 0x9e3779b97f4a7c15ULL) >> 54 & (kKeyLocks - 1)];
-  }
-  // The inline code of an item, if it may live inline.
-  bool Inlinable(uint32_t flags, int64_t exptime, std::string_view value, uint32_t* code) const {
+  // The tagged key (compact/tiny_slot.h) of `s`, if its prefix is known;
+  // counts the prefix lookup. REQUIRES: s's key lock.
+  bool Resolve(const KeyShape& s, ThreadStats& stats, uint64_t* k) const;
+  // Resolve(), learning the prefix from a store that would go inline
+  // (flags, exptime, value) if only it were known.
+  bool ResolveForStore(const KeyShape& s, uint32_t flags, int64_t exptime, std::string_view value,
+                       ThreadStats& stats, uint64_t* k);
+  // The text of tagged key `k`.
+  std::string KeyText(uint64_t k) const;
+  // The inline code of an item under tagged key `k`, if it may live inline.
+  bool Inlinable(uint64_t k, uint32_t flags, int64_t exptime, std::string_view value,
+                 uint32_t* code) const {
     return flags == 0 && exptime == 0 && !options_.cas_enabled &&
-           compact::tiny::EncodeValue(value, code);
+           compact::tiny::EncodeValue(value, compact::tiny::ValueBits(compact::tiny::ClassOfKey(k)),
+                                      code);
   }
   // Moves inline item `k` (code `code`) to the overflow store with `text` as
   // its value; false when that store has no memory (the item stays).
@@ -172,6 +202,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   const Clock* const clock_;
   const std::unique_ptr<ItemStore> overflow_;
   TinyTable table_;  // after overflow_: its pages come from there and go back first
+  KeyPrefixes prefixes_;
   std::unique_ptr<absl::Mutex[]> key_locks_;
   std::atomic<uint64_t> inline_total_{0};  // inline stores, for total_items
   // Eviction counts of either side when pages were last weighed.

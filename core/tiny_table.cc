@@ -40,6 +40,12 @@ int UsedSlots(const uint64_t* bucket) {
   return n;
 }
 
+std::array<ct::KeyMix, ct::kClasses> Mixes(int min_addr_bits) {
+  auto mix = [&](int cls) { return ct::KeyMix(ct::KeyBits(cls, min_addr_bits)); };
+  static_assert(ct::kClasses == 5, "one bijection per class");
+  return {mix(0), mix(1), mix(2), mix(3), mix(4)};
+}
+
 }  // namespace
 
 TinyTable::TinyTable(size_t page_size, size_t max_pages, PageSource* source)
@@ -47,7 +53,7 @@ TinyTable::TinyTable(size_t page_size, size_t max_pages, PageSource* source)
       max_pages_(max_pages),
       bucket_shift_(std::countr_zero(page_size / kBucketBytes)),
       bucket_mask_(page_size / kBucketBytes - 1),
-      mix_(std::min(ct::kMaxKeyBits, ct::kRemainderBits + bucket_shift_)),
+      mix_(Mixes(bucket_shift_)),
       source_(source),
       dir_(new uint8_t*[max_pages]()),
       stripes_(new absl::Mutex[kStripes]),
@@ -58,27 +64,29 @@ TinyTable::~TinyTable() {
 }
 
 TinyTable::Addr TinyTable::AddressOf(uint64_t key, int choice) const {
-  const uint64_t h = mix_.Mix(key, choice);
+  const int cls = ct::ClassOfKey(key);
+  const uint64_t h = mix_[cls].Mix(ct::KeyNumber(key), choice);
   size_t a = h & ((uint64_t{1} << level_) - 1);
   int bits = level_;
   if (a < split_) {
     a = h & ((uint64_t{1} << (level_ + 1)) - 1);
     bits = level_ + 1;
   }
-  return {a, h >> bits};
+  return {a, h >> bits, cls};
 }
 
 uint64_t TinyTable::KeyOf(uint64_t slot, size_t b) const {
+  const int cls = ct::SlotClass(slot);
   const uint64_t h = (ct::Remainder(slot) << AddrBits(b)) | b;
-  return mix_.Unmix(h, ct::Alt(slot) ? 1 : 0);
+  return ct::TagKey(cls, mix_[cls].Unmix(h, ct::Alt(slot) ? 1 : 0));
 }
 
 uint64_t* TinyTable::Find(const Addr& a, int choice) const {
   uint64_t* bucket = Bucket(a.bucket);
-  const uint64_t want = ct::MakeSlot(a.remainder, choice != 0, 0) & ~ct::kValueMask;
-  constexpr uint64_t kKeyFields = ct::kUsed | ct::kAlt | (ct::kRemainderMask << ct::kRemainderShift);
+  const uint64_t want = ct::MakeSlot(a.cls, a.remainder, choice != 0, 0);
+  const uint64_t fields = ct::KeyFields(a.cls);
   for (int i = 0; i < kSlotsPerBucket; ++i) {
-    if ((bucket[i] & kKeyFields) == want) return &bucket[i];
+    if ((bucket[i] & fields) == want) return &bucket[i];
   }
   return nullptr;
 }
@@ -137,7 +145,7 @@ bool TinyTable::CuckooFrom(uint64_t* bucket, int i, size_t b, const absl::Mutex*
       }
     }
   }
-  if (j >= 0) dst[j] = ct::MakeSlot(to.remainder, other != 0, ct::Value(s)) | (s & ct::kRef);
+  if (j >= 0) dst[j] = ct::MakeSlot(to.cls, to.remainder, other != 0, ct::Value(s)) | (s & ct::kRef);
   if (!held) m.Unlock();
   if (j >= 0) bucket[i] = 0;
   return j >= 0;
@@ -160,7 +168,7 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
     const int c = first ^ k;
     const int i = FreeSlot(b[c]);
     if (i >= 0) {
-      b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
+      b[c][i] = ct::MakeSlot(a[c].cls, a[c].remainder, c != 0, code);
       *inserted = true;
       return Place::kStored;
     }
@@ -189,7 +197,7 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
       const int i = n % kSlotsPerBucket;
       if (CuckooFrom(b[c], i, a[c].bucket, &StripeOf(a[0].bucket), &StripeOf(a[1].bucket), d,
                      &other[n])) {
-        b[c][i] = ct::MakeSlot(a[c].remainder, c != 0, code);
+        b[c][i] = ct::MakeSlot(a[c].cls, a[c].remainder, c != 0, code);
         *inserted = true;
         return Place::kStored;
       }
@@ -210,7 +218,7 @@ TinyTable::Place TinyTable::PutLocked(uint64_t key, uint32_t code, int depth, bo
     s &= ~ct::kRef;
   }
   const int c = static_cast<int>(victim / kSlotsPerBucket);
-  b[c][victim % kSlotsPerBucket] = ct::MakeSlot(a[c].remainder, c != 0, code);
+  b[c][victim % kSlotsPerBucket] = ct::MakeSlot(a[c].cls, a[c].remainder, c != 0, code);
   *inserted = true;
   *evicted = true;
   return Place::kStored;
@@ -385,7 +393,7 @@ void TinyTable::MergeOne() {
     uint64_t* alt = Bucket(to.bucket);
     j = to.bucket == s ? -1 : FreeSlot(alt);
     if (j >= 0) {
-      alt[j] = ct::MakeSlot(to.remainder, other != 0, ct::Value(t)) | (t & ct::kRef);
+      alt[j] = ct::MakeSlot(to.cls, to.remainder, other != 0, ct::Value(t)) | (t & ct::kRef);
       continue;
     }
     evictions_.fetch_add(1, std::memory_order_relaxed);

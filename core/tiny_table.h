@@ -2,8 +2,9 @@
 // items live: a bucketised hash table of 8-byte slots (compact/tiny_slot.h)
 // that grows and shrinks a page at a time.
 //
-// Room: core/. The table knows integer keys and 32-bit value codes only;
-// what is tiny, and everything else, is core/tiny_store's business.
+// Room: core/. The table knows tagged keys (a class and a number,
+// compact/tiny_slot.h) and value codes only; what is tiny, which prefix a
+// prefix id names, and everything else, is core/tiny_store's business.
 //
 // Implementation details
 // ----------------------
@@ -50,6 +51,7 @@
 #ifndef TINYCACHED_CORE_TINY_TABLE_H_
 #define TINYCACHED_CORE_TINY_TABLE_H_
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -92,8 +94,12 @@ class TinyTable {
   TinyTable(const TinyTable&) = delete;
   TinyTable& operator=(const TinyTable&) = delete;
 
-  // Keys below 2^key_bits() fit (at most compact::tiny::kMaxKeyBits).
-  int key_bits() const { return mix_.key_bits(); }
+  // Keys of class `cls` below 2^key_bits(cls) fit (at most
+  // compact::tiny::kMaxKeyBits). A key is a tagged key
+  // (compact::tiny::TagKey), its code fits its class's value_bits.
+  int key_bits(int cls) const { return mix_[cls].key_bits(); }
+  // The fewest address bits a bucket has: the `s` of compact/tiny_slot.h.
+  int min_addr_bits() const { return bucket_shift_; }
 
   // The value code of `key`, marking it used (CLOCK's ref bit).
   bool Get(uint64_t key, uint32_t* code);
@@ -136,6 +142,7 @@ class TinyTable {
   struct Addr {
     size_t bucket;
     uint64_t remainder;
+    int cls;
   };
   Addr AddressOf(uint64_t key, int choice) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
   // The key held by `slot` of bucket `b`.
@@ -182,7 +189,8 @@ class TinyTable {
   const size_t max_pages_;
   const int bucket_shift_;  // log2(buckets per page) = the lowest level
   const size_t bucket_mask_;
-  const compact::tiny::KeyMix mix_;
+  // One pair of bijections per key class, each on that class's key bits.
+  const std::array<compact::tiny::KeyMix, compact::tiny::kClasses> mix_;
   PageSource* const source_;
   std::unique_ptr<uint8_t*[]> dir_;  // [max_pages_]; entries change under geo_ exclusive
   std::unique_ptr<absl::Mutex[]> stripes_;

@@ -122,6 +122,9 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
     Stat(out, "overflow_items", totals.curr_items - engine.inline_items);
     Stat(out, "inline_evictions", engine.inline_evictions);
     Stat(out, "inline_table_bytes", engine.inline_table_bytes);
+    Stat(out, "tiny_prefixes", engine.prefixes);
+    Stat(out, "tiny_prefix_hits", Sum(ctx, &TS::prefix_hits));
+    Stat(out, "tiny_prefix_misses", Sum(ctx, &TS::prefix_misses));
   }
   Stat(out, "index_bytes", index.bytes() + engine.inline_table_bytes);
   const core::MoverStats mover = ctx.store->mover_stats();

@@ -8,11 +8,12 @@
 namespace tinycached::compact::tiny {
 namespace {
 
-std::string RoundTrip(std::string_view text) {
+std::string RoundTrip(std::string_view text, int w = 32) {
   uint32_t code = 0;
-  if (!EncodeValue(text, &code)) return "<none>";
+  if (!EncodeValue(text, w, &code)) return "<none>";
+  EXPECT_EQ(uint64_t{code} >> w, 0u) << "a " << w << "-bit code";
   char out[kMaxText];
-  return std::string(out, DecodeValue(code, out));
+  return std::string(out, DecodeValue(code, w, out));
 }
 
 TEST(TinyValueTest, TextsComeBackByteForByte) {
@@ -25,45 +26,116 @@ TEST(TinyValueTest, TextsComeBackByteForByte) {
 TEST(TinyValueTest, WhatHasNoCode) {
   for (std::string_view t : {"536870912", "1234567890", "1    ", "abcd", "00 7", "01  "}) {
     uint32_t code;
-    EXPECT_FALSE(EncodeValue(t, &code)) << "'" << t << "'";
+    EXPECT_FALSE(EncodeValue(t, 32, &code)) << "'" << t << "'";
+  }
+}
+
+TEST(TinyValueTest, NarrowCodesHoldLess) {
+  // W = 22: numbers below 2^19, 2 bytes.
+  for (std::string_view t : {"", "x", "ab", "524287", "7   ", "0"}) EXPECT_EQ(RoundTrip(t, 22), t);
+  for (std::string_view t : {"524288", "abc", "1234567"}) EXPECT_EQ(RoundTrip(t, 22), "<none>") << t;
+  // W = 14: below 2^11, 1 byte.
+  for (std::string_view t : {"", "x", "2047", "9 "}) EXPECT_EQ(RoundTrip(t, 14), t);
+  for (std::string_view t : {"2048", "ab"}) EXPECT_EQ(RoundTrip(t, 14), "<none>") << t;
+  // W = 11: 0..255, 1 byte.
+  for (std::string_view t : {"", "x", "255", "1  ", "0"}) EXPECT_EQ(RoundTrip(t, 11), t);
+  for (std::string_view t : {"256", "ab", "1000"}) EXPECT_EQ(RoundTrip(t, 11), "<none>") << t;
+  // Every 1-byte text, in every class's width.
+  for (int w : {11, 14, 22, 32}) {
+    for (int c = 0; c < 256; ++c) {
+      const std::string t(1, static_cast<char>(c));
+      ASSERT_EQ(RoundTrip(t, w), t) << w << " " << c;
+    }
   }
 }
 
 TEST(TinyValueTest, AnIntegerTextIsAlwaysAnInt) {
   uint32_t a, b;
-  ASSERT_TRUE(EncodeValue("7", &a));
-  EXPECT_EQ(a & kRawKind, 0u);
-  EXPECT_EQ(a & kIntMax, 7u);
-  ASSERT_TRUE(EncodeValue("07", &b));
-  EXPECT_NE(b & kRawKind, 0u);  // not canonical: raw bytes
-  ASSERT_TRUE(EncodeValue("9  ", &a));
-  EXPECT_EQ((a >> kIntBits) & kMaxPad, 2u);
+  ASSERT_TRUE(EncodeValue("7", 32, &a));
+  EXPECT_EQ(a & RawKind(32), 0u);
+  EXPECT_EQ(a & IntMax(32), 7u);
+  ASSERT_TRUE(EncodeValue("07", 32, &b));
+  EXPECT_NE(b & RawKind(32), 0u);  // not canonical: raw bytes
+  ASSERT_TRUE(EncodeValue("9  ", 32, &a));
+  EXPECT_EQ((a >> IntBits(32)) & kMaxPad, 2u);
 }
 
-TEST(TinySlotTest, FieldsDoNotOverlap) {
-  const uint64_t s = MakeSlot(kRemainderMask, true, 0xffffffffu);
-  EXPECT_TRUE(Used(s));
-  EXPECT_TRUE(Alt(s));
-  EXPECT_FALSE(Referenced(s));
-  EXPECT_EQ(Remainder(s), kRemainderMask);
-  EXPECT_EQ(Value(s), 0xffffffffu);
-  const uint64_t t = WithValue(WithRemainder(s | kRef, 5), 9);
-  EXPECT_TRUE(Referenced(t));
-  EXPECT_EQ(Remainder(t), 5u);
-  EXPECT_EQ(Value(t), 9u);
-  EXPECT_NE(MakeSlot(0, false, 0), 0u);
-}
-
-TEST(TinyKeyTest, ParseKeyTakesCanonicalIntegersBelowTheBound) {
-  uint64_t k = 0;
-  EXPECT_TRUE(ParseKey("0", 43, &k));
-  EXPECT_EQ(k, 0u);
-  EXPECT_TRUE(ParseKey("8796093022207", 43, &k));  // 2^43 - 1
-  EXPECT_EQ(k, (uint64_t{1} << 43) - 1);
-  EXPECT_FALSE(ParseKey("8796093022208", 43, &k));
-  for (std::string_view t : {"", "01", "-1", "+1", "1a", " 1", "123456789012345"}) {
-    EXPECT_FALSE(ParseKey(t, 43, &k)) << t;
+TEST(TinySlotTest, FieldsDoNotOverlapInAnyClass) {
+  for (int c = 0; c < kClasses; ++c) {
+    const uint64_t r = Mask(RemainderBits(c));
+    const uint32_t v = static_cast<uint32_t>(Mask(ValueBits(c)));
+    const uint64_t s = MakeSlot(c, r, true, v);
+    EXPECT_TRUE(Used(s));
+    EXPECT_TRUE(Alt(s));
+    EXPECT_FALSE(Referenced(s));
+    EXPECT_EQ(SlotClass(s), c);
+    EXPECT_EQ(Remainder(s), r);
+    EXPECT_EQ(Value(s), v);
+    const uint64_t t = WithValue(WithRemainder(s | kRef, 5), 9);
+    EXPECT_TRUE(Referenced(t));
+    EXPECT_EQ(SlotClass(t), c);
+    EXPECT_EQ(Remainder(t), 5u);
+    EXPECT_EQ(Value(t), 9u);
+    EXPECT_NE(MakeSlot(c, 0, false, 0), 0u);
+    // The key fields see the class: equal remainders of two classes differ.
+    if (c > 0) {
+      EXPECT_NE(MakeSlot(c, 5, false, 0) & KeyFields(c), MakeSlot(0, 5, false, 0) & KeyFields(c));
+    }
   }
+}
+
+TEST(TinyKeyTest, ParseDecimalTakesCanonicalIntegersBelow2To64) {
+  uint64_t k = 0;
+  EXPECT_TRUE(ParseDecimal("0", &k));
+  EXPECT_EQ(k, 0u);
+  EXPECT_TRUE(ParseDecimal("18446744073709551615", &k));
+  EXPECT_EQ(k, UINT64_MAX);
+  for (std::string_view t : {"", "01", "-1", "+1", "1a", " 1", "18446744073709551616",
+                             "123456789012345678901"}) {
+    EXPECT_FALSE(ParseDecimal(t, &k)) << t;
+  }
+}
+
+TEST(TinyKeyTest, EachNumberHasOneClass) {
+  constexpr int s = 14;  // 1 MiB pages
+  uint64_t t = 0;
+  const struct {
+    uint64_t n;
+    int cls;
+  } cases[] = {{0, kInt},
+               {(uint64_t{1} << 40) - 1, kInt},
+               {uint64_t{1} << 40, kLongInt},
+               {999999999999999, kLongInt},  // every 15-digit id
+               {uint64_t{1} << 50, kHugeInt},
+               {(uint64_t{1} << 61) - 1, kHugeInt}};
+  for (const auto& c : cases) {
+    ASSERT_TRUE(IntKey(c.n, s, &t)) << c.n;
+    EXPECT_EQ(ClassOfKey(t), c.cls) << c.n;
+    EXPECT_EQ(KeyNumber(t), c.n);
+  }
+  EXPECT_FALSE(IntKey(uint64_t{1} << 61, s, &t));
+  EXPECT_FALSE(IntKey(UINT64_MAX, s, &t));
+}
+
+TEST(TinyKeyTest, PrefixedKeysRoundTrip) {
+  constexpr int s = 14;
+  uint64_t t = 0;
+  uint32_t id = 0;
+  uint64_t n = 0;
+  for (uint32_t want_id : {0u, 1u, 255u}) {
+    for (uint64_t want_n : {uint64_t{0}, uint64_t{42}, (uint64_t{1} << 32) - 1, uint64_t{1} << 32,
+                            (uint64_t{1} << 50) - 1}) {
+      ASSERT_TRUE(PrefixedKey(want_id, want_n, s, &t)) << want_id << " " << want_n;
+      EXPECT_EQ(ClassOfKey(t), want_n >> 32 == 0 ? kPrefixed : kPrefixedLong);
+      SplitPrefixed(t, s, &id, &n);
+      EXPECT_EQ(id, want_id);
+      EXPECT_EQ(n, want_n);
+    }
+  }
+  EXPECT_FALSE(PrefixedKey(0, uint64_t{1} << 50, s, &t));
+  EXPECT_FALSE(PrefixedKey(256, 1, s, &t));
+  // The key bits of every class fit a tagged key.
+  for (int c = 0; c < kClasses; ++c) EXPECT_LE(KeyBits(c, 30), kMaxKeyBits);
 }
 
 TEST(TinyKeyTest, MixIsABijectionOfSmallDomains) {

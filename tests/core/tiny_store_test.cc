@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/key_prefixes.h"
 #include "gtest/gtest.h"
 
 namespace tinycached::core {
@@ -311,6 +312,111 @@ TEST_F(TinyStoreTest, VisitItemsShowsInlineItemsAsClassZero) {
   EXPECT_EQ(overflow, 1u);
   engine_->SetMemoryLimit(size_t{16} << 20);
   EXPECT_EQ(engine_->memory_limit(), size_t{16} << 20);
+}
+
+TEST_F(TinyStoreTest, PrefixedKeysGoInlineOnceTheirPrefixIsLearned) {
+  Make();
+  // Before the prefix is learned its keys are text keys, in overflow.
+  for (uint32_t i = 1; i < KeyPrefixes::kLearnAfter; ++i) {
+    ASSERT_EQ(Set("user:" + std::to_string(i), "x"), StoreResult::kStored);
+  }
+  EXPECT_EQ(Inline(), 0u);
+  EXPECT_EQ(tiny_->prefixes().size(), 0u);
+  // The next store that could go inline teaches it, and goes inline itself.
+  ASSERT_EQ(Set("user:100", "7"), StoreResult::kStored);
+  EXPECT_EQ(tiny_->prefixes().size(), 1u);
+  EXPECT_EQ(Inline(), 1u);
+  // An old overflow copy moves inline at its next store; either way every
+  // key reads back byte for byte, and lives in one place.
+  EXPECT_EQ(Get("user:1"), "x");
+  ASSERT_EQ(Set("user:1", "12345678"), StoreResult::kStored);
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(Items(), size_t{KeyPrefixes::kLearnAfter});
+  EXPECT_EQ(Get("user:1"), "12345678");
+  EXPECT_EQ(Get("user:2"), "x");
+  EXPECT_EQ(Get("user:100"), "7");
+  EXPECT_EQ(Get("user:3x"), std::nullopt);
+  EXPECT_EQ(Get("user:01"), std::nullopt);
+  EXPECT_EQ(Get("user:101"), std::nullopt);
+  EXPECT_EQ(Get("user100"), std::nullopt);  // another prefix
+  // Non-canonical numbers behind a known prefix are text keys.
+  ASSERT_EQ(Set("user:007", "x"), StoreResult::kStored);
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(Get("user:007"), "x");
+  EXPECT_EQ(Get("user:7"), std::nullopt);
+  // Counters in place, with memcached's text.
+  EXPECT_EQ(Delta("user:100", true, 5), "12");
+  EXPECT_EQ(Delta("user:100", false, 3), "9");
+  EXPECT_EQ(Get("user:100"), "9 ");
+  EXPECT_EQ(Inline(), 2u);
+  // Deleting, and shapes the slot cannot hold (flags) move it out.
+  EXPECT_TRUE(engine_->Delete("user:2", stats_));
+  EXPECT_EQ(Get("user:2"), std::nullopt);
+  ASSERT_EQ(Set("user:1", "x", 9), StoreResult::kStored);
+  EXPECT_EQ(Inline(), 1u);
+  uint32_t flags = 0;
+  EXPECT_EQ(Get("user:1", &flags), "x");
+  EXPECT_EQ(flags, 9u);
+  EXPECT_GT(stats_.prefix_hits.Get(), 0u);
+  EXPECT_GT(stats_.prefix_misses.Get(), 0u);
+}
+
+TEST_F(TinyStoreTest, PrefixesNeverChangeWhichItemAKeyNames) {
+  Make();
+  // Many prefixes sharing numbers, and numbers in both prefixed classes.
+  std::vector<std::string> keys;
+  for (int p = 0; p < 40; ++p) {
+    const std::string prefix = "p" + std::to_string(p) + (p % 2 == 0 ? ":" : ":x:");
+    for (uint64_t n : {uint64_t{0}, uint64_t{1}, uint64_t{4294967295}, uint64_t{4294967296},
+                       uint64_t{999999999999999}, uint64_t{1125899906842623}, uint64_t{1125899906842624}}) {
+      keys.push_back(prefix + std::to_string(n));
+    }
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_EQ(Set(keys[i], std::to_string(i % 200)), StoreResult::kStored);
+    }
+  }
+  EXPECT_EQ(tiny_->prefixes().size(), 40u);
+  // 2^50 behind a prefix has no class: those are the only overflow items.
+  EXPECT_EQ(Items(), keys.size());
+  EXPECT_EQ(Inline(), keys.size() - 40);
+  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(Get(keys[i]), std::to_string(i % 200)) << keys[i];
+  // Every inline item's key comes back byte for byte.
+  std::vector<std::string> seen;
+  engine_->VisitItems(0, SIZE_MAX, [&](const ItemInfo& i) { seen.emplace_back(i.key); });
+  EXPECT_EQ(seen.size(), Inline());
+  for (const std::string& k : seen) {
+    EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+  }
+}
+
+TEST_F(TinyStoreTest, LongIdsLiveInlineWithTheValuesTheirClassHolds) {
+  Make();
+  // 15-digit ids: up to 2-byte values and numbers below 2^19.
+  EXPECT_EQ(Set("123456789012345", "x"), StoreResult::kStored);
+  EXPECT_EQ(Set("123456789012346", "524287"), StoreResult::kStored);
+  EXPECT_EQ(Set("123456789012347", "abc"), StoreResult::kStored);  // 3 bytes: overflow
+  // 19-digit (snowflake) ids below 2^61: 1 byte, numbers to 255.
+  EXPECT_EQ(Set("1800000000000000001", "1"), StoreResult::kStored);
+  EXPECT_EQ(Set("1800000000000000002", "256"), StoreResult::kStored);  // overflow
+  EXPECT_EQ(Set("18446744073709551615", "x"), StoreResult::kStored);   // above 2^61: overflow
+  EXPECT_EQ(Inline(), 3u);
+  EXPECT_EQ(Items(), 6u);
+  EXPECT_EQ(Get("123456789012345"), "x");
+  EXPECT_EQ(Get("123456789012346"), "524287");
+  EXPECT_EQ(Get("123456789012347"), "abc");
+  EXPECT_EQ(Get("1800000000000000001"), "1");
+  EXPECT_EQ(Get("1800000000000000002"), "256");
+  EXPECT_EQ(Get("18446744073709551615"), "x");
+  // A counter that outgrows its class's code moves out, with memcached's text.
+  EXPECT_EQ(Delta("1800000000000000001", true, 254), "255");
+  EXPECT_EQ(Inline(), 3u);
+  EXPECT_EQ(Delta("1800000000000000001", true, 1), "256");
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(Get("1800000000000000001"), "256");
+  EXPECT_EQ(Delta("1800000000000000001", false, 250), "6");
+  EXPECT_EQ(Get("1800000000000000001"), "6  ");
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ TEST(TinyTableTest, StoresFindsAndErases) {
   HeapPages pages(1000);
   {
     TinyTable t(kPage, 1000, &pages);
-    EXPECT_EQ(t.key_bits(), 29 + 6);
+    EXPECT_EQ(t.key_bits(compact::tiny::kInt), 26 + 6);
+    EXPECT_EQ(t.min_addr_bits(), 6);
     uint32_t code;
     EXPECT_FALSE(t.Get(1, &code));
     EXPECT_EQ(t.Put(1, 10), TinyTable::PutResult::kStored);
@@ -82,11 +83,70 @@ TEST(TinyTableTest, GrowsWithoutEvictingWhilePagesLast) {
     ASSERT_EQ(code, CodeFor(k));
   }
   // Keys at the top of the domain round-trip too.
-  const uint64_t top = (uint64_t{1} << t.key_bits()) - 1;
+  const uint64_t top = (uint64_t{1} << t.key_bits(compact::tiny::kInt)) - 1;
   ASSERT_NE(t.Put(top, 5), TinyTable::PutResult::kNoRoom);
   uint32_t code = 0;
   ASSERT_TRUE(t.Get(top, &code));
   EXPECT_EQ(code, 5u);
+}
+
+// Keys of every class, mixed: a key of each class, with a code as wide
+// as its class allows.
+uint64_t MixedKey(uint64_t i, const TinyTable& t) {
+  namespace ct = compact::tiny;
+  const int cls = static_cast<int>(i % ct::kClasses);
+  const uint64_t top = uint64_t{1} << t.key_bits(cls);
+  // Spread over the class's whole domain (the high keys are the long ones).
+  return ct::TagKey(cls, (i * 0x9e3779b97f4a7c15ULL) & (top - 1));
+}
+uint32_t MixedCode(uint64_t key) {
+  namespace ct = compact::tiny;
+  return static_cast<uint32_t>((key * 2654435761u) & ct::Mask(ct::ValueBits(ct::ClassOfKey(key))));
+}
+
+TEST(TinyTableTest, EveryKeyClassRoundTripsThroughGrowthMovesAndShrinking) {
+  namespace ct = compact::tiny;
+  HeapPages pages(1000);
+  TinyTable t(kPage, 1000, &pages);
+  constexpr uint64_t kN = 30000;
+  absl::flat_hash_map<uint64_t, uint32_t> want;
+  for (uint64_t i = 1; i <= kN; ++i) {
+    const uint64_t k = MixedKey(i, t);
+    want[k] = MixedCode(k);
+    ASSERT_EQ(t.Put(k, want[k]), TinyTable::PutResult::kStored);
+  }
+  // Equal numbers in different classes are different keys.
+  ASSERT_EQ(t.Put(ct::TagKey(ct::kInt, 77), 1), TinyTable::PutResult::kStored);
+  ASSERT_EQ(t.Put(ct::TagKey(ct::kPrefixed, 77), 2), TinyTable::PutResult::kStored);
+  want[ct::TagKey(ct::kInt, 77)] = 1;
+  want[ct::TagKey(ct::kPrefixed, 77)] = 2;
+  EXPECT_EQ(t.items(), want.size());
+  const auto check_all = [&](bool all_present) {
+    size_t cursor = 0, seen = 0;
+    t.ForEach(&cursor, SIZE_MAX, [&](uint64_t key, uint32_t code, bool) {
+      auto it = want.find(key);
+      ASSERT_NE(it, want.end()) << key;
+      ASSERT_EQ(code, it->second) << key;
+      ++seen;
+    });
+    EXPECT_EQ(seen, t.items());
+    if (all_present) {
+      EXPECT_EQ(seen, want.size());
+    }
+    for (const auto& [key, code] : want) {
+      uint32_t got = 0;
+      if (t.Peek(key, &got)) {
+        ASSERT_EQ(got, code) << key;
+      } else {
+        ASSERT_FALSE(all_present) << key;
+      }
+    }
+  };
+  check_all(true);
+  // Merging buckets gives every remainder a bit back, in every class.
+  while (t.pages() > 12) ASSERT_TRUE(t.ReleasePage());
+  check_all(false);
+  EXPECT_EQ(t.items() + t.evictions(), want.size());
 }
 
 TEST(TinyTableTest, EvictsOnlyWhenOutOfPagesAndNeverCorrupts) {
