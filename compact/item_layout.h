@@ -7,7 +7,8 @@
 // One layout object describes every configuration; its knobs are
 //   refs    — 8-byte pointers or page references (compact/ref.h)
 //   cas     — an 8-byte CAS field, or none (memcached -C)
-//   keys    — keys as text, or decimal integer keys packed (compact/key_codec.h)
+//   keys    — keys as text, or packed where they are decimal integers, hex
+//             digests or UUIDs (compact/key_codec.h: base-250 or tagged bytes)
 //   header  — stock (memcached 1.6's fields) or lean (only what is used)
 // Chunk alignment belongs to the slab table (core/slabs.h), not the item.
 //
@@ -60,6 +61,9 @@
 // Example, key "1234567", value "x", flags 0, no expiry, no CAS:
 //   stock + pointers + text keys:  48 + 8 + 1 + 3 = 60 bytes (+8 with CAS)
 //   lean + 3-byte refs + base250:   9 + 1 + 1 + 1 + 3 + 1 = 16 bytes
+// and an md5 hex key (32 characters; packed: a tag + 16 bytes):
+//   lean + 3-byte refs + text keys: 9 + 1 + 1 + 1 + 32 + 1 = 45 bytes
+//   lean + 3-byte refs + packed:    9 + 1 + 1 + 1 + 17 + 1 = 30 bytes
 #ifndef TINYCACHED_COMPACT_ITEM_LAYOUT_H_
 #define TINYCACHED_COMPACT_ITEM_LAYOUT_H_
 
@@ -85,15 +89,13 @@ inline void StoreField(uint8_t* p, T v) {
   std::memcpy(p, &v, sizeof(v));
 }
 
-inline constexpr size_t kMaxKeyLength = 250;
-
 // Item flag bits. The stock header stores them in a u16, the lean in a u8.
 enum ItemFlag : uint16_t {
   kActive = 1 << 0,       // used since it last reached the LRU tail (second chance)
   kFetched = 1 << 1,      // read at least once since stored
   kClientFlags = 1 << 2,  // a 4-byte client-flags field is present
   kLarge = 1 << 3,        // a large item: one to a page, not a slab chunk
-  kPackedKey = 1 << 4,    // the key is stored base-250 packed
+  kPackedKey = 1 << 4,    // the key is stored packed (base-250, or tagged hex/UUID bytes)
   kExptime = 1 << 5,      // lean: a 4-byte exptime field is present
   kEpoch = 1 << 6,        // parity of the flush epoch the item was linked in
 };
@@ -328,12 +330,12 @@ class ItemLayout {
   bool KeyMatches(const uint8_t* it, const StoredKey& key) const {
     return KeyPacked(it) == key.packed() && StoredKeyBytes(it) == key.bytes();
   }
-  // The key's text, decoded into `buf` when packed.
-  std::string_view Key(const uint8_t* it, char (&buf)[kMaxDecimalKey]) const {
+  // The key's text: the item's own bytes, or decoded into `buf` when packed.
+  std::string_view Key(const uint8_t* it, char (&buf)[kMaxKeyLength]) const {
     const std::string_view stored = StoredKeyBytes(it);
     if (!KeyPacked(it)) return stored;
-    const size_t n = UnpackDecimalKey(reinterpret_cast<const uint8_t*>(stored.data()),
-                                      stored.size(), buf);
+    const size_t n =
+        UnpackKey(reinterpret_cast<const uint8_t*>(stored.data()), stored.size(), buf);
     return {buf, n};
   }
 

@@ -7,8 +7,9 @@
 //   beyond the header field (memcached's assoc.c shape).
 //
 //   Keys are hashed and compared in their stored form (compact::StoredKey:
-//   packed or text), which is unique per key, so growth rehashes from the
-//   items' own bytes.
+//   packed — base-250 decimal, or tagged hex/UUID bytes — or text, with the
+//   packed bit), which is unique per key text (compact/key_codec.h), so
+//   growth rehashes from the items' own bytes.
 //
 //   Locking: kStripes mutexes ("item locks"); stripe = hash & (kStripes - 1).
 //   A stripe lock protects every chain whose bucket maps to it and the

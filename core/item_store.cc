@@ -419,7 +419,7 @@ uint8_t* ItemStore::SetExptimeWord(uint64_t hash, uint8_t* it, uint32_t word) {
   if (layout_.SetExptimeWord(it, word)) return it;
   // A lean item without an expiry field: rewrite it one field bigger,
   // keeping everything else (CAS, flags, access time, fetched).
-  char buf[compact::kMaxDecimalKey];
+  char buf[compact::kMaxKeyLength];
   const StoredKey key(layout_.Key(it, buf), layout_.pack_keys());
   const std::string_view value = layout_.Value(it);
   const size_t ntotal =
@@ -1010,7 +1010,7 @@ size_t ItemStore::VisitItems(int cls, size_t limit,
     absl::Mutex& mu = index_.StripeLockAt(stripe);
     if (!mu.TryLock()) continue;
     if (Check(it) == Liveness::kLive) {
-      char buf[compact::kMaxDecimalKey];
+      char buf[compact::kMaxKeyLength];
       ItemInfo info;
       info.key = layout_.Key(it, buf);
       info.value_bytes = layout_.ValueLength(it);

@@ -52,6 +52,10 @@ TEST(ItemLayoutTest, LeanStoresOnlyWhatIsUsed) {
   EXPECT_EQ(Size(l, "1234567", 0, 1, 9), 20u);   // exptime present
   EXPECT_EQ(Size(l, "1234567", 0, 200), 216u);   // a two-byte value length
   EXPECT_EQ(Size(l, "abc", 0, 1), 16u);          // a text key costs its length
+  // A 32-digit hex key (md5): a tag and 16 bytes; a UUID: the same.
+  EXPECT_EQ(Size(l, "d41d8cd98f00b204e9800998ecf8427e", 0, 1), 30u);
+  EXPECT_EQ(Size(l, "123e4567-e89b-12d3-a456-426614174000", 0, 1), 30u);
+  EXPECT_EQ(Size(l, "D41D8Cd98f00b204e9800998ecf8427e", 0, 1), 45u);  // mixed case: text
   o.cas = true;
   EXPECT_EQ(Size(ItemLayout(o), "1234567", 0, 1), 24u);
 }
@@ -126,6 +130,19 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
       // largest expiry the two do not overlap.
       {"stale", 0, 0, "s", kMetaStale},
       {"12", 0, kExptimeMask, "w", kMetaWinSent | kMetaBinaryKey | kMetaStale},
+      // Hex and UUID keys: packed to their bytes when keys are packed.
+      {"d41d8cd98f00b204e9800998ecf8427e", 3, 0, "md5"},
+      {"DA39A3EE5E6B4B0D3255BFEF95601890AFD80709", 0, 60, "sha1"},
+      {"abc12", 0, 0, "odd"},
+      {"ABC12", 9, 9, "ODD"},
+      {"0123", 0, 0, ""},
+      {"123e4567-e89b-12d3-a456-426614174000", 0, 0, "uuid", kMetaStale},
+      {"123E4567-E89B-12D3-A456-426614174000", 1, 2, "UUID"},
+      {"123E4567-e89b-12d3-a456-426614174000", 0, 0, "mixed case stays text"},
+      {"123e4567-e89b-12d3-a4564-26614174000", 0, 0, "a dash moved stays text"},
+      {"0xdeadbeef", 0, 0, "0x stays text"},
+      {std::string(250, 'e'), 0, 0, std::string(700, 'h')},
+      {std::string(249, 'E'), 5, 0, "249"},
   };
   for (const Case& c : cases) {
     const StoredKey key(c.key, l.pack_keys());
@@ -143,9 +160,13 @@ TEST_P(ItemLayoutRoundTrip, EveryFieldReadsBackAndNothingSpills) {
     l.Init(it, m, key, c.value.size(), c.value.data());
     l.SetCas(it, 0x0102030405060708ull);
 
-    char text[kMaxDecimalKey];
+    char text[kMaxKeyLength];
     EXPECT_EQ(l.Key(it, text), c.key);
     EXPECT_TRUE(l.KeyMatches(it, key));
+    EXPECT_EQ(l.KeyPacked(it), key.packed());
+    if (!l.pack_keys()) {
+      EXPECT_EQ(l.StoredKeyBytes(it), c.key);
+    }
     EXPECT_EQ(l.Value(it), c.value);
     EXPECT_EQ(l.ClientFlags(it), c.flags);
     EXPECT_EQ(l.Cas(it), l.cas_enabled() ? 0x0102030405060708ull : 0u);
@@ -200,7 +221,7 @@ TEST_P(ItemLayoutRoundTrip, LinksNameChunksAndLeaveThePayloadAlone) {
   l.SetNext(a, nullptr);
   EXPECT_EQ(l.Next(a), nullptr);
   EXPECT_EQ(l.Prev(a), c);
-  char text[kMaxDecimalKey];
+  char text[kMaxKeyLength];
   EXPECT_EQ(l.Key(a, text), "77");
   EXPECT_EQ(l.Value(a), "x");
 }

@@ -1,7 +1,10 @@
 #include "core/hash_index.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,8 +40,8 @@ void Insert(HashIndex& index, uint8_t* it) {
   index.Insert(h, it);
 }
 
-uint8_t* Find(HashIndex& index, const std::string& key) {
-  const StoredKey skey(key, false);
+uint8_t* Find(HashIndex& index, const std::string& key, bool pack = false) {
+  const StoredKey skey(key, pack);
   const uint64_t h = HashIndex::Hash(skey);
   absl::MutexLock lock(&index.StripeLock(h));
   return index.Find(h, skey);
@@ -140,6 +143,53 @@ TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
     for (int i = 0; i < per_thread; i += 7) {
       ASSERT_NE(Find(index, std::to_string(t) + ":" + std::to_string(i)), nullptr);
     }
+  }
+}
+
+// Packed keys (decimal, hex, UUID) are found by their text, keys that differ
+// only in case or shape stay apart, and growth rehashes from the stored bytes.
+TEST(HashIndexTest, PackedHexAndUuidKeysAreFoundAndKeptApart) {
+  compact::LayoutOptions o;
+  o.pack_keys = true;
+  const Layout layout(o);
+  HashIndex index(&layout, HashIndex::kMinHashPower);
+  Items items(&layout);
+  std::vector<std::string> keys;
+  const char* digits = "0123456789abcdef";
+  std::mt19937_64 rng(5);
+  for (uint64_t i = 0; i < 3000; ++i) {
+    std::string hex;
+    for (int j = 0; j < 32; ++j) hex.push_back(digits[rng() % 16]);
+    std::string upper = hex;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string uuid = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) +
+                       "-" + hex.substr(16, 4) + "-" + hex.substr(20, 12);
+    std::string uuid_upper = uuid;
+    for (char& c : uuid_upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::string mixed = hex;
+    mixed[0] = 'A';  // 'A' with lowercase letters elsewhere: text
+    for (const std::string& k : {hex, upper, uuid, uuid_upper, mixed, hex.substr(0, 31),
+                                 std::to_string(i), "0" + std::to_string(i)}) {
+      keys.push_back(k);
+    }
+  }
+  // Distinct texts only (a random hex key could repeat).
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<uint8_t*> all;
+  for (const std::string& k : keys) {
+    ASSERT_EQ(Find(index, k, true), nullptr) << k;  // no other text has its stored form
+    all.push_back(items.Make(k));
+    Insert(index, all.back());
+  }
+  size_t packed = 0;
+  for (uint8_t* it : all) packed += layout.KeyPacked(it) ? 1 : 0;
+  EXPECT_GT(packed, keys.size() * 3 / 4);
+  index.Grow();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(Find(index, keys[i], true), all[i]) << keys[i];
+    char buf[compact::kMaxKeyLength];
+    ASSERT_EQ(layout.Key(all[i], buf), keys[i]);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "core/item_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -393,12 +394,14 @@ TEST_P(ItemStoreTest, CrawlerReclaimsDeadItems) {
 // until the first eviction. Real memcached 1.6.18 stores exactly these counts
 // in 64 MB (measured: 699k, 927k, 1042k). After the first
 // eviction curr_items stays put (each set evicts one), so sampling is exact.
-uint64_t ItemsAtFirstEviction(StoreOptions o) {
+std::string DecimalKey(uint64_t n) { return std::to_string(n); }
+
+uint64_t ItemsAtFirstEviction(StoreOptions o, std::string (*key_text)(uint64_t) = DecimalKey) {
   Clock clock;
   ThreadStats stats;
   auto store = *ItemStore::Create(o, &clock);
   for (uint64_t key = 1; key < 5'000'000; ++key) {
-    store->Store(StoreMode::kSet, std::to_string(key), 0, 0, "x", 0, stats);
+    store->Store(StoreMode::kSet, key_text(key), 0, 0, "x", 0, stats);
     if (key % 256 == 0) {
       const StoreTotals t = store->Totals();
       if (t.evictions > 0) return t.curr_items;
@@ -457,6 +460,115 @@ TEST(FillTest, CompactLayoutHoldsFourMillion) {
   o.layout.pack_keys = true;
   o.layout.header = compact::HeaderStyle::kLean;
   EXPECT_EQ(ItemsAtFirstEviction(o), 64u * 65536);  // 4194304
+}
+
+// An md5-style key: 32 lowercase hex digits, a different one for every n.
+std::string Md5Key(uint64_t n) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string key;
+  uint64_t x = n;
+  for (int half = 0; half < 2; ++half) {
+    x += 0x9E3779B97F4A7C15ull;  // splitmix64: a bijection of n per half
+    uint64_t z = x;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    for (int i = 0; i < 16; ++i) key.push_back(kDigits[(z >> (60 - 4 * i)) & 15]);
+  }
+  return key;
+}
+
+TEST(FillTest, PackedHexKeysFitMoreItems) {
+  // The `compact` preset with md5-hex keys: 11 + 1 + 17 + 1 = 30 bytes an item
+  // with packed keys, 11 + 1 + 32 + 1 = 45 with text keys.
+  StoreOptions o;
+  o.memory_limit = size_t{16} << 20;
+  o.hashpower_init = 22;  // no maintainer thread here to grow the index
+  o.slabs.min_space = 5;
+  o.slabs.factor = 1.05;
+  o.slabs.align = 1;
+  o.slabs.max_classes = 255;
+  o.cas_enabled = false;
+  o.layout.refs = RefMode::kPage;
+  o.layout.header = compact::HeaderStyle::kLean;
+  o.layout.pack_keys = false;
+  const uint64_t text = ItemsAtFirstEviction(o, Md5Key);
+  o.layout.pack_keys = true;
+  const uint64_t packed = ItemsAtFirstEviction(o, Md5Key);
+  RecordProperty("items_text_keys", std::to_string(text));
+  RecordProperty("items_packed_keys", std::to_string(packed));
+  EXPECT_GT(text, 0u);
+  EXPECT_GT(packed, text * 14 / 10) << "text " << text << ", packed " << packed;
+}
+
+// md5-hex, sha1-hex and UUID keys, either case: stored and found by their
+// text, listed by their text, smaller when keys are packed.
+TEST_P(ItemStoreTest, HexAndUuidKeysRoundTrip) {
+  Make();
+  const bool pack = store_->layout().pack_keys();
+  const std::vector<std::string> keys = {
+      "d41d8cd98f00b204e9800998ecf8427e",
+      "D41D8CD98F00B204E9800998ECF8427E",  // the same digits upper case: another key
+      "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+      "123e4567-e89b-12d3-a456-426614174000",
+      "123E4567-E89B-12D3-A456-426614174000",
+      "123e4567e89b12d3a456426614174000",  // the UUID's digits without dashes
+      "123e4567-E89B-12d3-a456-426614174000",  // mixed case: text
+      "abc12",                                 // odd
+      "0abc12",
+      "1234",                                  // decimal
+      "01234",                                 // hex
+      "0x1234",                                // text
+  };
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(Set(keys[i], "v" + std::to_string(i)), StoreResult::kStored) << keys[i];
+  }
+  EXPECT_EQ(store_->Totals().curr_items, keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(Get(keys[i]), "v" + std::to_string(i)) << keys[i];
+  }
+  EXPECT_EQ(Get("d41d8cd98f00b204e9800998ecf8427E"), std::nullopt);  // mixed case: absent
+  EXPECT_EQ(Get("123e4567-e89b-12d3-a456-42661417400"), std::nullopt);
+
+  // What the item visitors (cachedump, metadump) see: the texts.
+  auto listed = [&] {
+    std::vector<std::string> seen;
+    for (int cls = 1; cls <= store_->classes().count(); ++cls) {
+      store_->VisitItems(cls, 1000, [&](const ItemInfo& i) { seen.emplace_back(i.key); });
+    }
+    std::sort(seen.begin(), seen.end());
+    return seen;
+  };
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(listed(), sorted);
+
+  // A lean item stored without an expiry is rewritten to hold one: its key
+  // goes through Key() and back to the same stored form.
+  for (const std::string& k : keys) {
+    EXPECT_EQ(store_->Touch(k, 500, stats_), TouchResult::kTouched) << k;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(Get(keys[i]), "v" + std::to_string(i)) << keys[i];
+  }
+  EXPECT_EQ(listed(), sorted);
+  EXPECT_EQ(store_->Totals().curr_items, keys.size());
+
+  ASSERT_EQ(Set(keys[3], "41"), StoreResult::kStored);
+  EXPECT_EQ(Delta(keys[3], true, 1), "42");
+  EXPECT_TRUE(store_->Delete(keys[4], stats_));
+  EXPECT_EQ(Get(keys[4]), std::nullopt);
+  EXPECT_EQ(Get(keys[3]), "42");
+
+  // Size: a tag and 16 bytes in place of 32 characters.
+  ASSERT_TRUE(store_->Delete(keys[3], stats_));
+  const uint64_t before = store_->Totals().bytes;
+  ASSERT_EQ(Set(keys[0] + "0", "x"), StoreResult::kStored);  // 33 digits: 1 + 17 bytes
+  const compact::ItemLayout& l = store_->layout();
+  EXPECT_EQ(store_->Totals().bytes - before, l.ItemSize(pack ? 18 : 33, 0, 1, 0));
+  const uint64_t before_uuid = store_->Totals().bytes;
+  ASSERT_EQ(Set(keys[3], "x"), StoreResult::kStored);
+  EXPECT_EQ(store_->Totals().bytes - before_uuid, l.ItemSize(pack ? 17 : 36, 0, 1, 0));
 }
 
 TEST_P(ItemStoreTest, VisitItemsListsAClassMostRecentFirst) {
