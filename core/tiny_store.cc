@@ -22,11 +22,21 @@ ThreadStats& Scratch() {
 ClassCounters& Inline(ThreadStats& stats) { return stats.per_class[0]; }
 
 // The text of value code `code` of tagged key `k`.
-std::string_view Text(uint64_t k, uint32_t code, char (&buf)[ct::kMaxText]) {
-  return {buf, ct::DecodeValue(code, ct::ValueBits(ct::ClassOfKey(k)), buf)};
+std::string_view Text(const ct::TinyKey& k, const ct::SlotValue& v, char (&buf)[ct::kMaxText]) {
+  return {buf, ct::DecodeValue(v, ct::ValueBits(ct::ClassOfKey(k)), buf)};
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The bytes of table an inline value takes: one slot, or a wide pair.
+size_t SlotBytes(const ct::TinyKey& k, const ct::SlotValue& v) {
+  return (ct::WideValue(k.cls, v) ? 2 : 1) * sizeof(uint64_t);
+}
+size_t SlotBytes(const ct::TinyKey& k, std::string_view text) {
+  ct::SlotValue v;
+  ct::EncodeValue(text, ct::ValueBits(ct::ClassOfKey(k)), &v);
+  return SlotBytes(k, v);
+}
 
 }  // namespace
 
@@ -118,7 +128,7 @@ bool TinyStore::ShapeOf(std::string_view key, KeyShape* shape) const {
   while (start > 0 && IsDigit(key[start - 1])) --start;
   if (start == key.size() || !ct::ParseDecimal(key.substr(start), &shape->n)) return false;
   shape->prefix = key.substr(0, start);
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (shape->prefix.empty()) return ct::IntKey(shape->n, table_.min_addr_bits(), &k);
   if (shape->prefix.size() > KeyPrefixes::kMaxPrefixLength) return false;
   // Any id will do to ask whether a class holds the number.
@@ -127,7 +137,7 @@ bool TinyStore::ShapeOf(std::string_view key, KeyShape* shape) const {
   return true;
 }
 
-bool TinyStore::Resolve(const KeyShape& s, ThreadStats& stats, uint64_t* k) const {
+bool TinyStore::Resolve(const KeyShape& s, ThreadStats& stats, ct::TinyKey* k) const {
   const int bits = table_.min_addr_bits();
   if (s.prefix.empty()) return ct::IntKey(s.n, bits, k);
   const std::optional<uint32_t> id = prefixes_.Find(s.prefix, s.prefix_hash);
@@ -136,13 +146,13 @@ bool TinyStore::Resolve(const KeyShape& s, ThreadStats& stats, uint64_t* k) cons
 }
 
 bool TinyStore::ResolveForStore(const KeyShape& s, uint32_t flags, int64_t exptime,
-                                std::string_view value, ThreadStats& stats, uint64_t* k) {
+                                std::string_view value, ThreadStats& stats, ct::TinyKey* k) {
   if (Resolve(s, stats, k)) return true;
   if (s.prefix.empty() || prefixes_.full()) return false;
   // Would the item go inline, were its prefix known? (Any id will do: the
   // class depends on the number only.)
-  uint64_t probe = 0;
-  uint32_t code = 0;
+  ct::TinyKey probe;
+  ct::SlotValue code;
   if (!ct::PrefixedKey(0, s.n, table_.min_addr_bits(), &probe) ||
       !Inlinable(probe, flags, exptime, value, &code)) {
     return false;
@@ -151,7 +161,7 @@ bool TinyStore::ResolveForStore(const KeyShape& s, uint32_t flags, int64_t expti
   return id.has_value() && ct::PrefixedKey(*id, s.n, table_.min_addr_bits(), k);
 }
 
-std::string TinyStore::KeyText(uint64_t k) const {
+std::string TinyStore::KeyText(const ct::TinyKey& k) const {
   char digits[compact::kMaxDecimalKey];
   if (!ct::IsPrefixed(ct::ClassOfKey(k))) {
     return std::string(digits, compact::FormatDecimal(ct::KeyNumber(k), digits));
@@ -164,7 +174,7 @@ std::string TinyStore::KeyText(uint64_t k) const {
   return text;
 }
 
-bool TinyStore::Promote(std::string_view key, uint64_t k, std::string_view text) {
+bool TinyStore::Promote(std::string_view key, const ct::TinyKey& k, std::string_view text) {
   if (OverflowStore(StoreMode::kSet, key, 0, 0, text, 0, Scratch()) != StoreResult::kStored) {
     return false;
   }
@@ -181,13 +191,13 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
     return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
   }
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!ResolveForStore(shape, flags, exptime, value, stats, &k)) {
     return OverflowStore(mode, key, flags, exptime, value, cas_unique, stats);
   }
-  uint32_t code = 0;
+  ct::SlotValue code;
   const bool inlinable = Inlinable(k, flags, exptime, value, &code);
-  uint32_t old = 0;
+  ct::SlotValue old;
   const bool present = table_.Peek(k, &old);
   auto put_inline = [&]() -> bool {
     const TinyTable::PutResult r = table_.Put(k, code);
@@ -253,9 +263,9 @@ bool TinyStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->Get(key, new_exptime, stats, visit);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->Get(key, new_exptime, stats, visit);
-  uint32_t code = 0;
+  ct::SlotValue code;
   if (!table_.Get(k, &code)) return overflow_->Get(key, new_exptime, stats, visit);
   char buf[ct::kMaxText];
   const std::string_view text = Text(k, code, buf);
@@ -283,9 +293,9 @@ TouchResult TinyStore::Touch(std::string_view key, int64_t exptime, ThreadStats&
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->Touch(key, exptime, stats);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->Touch(key, exptime, stats);
-  uint32_t code = 0;
+  ct::SlotValue code;
   if (!table_.Get(k, &code)) return overflow_->Touch(key, exptime, stats);
   if (exptime == 0) {
     stats.touch_cmds.Add();
@@ -302,7 +312,7 @@ bool TinyStore::Delete(std::string_view key, ThreadStats& stats) {
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->Delete(key, stats);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->Delete(key, stats);
   if (table_.Erase(k)) {
     Inline(stats).delete_hits.Add();
@@ -315,7 +325,7 @@ void TinyStore::Drop(std::string_view key) {
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->Drop(key);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, Scratch(), &k)) return overflow_->Drop(key);
   table_.Erase(k);
   overflow_->Drop(key);
@@ -328,8 +338,8 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
   // A bucket at a time, so each stripe lock is held only while its 8 slots
   // are copied; the callback runs with no table lock held.
   struct Inline {
-    uint64_t key;
-    uint32_t code;
+    ct::TinyKey key;
+    ct::SlotValue code;
     bool referenced;
   };
   std::vector<Inline> batch;
@@ -339,7 +349,7 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
     batch.clear();
     const size_t before = cursor;
     table_.ForEach(&cursor, std::min<size_t>(limit - visited, 4096),
-                   [&](uint64_t key, uint32_t code, bool referenced) {
+                   [&](const ct::TinyKey& key, const ct::SlotValue& code, bool referenced) {
                      batch.push_back({key, code, referenced});
                    });
     for (const Inline& item : batch) {
@@ -349,7 +359,7 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
       ItemInfo info;
       info.key = key;
       info.value_bytes = Text(item.key, item.code, buf).size();
-      info.total_bytes = sizeof(uint64_t);  // one slot
+      info.total_bytes = SlotBytes(item.key, item.code);
       info.fetched = item.referenced;
       visit(info);
       ++visited;
@@ -377,14 +387,14 @@ DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
-  uint32_t code = 0;
+  ct::SlotValue code;
   if (!table_.Get(k, &code)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
   return DeltaInline(key, k, code, incr, delta, stats, out, out_len, nullptr);
 }
 
-DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t code, bool incr,
+DeltaResult TinyStore::DeltaInline(std::string_view key, const ct::TinyKey& k, const ct::SlotValue& code, bool incr,
                                    uint64_t delta, ThreadStats& stats,
                                    char (&out)[kDeltaMaxLength], size_t* out_len,
                                    std::string_view* slot_text) {
@@ -408,7 +418,7 @@ DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t co
   std::memset(out + n, ' ', len - n);
   const std::string_view new_text(out, len);
   if (slot_text != nullptr) *slot_text = {};
-  uint32_t new_code = 0;
+  ct::SlotValue new_code;
   if (ct::EncodeValue(new_text, ct::ValueBits(ct::ClassOfKey(k)), &new_code) &&
       table_.Put(k, new_code) != TinyTable::PutResult::kNoRoom) {
     if (slot_text != nullptr) *slot_text = new_text;
@@ -417,15 +427,15 @@ DeltaResult TinyStore::DeltaInline(std::string_view key, uint64_t k, uint32_t co
   return Promote(key, k, new_text) ? DeltaResult::kOk : DeltaResult::kNoMemory;
 }
 
-MetaItem TinyStore::InlineView(std::string_view text, bool referenced) {
+MetaItem TinyStore::InlineView(std::string_view text, bool referenced, size_t bytes) {
   MetaItem m;
   m.value = text;
   m.fetched = referenced;
-  m.size = sizeof(uint64_t);  // the slot
+  m.size = bytes;
   return m;
 }
 
-void TinyStore::ApplyInline(std::string_view key, uint64_t k, std::string_view text,
+void TinyStore::ApplyInline(std::string_view key, const ct::TinyKey& k, std::string_view text,
                             const MetaChange& change) {
   const bool expires = change.exptime.has_value() && *change.exptime != 0;
   const bool marked = change.state.has_value() && *change.state != 0;
@@ -445,9 +455,9 @@ MetaGetResult TinyStore::MetaGet(std::string_view key, const MetaGetOptions& opt
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->MetaGet(key, options, stats, visit);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->MetaGet(key, options, stats, visit);
-  uint32_t code = 0;
+  ct::SlotValue code;
   bool referenced = false;
   const bool mark = options.bump && !options.debug;
   if (!table_.Inspect(k, &code, mark, &referenced)) {
@@ -459,7 +469,7 @@ MetaGetResult TinyStore::MetaGet(std::string_view key, const MetaGetOptions& opt
   }
   char buf[ct::kMaxText];
   const std::string_view text = Text(k, code, buf);
-  const MetaChange change = visit(InlineView(text, referenced));
+  const MetaChange change = visit(InlineView(text, referenced, SlotBytes(k, code)));
   ApplyInline(key, k, text, change);
   return MetaGetResult::kHit;
 }
@@ -480,8 +490,8 @@ StoreResult TinyStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
   std::optional<absl::MutexLock> lock;
   if (ShapeOf(key, &shape)) {
     lock.emplace(&KeyLock(shape));
-    uint64_t k = 0;
-    uint32_t code = 0;
+    ct::TinyKey k;
+    ct::SlotValue code;
     char buf[ct::kMaxText];
     if (Resolve(shape, stats, &k) && table_.Peek(k, &code) &&
         !Promote(key, k, Text(k, code, buf))) {
@@ -501,9 +511,9 @@ MetaDeleteResult TinyStore::MetaDelete(std::string_view key, const MetaDeleteOpt
   KeyShape shape;
   if (!ShapeOf(key, &shape)) return overflow_->MetaDelete(key, options, stats);
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
+  ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->MetaDelete(key, options, stats);
-  uint32_t code = 0;
+  ct::SlotValue code;
   if (table_.Peek(k, &code)) {
     if (options.cas.has_value() && *options.cas != 0) {  // an inline item's unique is 0
       stats.delete_misses.Add();
@@ -530,8 +540,8 @@ DeltaResult TinyStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
     return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
   }
   absl::MutexLock lock(&KeyLock(shape));
-  uint64_t k = 0;
-  uint32_t code = 0;
+  ct::TinyKey k;
+  ct::SlotValue code;
   if (!Resolve(shape, stats, &k) || !table_.Get(k, &code)) {
     return overflow_->MetaDelta(key, incr, delta, options, stats, out, out_len, visit);
   }
@@ -545,7 +555,7 @@ DeltaResult TinyStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
   const DeltaResult r = DeltaInline(key, k, code, incr, delta, stats, out, out_len, &text);
   if (r != DeltaResult::kOk) return r;
   if (!text.empty()) {
-    ApplyInline(key, k, text, visit(InlineView(text, true)));
+    ApplyInline(key, k, text, visit(InlineView(text, true, SlotBytes(k, text))));
     return DeltaResult::kOk;
   }
   // The result outgrew the slot and moved to the overflow store: it answers.
@@ -571,7 +581,7 @@ StoreTotals TinyStore::Totals() const {
   StoreTotals t = overflow_->Totals();
   t.curr_items += table_.items();
   t.total_items += inline_total_.load(std::memory_order_relaxed);
-  t.bytes += table_.items() * sizeof(uint64_t);
+  t.bytes += (table_.items() + table_.wide_items()) * sizeof(uint64_t);
   t.evictions += table_.evictions();
   return t;  // malloced: the pool's bytes, the table's pages included
 }

@@ -7,11 +7,13 @@
 //
 // Where an item lives. A store of key K goes inline — 8 bytes in the
 // table, no header, no links — when K has a slot class (compact/tiny_slot.h:
-// a canonical decimal integer below 2^61, or a learned prefix followed by
+// a canonical decimal integer below 2^64, or a learned prefix followed by
 // one below 2^50) and the item has flags 0, no expiry, no CAS (CAS off) and
-// a value with an inline code in that class (a number with up to 3 trailing
-// spaces, or a few bytes: below 2^29 or 3 bytes for keys below 2^40 and
-// prefixed numbers below 2^32, fewer for longer keys). Any other item goes to the
+// a value that class holds (a number with up to 3 trailing spaces, or a few
+// bytes: below 2^29 or 3 bytes for keys below 2^40 and prefixed numbers
+// below 2^32, fewer for longer keys; in those two classes also, in two
+// slots, a number below 2^64 with spaces up to 20 characters, or up to 10
+// bytes; keys of 2^61 and above always take two slots). Any other item goes to the
 // overflow store, and the key's copy in the other place is removed, so a
 // key lives in exactly one place. An operation that an inline item cannot
 // take as it is (append/prepend/cas, a touch or gat with an expiry, an
@@ -152,16 +154,16 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   }
   // The tagged key (compact/tiny_slot.h) of `s`, if its prefix is known;
   // counts the prefix lookup. REQUIRES: s's key lock.
-  bool Resolve(const KeyShape& s, ThreadStats& stats, uint64_t* k) const;
+  bool Resolve(const KeyShape& s, ThreadStats& stats, compact::tiny::TinyKey* k) const;
   // Resolve(), learning the prefix from a store that would go inline
   // (flags, exptime, value) if only it were known.
   bool ResolveForStore(const KeyShape& s, uint32_t flags, int64_t exptime, std::string_view value,
-                       ThreadStats& stats, uint64_t* k);
+                       ThreadStats& stats, compact::tiny::TinyKey* k);
   // The text of tagged key `k`.
-  std::string KeyText(uint64_t k) const;
+  std::string KeyText(const compact::tiny::TinyKey& k) const;
   // The inline code of an item under tagged key `k`, if it may live inline.
-  bool Inlinable(uint64_t k, uint32_t flags, int64_t exptime, std::string_view value,
-                 uint32_t* code) const {
+  bool Inlinable(const compact::tiny::TinyKey& k, uint32_t flags, int64_t exptime, std::string_view value,
+                 compact::tiny::SlotValue* code) const {
     return flags == 0 && exptime == 0 && !options_.cas_enabled &&
            compact::tiny::EncodeValue(value, compact::tiny::ValueBits(compact::tiny::ClassOfKey(k)),
                                       code);
@@ -169,13 +171,14 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // Moves inline item `k` (code `code`) to the overflow store with `text` as
   // its value; false when that store has no memory (the item stays).
   // REQUIRES: k's key lock.
-  bool Promote(std::string_view key, uint64_t k, std::string_view text);
+  bool Promote(std::string_view key, const compact::tiny::TinyKey& k, std::string_view text);
   // What a meta command sees of an inline item.
-  static MetaItem InlineView(std::string_view text, bool referenced);
+  // `bytes`: the slot or pair it takes.
+  static MetaItem InlineView(std::string_view text, bool referenced, size_t bytes);
   // Applies a meta change to inline item `k` (value `text`): nothing if the
   // change is empty, else the item moves to the overflow store and takes it
   // there. REQUIRES: k's key lock.
-  void ApplyInline(std::string_view key, uint64_t k, std::string_view text,
+  void ApplyInline(std::string_view key, const compact::tiny::TinyKey& k, std::string_view text,
                    const MetaChange& change);
   // incr/decr of inline item `k` (code `code`), as Delta(). `out` also
   // receives the item's new text: the digits, then spaces up to the old
@@ -183,7 +186,8 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // item stays inline, and empty when it outgrew the slot and moved to the
   // overflow store — so a caller needs no second look at the table.
   // REQUIRES: k's key lock.
-  DeltaResult DeltaInline(std::string_view key, uint64_t k, uint32_t code, bool incr,
+  DeltaResult DeltaInline(std::string_view key, const compact::tiny::TinyKey& k, const compact::tiny::SlotValue& code,
+                          bool incr,
                           uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
                           size_t* out_len, std::string_view* slot_text);
   // After a table Put(): pull a page when the table keeps evicting.

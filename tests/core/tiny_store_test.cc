@@ -66,17 +66,19 @@ TEST_F(TinyStoreTest, TinyItemsLiveInlineTheRestInOverflow) {
   EXPECT_EQ(Set("42", "12345678"), StoreResult::kStored);
   EXPECT_EQ(Set("key", "x"), StoreResult::kStored);             // text key
   EXPECT_EQ(Set("007", "x"), StoreResult::kStored);             // not canonical
-  EXPECT_EQ(Set("8", "long value"), StoreResult::kStored);      // value too long
+  EXPECT_EQ(Set("8", "a long value"), StoreResult::kStored);    // value too long (> 10)
+  EXPECT_EQ(Set("11", "ten bytes!"), StoreResult::kStored);     // a wide slot pair
   EXPECT_EQ(Set("9", "x", 5), StoreResult::kStored);            // flags
   EXPECT_EQ(Set("10", "x", 0, 100), StoreResult::kStored);      // expiry
-  EXPECT_EQ(Inline(), 2u);
-  EXPECT_EQ(Items(), 7u);
+  EXPECT_EQ(Inline(), 3u);
+  EXPECT_EQ(Items(), 8u);
   uint32_t flags = 0;
   EXPECT_EQ(Get("1"), "x");
+  EXPECT_EQ(Get("11"), "ten bytes!");
   EXPECT_EQ(Get("42"), "12345678");
   EXPECT_EQ(Get("key"), "x");
   EXPECT_EQ(Get("007"), "x");
-  EXPECT_EQ(Get("8"), "long value");
+  EXPECT_EQ(Get("8"), "a long value");
   EXPECT_EQ(Get("9", &flags), "x");
   EXPECT_EQ(flags, 5u);
   EXPECT_EQ(Get("10"), "x");
@@ -132,11 +134,21 @@ TEST_F(TinyStoreTest, CountersChangeInPlaceWithMemcachedsText) {
   EXPECT_EQ(Delta("1", true, 991), "1000");
   EXPECT_EQ(Get("1"), "1000");
   EXPECT_EQ(Inline(), 1u);
-  Set("2", "536870911");  // the largest inline number
+  Set("2", "536870911");  // the largest number of one slot
   EXPECT_EQ(Inline(), 2u);
-  EXPECT_EQ(Delta("2", true, 1), "536870912");  // no longer fits: overflow
+  EXPECT_EQ(Delta("2", true, 1), "536870912");  // two slots now, still inline
   EXPECT_EQ(Get("2"), "536870912");
-  EXPECT_EQ(Inline(), 1u);
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(tiny_->table().wide_items(), 1u);
+  EXPECT_EQ(Delta("2", true, UINT64_MAX - 536870912), "18446744073709551615");
+  EXPECT_EQ(Delta("2", false, UINT64_MAX - 1), "1");
+  EXPECT_EQ(Get("2"), "1                   ");  // 19 spaces: memcached's decr
+  EXPECT_EQ(Delta("2", true, 9), "10");
+  EXPECT_EQ(Get("2"), "10                  ");
+  EXPECT_EQ(Inline(), 2u);
+  Set("2", "7");  // back to one slot
+  EXPECT_EQ(tiny_->table().wide_items(), 0u);
+  EXPECT_EQ(Get("2"), "7");
   Set("3", "5");
   EXPECT_EQ(Delta("3", true, UINT64_MAX), "4");  // wraps at 2^64
   EXPECT_EQ(Delta("3", false, 100), "0");        // stops at 0
@@ -185,8 +197,16 @@ TEST_F(TinyStoreTest, MetaDeltaShowsTheNewItemWhereverItLives) {
   Set("2", "536870911");
   EXPECT_EQ(meta_delta("2", true, 1, {}, &seen, &size), "536870912");
   EXPECT_EQ(seen, "536870912");
-  EXPECT_GT(size, sizeof(uint64_t));  // no longer fits: the overflow item
-  EXPECT_EQ(Inline(), 0u);
+  EXPECT_EQ(size, 2 * sizeof(uint64_t));  // a wide pair of slots
+  EXPECT_EQ(Inline(), 1u);
+  // A 15-digit key's code holds numbers below 2^19: beyond, the overflow item.
+  Set("123456789012345", "524287");
+  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(meta_delta("123456789012345", true, 1, {}, &seen, &size), "524288");
+  EXPECT_EQ(seen, "524288");
+  EXPECT_GT(size, 2 * sizeof(uint64_t));  // no longer fits: the overflow item
+  EXPECT_EQ(Inline(), 1u);
+  EXPECT_EQ(Get("123456789012345"), "524288");
 }
 
 TEST_F(TinyStoreTest, ExpiryMovesAnItemOut) {
@@ -400,9 +420,12 @@ TEST_F(TinyStoreTest, LongIdsLiveInlineWithTheValuesTheirClassHolds) {
   // 19-digit (snowflake) ids below 2^61: 1 byte, numbers to 255.
   EXPECT_EQ(Set("1800000000000000001", "1"), StoreResult::kStored);
   EXPECT_EQ(Set("1800000000000000002", "256"), StoreResult::kStored);  // overflow
-  EXPECT_EQ(Set("18446744073709551615", "x"), StoreResult::kStored);   // above 2^61: overflow
-  EXPECT_EQ(Inline(), 3u);
-  EXPECT_EQ(Items(), 6u);
+  EXPECT_EQ(Set("18446744073709551615", "x"), StoreResult::kStored);   // above 2^61: two slots
+  EXPECT_EQ(Set("18446744073709551614", "abcdefgh"), StoreResult::kStored);  // 8 bytes: overflow
+  EXPECT_EQ(Inline(), 4u);
+  EXPECT_EQ(Items(), 7u);
+  EXPECT_EQ(tiny_->table().wide_items(), 1u);
+  EXPECT_EQ(Get("18446744073709551614"), "abcdefgh");
   EXPECT_EQ(Get("123456789012345"), "x");
   EXPECT_EQ(Get("123456789012346"), "524287");
   EXPECT_EQ(Get("123456789012347"), "abc");
@@ -411,9 +434,15 @@ TEST_F(TinyStoreTest, LongIdsLiveInlineWithTheValuesTheirClassHolds) {
   EXPECT_EQ(Get("18446744073709551615"), "x");
   // A counter that outgrows its class's code moves out, with memcached's text.
   EXPECT_EQ(Delta("1800000000000000001", true, 254), "255");
-  EXPECT_EQ(Inline(), 3u);
+  EXPECT_EQ(Inline(), 4u);
   EXPECT_EQ(Delta("1800000000000000001", true, 1), "256");
-  EXPECT_EQ(Inline(), 2u);
+  EXPECT_EQ(Inline(), 3u);
+  // Above 2^61 a counter goes to 2^64 - 1 in its two slots.
+  EXPECT_EQ(Set("10000000000000000000", "18446744073709551614"), StoreResult::kStored);
+  EXPECT_EQ(Delta("10000000000000000000", true, 1), "18446744073709551615");
+  EXPECT_EQ(Delta("10000000000000000000", false, 18446744073709551610ULL), "5");
+  EXPECT_EQ(Get("10000000000000000000"), "5                   ");  // 19 spaces: outgrew 7, moved out
+  EXPECT_EQ(Inline(), 3u);
   EXPECT_EQ(Get("1800000000000000001"), "256");
   EXPECT_EQ(Delta("1800000000000000001", false, 250), "6");
   EXPECT_EQ(Get("1800000000000000001"), "6  ");

@@ -39,7 +39,9 @@ class HeapPages : public TinyTable::PageSource {
   absl::flat_hash_set<uint8_t*> out_;
 };
 
-uint32_t CodeFor(uint64_t key) { return static_cast<uint32_t>(key * 2654435761u) & 0x7fffffff; }
+using V = compact::tiny::SlotValue;
+
+V CodeFor(uint64_t key) { return V{static_cast<uint32_t>(key * 2654435761u) & 0x7fffffff}; }
 
 TEST(TinyTableTest, StoresFindsAndErases) {
   HeapPages pages(1000);
@@ -47,16 +49,16 @@ TEST(TinyTableTest, StoresFindsAndErases) {
     TinyTable t(kPage, 1000, &pages);
     EXPECT_EQ(t.key_bits(compact::tiny::kInt), 26 + 6);
     EXPECT_EQ(t.min_addr_bits(), 6);
-    uint32_t code;
+    V code;
     EXPECT_FALSE(t.Get(1, &code));
-    EXPECT_EQ(t.Put(1, 10), TinyTable::PutResult::kStored);
+    EXPECT_EQ(t.Put(1, V{10}), TinyTable::PutResult::kStored);
     EXPECT_EQ(t.pages(), 1u);
     ASSERT_TRUE(t.Get(1, &code));
-    EXPECT_EQ(code, 10u);
-    EXPECT_EQ(t.Put(1, 11), TinyTable::PutResult::kStored);  // overwrite
+    EXPECT_EQ(code.code, 10u);
+    EXPECT_EQ(t.Put(1, V{11}), TinyTable::PutResult::kStored);  // overwrite
     EXPECT_EQ(t.items(), 1u);
     ASSERT_TRUE(t.Peek(1, &code));
-    EXPECT_EQ(code, 11u);
+    EXPECT_EQ(code.code, 11u);
     EXPECT_TRUE(t.Erase(1));
     EXPECT_FALSE(t.Erase(1));
     EXPECT_FALSE(t.Get(1, &code));
@@ -78,67 +80,82 @@ TEST(TinyTableTest, GrowsWithoutEvictingWhilePagesLast) {
   EXPECT_LE(load, TinyTable::kMaxLoad);
   EXPECT_LE(t.bytes(), (t.buckets() * 64 / kPage + 1) * kPage);
   for (uint64_t k = 1; k <= kN; ++k) {
-    uint32_t code = 0;
+    V code;
     ASSERT_TRUE(t.Get(k, &code)) << k;
     ASSERT_EQ(code, CodeFor(k));
   }
   // Keys at the top of the domain round-trip too.
   const uint64_t top = (uint64_t{1} << t.key_bits(compact::tiny::kInt)) - 1;
-  ASSERT_NE(t.Put(top, 5), TinyTable::PutResult::kNoRoom);
-  uint32_t code = 0;
+  ASSERT_NE(t.Put(top, V{5}), TinyTable::PutResult::kNoRoom);
+  V code;
   ASSERT_TRUE(t.Get(top, &code));
-  EXPECT_EQ(code, 5u);
+  EXPECT_EQ(code.code, 5u);
 }
 
 // Keys of every class, mixed: a key of each class, with a code as wide
 // as its class allows.
-uint64_t MixedKey(uint64_t i, const TinyTable& t) {
+using compact::tiny::TinyKey;
+
+TinyKey MixedKey(uint64_t i, const TinyTable& t) {
   namespace ct = compact::tiny;
   const int cls = static_cast<int>(i % ct::kClasses);
-  const uint64_t top = uint64_t{1} << t.key_bits(cls);
   // Spread over the class's whole domain (the high keys are the long ones).
-  return ct::TagKey(cls, (i * 0x9e3779b97f4a7c15ULL) & (top - 1));
+  return ct::TagKey(cls, (i * 0x9e3779b97f4a7c15ULL) & ct::Mask(t.key_bits(cls)));
 }
-uint32_t MixedCode(uint64_t key) {
+// Every third key of a 32-bit-code class gets a wide value; class 5's are all wide.
+V MixedCode(const TinyKey& key) {
   namespace ct = compact::tiny;
-  return static_cast<uint32_t>((key * 2654435761u) & ct::Mask(ct::ValueBits(ct::ClassOfKey(key))));
+  const int w = ct::ValueBits(key.cls);
+  V v;
+  if (w == ct::kHugeWideBits || (w == ct::kWideCodeBits && key.n % 3 == 0)) {
+    const std::string text = w == ct::kHugeWideBits ? std::to_string(key.n)
+                                                    : std::to_string(key.n * 2654435761u | (uint64_t{1} << 63));
+    EXPECT_TRUE(ct::EncodeValue(text, w, &v));
+    EXPECT_TRUE(ct::WideValue(key.cls, v));
+    return v;
+  }
+  v.code = static_cast<uint32_t>((key.n * 2654435761u) & ct::Mask(w));
+  if (ct::WideCode(v.code)) v.code &= ~(uint32_t{1} << 28);  // a narrow code, not a wide mark
+  return v;
 }
+std::pair<int, uint64_t> Id(const TinyKey& k) { return {k.cls, k.n}; }
 
 TEST(TinyTableTest, EveryKeyClassRoundTripsThroughGrowthMovesAndShrinking) {
   namespace ct = compact::tiny;
   HeapPages pages(1000);
   TinyTable t(kPage, 1000, &pages);
   constexpr uint64_t kN = 30000;
-  absl::flat_hash_map<uint64_t, uint32_t> want;
+  absl::flat_hash_map<std::pair<int, uint64_t>, V> want;
   for (uint64_t i = 1; i <= kN; ++i) {
-    const uint64_t k = MixedKey(i, t);
-    want[k] = MixedCode(k);
-    ASSERT_EQ(t.Put(k, want[k]), TinyTable::PutResult::kStored);
+    const TinyKey k = MixedKey(i, t);
+    want[Id(k)] = MixedCode(k);
+    ASSERT_EQ(t.Put(k, want[Id(k)]), TinyTable::PutResult::kStored);
   }
   // Equal numbers in different classes are different keys.
-  ASSERT_EQ(t.Put(ct::TagKey(ct::kInt, 77), 1), TinyTable::PutResult::kStored);
-  ASSERT_EQ(t.Put(ct::TagKey(ct::kPrefixed, 77), 2), TinyTable::PutResult::kStored);
-  want[ct::TagKey(ct::kInt, 77)] = 1;
-  want[ct::TagKey(ct::kPrefixed, 77)] = 2;
+  ASSERT_EQ(t.Put(ct::TagKey(ct::kInt, 77), V{1}), TinyTable::PutResult::kStored);
+  ASSERT_EQ(t.Put(ct::TagKey(ct::kPrefixed, 77), V{2}), TinyTable::PutResult::kStored);
+  want[Id(ct::TagKey(ct::kInt, 77))] = V{1};
+  want[Id(ct::TagKey(ct::kPrefixed, 77))] = V{2};
   EXPECT_EQ(t.items(), want.size());
+  EXPECT_GT(t.wide_items(), want.size() / 6);
   const auto check_all = [&](bool all_present) {
     size_t cursor = 0, seen = 0;
-    t.ForEach(&cursor, SIZE_MAX, [&](uint64_t key, uint32_t code, bool) {
-      auto it = want.find(key);
-      ASSERT_NE(it, want.end()) << key;
-      ASSERT_EQ(code, it->second) << key;
+    t.ForEach(&cursor, SIZE_MAX, [&](const TinyKey& key, const V& code, bool) {
+      auto it = want.find(Id(key));
+      ASSERT_NE(it, want.end()) << key.cls << " " << key.n;
+      ASSERT_EQ(code, it->second) << key.cls << " " << key.n;
       ++seen;
     });
     EXPECT_EQ(seen, t.items());
     if (all_present) {
       EXPECT_EQ(seen, want.size());
     }
-    for (const auto& [key, code] : want) {
-      uint32_t got = 0;
-      if (t.Peek(key, &got)) {
-        ASSERT_EQ(got, code) << key;
+    for (const auto& [id, code] : want) {
+      V got;
+      if (t.Peek(TinyKey(id.first, id.second), &got)) {
+        ASSERT_EQ(got, code) << id.first << " " << id.second;
       } else {
-        ASSERT_FALSE(all_present) << key;
+        ASSERT_FALSE(all_present) << id.first << " " << id.second;
       }
     }
   };
@@ -162,7 +179,7 @@ TEST(TinyTableTest, EvictsOnlyWhenOutOfPagesAndNeverCorrupts) {
   EXPECT_GT(first_eviction_at, 0.97 * 8 * 512);
   size_t found = 0;
   for (uint64_t k = 1; k <= 20000; ++k) {
-    uint32_t code;
+    V code;
     if (t.Peek(k, &code)) {
       ++found;
       ASSERT_EQ(code, CodeFor(k)) << k;
@@ -176,7 +193,7 @@ TEST(TinyTableTest, ReadItemsSurviveEviction) {
   HeapPages pages(8);
   TinyTable t(kPage, 1000, &pages);
   for (uint64_t k = 1; k <= 4000; ++k) t.Put(k, CodeFor(k));
-  uint32_t code;
+  V code;
   size_t hot = 0;
   for (uint64_t k = 1; k <= 4000; k += 10) hot += t.Get(k, &code) ? 1 : 0;
   for (uint64_t k = 100000; k < 101000; ++k) t.Put(k, CodeFor(k));
@@ -205,7 +222,7 @@ TEST(TinyTableTest, ReleasingPagesKeepsWhatFits) {
     EXPECT_EQ(pages.out(), n - 1);
     size_t found = 0;
     for (uint64_t k = 1; k <= 20000; ++k) {
-      uint32_t code;
+      V code;
       if (t.Peek(k * 7919, &code)) {
         ++found;
         ASSERT_EQ(code, CodeFor(k));
@@ -224,12 +241,12 @@ TEST(TinyTableTest, ReleasingPagesKeepsWhatFits) {
 TEST(TinyTableTest, ClearKeepsPages) {
   HeapPages pages(1000);
   TinyTable t(kPage, 1000, &pages);
-  for (uint64_t k = 1; k <= 5000; ++k) t.Put(k, 1);
+  for (uint64_t k = 1; k <= 5000; ++k) t.Put(k, V{1});
   const size_t n = t.pages();
   t.Clear();
   EXPECT_EQ(t.items(), 0u);
   EXPECT_EQ(t.pages(), n);
-  uint32_t code;
+  V code;
   EXPECT_FALSE(t.Get(17, &code));
 }
 
@@ -249,7 +266,7 @@ TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
     for (int round = 0; round < 3; ++round) {
       for (uint64_t k = base; k < base + kKeys; ++k) {
         t.Put(k, CodeFor(k));
-        uint32_t code;
+        V code;
         if (t.Get(k - 5 < base ? k : k - 5, &code) && code != CodeFor(k - 5 < base ? k : k - 5)) {
           bad.fetch_add(1);
         }
@@ -276,7 +293,7 @@ TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
   size_t found = 0;
   for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
     for (uint64_t k = base; k < base + kKeys; ++k) {
-      uint32_t code;
+      V code;
       if (t.Peek(k, &code)) {
         ++found;
         ASSERT_EQ(code, CodeFor(k));

@@ -1589,7 +1589,8 @@ TINYCACHED_ONLY_SETTINGS = ["item_layout", "item_refs", "item_ref_bytes", "item_
 # tinycached's own general stats: the index's bytes (every engine) and what the
 # tiny engine keeps in its index slots.
 TINYCACHED_ONLY_STATS = ["index_bytes", "inline_items", "overflow_items", "inline_evictions",
-                         "inline_table_bytes"]
+                         "inline_table_bytes", "tiny_prefixes", "tiny_prefix_hits",
+                         "tiny_prefix_misses"]
 
 
 def check_names(test, mine, theirs, required, what):
