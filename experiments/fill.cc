@@ -46,6 +46,16 @@
 // "items stored" stays the first eviction's, the run's end is reported
 // beside it.
 //
+// Item shapes (experiments/shapes): by default key number k (1, 2, 3, ..., or
+// the shuffled order's) is the key "<prefix>k" with the value 'x' x
+// --value-size. --key-shape makes it a random distinct D-digit number, N hex
+// digits or a UUID (each a keyed bijection of k, so distinct), --key-prefixes
+// cycles the keys over N prefixes, --value-shape makes the value a D-digit
+// number or N letters derived from k. Every byte is a function of k and
+// --seed, so --verify rebuilds the key and value of any item it re-reads.
+// With every shape option at its default the bytes sent are exactly the
+// seed's.
+//
 // Exit codes: 0 filled (or stopped by a server out of memory), 1 --verify found
 // corrupt values, 2 bad usage, 3 connection or protocol failure, 4 the item cap
 // or key space ran out before the server filled up.
@@ -77,7 +87,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -117,18 +127,44 @@ constexpr int kExitNotFilled = 4;
 
 constexpr char kUsage[] =
     R"(usage: fill [options]
-Fills a memcached-protocol server with keys 1, 2, 3, ... (value 'x') using
-pipelined `set <key> 0 0 <n> noreply`, polls `stats` after every batch and
-stops at the first eviction. Reports curr_items at that moment.
+Fills a memcached-protocol server with keys 1, 2, 3, ... (value 'x'; other
+key and value shapes below) using pipelined `set <key> 0 0 <n> noreply`,
+polls `stats` after every batch and stops at the first eviction. Reports
+curr_items at that moment.
 
   --host HOST          server address (default 127.0.0.1)
   --port PORT          server port (default 11211)
   --value-size N       value of N bytes 'x' (default 1)
+  --value-shape SHAPE  the value of key number k:
+                         x          --value-size bytes of 'x' (default)
+                         digits:D   a decimal number of exactly D digits,
+                                    D 1..20, varying with k (and --seed),
+                                    below 2^64 - 1
+                         text:N     N letters (a-z, A-Z), N 1..1048576,
+                                    varying with k (and --seed)
+                       (--value-size only goes with x)
   --order ORDER        sequential (default) or shuffled
-  --seed N             seed of the shuffled order (default 1)
+  --seed N             seed of the shuffled order and of the random, hex,
+                       uuid, digits and text shapes (default 1)
   --key-space N        shuffled order: permutation of keys 1..N
                        (default: --max-items, else limit bytes / 8)
   --key-prefix STR     prepended to every key (default none)
+  --key-shape SHAPE    what follows the prefix for key number k (k = 1, 2,
+                       3, ..., or the shuffled order's numbers):
+                         seq        k in decimal (default)
+                         random:D   a distinct canonical D-digit decimal
+                                    number, D 1..20 (a bijection of k - 1
+                                    onto [10^(D-1), 10^D), keyed by --seed;
+                                    9 x 10^(D-1) keys at most)
+                         hex:N      N lowercase hex digits, N 1..64,
+                                    distinct per k (16^N keys at most
+                                    below N = 16), keyed by --seed
+                         uuid       36-character lowercase version-4 UUID
+                                    text, distinct per k, keyed by --seed
+  --key-prefixes N     N > 1: key number k also gets the prefix
+                       "<k-1 mod N>:" after --key-prefix, so the keys
+                       cycle over N prefixes ("rl:0:...", "rl:1:...", ...;
+                       default 1: none)
   --limit-mb MB        memory limit used for bytes/item (default: the
                        server's limit_maxbytes)
   --max-items N        safety cap on items sent (default: limit bytes)
@@ -146,6 +182,7 @@ stops at the first eviction. Reports curr_items at that moment.
                        (default 20000, 0 = do not wait)
   --settle-ms MS       then wait MS more (default 0)
   --verify             re-read a sample of keys with multi-get afterwards
+                       (each value is checked against the one sent)
   --verify-sample N    keys to re-read (default 100000, 0 = every key sent)
   --timeout-ms MS      give up when the server is silent this long
                        (default 30000)
@@ -165,6 +202,12 @@ stops at the first eviction. Reports curr_items at that moment.
 
 enum class KeyOrder { kSequential, kShuffled };
 
+// --key-shape and --value-shape (ItemShape below makes the bytes).
+enum class KeyShape { kSeq, kRandom, kHex, kUuid };
+enum class ValueShape { kX, kDigits, kText };
+constexpr uint64_t kMaxKeyPrefixes = 1000000;
+constexpr uint64_t kMaxTextValue = kMiB;
+
 struct Options {
   std::string host = "127.0.0.1";
   uint16_t port = 11211;
@@ -173,6 +216,12 @@ struct Options {
   uint64_t seed = 1;
   std::optional<uint64_t> key_space;
   std::string key_prefix;
+  KeyShape key_shape = KeyShape::kSeq;
+  uint64_t key_shape_size = 0;  // random:D digits, hex:N characters
+  uint64_t key_prefixes = 1;
+  ValueShape value_shape = ValueShape::kX;
+  uint64_t value_shape_size = 0;  // digits:D digits, text:N bytes
+  bool value_size_given = false;
   std::optional<uint64_t> limit_bytes;
   std::optional<uint64_t> max_items;
   // --past-eviction: a count, or a percentage of the items at the first eviction.
@@ -260,7 +309,8 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
         "seed",         "key-space", "key-prefix",    "limit-mb",
         "max-items",    "batch",     "min-batch",     "pid",
         "hash-wait-ms", "settle-ms", "verify-sample", "timeout-ms",
-        "label",        "csv",       "past-eviction", "stats-port"};
+        "label",        "csv",       "past-eviction", "stats-port",
+        "key-shape",    "key-prefixes", "value-shape"};
     if (std::find(std::begin(kValueOptions), std::end(kValueOptions), name) ==
         std::end(kValueOptions)) {
       return "unknown option: --" + std::string(name);
@@ -289,6 +339,7 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
     } else if (name == "value-size") {
       if (!number_at_least(0, kMaxValueLength)) return bad;
       options->value_size = number;
+      options->value_size_given = true;
     } else if (name == "order") {
       if (value == "sequential") {
         options->order = KeyOrder::kSequential;
@@ -306,6 +357,45 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
     } else if (name == "key-prefix") {
       if (!IsValidKeyText(value)) return bad;
       options->key_prefix = std::string(value);
+    } else if (name == "key-shape") {
+      // "name" or "name:SIZE".
+      const size_t colon = value.find(':');
+      const std::string_view shape = value.substr(0, colon);
+      const bool sized = colon != std::string_view::npos;
+      uint64_t size = 0;
+      if (sized && !ParseUint(value.substr(colon + 1), &size)) return bad;
+      if (shape == "seq" && !sized) {
+        options->key_shape = KeyShape::kSeq;
+      } else if (shape == "random" && sized && size >= 1 && size <= 20) {
+        options->key_shape = KeyShape::kRandom;
+      } else if (shape == "hex" && sized && size >= 1 && size <= 64) {
+        options->key_shape = KeyShape::kHex;
+      } else if (shape == "uuid" && !sized) {
+        options->key_shape = KeyShape::kUuid;
+      } else {
+        return bad + " (seq, random:D with D 1..20, hex:N with N 1..64, uuid)";
+      }
+      options->key_shape_size = size;
+    } else if (name == "key-prefixes") {
+      if (!number_at_least(1, kMaxKeyPrefixes)) return bad;
+      options->key_prefixes = number;
+    } else if (name == "value-shape") {
+      const size_t colon = value.find(':');
+      const std::string_view shape = value.substr(0, colon);
+      const bool sized = colon != std::string_view::npos;
+      uint64_t size = 0;
+      if (sized && !ParseUint(value.substr(colon + 1), &size)) return bad;
+      if (shape == "x" && !sized) {
+        options->value_shape = ValueShape::kX;
+      } else if (shape == "digits" && sized && size >= 1 && size <= 20) {
+        options->value_shape = ValueShape::kDigits;
+      } else if (shape == "text" && sized && size >= 1 && size <= kMaxTextValue) {
+        options->value_shape = ValueShape::kText;
+      } else {
+        return bad + " (x, digits:D with D 1..20, text:N with N 1.." +
+               std::to_string(kMaxTextValue) + ")";
+      }
+      options->value_shape_size = size;
     } else if (name == "limit-mb") {
       double mb = 0;
       if (!ParsePositiveDouble(value, &mb) || mb > 1e9) return bad;
@@ -368,6 +458,11 @@ std::string ParseOptions(int argc, char** argv, Options* options) {
       (options->pid.has_value() || options->past_eviction.has_value() ||
        options->past_eviction_pct.has_value()))
     return "--stats-port does not combine with --pid or --past-eviction";
+  if (options->value_shape != ValueShape::kX) {
+    if (options->value_size_given)
+      return "--value-size goes only with --value-shape x (digits:D and text:N set the length)";
+    options->value_size = options->value_shape_size;
+  }
   return "";
 }
 
@@ -692,12 +787,293 @@ class KeySequence {
   std::vector<uint32_t> permutation_;
 };
 
-void AppendKey(const std::string& prefix, uint64_t number, std::string* out) {
+// ---------------------------------------------------------------------------
+// Item shapes (--key-shape, --key-prefixes, --value-shape): the bytes of the
+// key and value of key number k (KeySequence's numbers: 1, 2, 3, ... or the
+// shuffled order). Every byte is a function of k and --seed alone, so --verify
+// rebuilds the exact key and value of any item.
+
+using U128 = unsigned __int128;
+
+// splitmix64's finaliser: a bijection of the 64-bit integers.
+uint64_t Mix64(uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111eb;
+  return x ^ (x >> 31);
+}
+
+uint64_t LowMask(int bits) {
+  return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+}
+
+// A keyed bijection of 0..n-1, 2 <= n <= 2^127: a Feistel network on the
+// smallest width w >= 2 bits with 2^w >= n, split into a low and a high half
+// (at most 64 bits each); each round XORs one half with a keyed hash of the
+// other, which is invertible. A value that lands at or past n is mapped again
+// (cycle walking) until it falls inside, which keeps it a bijection of 0..n-1;
+// since 2^w < 2n, fewer than two passes are needed on average.
+class Bijection {
+ public:
+  Bijection() = default;
+  Bijection(U128 n, uint64_t seed) : n_(n) {
+    int w = 2;
+    while (w < 128 && (U128{1} << w) < n) ++w;
+    low_bits_ = w / 2;
+    high_bits_ = w - low_bits_;
+    for (int r = 0; r < kRounds; ++r)
+      keys_[r] = Mix64(seed * 0x9e3779b97f4a7c15 + static_cast<uint64_t>(r) + 1);
+  }
+
+  U128 operator()(U128 x) const {
+    do {
+      x = Once(x);
+    } while (x >= n_);
+    return x;
+  }
+
+ private:
+  static constexpr int kRounds = 6;
+
+  U128 Once(U128 x) const {
+    const uint64_t low_mask = LowMask(low_bits_);
+    const uint64_t high_mask = LowMask(high_bits_);
+    uint64_t lo = static_cast<uint64_t>(x) & low_mask;
+    uint64_t hi = static_cast<uint64_t>(x >> low_bits_) & high_mask;
+    for (int r = 0; r < kRounds; ++r) {
+      if (r % 2 == 0) {
+        lo ^= Mix64(hi ^ keys_[r]) & low_mask;
+      } else {
+        hi ^= Mix64(lo ^ keys_[r]) & high_mask;
+      }
+    }
+    return (U128{hi} << low_bits_) | lo;
+  }
+
+  U128 n_ = 1;
+  int low_bits_ = 1;
+  int high_bits_ = 1;
+  uint64_t keys_[kRounds] = {};
+};
+
+void AppendDecimal(uint64_t number, std::string* out) {
   char digits[24];
   const auto result = std::to_chars(digits, digits + sizeof(digits), number);
-  out->append(prefix);
   out->append(digits, result.ptr);
 }
+
+void AppendDecimal128(U128 number, std::string* out) {
+  if (number <= UINT64_MAX) {
+    AppendDecimal(static_cast<uint64_t>(number), out);
+    return;
+  }
+  char digits[40];
+  char* p = digits + sizeof(digits);
+  while (number != 0) {
+    *--p = static_cast<char>('0' + static_cast<int>(number % 10));
+    number /= 10;
+  }
+  out->append(p, static_cast<size_t>(digits + sizeof(digits) - p));
+}
+
+// The low `count` (<= 16) hex digits of v, most significant first.
+void AppendHex(uint64_t v, int count, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = count - 1; i >= 0; --i) out->push_back(kHex[(v >> (4 * i)) & 0xf]);
+}
+
+U128 Pow10(int exponent) {
+  U128 v = 1;
+  for (int i = 0; i < exponent; ++i) v *= 10;
+  return v;
+}
+
+std::string ShapeName(std::string_view name, uint64_t size) {
+  return size == 0 ? std::string(name) : std::string(name) + ":" + std::to_string(size);
+}
+
+class ItemShape {
+ public:
+  explicit ItemShape(const Options& o)
+      : o_(o),
+        key_seed_(Mix64(o.seed ^ 0x6b65792d73686170)),    // "key-shap"
+        value_seed_(Mix64(o.seed ^ 0x76616c75652d7368)) {  // "value-sh"
+    switch (o.key_shape) {
+      case KeyShape::kSeq:
+        max_shape_length_ = 20;
+        break;
+      case KeyShape::kRandom: {
+        const int d = static_cast<int>(o.key_shape_size);
+        random_low_ = Pow10(d - 1);
+        const U128 n = 9 * random_low_;
+        key_limit_ = n > UINT64_MAX ? UINT64_MAX : static_cast<uint64_t>(n);
+        bijection_ = Bijection(n, key_seed_);
+        max_shape_length_ = o.key_shape_size;
+        break;
+      }
+      case KeyShape::kHex:
+        if (o.key_shape_size < 16) {
+          key_limit_ = uint64_t{1} << (4 * o.key_shape_size);
+          bijection_ = Bijection(key_limit_, key_seed_);
+        }
+        max_shape_length_ = o.key_shape_size;
+        break;
+      case KeyShape::kUuid:
+        max_shape_length_ = 36;
+        break;
+    }
+    if (o.key_prefixes > 1) {
+      std::string tag;
+      AppendDecimal(o.key_prefixes - 1, &tag);
+      max_shape_length_ += tag.size() + 1;
+    }
+    set_head_ = " 0 0 " + std::to_string(o.value_size) + " noreply\r\n";
+    if (o.value_shape == ValueShape::kX) {
+      x_value_.assign(o.value_size, 'x');
+      x_tail_ = set_head_ + x_value_ + "\r\n";
+    } else if (o.value_shape == ValueShape::kDigits) {
+      const uint64_t low = static_cast<uint64_t>(Pow10(static_cast<int>(o.value_shape_size) - 1));
+      digits_low_ = low;
+      // 20 digits: [10^19, 2^64 - 1), so every value is below 2^64 - 1.
+      digits_span_ = o.value_shape_size == 20 ? UINT64_MAX - low : 9 * low;
+    }
+  }
+
+  // Whether every shape option is at its default (keys 1, 2, 3, value 'x').
+  bool Default() const {
+    return o_.key_shape == KeyShape::kSeq && o_.key_prefixes == 1 &&
+           o_.value_shape == ValueShape::kX;
+  }
+  std::string KeyShapeName() const {
+    static constexpr std::string_view kNames[] = {"seq", "random", "hex", "uuid"};
+    return ShapeName(kNames[static_cast<int>(o_.key_shape)], o_.key_shape_size);
+  }
+  std::string ValueShapeName() const {
+    static constexpr std::string_view kNames[] = {"x", "digits", "text"};
+    return ShapeName(kNames[static_cast<int>(o_.value_shape)], o_.value_shape_size);
+  }
+
+  // Key numbers 1..KeyLimit() have distinct keys.
+  uint64_t KeyLimit() const { return key_limit_; }
+  // The longest key, --key-prefix included.
+  size_t MaxKeyLength() const { return o_.key_prefix.size() + max_shape_length_; }
+  // Key bytes beyond the default's longest (prefix + 20 digits): for the batch size.
+  size_t ExtraKeyBytes() const {
+    return max_shape_length_ > 20 ? max_shape_length_ - 20 : 0;
+  }
+  // Bytes of a set after its key: " 0 0 <n> noreply\r\n<value>\r\n".
+  size_t TailBytes() const { return set_head_.size() + o_.value_size + 2; }
+
+  void AppendKey(uint64_t k, std::string* out) const {
+    out->append(o_.key_prefix);
+    if (o_.key_prefixes > 1) {
+      AppendDecimal((k - 1) % o_.key_prefixes, out);
+      out->push_back(':');
+    }
+    switch (o_.key_shape) {
+      case KeyShape::kSeq:
+        AppendDecimal(k, out);
+        break;
+      case KeyShape::kRandom:
+        AppendDecimal128(random_low_ + bijection_(k - 1), out);
+        break;
+      case KeyShape::kHex:
+        AppendHexKey(k, out);
+        break;
+      case KeyShape::kUuid:
+        AppendUuid(k, out);
+        break;
+    }
+  }
+
+  // "set <key> 0 0 <n> noreply\r\n<value>\r\n".
+  void AppendSet(uint64_t k, std::string* out) const {
+    out->append("set ");
+    AppendKey(k, out);
+    if (o_.value_shape == ValueShape::kX) {
+      out->append(x_tail_);
+      return;
+    }
+    out->append(set_head_);
+    AppendValue(k, out);
+    out->append("\r\n");
+  }
+
+  // The value of key number k: x_value_, or built in *scratch.
+  std::string_view Value(uint64_t k, std::string* scratch) const {
+    if (o_.value_shape == ValueShape::kX) return x_value_;
+    scratch->clear();
+    AppendValue(k, scratch);
+    return *scratch;
+  }
+
+ private:
+  void AppendValue(uint64_t k, std::string* out) const {
+    uint64_t state = Mix64(k ^ value_seed_);
+    if (o_.value_shape == ValueShape::kDigits) {
+      AppendDecimal(digits_low_ + static_cast<uint64_t>((U128{state} * digits_span_) >> 64),
+                    out);
+      return;
+    }
+    static constexpr char kLetters[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    uint64_t draw = state;  // 52^10 < 2^64: ten letters a draw
+    for (uint64_t i = 0; i < o_.value_shape_size; ++i) {
+      if (i % 10 == 0 && i > 0) {
+        state = Mix64(state + 0x9e3779b97f4a7c15);
+        draw = state;
+      }
+      out->push_back(kLetters[draw % 52]);
+      draw /= 52;
+    }
+  }
+
+  void AppendHexKey(uint64_t k, std::string* out) const {
+    const int n = static_cast<int>(o_.key_shape_size);
+    if (n < 16) {
+      AppendHex(static_cast<uint64_t>(bijection_(k - 1)), n, out);
+      return;
+    }
+    // The first 16 digits are a bijection of k, so keys are distinct; the
+    // rest hash on from them.
+    uint64_t h = Mix64(k ^ key_seed_);
+    AppendHex(h, 16, out);
+    for (int left = n - 16; left > 0; left -= 16) {
+      h = Mix64(h ^ 0x686578686578);
+      AppendHex(h, std::min(left, 16), out);
+    }
+  }
+
+  // xxxxxxxx-xxxx-4xxx-Vxxx-xxxxxxxxxxxx (version 4, variant 10xx): the 60
+  // bits of x's outside the version nibble and 4 of the fourth group hold a
+  // bijection of k, so keys are distinct.
+  void AppendUuid(uint64_t k, std::string* out) const {
+    const uint64_t h = Mix64(k ^ key_seed_);
+    const uint64_t r = Mix64(h ^ 0x75756964);
+    std::string hex;
+    AppendHex(h >> 16, 12, &hex);           // digits 0-11
+    hex.push_back('4');                     // 12: version
+    AppendHex((h >> 4) & 0xfff, 3, &hex);   // 13-15
+    AppendHex(8 | (r & 3), 1, &hex);        // 16: variant
+    AppendHex(h & 0xf, 1, &hex);            // 17
+    AppendHex(r >> 8, 14, &hex);            // 18-31
+    out->append(hex, 0, 8).append("-").append(hex, 8, 4).append("-");
+    out->append(hex, 12, 4).append("-").append(hex, 16, 4).append("-");
+    out->append(hex, 20, 12);
+  }
+
+  const Options& o_;
+  uint64_t key_seed_;
+  uint64_t value_seed_;
+  uint64_t key_limit_ = UINT64_MAX;
+  size_t max_shape_length_ = 20;
+  U128 random_low_ = 0;
+  Bijection bijection_;
+  uint64_t digits_low_ = 0;
+  uint64_t digits_span_ = 0;
+  std::string set_head_;
+  std::string x_value_;
+  std::string x_tail_;
+};
 
 // ---------------------------------------------------------------------------
 // Fill and verify.
@@ -872,24 +1248,20 @@ class StatsSource {
 // or when the table is below that threshold but has not grown for
 // kHashGrowWindowMs (a server with another growth rule).
 // Replaces *request with the pipelined sets of keys first .. first + n - 1.
-void AppendSets(const Options& options, const KeySequence& keys, uint64_t first, uint64_t n,
-                std::string_view set_tail, std::string* request) {
+void AppendSets(const ItemShape& shape, const KeySequence& keys, uint64_t first, uint64_t n,
+                std::string* request) {
   request->clear();
-  for (uint64_t i = 0; i < n; ++i) {
-    request->append("set ");
-    AppendKey(options.key_prefix, keys.KeyAt(first + i), request);
-    request->append(set_tail);
-  }
+  for (uint64_t i = 0; i < n; ++i) shape.AppendSet(keys.KeyAt(first + i), request);
 }
 
 // Replaces *request with "get" of the last kBarrierKeys of keys first ..
 // first + n - 1: the multi-get that orders a poll behind a proxy.
-void AppendBarrier(const Options& options, const KeySequence& keys, uint64_t first, uint64_t n,
+void AppendBarrier(const ItemShape& shape, const KeySequence& keys, uint64_t first, uint64_t n,
                    std::string* request) {
   request->assign("get");
   for (uint64_t i = n - std::min(n, kBarrierKeys); i < n; ++i) {
     request->push_back(' ');
-    AppendKey(options.key_prefix, keys.KeyAt(first + i), request);
+    shape.AppendKey(keys.KeyAt(first + i), request);
   }
   request->append("\r\n");
 }
@@ -938,15 +1310,16 @@ bool ParseValueLine(std::string_view line, std::string_view* key,
 }
 
 // Re-reads a sample of the keys sent with pipelined multi-gets and checks each
-// value returned. Returns false on a connection or framing failure.
-bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
-            uint64_t sent, VerifyResult* result) {
+// value returned against the one its key number was set to. Returns false on
+// a connection or framing failure.
+bool Verify(Connection& conn, const Options& options, const ItemShape& shape,
+            const KeySequence& keys, uint64_t sent, VerifyResult* result) {
   const uint64_t sample =
       (options.verify_sample == 0 || options.verify_sample > sent)
           ? sent
           : options.verify_sample;
   result->sampled = sample;
-  const std::string expected_value(options.value_size, 'x');
+  std::string scratch;
   auto note = [&](const std::string& problem) {
     if (result->first_problem.empty()) result->first_problem = problem;
   };
@@ -956,8 +1329,9 @@ bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
   std::string line;
   std::string data;
   while (next < sample) {
-    // Build up to kGetsInFlight multi-gets, remembering each one's keys.
-    std::vector<std::unordered_set<std::string>> pending;
+    // Build up to kGetsInFlight multi-gets, remembering each one's keys and
+    // their key numbers.
+    std::vector<std::unordered_map<std::string, uint64_t>> pending;
     request.clear();
     for (size_t g = 0; g < kGetsInFlight && next < sample; ++g) {
       pending.emplace_back();
@@ -966,11 +1340,12 @@ bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
         // Evenly spaced over the send order; distinct because sample <= sent.
         const uint64_t index = static_cast<uint64_t>(
             static_cast<unsigned __int128>(next) * sent / sample);
+        const uint64_t number = keys.KeyAt(index);
         std::string key;
-        AppendKey(options.key_prefix, keys.KeyAt(index), &key);
+        shape.AppendKey(number, &key);
         request.push_back(' ');
         request.append(key);
-        pending.back().insert(std::move(key));
+        pending.back().emplace(std::move(key), number);
       }
       request.append("\r\n");
     }
@@ -1001,9 +1376,11 @@ bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
           note("value not followed by \\r\\n for " + line);
           return false;  // out of sync with the stream
         }
-        const bool known = want.erase(std::string(key)) == 1;
-        const bool right = flags == 0 && bytes == options.value_size &&
-                           data.compare(0, bytes, expected_value) == 0;
+        const auto wanted = want.find(std::string(key));
+        const bool known = wanted != want.end();
+        const bool right = known && flags == 0 && bytes == options.value_size &&
+                           data.compare(0, bytes, shape.Value(wanted->second, &scratch)) == 0;
+        if (known) want.erase(wanted);
         if (known && right) {
           ++result->hits;
         } else {
@@ -1025,8 +1402,8 @@ bool Verify(Connection& conn, const Options& options, const KeySequence& keys,
 // left alone; result->sent grows, so --verify samples every key sent.
 // Returns kExitOk, or kExitFailure on a connection failure or error replies.
 int FillPastEviction(Connection& conn, const Options& options,
-                     const KeySequence& keys, uint64_t cap,
-                     const std::string& set_tail, uint64_t max_batch,
+                     const ItemShape& shape, const KeySequence& keys, uint64_t cap,
+                     uint64_t max_batch,
                      std::optional<uint64_t> evictions_at_start,
                      FillResult* result) {
   FillResult::Past past;
@@ -1045,7 +1422,7 @@ int FillPastEviction(Connection& conn, const Options& options,
   while (past.sent < past.target && result->sent < cap) {
     const uint64_t n =
         std::min({max_batch, past.target - past.sent, cap - result->sent});
-    AppendSets(options, keys, result->sent, n, set_tail, &request);
+    AppendSets(shape, keys, result->sent, n, &request);
     if (!conn.SendAll(request)) {
       std::fprintf(stderr, "fill: send failed %llu sets past the eviction: %s\n",
                    static_cast<unsigned long long>(past.sent),
@@ -1086,7 +1463,8 @@ int FillPastEviction(Connection& conn, const Options& options,
 }
 
 // Runs the whole experiment against an open connection. Returns the exit code.
-int Fill(Connection& conn, const Options& options, FillResult* result) {
+int Fill(Connection& conn, const Options& options, const ItemShape& shape,
+         FillResult* result) {
   StatsSource source(conn, options);
   if (const std::string error = source.Open(); !error.empty()) {
     std::fprintf(stderr, "fill: %s\n", error.c_str());
@@ -1128,6 +1506,17 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
     keys = KeySequence::Shuffled(std::max<uint64_t>(space, 1), options.seed);
   }
   cap = std::min(cap, keys.Size());
+  // A key shape with fewer distinct keys (random:D, hex:N below 16) bounds them.
+  if (keys.Size() != UINT64_MAX && keys.Size() > shape.KeyLimit()) {
+    std::fprintf(stderr,
+                 "fill: the shuffled key space (%llu) is larger than --key-shape %s has "
+                 "distinct keys (%llu); lower --key-space\n",
+                 static_cast<unsigned long long>(keys.Size()), shape.KeyShapeName().c_str(),
+                 static_cast<unsigned long long>(shape.KeyLimit()));
+    return kExitUsage;
+  }
+  const bool shape_bounded = shape.KeyLimit() < cap;
+  cap = std::min(cap, shape.KeyLimit());
 
   if (options.pid.has_value()) {
     result->rss_before_kb = ReadRssKb(*options.pid);
@@ -1137,14 +1526,11 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
     }
   }
 
-  // " 0 0 <n> noreply\r\n<value>\r\n": everything of a set after the key.
-  std::string set_tail =
-      " 0 0 " + std::to_string(options.value_size) + " noreply\r\n";
-  set_tail.append(options.value_size, 'x');
-  set_tail.append("\r\n");
-
+  // A set's bytes after the key (" 0 0 <n> noreply\r\n<value>\r\n"), plus
+  // room for a key.
   const uint64_t max_batch = std::max<uint64_t>(
-      1, std::min(options.batch, kMaxBatchBytes / (set_tail.size() + 32)));
+      1, std::min(options.batch,
+                  kMaxBatchBytes / (shape.TailBytes() + 32 + shape.ExtraKeyBytes())));
   const uint64_t min_batch = std::min(options.min_batch, max_batch);
   std::optional<uint64_t> items_before = stats.Get("curr_items");
 
@@ -1161,14 +1547,14 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
       break;
     }
     const uint64_t n = std::min(batch, cap - result->sent);
-    AppendSets(options, keys, result->sent, n, set_tail, &request);
+    AppendSets(shape, keys, result->sent, n, &request);
     if (!conn.SendAll(request)) {
       std::fprintf(stderr, "fill: send failed after %llu sets: %s\n",
                    static_cast<unsigned long long>(result->sent),
                    conn.error().c_str());
       return kExitFailure;
     }
-    if (source.proxied()) AppendBarrier(options, keys, result->sent, n, &barrier);
+    if (source.proxied()) AppendBarrier(shape, keys, result->sent, n, &barrier);
     result->sent += n;
     if (!source.Poll(barrier, &stats)) {
       std::fprintf(stderr, "fill: stats failed after %llu sets: %s\n",
@@ -1236,7 +1622,7 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
   if (result->stop_reason == "eviction" &&
       (options.past_eviction.has_value() ||
        options.past_eviction_pct.has_value())) {
-    if (const int code = FillPastEviction(conn, options, keys, cap, set_tail,
+    if (const int code = FillPastEviction(conn, options, shape, keys, cap,
                                           max_batch, evictions_at_start, result);
         code != kExitOk) {
       return code;
@@ -1265,6 +1651,11 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
     std::fprintf(stderr,
                  "fill: the server stored none of the items (too large?)\n");
     code = kExitFailure;
+  } else if (result->stop_reason == "max_items" && shape_bounded) {
+    std::fprintf(stderr,
+                 "fill: sent all %llu distinct keys of --key-shape %s without an eviction\n",
+                 static_cast<unsigned long long>(result->sent), shape.KeyShapeName().c_str());
+    code = kExitNotFilled;
   } else if (result->stop_reason == "max_items") {
     std::fprintf(
         stderr,
@@ -1276,7 +1667,7 @@ int Fill(Connection& conn, const Options& options, FillResult* result) {
 
   if (options.verify) {
     VerifyResult verify;
-    if (!Verify(conn, options, keys, result->sent, &verify)) {
+    if (!Verify(conn, options, shape, keys, result->sent, &verify)) {
       std::fprintf(stderr, "fill: verify failed: %s %s\n", conn.error().c_str(),
                    verify.first_problem.c_str());
       result->verify = verify;
@@ -1356,7 +1747,7 @@ std::string CsvField(std::string_view text) {
 
 // One row of named fields; an empty value means "not measured".
 std::vector<std::pair<std::string, std::string>> ReportFields(
-    const Options& o, const FillResult& r) {
+    const Options& o, const ItemShape& shape, const FillResult& r) {
   const VerifyResult v = r.verify.value_or(VerifyResult());
   const bool verified = r.verify.has_value();
   auto verify_number = [&](uint64_t n) {
@@ -1416,6 +1807,12 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
           list([](const auto& n) { return std::to_string(n.evictions_end); })},
          {"items_every_node_full", all_full ? std::to_string(full) : std::string()}});
   }
+  // Only with a shape option, so the default report is unchanged.
+  if (!shape.Default()) {
+    fields.insert(fields.end(), {{"key_shape", shape.KeyShapeName()},
+                                 {"key_prefixes", std::to_string(o.key_prefixes)},
+                                 {"value_shape", shape.ValueShapeName()}});
+  }
   // Only with --past-eviction, so the default report is unchanged.
   if (r.past.has_value()) {
     const FillResult::Past& p = *r.past;
@@ -1434,13 +1831,14 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
 // Fields printed as JSON strings rather than numbers.
 bool IsTextField(std::string_view name) {
   return name == "label" || name == "host" || name == "order" ||
-         name == "key_prefix" || name == "stop_reason";
+         name == "key_prefix" || name == "stop_reason" || name == "key_shape" ||
+         name == "value_shape";
 }
 
-void PrintJson(const Options& o, const FillResult& r) {
+void PrintJson(const Options& o, const ItemShape& shape, const FillResult& r) {
   std::string out = "{";
   bool first = true;
-  for (const auto& [name, value] : ReportFields(o, r)) {
+  for (const auto& [name, value] : ReportFields(o, shape, r)) {
     if (!first) out.append(", ");
     first = false;
     out.append(JsonString(name)).append(": ");
@@ -1454,7 +1852,7 @@ void PrintJson(const Options& o, const FillResult& r) {
   std::fputs(out.c_str(), stdout);
 }
 
-void PrintText(const Options& o, const FillResult& r) {
+void PrintText(const Options& o, const ItemShape& shape, const FillResult& r) {
   auto kb = [](const std::optional<uint64_t>& v) {
     return v.has_value() ? std::to_string(*v) + " kB"
                          : std::string("(no --pid)");
@@ -1462,6 +1860,12 @@ void PrintText(const Options& o, const FillResult& r) {
   const std::string allin = AllInBytesPerItem(r);
   std::printf("label:                 %s\n",
               o.label.empty() ? "-" : o.label.c_str());
+  if (!shape.Default()) {
+    std::printf("shape:                 keys %s%s, %llu prefixes; values %s\n",
+                o.key_prefix.empty() ? "" : (o.key_prefix + " + ").c_str(),
+                shape.KeyShapeName().c_str(), static_cast<unsigned long long>(o.key_prefixes),
+                shape.ValueShapeName().c_str());
+  }
   std::printf("items stored:          %llu\n",
               static_cast<unsigned long long>(r.items));
   const std::string per_item = BytesPerItem(r);
@@ -1507,12 +1911,12 @@ void PrintText(const Options& o, const FillResult& r) {
   }
 }
 
-bool AppendCsv(const Options& o, const FillResult& r) {
+bool AppendCsv(const Options& o, const ItemShape& shape, const FillResult& r) {
   struct stat st {};
   const bool fresh = stat(o.csv_path.c_str(), &st) != 0 || st.st_size == 0;
   std::ofstream out(o.csv_path, std::ios::app);
   if (!out) return false;
-  const auto fields = ReportFields(o, r);
+  const auto fields = ReportFields(o, shape, r);
   if (fresh) {
     for (size_t i = 0; i < fields.size(); ++i)
       out << (i ? "," : "") << fields[i].first;
@@ -1535,9 +1939,12 @@ int Main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return kExitOk;
   }
-  // Longest key: prefix plus the 20 digits of a 64-bit number.
-  if (options.key_prefix.size() + 20 > kMaxKeyLength) {
-    std::fprintf(stderr, "fill: --key-prefix too long\n");
+  // Longest key: prefix plus the 20 digits of a 64-bit number, or what the
+  // shape options make.
+  const ItemShape shape(options);
+  if (shape.MaxKeyLength() > kMaxKeyLength) {
+    std::fprintf(stderr, "fill: --key-prefix too long%s\n",
+                 shape.Default() ? "" : " for --key-shape and --key-prefixes (250 bytes)");
     return kExitUsage;
   }
 
@@ -1547,15 +1954,15 @@ int Main(int argc, char** argv) {
     return kExitFailure;
   }
   FillResult result;
-  const int code = Fill(conn, options, &result);
+  const int code = Fill(conn, options, shape, &result);
   if (result.stop_reason.empty()) return code;  // failed before filling
 
   if (options.json) {
-    PrintJson(options, result);
+    PrintJson(options, shape, result);
   } else {
-    PrintText(options, result);
+    PrintText(options, shape, result);
   }
-  if (!options.csv_path.empty() && !AppendCsv(options, result)) {
+  if (!options.csv_path.empty() && !AppendCsv(options, shape, result)) {
     std::fprintf(stderr, "fill: cannot append to %s\n",
                  options.csv_path.c_str());
     return code == kExitOk ? kExitFailure : code;

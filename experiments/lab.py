@@ -6,6 +6,8 @@ connection) and the nutcracker wrapper come from tests/integration (harness.py,
 nutcracker.py), which the integration tests use too."""
 import os
 import platform
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -134,3 +136,36 @@ def load_average():
             return f.read().split()[0]
     except (OSError, IndexError):
         return "?"
+
+
+# The binaries the experiment drivers run, by CMake target, under a build directory.
+BUILD_PATHS = {
+    "tinycached": os.path.join("server", "tinycached"),
+    "fill": os.path.join("experiments", "fill"),
+    "missratio": os.path.join("experiments", "missratio"),
+    "loadgen": os.path.join("experiments", "loadgen"),
+    "shift": os.path.join("experiments", "shift"),
+}
+
+
+def ensure_built(build_dir, targets, allow_build, log=None):
+    """{target: path} for `targets` (names in BUILD_PATHS) under build_dir. Builds the missing
+    ones with CMake (configuring build_dir first if it has no cache) when allow_build; the
+    caller checks what is still missing."""
+    paths = {t: os.path.join(build_dir, BUILD_PATHS[t]) for t in targets}
+    missing = [t for t in targets if not os.access(paths[t], os.X_OK)]
+    if missing and allow_build:
+        if log:
+            log("building %s in %s" % (" ".join(missing), build_dir))
+        if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
+            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+            subprocess.run(["cmake", "-S", REPO, "-B", build_dir] + generator, check=False)
+        subprocess.run(["cmake", "--build", build_dir, "--target"] + missing, check=False)
+    return paths
+
+
+def gnuplot_terminal():
+    """'pngcairo' if this gnuplot has it (anti-aliased, fonts), else 'png'."""
+    done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
+    text = done.stdout + done.stderr
+    return "pngcairo" if re.search(r"^\s*pngcairo\b", text, re.M) else "png"

@@ -7,7 +7,7 @@
 // nothing of the project, so the same binary measures tinycached and memcached.
 //
 //   missratio --port P --keys N --alpha A --requests R [--warmup W]
-//             [--seed S] [--batch B] [--perm-seed P] [--json]
+//             [--seed S] [--batch B] [--perm-seed P] [--key-prefixes K] [--json]
 //
 // Requests. Request i asks for the key of rank r_i, where r_1, r_2, ... are
 // independent draws from Zipf(alpha) over ranks 1..N: P(r) = r^-alpha / H(N,
@@ -18,6 +18,12 @@
 // miss the client sets the key (`set <key> 0 0 <len> noreply`) with its value: 1-8
 // decimal digits, a function of the key alone (digit count uniform in 1..8,
 // first digit nonzero), so every hit is checked byte for byte.
+//
+// --key-prefixes K (K >= 1) gives the key of number n the text key
+// "p<n mod K>:<n>" instead of "<n>" (p0:..p<K-1>:, as keys cycle over K
+// prefixes: "p3:812347"); values, popularity and the request stream stay
+// those of n. Text keys like these are never tiny items in tinycached's
+// `tiny` preset, so this measures the miss ratio of prefixed keys.
 //
 // Pipelining, over one connection:
 //
@@ -103,8 +109,11 @@ struct Options {
   uint64_t batch = 100;
   int timeout_ms = 30000;
   uint64_t check_sampler = 0;
+  uint64_t key_prefixes = 0;  // 0: keys are plain decimal numbers
   bool json = false;
 };
+
+constexpr uint64_t kMaxKeyPrefixes = 1000000;
 
 uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
   x += 0x9e3779b97f4a7c15ull;
@@ -275,6 +284,23 @@ void AppendNumber(std::string* out, uint64_t v) {
   out->append(buf, r.ptr);
 }
 
+// The text of key number `key`: "<key>", or with --key-prefixes K
+// "p<key mod K>:<key>".
+void AppendKey(std::string* out, uint64_t key, uint64_t prefixes) {
+  if (prefixes > 0) {
+    out->push_back('p');
+    AppendNumber(out, key % prefixes);
+    out->push_back(':');
+  }
+  AppendNumber(out, key);
+}
+
+std::string KeyText(uint64_t key, uint64_t prefixes) {
+  std::string out;
+  AppendKey(&out, key, prefixes);
+  return out;
+}
+
 bool ParseU64(std::string_view s, uint64_t* out) {
   if (s.empty() || s.size() > 19) return false;
   uint64_t v = 0;
@@ -284,6 +310,17 @@ bool ParseU64(std::string_view s, uint64_t* out) {
   }
   *out = v;
   return true;
+}
+
+// The key number of a key's text (AppendKey's inverse); false if `text` is
+// not a key this client makes.
+bool ParseKey(std::string_view text, uint64_t prefixes, uint64_t* key) {
+  if (prefixes == 0) return ParseU64(text, key);
+  const size_t colon = text.find(':');
+  uint64_t prefix = 0;
+  return text.size() > 1 && text[0] == 'p' && colon != std::string_view::npos &&
+         ParseU64(text.substr(1, colon - 1), &prefix) &&
+         ParseU64(text.substr(colon + 1), key) && prefix == *key % prefixes;
 }
 
 // ---------------------------------------------------------------------------
@@ -337,7 +374,7 @@ class Client {
           word |= bit;
         }
         out_.append(i % kKeysPerGet == 0 ? "get " : " ");
-        AppendNumber(&out_, key);
+        AppendKey(&out_, key, o_.key_prefixes);
         if (i % kKeysPerGet == kKeysPerGet - 1 || i == n - 1) out_.append("\r\n");
       }
       if (!client_io::WriteAll(fd_, out_)) {
@@ -373,7 +410,7 @@ class Client {
     for (uint64_t key : to_set_) {
       ValueOf(key, &value_);
       out_.append("set ");
-      AppendNumber(&out_, key);
+      AppendKey(&out_, key, o_.key_prefixes);
       out_.append(" 0 0 ");
       AppendNumber(&out_, value_.size());
       out_.append(" noreply\r\n");
@@ -460,7 +497,7 @@ class Client {
           rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
         }
         uint64_t key = 0, flags = 0, bytes = 0;
-        if (!ParseU64(fields[0], &key) || !ParseU64(fields[1], &flags) ||
+        if (!ParseKey(fields[0], o_.key_prefixes, &key) || !ParseU64(fields[1], &flags) ||
             !ParseU64(fields[2], &bytes) || bytes > (uint64_t{1} << 20)) {
           Protocol("bad VALUE line: " + std::string(line.substr(0, 120)));
           return false;
@@ -470,14 +507,15 @@ class Client {
         size_t i = next;
         while (i < end && keys_[i] != key) ++i;
         if (i == end) {
-          Protocol("VALUE " + std::to_string(key) + ": not asked, or out of order");
+          Protocol("VALUE " + KeyText(key, o_.key_prefixes) + ": not asked, or out of order");
           return false;
         }
         for (; next < i; ++next) Answer(next, false, counted, first);
         ValueOf(key, &value_);
         const bool hit = flags == 0 && data == value_;
         if (!hit) {
-          Verify("get " + std::to_string(key) + ": VALUE " + std::to_string(key) + " " +
+          Verify("get " + KeyText(key, o_.key_prefixes) + ": VALUE " +
+                 KeyText(key, o_.key_prefixes) + " " +
                  std::to_string(flags) + " " + std::to_string(bytes) + " '" +
                  std::string(data.substr(0, 16)) + "'");
         }
@@ -682,6 +720,9 @@ Prints the miss ratio after the warmup and the server's curr_items/evictions.
   --seed S             seed of the request stream (default 1)
   --perm-seed P        seed of the rank -> key bijection (default 1)
   --batch B            gets per pipelined batch, 1..1000 (default 100)
+  --key-prefixes K     K >= 1: key number n is the text "p<n mod K>:<n>"
+                       (K prefixes p0: .. p<K-1>:), not "<n>" (default 0:
+                       plain decimal keys)
   --timeout-ms MS      give up when the server is silent this long (default 30000)
   --json               one JSON line instead of the text report
   --check-sampler S    no server: draw S ranks and compare with the exact
@@ -733,6 +774,9 @@ int main(int argc, char** argv) {
     } else if (a == "--timeout-ms") {
       number(&v);
       o.timeout_ms = static_cast<int>(std::min<uint64_t>(v, 1u << 30));
+    } else if (a == "--key-prefixes") {
+      number(&o.key_prefixes);
+      if (o.key_prefixes > kMaxKeyPrefixes) bad = true;
     } else if (a == "--check-sampler") {
       number(&o.check_sampler);
     } else if (a == "--json") {
@@ -774,6 +818,9 @@ int main(int argc, char** argv) {
                     ", \"seed\": " + std::to_string(o.seed) +
                     ", \"perm_seed\": " + std::to_string(o.perm_seed) +
                     ", \"batch\": " + std::to_string(o.batch) +
+                    (o.key_prefixes > 0
+                         ? ", \"key_prefixes\": " + std::to_string(o.key_prefixes)
+                         : std::string()) +
                     ", \"warmup\": " + std::to_string(o.warmup) +
                     ", \"warmup_misses\": " + std::to_string(r.warmup_misses) +
                     ", \"warmup_seconds\": " + Fixed(r.warmup_seconds, 3) +
