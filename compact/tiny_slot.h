@@ -228,7 +228,8 @@ inline bool ParseDecimalText(std::string_view text, uint64_t* value) {
   for (char ch : text) {
     if (ch < '0' || ch > '9') return false;
     const uint64_t d = static_cast<uint64_t>(ch - '0');
-    if (v > (UINT64_MAX - d) / 10) return false;
+    // Only a 20th digit can pass 2^64 - 1 (19 digits are below 10^19).
+    if (text.size() == kMaxDecimalKey && v > (UINT64_MAX - d) / 10) return false;
     v = v * 10 + d;
   }
   *value = v;

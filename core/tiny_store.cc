@@ -128,9 +128,9 @@ bool TinyStore::ShapeOf(std::string_view key, KeyShape* shape) const {
   while (start > 0 && IsDigit(key[start - 1])) --start;
   if (start == key.size() || !ct::ParseDecimal(key.substr(start), &shape->n)) return false;
   shape->prefix = key.substr(0, start);
-  ct::TinyKey k;
-  if (shape->prefix.empty()) return ct::IntKey(shape->n, table_.min_addr_bits(), &k);
+  if (shape->prefix.empty()) return ct::IntKey(shape->n, table_.min_addr_bits(), &shape->key);
   if (shape->prefix.size() > KeyPrefixes::kMaxPrefixLength) return false;
+  ct::TinyKey k;
   // Any id will do to ask whether a class holds the number.
   if (!ct::PrefixedKey(0, shape->n, table_.min_addr_bits(), &k)) return false;
   shape->prefix_hash = KeyPrefixes::Hash(shape->prefix);
@@ -138,8 +138,11 @@ bool TinyStore::ShapeOf(std::string_view key, KeyShape* shape) const {
 }
 
 bool TinyStore::Resolve(const KeyShape& s, ThreadStats& stats, ct::TinyKey* k) const {
+  if (s.prefix.empty()) {
+    *k = s.key;
+    return true;
+  }
   const int bits = table_.min_addr_bits();
-  if (s.prefix.empty()) return ct::IntKey(s.n, bits, k);
   const std::optional<uint32_t> id = prefixes_.Find(s.prefix, s.prefix_hash);
   (id.has_value() ? stats.prefix_hits : stats.prefix_misses).Add();
   return id.has_value() && ct::PrefixedKey(*id, s.n, bits, k);

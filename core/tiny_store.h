@@ -146,6 +146,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
     std::string_view prefix;  // empty for a plain number
     uint64_t n = 0;
     uint64_t prefix_hash = 0;  // KeyPrefixes::Hash(prefix), if any
+    compact::tiny::TinyKey key;  // a plain number's key (its class is its range)
   };
   // False if `key` can never live inline (it then needs no key lock).
   bool ShapeOf(std::string_view key, KeyShape* shape) const;
