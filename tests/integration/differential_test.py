@@ -323,6 +323,53 @@ for label, value in [("leading_space", b" 5"), ("trailing_space", b"5 "), ("lead
 case(C, "incr_decr_noreply",
      b"set n 0 0 1\r\n5\r\nincr n 1 noreply\r\ndecr n 3 noreply\r\nincr nope 1 noreply\r\nget n\r\n")
 
+# -- keys and values the tiny engine keeps in its index slots -----------------------------------
+# Integer keys of every length, learned prefixes, counters to 2^64 - 1 and values of 1..12 bytes:
+# with -o preset=tiny these live in one or two 8-byte slots, move out when they change shape, and
+# must answer byte for byte as memcached does.
+C = "slot_shapes"
+# memcached rewrites a counter in place only when no reply still holds the item: an incr or decr
+# that shortens a value read earlier in the same pipeline gets a new, unpadded item or a padded
+# one depending on how memcached batched the replies. So no case reads a counter before an incr
+# or decr that shortens it.
+case(C, "slot_counter_to_2_64_and_back",
+     b"set 5 0 0 20\r\n18446744073709551614\r\nincr 5 1\r\ndecr 5 18446744073709551610\r\n"
+     b"incr 5 100\r\nget 5\r\n")
+case(C, "slot_counter_wraps_in_place",
+     b"set 5 0 0 20\r\n105                 \r\nincr 5 18446744073709551615\r\nget 5\r\n")
+case(C, "slot_counter_max_wraps_to_0",
+     b"set 5 0 0 20\r\n18446744073709551615\r\nincr 5 1\r\nget 5\r\n")
+case(C, "slot_counter_outgrows_one_slot",
+     b"set 6 0 0 9\r\n536870911\r\nincr 6 1\r\nget 6\r\nincr 6 18446744073709550000\r\nget 6\r\n")
+case(C, "slot_wide_counter_shrinks_in_place",
+     b"set 6 0 0 10\r\n5368709120\r\ndecr 6 5368709000\r\nget 6\r\n")
+for n in range(1, 13):
+    v = b"abcdefghijkl"[:n]
+    case(C, "slot_value_%d_bytes" % n,
+         b"set 7 0 0 %d\r\n%s\r\nget 7\r\nincr 7 1\r\nappend 7 0 0 1\r\nZ\r\nget 7\r\n"
+         b"prepend 7 0 0 1\r\nY\r\nget 7\r\ndelete 7\r\nget 7\r\n" % (n, v))
+case(C, "slot_numbers_with_spaces",
+     b"set 8 0 0 5\r\n1    \r\nincr 8 5\r\nget 8\r\nset 9 0 0 20\r\n"
+     b"7                   \r\nincr 9 10\r\nget 9\r\nset 10 0 0 21\r\n7                    \r\n"
+     b"incr 10 1\r\nget 10\r\n")
+case(C, "slot_long_ids",
+     b"set 123456789012345 0 0 1\r\nx\r\nset 123456789012346 0 0 6\r\n524288\r\n"
+     b"set 1800000000000000001 0 0 3\r\n255\r\nincr 1800000000000000001 1\r\n"
+     b"set 18446744073709551615 0 0 20\r\n18446744073709551615\r\nincr 18446744073709551615 1\r\n"
+     b"set 18446744073709551616 0 0 1\r\ny\r\nset 018446744073709551615 0 0 1\r\nz\r\n"
+     b"get 123456789012345 123456789012346 1800000000000000001 18446744073709551615 "
+     b"18446744073709551616 018446744073709551615\r\n"
+     b"touch 123456789012345 100\r\nget 123456789012345\r\ndelete 18446744073709551615\r\n"
+     b"get 18446744073709551615\r\n")
+case(C, "slot_prefixed_keys",
+     b"".join(b"set user:%d 0 0 1\r\n%d\r\n" % (i, i) for i in range(1, 9)) +
+     b"get user:1 user:2 user:3 user:4 user:5 user:6 user:7 user:8 user:9 user:01 user:\r\n"
+     b"incr user:3 18446744073709551610\r\nget user:3\r\nset user:5 0 0 2\r\n50\r\n"
+     b"decr user:5 48\r\nget user:5\r\nappend user:4 0 0 2\r\nxy\r\nget user:4\r\ndelete user:2\r\n"
+     b"get user:2\r\n"
+     b"set user:2 5 0 1\r\nq\r\nget user:2\r\nset user:007 0 0 1\r\nz\r\nget user:007 user:7\r\n"
+     b"set views:article:4294967296 0 0 4\r\n1234\r\nget views:article:4294967296\r\n")
+
 # -- touch ------------------------------------------------------------------------------------------
 C = "touch"
 case(C, "touch_hit_miss", b"set k 0 0 1\r\nx\r\ntouch k 100\r\ntouch nope 100\r\nget k\r\n")
