@@ -303,5 +303,73 @@ TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
   EXPECT_EQ(found, t.items());
 }
 
+// One slot or two: a third of the keys get a value that takes a wide pair.
+V MixedWidth(uint64_t k) {
+  if (k % 3 != 0) return CodeFor(k);
+  V v;
+  EXPECT_TRUE(compact::tiny::EncodeValue(std::to_string(k * 0x9e3779b97f4a7c15ULL | 1), 32, &v));
+  return v;
+}
+
+TEST(TinyTableTest, WideAndNarrowItemsUnderConcurrentWritersReadersAndReleases) {
+  HeapPages pages(60);
+  TinyTable t(kPage, 1000, &pages);
+  // As above, with pairs and single slots mixed, and values that change
+  // width: round r stores the key's value, or (odd rounds) a narrow one.
+  constexpr uint64_t kKeys = 20000, kPutsPerRelease = 500;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> releases{0};
+  std::atomic<uint64_t> bad{0};
+  auto value_of = [](uint64_t k, int round) { return round % 2 == 0 ? MixedWidth(k) : CodeFor(k); };
+  auto writer = [&](uint64_t base) {
+    uint64_t puts = 0;
+    for (int round = 0; round < 4; ++round) {
+      for (uint64_t k = base; k < base + kKeys; ++k) {
+        t.Put(k, value_of(k, round));
+        const uint64_t r = k - 5 < base ? k : k - 5;
+        V code;
+        if (t.Get(r, &code) && code != value_of(r, round)) bad.fetch_add(1);
+        if (++puts % kPutsPerRelease == 0) {
+          while (releases.load() < puts / kPutsPerRelease) std::this_thread::yield();
+        }
+      }
+    }
+  };
+  std::thread shrinker([&] {
+    while (!stop.load()) {
+      t.ReleasePage();
+      releases.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
+  std::thread w1(writer, 1), w2(writer, 1000000);
+  w1.join();
+  w2.join();
+  stop.store(true);
+  shrinker.join();
+  EXPECT_EQ(bad.load(), 0u);
+  // The last round was narrow; store the wide values once more, no releases.
+  for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
+    for (uint64_t k = base; k < base + kKeys; ++k) t.Put(k, MixedWidth(k));
+  }
+  size_t found = 0, wide = 0;
+  for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
+    for (uint64_t k = base; k < base + kKeys; ++k) {
+      V code;
+      if (t.Peek(k, &code)) {
+        ++found;
+        ASSERT_EQ(code, MixedWidth(k)) << k;
+        wide += compact::tiny::WideCode(code.code) ? 1 : 0;
+      }
+    }
+  }
+  EXPECT_EQ(found, t.items());
+  EXPECT_EQ(wide, t.wide_items());
+  EXPECT_GT(wide, 0u);
+  size_t cursor = 0, visited = 0;
+  t.ForEach(&cursor, SIZE_MAX, [&](const compact::tiny::TinyKey&, const V&, bool) { ++visited; });
+  EXPECT_EQ(visited, found);
+}
+
 }  // namespace
 }  // namespace tinycached::core
