@@ -220,7 +220,7 @@ inline constexpr uint64_t KeyFields(int cls) {
 static_assert(MakeSlot(0, 0, false, 0) != 0, "a used slot is never the empty slot");
 
 // The value of `text` if it is a canonical decimal integer below 2^64.
-inline bool ParseDecimalText(std::string_view text, uint64_t* value) {
+inline bool ParseDecimal(std::string_view text, uint64_t* value) {
   if (text.empty() || text.size() > kMaxDecimalKey || (text[0] == '0' && text.size() > 1)) {
     return false;
   }
@@ -326,7 +326,7 @@ inline bool EncodeHuge(std::string_view text, SlotValue* v) {
   if (text.size() > kMaxDecimalKey) return false;
   if (digits > 0 && text.size() - digits <= 7 &&
       text.find_first_not_of(' ', digits) == std::string_view::npos &&
-      ParseDecimalText(text.substr(0, digits), &n)) {
+      ParseDecimal(text.substr(0, digits), &n)) {
     top = static_cast<uint32_t>(n >> 60) | static_cast<uint32_t>(text.size() - digits) << 4;
   } else if (text.size() <= 7) {
     for (size_t i = 0; i < text.size(); ++i) n |= uint64_t{static_cast<uint8_t>(text[i])} << (8 * i);
@@ -365,7 +365,7 @@ inline bool EncodeValue(std::string_view text, int w, SlotValue* v) {
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   uint64_t n = 0;
   if (digits > 0 && text.find_first_not_of(' ', digits) == std::string_view::npos &&
-      ParseDecimalText(text.substr(0, digits), &n)) {
+      ParseDecimal(text.substr(0, digits), &n)) {
     const uint64_t pad = text.size() - digits;  // <= 19
     v->ext = n & Mask(kContinuationBits);
     v->code = internal::HeadCode(static_cast<uint32_t>((n >> kContinuationBits) | (pad << 4)));
@@ -423,11 +423,6 @@ inline size_t DecodeValue(const SlotValue& v, int w, char (&out)[kMaxText]) {
 }
 
 // ---- keys -----------------------------------------------------------------
-// The value of a key's text if it is a canonical decimal integer below 2^64.
-inline bool ParseDecimal(std::string_view text, uint64_t* value) {
-  return ParseDecimalText(text, value);
-}
-
 // The tagged key of plain number `n` in a table with `min_addr_bits`, if
 // any class holds it.
 inline bool IntKey(uint64_t n, int min_addr_bits, TinyKey* tagged) {

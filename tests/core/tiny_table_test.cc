@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "gtest/gtest.h"
 
 namespace tinycached::core {
@@ -250,26 +251,35 @@ TEST(TinyTableTest, ClearKeepsPages) {
   EXPECT_FALSE(t.Get(17, &code));
 }
 
-TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
-  HeapPages pages(60);
-  TinyTable t(kPage, 1000, &pages);
-  // The page releases are paced by counts, not left to the scheduler: after
-  // its n-th kPutsPerRelease puts a writer waits until the shrinker has
-  // called ReleasePage() n times, so every run shrinks the table under the
-  // writers at least that often (the shrinker never waits for them).
-  constexpr uint64_t kKeys = 20000, kPutsPerRelease = 500;
+// Keys base..base + kConcurrentKeys - 1 of two writers (base 1 and 1000000).
+constexpr uint64_t kConcurrentKeys = 20000;
+constexpr uint64_t kPutsPerRelease = 500;
+constexpr uint64_t kWriterBases[] = {1, 1000000};
+
+struct ShrinkRun {
+  uint64_t bad = 0;       // reads that saw a value the key never had in that round
+  uint64_t releases = 0;  // ReleasePage() calls made
+};
+
+// Two writers store value_of(k, round) for `rounds` rounds over their keys,
+// each reading back the key 5 before the one it stored, while a shrinker
+// keeps calling ReleasePage(). The releases are paced by counts, not left to
+// the scheduler: after its n-th kPutsPerRelease puts a writer waits until
+// the shrinker has called ReleasePage() n times, so every run shrinks the
+// table under the writers at least that often (the shrinker never waits).
+ShrinkRun WriteWhileShrinking(TinyTable& t, int rounds,
+                              absl::FunctionRef<V(uint64_t, int)> value_of) {
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> releases{0};
   std::atomic<uint64_t> bad{0};
   auto writer = [&](uint64_t base) {
     uint64_t puts = 0;
-    for (int round = 0; round < 3; ++round) {
-      for (uint64_t k = base; k < base + kKeys; ++k) {
-        t.Put(k, CodeFor(k));
+    for (int round = 0; round < rounds; ++round) {
+      for (uint64_t k = base; k < base + kConcurrentKeys; ++k) {
+        t.Put(k, value_of(k, round));
+        const uint64_t r = k - 5 < base ? k : k - 5;
         V code;
-        if (t.Get(k - 5 < base ? k : k - 5, &code) && code != CodeFor(k - 5 < base ? k : k - 5)) {
-          bad.fetch_add(1);
-        }
+        if (t.Get(r, &code) && code != value_of(r, round)) bad.fetch_add(1);
         if (++puts % kPutsPerRelease == 0) {
           while (releases.load() < puts / kPutsPerRelease) std::this_thread::yield();
         }
@@ -283,16 +293,23 @@ TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
       std::this_thread::yield();
     }
   });
-  std::thread w1(writer, 1), w2(writer, 1000000);
+  std::thread w1(writer, kWriterBases[0]), w2(writer, kWriterBases[1]);
   w1.join();
   w2.join();
   stop.store(true);
   shrinker.join();
-  EXPECT_GE(releases.load(), 3 * kKeys / kPutsPerRelease);
-  EXPECT_EQ(bad.load(), 0u);
+  return {bad.load(), releases.load()};
+}
+
+TEST(TinyTableTest, ConcurrentWritersReadersAndReleases) {
+  HeapPages pages(60);
+  TinyTable t(kPage, 1000, &pages);
+  const ShrinkRun run = WriteWhileShrinking(t, 3, [](uint64_t k, int) { return CodeFor(k); });
+  EXPECT_GE(run.releases, 3 * kConcurrentKeys / kPutsPerRelease);
+  EXPECT_EQ(run.bad, 0u);
   size_t found = 0;
-  for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
-    for (uint64_t k = base; k < base + kKeys; ++k) {
+  for (uint64_t base : kWriterBases) {
+    for (uint64_t k = base; k < base + kConcurrentKeys; ++k) {
       V code;
       if (t.Peek(k, &code)) {
         ++found;
@@ -316,45 +333,17 @@ TEST(TinyTableTest, WideAndNarrowItemsUnderConcurrentWritersReadersAndReleases) 
   TinyTable t(kPage, 1000, &pages);
   // As above, with pairs and single slots mixed, and values that change
   // width: round r stores the key's value, or (odd rounds) a narrow one.
-  constexpr uint64_t kKeys = 20000, kPutsPerRelease = 500;
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> releases{0};
-  std::atomic<uint64_t> bad{0};
   auto value_of = [](uint64_t k, int round) { return round % 2 == 0 ? MixedWidth(k) : CodeFor(k); };
-  auto writer = [&](uint64_t base) {
-    uint64_t puts = 0;
-    for (int round = 0; round < 4; ++round) {
-      for (uint64_t k = base; k < base + kKeys; ++k) {
-        t.Put(k, value_of(k, round));
-        const uint64_t r = k - 5 < base ? k : k - 5;
-        V code;
-        if (t.Get(r, &code) && code != value_of(r, round)) bad.fetch_add(1);
-        if (++puts % kPutsPerRelease == 0) {
-          while (releases.load() < puts / kPutsPerRelease) std::this_thread::yield();
-        }
-      }
-    }
-  };
-  std::thread shrinker([&] {
-    while (!stop.load()) {
-      t.ReleasePage();
-      releases.fetch_add(1);
-      std::this_thread::yield();
-    }
-  });
-  std::thread w1(writer, 1), w2(writer, 1000000);
-  w1.join();
-  w2.join();
-  stop.store(true);
-  shrinker.join();
-  EXPECT_EQ(bad.load(), 0u);
+  const ShrinkRun run = WriteWhileShrinking(t, 4, value_of);
+  EXPECT_GE(run.releases, 4 * kConcurrentKeys / kPutsPerRelease);
+  EXPECT_EQ(run.bad, 0u);
   // The last round was narrow; store the wide values once more, no releases.
-  for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
-    for (uint64_t k = base; k < base + kKeys; ++k) t.Put(k, MixedWidth(k));
+  for (uint64_t base : kWriterBases) {
+    for (uint64_t k = base; k < base + kConcurrentKeys; ++k) t.Put(k, MixedWidth(k));
   }
   size_t found = 0, wide = 0;
-  for (uint64_t base : {uint64_t{1}, uint64_t{1000000}}) {
-    for (uint64_t k = base; k < base + kKeys; ++k) {
+  for (uint64_t base : kWriterBases) {
+    for (uint64_t k = base; k < base + kConcurrentKeys; ++k) {
       V code;
       if (t.Peek(k, &code)) {
         ++found;
