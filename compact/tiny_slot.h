@@ -236,6 +236,16 @@ inline bool ParseDecimal(std::string_view text, uint64_t* value) {
   return true;
 }
 
+// If `text` is a canonical decimal number below 2^64 followed by nothing
+// but spaces: the number and how many spaces.
+inline bool NumberThenSpaces(std::string_view text, uint64_t* n, size_t* pad) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  if (digits == 0 || text.find_first_not_of(' ', digits) != std::string_view::npos) return false;
+  *pad = text.size() - digits;
+  return ParseDecimal(text.substr(0, digits), n);
+}
+
 // ---- value codes ----------------------------------------------------------
 inline constexpr int kPadBits = 2;
 inline constexpr uint32_t kMaxPad = (uint32_t{1} << kPadBits) - 1;
@@ -319,15 +329,12 @@ inline constexpr uint32_t kRawBit = uint32_t{1} << 29;  // P[89]
 
 // Class 5's 68-bit value Q: code = Q[67:60], ext = Q[59:0].
 inline bool EncodeHuge(std::string_view text, SlotValue* v) {
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   uint64_t n = 0;
+  size_t pad = 0;
   uint32_t top = 0;  // Q[67:60]
   if (text.size() > kMaxDecimalKey) return false;
-  if (digits > 0 && text.size() - digits <= 7 &&
-      text.find_first_not_of(' ', digits) == std::string_view::npos &&
-      ParseDecimal(text.substr(0, digits), &n)) {
-    top = static_cast<uint32_t>(n >> 60) | static_cast<uint32_t>(text.size() - digits) << 4;
+  if (NumberThenSpaces(text, &n, &pad) && pad <= 7) {
+    top = static_cast<uint32_t>(n >> 60) | static_cast<uint32_t>(pad) << 4;
   } else if (text.size() <= 7) {
     for (size_t i = 0; i < text.size(); ++i) n |= uint64_t{static_cast<uint8_t>(text[i])} << (8 * i);
     top = 0x80 | static_cast<uint32_t>(text.size()) << 4;  // 56 bits: nothing above Q[59]
@@ -361,14 +368,12 @@ inline bool EncodeValue(std::string_view text, int w, SlotValue* v) {
   if (w == kHugeWideBits) return internal::EncodeHuge(text, v);
   if (EncodeCode(text, w, &v->code)) return true;
   if (w != kWideCodeBits || text.size() > kMaxText) return false;
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
   uint64_t n = 0;
-  if (digits > 0 && text.find_first_not_of(' ', digits) == std::string_view::npos &&
-      ParseDecimal(text.substr(0, digits), &n)) {
-    const uint64_t pad = text.size() - digits;  // <= 19
+  size_t pad = 0;  // <= 19: the text is at most 20 characters
+  if (NumberThenSpaces(text, &n, &pad)) {
     v->ext = n & Mask(kContinuationBits);
-    v->code = internal::HeadCode(static_cast<uint32_t>((n >> kContinuationBits) | (pad << 4)));
+    v->code = internal::HeadCode(static_cast<uint32_t>(n >> kContinuationBits) |
+                                 static_cast<uint32_t>(pad) << 4);
     return true;
   }
   if (text.size() > kMaxWideRaw) return false;
