@@ -26,6 +26,29 @@ std::string_view Text(const ct::TinyKey& k, const ct::SlotValue& v, char (&buf)[
   return {buf, ct::DecodeValue(v, ct::ValueBits(ct::ClassOfKey(k)), buf)};
 }
 
+// The text incr/decr (`delta`) makes of `old_text`, as memcached makes it:
+// a result no longer than the old text is written over it, padded with
+// spaces to the old length; a longer one replaces it. The digits go to
+// out[0, *out_len), the padding after them, so the new text is
+// out[0, returned length). False if the old text is no number.
+bool NextCount(std::string_view old_text, bool incr, uint64_t delta,
+               char (&out)[Engine::kDeltaMaxLength], size_t* out_len, std::string_view* new_text) {
+  uint64_t value = 0;
+  if (old_text.empty() || !ParseStoredNumber(old_text, &value)) return false;
+  if (incr) {
+    value += delta;  // wraps at 2^64, as memcached
+  } else {
+    value = delta > value ? 0 : value - delta;
+  }
+  const size_t n = compact::FormatDecimal(value, out);
+  *out_len = n;
+  static_assert(ct::kMaxText <= Engine::kDeltaMaxLength, "an old text's length fits in out");
+  const size_t len = std::max(n, old_text.size());
+  std::memset(out + n, ' ', len - n);
+  *new_text = std::string_view(out, len);
+  return true;
+}
+
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 // The bytes of table an inline value takes: one slot, or a wide pair.
@@ -56,7 +79,7 @@ TinyStore::TinyStore(const StoreOptions& options, const Clock* clock,
       clock_(clock),
       overflow_(std::move(overflow)),
       table_(options.slabs.page_size, options.memory_limit / options.slabs.page_size + 2, this),
-      key_locks_(new absl::Mutex[kKeyLocks]) {
+      key_locks_(new KeyStripe[kKeyLocks]) {
   overflow_->SetRoomDonor([this] { return table_.ReleasePage(); });
   overflow_->ChargeIndex();
 }
@@ -92,7 +115,10 @@ uint64_t Since(std::atomic<uint64_t>& mark, uint64_t now) {
 // shift of experiments/shift).
 
 void TinyStore::AfterPut(TinyTable::PutResult r) {
-  if (r != TinyTable::PutResult::kEvicted || table_.evictions() % kPullEvery != 0) return;
+  // Counted per thread, as AfterOverflowStore counts (the table's eviction
+  // count is a sum over its stripes, too dear to read on every eviction).
+  thread_local uint64_t evicted = 0;
+  if (r != TinyTable::PutResult::kEvicted || ++evicted % kPullEvery != 0) return;
   const uint64_t ours = Since(table_mark_, table_.evictions());
   const uint64_t theirs = Since(overflow_mark_, overflow_->Totals().evictions);
   if (theirs < ours) overflow_->ReleaseStalestPage();
@@ -206,7 +232,8 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
     const TinyTable::PutResult r = table_.Put(k, code);
     if (r == TinyTable::PutResult::kNoRoom) return false;
     Inline(stats).cmd_set.Add();
-    inline_total_.fetch_add(1, std::memory_order_relaxed);
+    std::atomic<uint64_t>& stores = KeyStripeOf(shape).inline_stores;
+    stores.store(stores.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     AfterPut(r);
     return true;
   };
@@ -260,34 +287,59 @@ StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flag
   return r;
 }
 
-bool TinyStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
-                    absl::FunctionRef<void(const ItemView&)> visit) {
-  MaybeRunPendingFlush();
-  KeyShape shape;
-  if (!ShapeOf(key, &shape)) return overflow_->Get(key, new_exptime, stats, visit);
-  absl::MutexLock lock(&KeyLock(shape));
-  ct::TinyKey k;
-  if (!Resolve(shape, stats, &k)) return overflow_->Get(key, new_exptime, stats, visit);
-  ct::SlotValue code;
-  if (!table_.Get(k, &code)) return overflow_->Get(key, new_exptime, stats, visit);
-  char buf[ct::kMaxText];
-  const std::string_view text = Text(k, code, buf);
-  // gat with an expiry: the item needs one, so it moves to the overflow store.
-  if (new_exptime.has_value() && *new_exptime != 0 && Promote(key, k, text)) {
-    return overflow_->Get(key, new_exptime, stats, visit);
-  }
-  if (new_exptime.has_value()) {
-    stats.touch_cmds.Add();
-    Inline(stats).touch_hits.Add();
-  } else {
-    stats.get_cmds.Add();
-    Inline(stats).get_hits.Add();
-  }
+namespace {
+
+void VisitInline(std::string_view text, absl::FunctionRef<void(const ItemView&)> visit) {
   ItemView view{};
   view.flags = 0;
   view.value = text;
   view.cas = 0;
   visit(view);
+}
+
+}  // namespace
+
+bool TinyStore::Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,
+                    absl::FunctionRef<void(const ItemView&)> visit) {
+  MaybeRunPendingFlush();
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Get(key, new_exptime, stats, visit);
+  if (new_exptime.has_value()) return GetAndTouch(key, shape, *new_exptime, stats, visit);
+  // No key lock (see Locks in the header): the table, the overflow store,
+  // the table again.
+  ct::TinyKey k;
+  bool resolved = Resolve(shape, stats, &k);
+  ct::SlotValue code;
+  bool inline_hit = resolved && table_.Get(k, &code);
+  if (!inline_hit) {
+    if (overflow_->Get(key, std::nullopt, stats, visit)) return true;
+    if (!resolved) resolved = Resolve(shape, Scratch(), &k);
+    if (!resolved || !table_.Get(k, &code)) return false;
+    // Moved into the table meanwhile: the overflow store's miss was none.
+    stats.get_cmds.Sub();
+    stats.get_misses.Sub();
+  }
+  char buf[ct::kMaxText];
+  stats.get_cmds.Add();
+  Inline(stats).get_hits.Add();
+  VisitInline(Text(k, code, buf), visit);
+  return true;
+}
+
+bool TinyStore::GetAndTouch(std::string_view key, const KeyShape& shape, int64_t exptime,
+                            ThreadStats& stats, absl::FunctionRef<void(const ItemView&)> visit) {
+  absl::MutexLock lock(&KeyLock(shape));
+  ct::TinyKey k;
+  if (!Resolve(shape, stats, &k)) return overflow_->Get(key, exptime, stats, visit);
+  ct::SlotValue code;
+  if (!table_.Get(k, &code)) return overflow_->Get(key, exptime, stats, visit);
+  char buf[ct::kMaxText];
+  const std::string_view text = Text(k, code, buf);
+  // gat with an expiry: the item needs one, so it moves to the overflow store.
+  if (exptime != 0 && Promote(key, k, text)) return overflow_->Get(key, exptime, stats, visit);
+  stats.touch_cmds.Add();
+  Inline(stats).touch_hits.Add();
+  VisitInline(text, visit);
   return true;
 }
 
@@ -392,6 +444,23 @@ DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   absl::MutexLock lock(&KeyLock(shape));
   ct::TinyKey k;
   if (!Resolve(shape, stats, &k)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
+  // A narrow counter that stays narrow: one compare-and-swap on its slot.
+  const TinyTable::UpdateResult u =
+      table_.Update(k, [&](const ct::SlotValue& old, ct::SlotValue* now) {
+        char buf[ct::kMaxText];
+        std::string_view new_text;
+        return NextCount(Text(k, old, buf), incr, delta, out, out_len, &new_text) &&
+               ct::EncodeValue(new_text, ct::ValueBits(ct::ClassOfKey(k)), now) &&
+               !ct::WideValue(ct::ClassOfKey(k), *now);
+      });
+  if (u == TinyTable::UpdateResult::kUpdated) {
+    (incr ? Inline(stats).incr_hits : Inline(stats).decr_hits).Add();
+    return DeltaResult::kOk;
+  }
+  if (u == TinyTable::UpdateResult::kAbsent) {
+    return overflow_->Delta(key, incr, delta, stats, out, out_len);
+  }
+  // A wide item, no number, or a result that outgrows its slot.
   ct::SlotValue code;
   if (!table_.Get(k, &code)) return overflow_->Delta(key, incr, delta, stats, out, out_len);
   return DeltaInline(key, k, code, incr, delta, stats, out, out_len, nullptr);
@@ -402,24 +471,11 @@ DeltaResult TinyStore::DeltaInline(std::string_view key, const ct::TinyKey& k, c
                                    char (&out)[kDeltaMaxLength], size_t* out_len,
                                    std::string_view* slot_text) {
   char buf[ct::kMaxText];
-  const std::string_view old_text = Text(k, code, buf);
-  uint64_t value = 0;
-  if (old_text.empty() || !ParseStoredNumber(old_text, &value)) return DeltaResult::kNonNumeric;
-  if (incr) {
-    value += delta;  // wraps at 2^64, as memcached
-  } else {
-    value = delta > value ? 0 : value - delta;
+  std::string_view new_text;
+  if (!NextCount(Text(k, code, buf), incr, delta, out, out_len, &new_text)) {
+    return DeltaResult::kNonNumeric;
   }
   (incr ? Inline(stats).incr_hits : Inline(stats).decr_hits).Add();
-  const size_t n = compact::FormatDecimal(value, out);
-  *out_len = n;
-  // As memcached: a result no longer than the old text is written over it,
-  // padded with spaces to the old length; a longer one replaces it. The
-  // padding goes into `out` after the digits, so the new text is out[0, len).
-  static_assert(ct::kMaxText <= kDeltaMaxLength, "an old text's length fits in out");
-  const size_t len = std::max(n, old_text.size());
-  std::memset(out + n, ' ', len - n);
-  const std::string_view new_text(out, len);
   if (slot_text != nullptr) *slot_text = {};
   ct::SlotValue new_code;
   if (ct::EncodeValue(new_text, ct::ValueBits(ct::ClassOfKey(k)), &new_code) &&
@@ -583,7 +639,9 @@ void TinyStore::FlushAll(int64_t delay) {
 StoreTotals TinyStore::Totals() const {
   StoreTotals t = overflow_->Totals();
   t.curr_items += table_.items();
-  t.total_items += inline_total_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < kKeyLocks; ++i) {
+    t.total_items += key_locks_[i].inline_stores.load(std::memory_order_relaxed);
+  }
   t.bytes += (table_.items() + table_.wide_items()) * sizeof(uint64_t);
   t.evictions += table_.evictions();
   return t;  // malloced: the pool's bytes, the table's pages included
@@ -591,7 +649,7 @@ StoreTotals TinyStore::Totals() const {
 
 void TinyStore::ResetStats() {
   overflow_->ResetStats();
-  inline_total_.store(0, std::memory_order_relaxed);
+  for (size_t i = 0; i < kKeyLocks; ++i) key_locks_[i].inline_stores.store(0, std::memory_order_relaxed);
   table_.ResetEvictions();
 }
 

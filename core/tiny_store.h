@@ -39,13 +39,21 @@
 // item before and after.
 //
 // Locks. Operations on a key that may live inline (a number, or a prefix
-// and a number, learned or not) hold that key's lock (one of kKeyLocks,
-// chosen from the key's text, so the same before and after its prefix is
-// learned) across both places, and look the prefix up under it: moving a
-// key between places is atomic to every other client. Order: key lock →
-// prefix dictionary → table locks (released before the overflow store is
-// called) → overflow store's locks → (room donor) table geometry lock.
-// Other text keys never live inline and skip the key lock.
+// and a number, learned or not) that change it hold that key's lock (one of
+// kKeyLocks, chosen from the key's text, so the same before and after its
+// prefix is learned) across both places, and look the prefix up under it:
+// moving a key between places is atomic to every other writer. Order: key
+// lock → prefix dictionary → table locks (released before the overflow
+// store is called) → overflow store's locks → (room donor) table resize
+// mutex. Other text keys never live inline and skip the key lock.
+//
+// Reads (get, gets, multiget) take no key lock: they look in the table,
+// then in the overflow store, then in the table again. A move from the
+// overflow store into the table stores in the table before it drops the
+// overflow copy, and a move out stores in the overflow store before it
+// erases the slot, so a key present before and after a concurrent move is
+// found by one of the three looks. incr/decr of an inline number hold the
+// key lock and change the slot with one compare-and-swap (TinyTable::Update).
 #ifndef TINYCACHED_CORE_TINY_STORE_H_
 #define TINYCACHED_CORE_TINY_STORE_H_
 
@@ -150,11 +158,18 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   };
   // False if `key` can never live inline (it then needs no key lock).
   bool ShapeOf(std::string_view key, KeyShape* shape) const;
-  absl::Mutex& KeyLock(const KeyShape& s) const {
+  // A key lock, and the inline stores made under it (for total_items: a
+  // count in the lock's own cache line, not one shared by every store).
+  struct alignas(64) KeyStripe {
+    absl::Mutex mu;
+    std::atomic<uint64_t> inline_stores{0};  // written under mu
+  };
+  KeyStripe& KeyStripeOf(const KeyShape& s) const {
     return key_locks_[((s.n ^ s.prefix_hash) * 0x9e3779b97f4a7c15ULL) >> 54 & (kKeyLocks - 1)];
   }
+  absl::Mutex& KeyLock(const KeyShape& s) const { return KeyStripeOf(s).mu; }
   // The tagged key (compact/tiny_slot.h) of `s`, if its prefix is known;
-  // counts the prefix lookup. REQUIRES: s's key lock.
+  // counts the prefix lookup. Takes no lock: a learned id never changes.
   bool Resolve(const KeyShape& s, ThreadStats& stats, compact::tiny::TinyKey* k) const;
   // Resolve(), learning the prefix from a store that would go inline
   // (flags, exptime, value) if only it were known.
@@ -191,6 +206,10 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
                           bool incr,
                           uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
                           size_t* out_len, std::string_view* slot_text);
+  // gat/gats: Get() with a new expiry, under the key lock (an expiry moves
+  // an inline item to the overflow store).
+  bool GetAndTouch(std::string_view key, const KeyShape& shape, int64_t exptime,
+                   ThreadStats& stats, absl::FunctionRef<void(const ItemView&)> visit);
   // After a table Put(): pull a page when the table keeps evicting.
   void AfterPut(TinyTable::PutResult r);
   // After an overflow store: give it a page of the table when it keeps
@@ -208,8 +227,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   const std::unique_ptr<ItemStore> overflow_;
   TinyTable table_;  // after overflow_: its pages come from there and go back first
   KeyPrefixes prefixes_;
-  std::unique_ptr<absl::Mutex[]> key_locks_;
-  std::atomic<uint64_t> inline_total_{0};  // inline stores, for total_items
+  std::unique_ptr<KeyStripe[]> key_locks_;
   // Eviction counts of either side when pages were last weighed.
   std::atomic<uint64_t> table_mark_{0};
   std::atomic<uint64_t> overflow_mark_{0};

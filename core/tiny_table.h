@@ -50,16 +50,42 @@
 // first unreferenced slot of the two buckets, clearing ref bits it passes.
 // No links, no timestamps: a set-associative cache.
 //
-// Thread safety: every operation takes the geometry lock shared, then the
-// stripe locks of its (at most two) buckets in stripe order; a cuckoo move
-// only TryLocks a third bucket's stripe. Growing, shrinking and Clear()
-// take the geometry lock exclusively and touch buckets freely. The
-// PageSource is called with the geometry lock held exclusively, so it must
-// not call back into the table.
+// Concurrency. Reads take no lock and write nothing another reader reads:
+//   - Each of kStripes stripes (bucket b's is b mod kStripes) has a mutex
+//     and a version, odd while a writer changes one of its buckets. The
+//     geometry (the bucket count; level and split pointer derive from it)
+//     has a version of its own, odd while a resize changes it.
+//   - A lookup reads the geometry version, the bucket count, its two
+//     buckets' stripe versions, the buckets, then the three versions again,
+//     and starts over if any was odd or moved (a seqlock per stripe, as
+//     MemC3's optimistic cuckoo hashing has per bucket). Marking an item
+//     used (CLOCK's ref bit) is a compare-and-swap on the slot word, done
+//     only when the bit is not yet set.
+//   - Writers (Put, Erase) take their buckets' stripe mutexes in stripe
+//     order, then check that the geometry has not moved since they computed
+//     their addresses. A cuckoo move only TryLocks a third stripe, and
+//     checks the geometry again. Resizes (one bucket split or merged at a
+//     time) hold the stripes of the buckets they change and a resize mutex
+//     that orders them. So no request path takes a lock in shared mode.
+//   - Update (incr/decr) is a compare-and-swap on the slot word, with no
+//     lock. So every locked writer that moves or rewrites another item's
+//     slot empties it with an exchange (or clears a bit with fetch_and),
+//     and writes what the exchange returned: an update lands before the
+//     move or fails and starts over.
+//   - A page given back (ReleasePage) is first unpublished, and returned to
+//     the source only after every reader that might still hold it has
+//     finished (core/read_epoch.h). Every lock-free access is inside a
+//     ReadSection.
+//   - Item counts are per stripe, written under its mutex; the load that
+//     decides growth is a shared approximation that each stripe updates
+//     once per kFoldEvery slots it gains or loses, not on every store.
+// The PageSource is called with the resize mutex held, so it must not call
+// back into the table.
 #ifndef TINYCACHED_CORE_TINY_TABLE_H_
 #define TINYCACHED_CORE_TINY_TABLE_H_
 
 #include <array>
+#include <bit>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -115,12 +141,26 @@ class TinyTable {
 
   using SlotValue = compact::tiny::SlotValue;
   using TinyKey = compact::tiny::TinyKey;
-  // The value of `key`, marking it used (CLOCK's ref bit).
+  // The value of `key`, marking it used (CLOCK's ref bit). Takes no lock.
   bool Get(const TinyKey& key, SlotValue* value);
   // The same without marking it.
   bool Peek(const TinyKey& key, SlotValue* value);
   // Either (mark: Get), also telling whether the ref bit was set before.
   bool Inspect(const TinyKey& key, SlotValue* value, bool mark, bool* referenced);
+
+  enum class UpdateResult {
+    kUpdated,   // the slot holds fn's value
+    kAbsent,    // no such key
+    kDeclined,  // a wide item, or fn declined: nothing written
+  };
+  // Replaces the value of narrow item `key` by what `fn(old, &now)` makes
+  // of it, marking it used: one compare-and-swap on the slot word, taken
+  // again (fn called again) if the slot changed meanwhile. Takes no lock.
+  // fn returns false to decline (its value would not fit one slot of the
+  // key's class: compact::tiny::WideValue); it must have no other effect
+  // than on its own output, since it may run more than once.
+  UpdateResult Update(const TinyKey& key,
+                      absl::FunctionRef<bool(const SlotValue& old, SlotValue* now)> fn);
 
   enum class PutResult {
     kStored,   // inserted or overwritten
@@ -135,88 +175,125 @@ class TinyTable {
   // Calls `fn(key, value, referenced)` on the items of buckets [*cursor, ...)
   // until `limit` items were visited or the table ends, and advances *cursor
   // past the buckets done (a bucket is visited whole; items that cuckoo moves
-  // or a resize carry between calls may be seen twice or not at all). Holds
-  // the geometry lock shared and one bucket's stripe lock at a time. Returns
-  // the items visited.
+  // or a resize carry between calls may be seen twice or not at all). Reads
+  // each bucket under its stripe mutex and calls `fn` with no lock held.
+  // Returns the items visited.
   size_t ForEach(size_t* cursor, size_t limit,
-                 absl::FunctionRef<void(const TinyKey&, const SlotValue&, bool)> fn)
-      ABSL_LOCKS_EXCLUDED(geo_);
+                 absl::FunctionRef<void(const TinyKey&, const SlotValue&, bool)> fn);
   // Removes every item (flush_all); keeps the pages.
   void Clear();
   // Gives one page back to the source, merging buckets and evicting the
-  // items that no longer fit. False if the table holds no page.
+  // items that no longer fit. False if the table holds no page. Waits for
+  // lock-free readers that may hold the page (core/read_epoch.h), so it is
+  // never called from inside a ReadSection.
   bool ReleasePage();
 
-  size_t items() const { return static_cast<size_t>(items_.load(std::memory_order_relaxed)); }
+  // Exact counts: sums over the stripes (for stats, not for hot paths).
+  size_t items() const;
   // Of those, items that take two slots.
-  size_t wide_items() const { return static_cast<size_t>(wide_.load(std::memory_order_relaxed)); }
+  size_t wide_items() const;
+  uint64_t evictions() const;
+  void ResetEvictions();
   size_t pages() const { return npages_.load(std::memory_order_relaxed); }
   size_t bytes() const { return pages() * page_size_; }
   size_t buckets() const { return nbuckets_.load(std::memory_order_relaxed); }
-  uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
-  void ResetEvictions() { evictions_.store(0, std::memory_order_relaxed); }
 
  private:
   static constexpr size_t kStripes = 1024;
+  // A stripe reports the slots it gained or lost to the shared load count
+  // once this many have accumulated.
+  static constexpr int64_t kFoldEvery = 16;
+  struct Stripe;
+  class Writing;
   struct Addr {
     size_t bucket;
     uint64_t remainder;
     int cls;
   };
-  Addr AddressOf(const TinyKey& key, int choice) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
-  // The key held by `slot` of bucket `b`.
-  TinyKey KeyOf(uint64_t slot, size_t b) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
-  int AddrBits(size_t b) const ABSL_SHARED_LOCKS_REQUIRED(geo_) {
-    return (b < split_ || b >= (size_t{1} << level_)) ? level_ + 1 : level_;
-  }
-  uint64_t* Bucket(size_t b) const {
-    return reinterpret_cast<uint64_t*>(dir_[b >> bucket_shift_]) +
-           (b & bucket_mask_) * kSlotsPerBucket;
-  }
-  absl::Mutex& StripeOf(size_t b) const { return stripes_[b % kStripes]; }
-  // The slot of `key` in bucket `a` (a wide item's head), or null.
-  // REQUIRES: a's stripe lock.
-  uint64_t* Find(const Addr& a, int choice) const;
-  // Calls `fn` on the head slot of `key` (a wide item's continuation is the
-  // next one) under its buckets' locks; false if absent.
-  bool WithSlot(const TinyKey& key, absl::FunctionRef<void(uint64_t*)> fn);
-  // Shared part of Get/Peek.
-  bool Lookup(const TinyKey& key, SlotValue* value, bool mark);
-  enum class Place { kStored, kFull };
-  // What one store did to the counts.
-  struct Change {
-    int items = 0;    // items added (negative: removed)
-    int wide = 0;     // wide items added
-    int evicted = 0;  // items evicted to make room
+  // What one locked operation works against: the geometry version it
+  // validated and the bucket count that goes with it, and the stripes it
+  // holds from the start.
+  struct Frame {
+    uint64_t geo;
+    size_t nbuckets;
+    Stripe* held0;  // the key's first bucket's: keeps its evictions and CLOCK hand
+    Stripe* held1;
   };
-  // One attempt at storing under the bucket locks; evicts only if `evict`.
-  Place PutLocked(const TinyKey& key, const SlotValue& value, int depth, bool evict, Change* change)
-      ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  // An item as a lock-free lookup saw it.
+  struct Seen {
+    uint64_t* slot;  // its head slot
+    uint64_t word;   // what the slot held
+    uint64_t cont;   // a wide item's continuation word
+  };
+  static int Level(size_t nbuckets) { return std::bit_width(nbuckets) - 1; }
+  Addr AddressOf(const TinyKey& key, int choice, size_t nbuckets) const;
+  // The key held by `slot` of bucket `b`.
+  TinyKey KeyOf(uint64_t slot, size_t b, size_t nbuckets) const;
+  static int AddrBits(size_t b, size_t nbuckets) {
+    const int level = Level(nbuckets);
+    const size_t split = nbuckets - (size_t{1} << level);
+    return (b < split || b >= (size_t{1} << level)) ? level + 1 : level;
+  }
+  // Bucket b, or null if its page is not (or no longer) published.
+  uint64_t* Bucket(size_t b) const {
+    uint8_t* page = dir_[b >> bucket_shift_].load(std::memory_order_acquire);
+    if (page == nullptr) return nullptr;
+    return reinterpret_cast<uint64_t*>(page) + (b & bucket_mask_) * kSlotsPerBucket;
+  }
+  Stripe& StripeOf(size_t b) const;
+  // The geometry version once no resize is under way.
+  uint64_t StableGeometry() const;
+  // The slot of `key` in bucket `a` (a wide item's head), or null.
+  // REQUIRES: a's stripe mutex.
+  uint64_t* Find(const Addr& a, int choice) const;
+  // A consistent lock-free look at `key`'s two buckets. REQUIRES: a ReadSection.
+  bool Locate(const TinyKey& key, Seen* seen) const;
+  // Shared part of Get/Peek/Inspect.
+  bool Lookup(const TinyKey& key, SlotValue* value, bool mark, bool* referenced);
+  // Counts `items` (and `wide`) items arriving in (negative: leaving) bucket b.
+  // REQUIRES: b's stripe mutex.
+  void Count(size_t b, int items, int wide);
+  enum class Place { kStored, kFull, kMoved, kNoPage };
+  // What one store did.
+  struct Change {
+    bool added = false;         // a new item (not an overwrite)
+    int evicted = 0;            // items evicted to make room
+    bool retry_growth = false;  // see kRetryGrowthEvery
+  };
+  // One attempt at storing: locks the key's buckets, then PutLocked.
+  // kMoved: the geometry moved under it; try again.
+  Place PutOnce(const TinyKey& key, const SlotValue& value, int depth, bool evict, Change* change);
+  Place PutLocked(const TinyKey& key, const SlotValue& value, const Addr (&a)[2], const Frame& f,
+                  int depth, bool evict, Change* change);
   // Empties the aligned pair at slots i, i + 1 of bucket b by moving its
   // items to their other buckets (CuckooFrom at `depth`). True if the pair
   // is free.
-  bool FreeCell(uint64_t* bucket, int i, size_t b, const absl::Mutex* held0,
-                const absl::Mutex* held1, int depth) ABSL_SHARED_LOCKS_REQUIRED(geo_);
-  // Moves the item in slot i of bucket b (b's stripe locked, or held0/1)
-  // to its other bucket, first making room there `depth - 1` levels down
-  // (a wide item into a pair that it frees the same way).
+  bool FreeCell(uint64_t* bucket, int i, size_t b, const Frame& f, int depth);
+  // Moves the item in slot i of bucket b (b's stripe held) to its other
+  // bucket, first making room there `depth - 1` levels down (a wide item
+  // into a pair that it frees the same way).
   // True if moved (slot i, and a wide item's partner, are then empty); a
   // continuation slot never moves on its own.
   // `known`, if given, is OtherAddress(bucket[i], b).
-  bool CuckooFrom(uint64_t* bucket, int i, size_t b, const absl::Mutex* held0,
-                  const absl::Mutex* held1, int depth, const Addr* known = nullptr)
-      ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  bool CuckooFrom(uint64_t* bucket, int i, size_t b, const Frame& f, int depth,
+                  const Addr* known = nullptr);
   // The other bucket of the item in `slot` of bucket `b`, and its remainder there.
-  Addr OtherAddress(uint64_t slot, size_t b) const ABSL_SHARED_LOCKS_REQUIRED(geo_);
+  Addr OtherAddress(uint64_t slot, size_t b, size_t nbuckets) const;
   // Splits buckets while the load is above kMaxLoad (or at least `min_splits`
   // times). False if it could not split at all (no page).
-  bool Grow(size_t min_splits) ABSL_LOCKS_EXCLUDED(geo_);
-  bool SplitOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(geo_);
-  void MergeOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(geo_);
+  bool Grow(size_t min_splits);
+  bool SplitOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_);
+  void MergeOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_);
+  // A geometry change: odd version, new bucket count, even version.
+  void BeginResize() ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_);
+  void EndResize(size_t nbuckets) ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_);
   bool NeedsGrowth() const {
-    return static_cast<double>(items() + wide_items()) >
+    return static_cast<double>(approx_slots_.load(std::memory_order_relaxed)) >
            kMaxLoad * static_cast<double>(buckets() * kSlotsPerBucket);
   }
+  // Every stripe mutex, for Clear and the last page's release.
+  void LockAll();
+  void UnlockAll();
 
   const size_t page_size_;
   const size_t max_pages_;
@@ -226,24 +303,24 @@ class TinyTable {
   // bits (6 and 7 are no key's class: placeholders).
   const std::array<compact::tiny::KeyMix, 8> mix_;
   PageSource* const source_;
-  std::unique_ptr<uint8_t*[]> dir_;  // [max_pages_]; entries change under geo_ exclusive
-  std::unique_ptr<absl::Mutex[]> stripes_;
+  std::unique_ptr<std::atomic<uint8_t*>[]> dir_;  // [max_pages_]; set under resize_
+  std::unique_ptr<Stripe[]> stripes_;
 
-  mutable absl::Mutex geo_;
-  int level_ ABSL_GUARDED_BY(geo_);
-  size_t split_ ABSL_GUARDED_BY(geo_) = 0;
-  std::atomic<size_t> npages_{0};    // written under geo_ exclusive
-  std::atomic<size_t> nbuckets_{0};  // 2^level + split when pages > 0; written under geo_
-  std::atomic<int64_t> items_{0};
-  std::atomic<int64_t> wide_{0};  // items taking two slots
-  std::atomic<uint64_t> evictions_{0};
-  std::atomic<uint32_t> clock_hand_{0};  // where eviction scans start
+  absl::Mutex resize_;  // orders resizes (Grow, ReleasePage, Clear)
+  std::atomic<uint64_t> geo_version_{0};  // odd while the geometry changes
+  std::atomic<size_t> nbuckets_{0};       // 2^level + split, or 0 with no page
+  std::atomic<size_t> npages_{0};         // written under resize_
+  // Slots in use, give or take kFoldEvery per stripe: decides growth only.
+  std::atomic<int64_t> approx_slots_{0};
   // The last growth found no page: inserts evict instead of searching deep
-  // for room, until kRetryGrowthEvery evictions later.
+  // for room, until a stripe's kRetryGrowthEvery-th eviction.
   std::atomic<bool> out_of_pages_{false};
   // Out of pages, inserts moved residents until one could not: from then on
   // (until the table grows again) a full pair evicts without searching.
   std::atomic<bool> topped_up_{false};
+  // Evictions between looks for free pages: each stripe looks once per this
+  // many of its own evictions, the stripes staggered, so the table as a
+  // whole looks about once per this many evictions.
   static constexpr uint64_t kRetryGrowthEvery = 4096;
 };
 

@@ -360,5 +360,150 @@ TEST(TinyTableTest, WideAndNarrowItemsUnderConcurrentWritersReadersAndReleases) 
   EXPECT_EQ(visited, found);
 }
 
+// Lock-free readers against writers, growth and page releases: every value
+// a reader sees is one that was stored under that key (values name their
+// key), and keys a reader's own thread stored and nobody removed are found.
+// The readers never lock; the writers grow the table while a shrinker gives
+// pages back, paced by counts as in WriteWhileShrinking.
+TEST(TinyTableTest, LockFreeReadersSeeOnlyStoredValuesThroughGrowthAndReleases) {
+  HeapPages pages(40);
+  TinyTable t(kPage, 1000, &pages);
+  constexpr uint64_t kKeys = 30000;
+  constexpr int kRounds = 3;
+  // Round r stores r * 2^20 + k (below 2^22: a narrow code of a class-0 key).
+  auto value_of = [](uint64_t k, int round) { return V{static_cast<uint32_t>((round << 20) | k)}; };
+  std::atomic<int> writers_done{0};
+  std::atomic<uint64_t> releases{0};
+  std::atomic<uint64_t> bad{0}, seen{0};
+  auto writer = [&](uint64_t first) {
+    uint64_t puts = 0;
+    for (int round = 0; round < kRounds; ++round) {
+      for (uint64_t k = first; k <= kKeys; k += 2) {
+        t.Put(k, value_of(k, round));
+        if (++puts % kPutsPerRelease == 0) {
+          while (releases.load() < puts / kPutsPerRelease) std::this_thread::yield();
+        }
+      }
+    }
+    writers_done.fetch_add(1);
+  };
+  auto reader = [&](uint64_t seed) {
+    uint64_t x = seed;
+    while (writers_done.load() < 2) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      const uint64_t k = 1 + (x >> 33) % kKeys;
+      V v;
+      if (!t.Get(k, &v)) continue;
+      seen.fetch_add(1, std::memory_order_relaxed);
+      if ((v.code & ((1u << 20) - 1)) != k || (v.code >> 20) >= kRounds) bad.fetch_add(1);
+    }
+  };
+  std::thread shrinker([&] {
+    while (writers_done.load() < 2) {
+      t.ReleasePage();
+      releases.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
+  std::thread r1(reader, 1), r2(reader, 2);
+  std::thread w1(writer, 1), w2(writer, 2);
+  w1.join();
+  w2.join();
+  r1.join();
+  r2.join();
+  shrinker.join();
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_GT(seen.load(), 0u);
+  EXPECT_GE(releases.load(), kRounds * (kKeys / 2) / kPutsPerRelease);  // each writer's pace
+  // What is left is whole: each present key holds a value of its own.
+  size_t found = 0;
+  for (uint64_t k = 1; k <= kKeys; ++k) {
+    V v;
+    if (!t.Peek(k, &v)) continue;
+    ++found;
+    ASSERT_EQ(v.code & ((1u << 20) - 1), k);
+  }
+  EXPECT_EQ(found, t.items());
+}
+
+// Update() is a compare-and-swap on the slot: two threads incrementing the
+// same counters lose no increment while a third thread's inserts grow the
+// table (splits rewrite every slot of a split bucket) and cuckoo moves carry
+// the counters between their two buckets, and readers look on.
+TEST(TinyTableTest, ConcurrentUpdatesLoseNoIncrementThroughSplitsAndMoves) {
+  HeapPages pages(1000);
+  TinyTable t(kPage, 1000, &pages);
+  constexpr uint64_t kCounters = 2000;
+  constexpr uint32_t kIncrements = 150;
+  for (uint64_t k = 1; k <= kCounters; ++k) ASSERT_EQ(t.Put(k, V{0}), TinyTable::PutResult::kStored);
+  std::atomic<int> done{0};
+  std::atomic<uint64_t> bad{0};
+  auto incrementer = [&] {
+    for (uint32_t n = 0; n < kIncrements; ++n) {
+      for (uint64_t k = 1; k <= kCounters; ++k) {
+        const auto r = t.Update(k, [](const V& old, V* now) {
+          *now = V{old.code + 1};
+          return true;
+        });
+        if (r != TinyTable::UpdateResult::kUpdated) bad.fetch_add(1);
+      }
+    }
+    done.fetch_add(1);
+  };
+  std::thread filler([&] {
+    // Fresh keys while the incrementers work, the table growing all along
+    // (150k keys fit 1000 pages at the growth load).
+    for (uint64_t k = 1000000; k < 1150000 && done.load() < 2; ++k) t.Put(k, CodeFor(k));
+  });
+  std::thread reader([&] {
+    while (done.load() < 2) {
+      for (uint64_t k = 1; k <= kCounters; ++k) {
+        V v;
+        if (!t.Get(k, &v) || v.code > 2 * kIncrements) bad.fetch_add(1);
+      }
+    }
+  });
+  std::thread i1(incrementer), i2(incrementer);
+  i1.join();
+  i2.join();
+  filler.join();
+  reader.join();
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_EQ(t.evictions(), 0u);
+  EXPECT_GT(t.buckets(), 2 * kCounters / 8);  // it grew meanwhile
+  for (uint64_t k = 1; k <= kCounters; ++k) {
+    V v;
+    ASSERT_TRUE(t.Peek(k, &v)) << k;
+    ASSERT_EQ(v.code, 2 * kIncrements) << k;
+  }
+}
+
+// A wide item declines Update (its value spans two words); so does fn.
+TEST(TinyTableTest, UpdateDeclinesWideItemsAndLeavesThemAlone) {
+  HeapPages pages(10);
+  TinyTable t(kPage, 100, &pages);
+  V wide;
+  ASSERT_TRUE(compact::tiny::EncodeValue("18446744073709551615", 32, &wide));
+  ASSERT_TRUE(compact::tiny::WideValue(0, wide));
+  ASSERT_NE(t.Put(7, wide), TinyTable::PutResult::kNoRoom);
+  ASSERT_NE(t.Put(8, V{41}), TinyTable::PutResult::kNoRoom);
+  int calls = 0;
+  auto plus_one = [&](const V& old, V* now) {
+    ++calls;
+    *now = V{old.code + 1};
+    return true;
+  };
+  EXPECT_EQ(t.Update(7, plus_one), TinyTable::UpdateResult::kDeclined);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(t.Update(9, plus_one), TinyTable::UpdateResult::kAbsent);
+  EXPECT_EQ(t.Update(8, [](const V&, V*) { return false; }), TinyTable::UpdateResult::kDeclined);
+  EXPECT_EQ(t.Update(8, plus_one), TinyTable::UpdateResult::kUpdated);
+  V v;
+  ASSERT_TRUE(t.Peek(8, &v));
+  EXPECT_EQ(v.code, 42u);
+  ASSERT_TRUE(t.Peek(7, &v));
+  EXPECT_EQ(v, wide);
+}
+
 }  // namespace
 }  // namespace tinycached::core
