@@ -51,10 +51,27 @@ void HashIndex::Insert(uint64_t hash, uint8_t* it) {
   uint8_t* bucket = BucketFor(hash);
   layout_->SetHashNext(it, Head(bucket));
   SetHead(bucket, it);
-  const size_t n = items_.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (!expanding() && n > (size_t{3} << hashpower()) / 2 && hashpower() < kMaxHashPower) {
-    absl::MutexLock lock(&maint_mu_);  // wakes the maintainer (see MaintainerLoop)
+  CountItem(stripes_[StripeOf(hash)], 1);
+}
+
+void HashIndex::CountItem(Stripe& stripe, int delta) {
+  const size_t n = stripe.items.load(std::memory_order_relaxed) + static_cast<size_t>(delta);
+  stripe.items.store(n, std::memory_order_relaxed);
+  if (delta < 0) return;
+  const int hp = hashpower();
+  // 1.5 items a bucket over the stripe's 2^hp / kStripes buckets.
+  if (n <= (size_t{3} << (hp - kStripeBits)) / 2 || stripe.woke_at == hp || expanding() ||
+      hp >= kMaxHashPower) {
+    return;
   }
+  stripe.woke_at = hp;
+  absl::MutexLock lock(&maint_mu_);  // wakes the maintainer (see MaintainerLoop)
+}
+
+size_t HashIndex::items() const {
+  size_t n = 0;
+  for (size_t i = 0; i < kStripes; ++i) n += stripes_[i].items.load(std::memory_order_relaxed);
+  return n;
 }
 
 // Finds `it` in its chain and splices `replacement`'s chain position in:
@@ -77,7 +94,7 @@ bool HashIndex::Splice(uint64_t hash, uint8_t* it, uint8_t* replacement) {
 
 bool HashIndex::Remove(uint64_t hash, uint8_t* it) {
   if (!Splice(hash, it, layout_->HashNext(it))) return false;
-  items_.fetch_sub(1, std::memory_order_relaxed);
+  CountItem(stripes_[StripeOf(hash)], -1);
   return true;
 }
 
@@ -166,8 +183,11 @@ void HashIndex::MaintainerLoop() {
   };
   for (;;) {
     {
+      // Woken by a stripe past the growth load (CountItem); looks again each
+      // second as well, in case the stripes that woke it did so too early.
       absl::MutexLock lock(&maint_mu_);
-      maint_mu_.Await(absl::Condition(&needs_growth));
+      while (!maint_mu_.AwaitWithTimeout(absl::Condition(&needs_growth), absl::Seconds(1))) {
+      }
       if (stop_) return;
     }
     if (!Grow()) {

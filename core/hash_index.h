@@ -17,6 +17,10 @@
 //   table size, all keys of one bucket share a stripe, before and after
 //   growth.
 //
+//   Counting: each stripe counts its items under its lock. A stripe past
+//   1.5 items per bucket of its own wakes the maintainer (once per table
+//   size), which sums the stripes and grows the table when the whole is.
+//
 //   Growth: when items > 1.5 x buckets the maintenance thread doubles the
 //   table without stopping the server: it installs the new table under all
 //   stripe locks (a pointer swap), then moves old buckets one at a time, each
@@ -87,7 +91,8 @@ class HashIndex {
   // `visit` must not change the chains. REQUIRES: StripeLockAt(stripe).
   void ForEachInStripe(size_t stripe, absl::FunctionRef<void(uint8_t*)> visit) const;
 
-  size_t items() const { return items_.load(std::memory_order_relaxed); }
+  // A sum over the stripes: for stats and the maintainer, not hot paths.
+  size_t items() const;
   int hashpower() const { return hashpower_.load(std::memory_order_relaxed); }
   // The table's bytes, and the old one's while the index grows.
   size_t bytes() const {
@@ -105,9 +110,16 @@ class HashIndex {
   bool Grow();
 
  private:
+  // A stripe's lock and the count of the items in its chains, kept in the
+  // lock's cache line: a store writes no counter other stores share.
   struct alignas(64) Stripe {
     absl::Mutex mu;
+    std::atomic<size_t> items{0};  // written under mu, read by anyone
+    int woke_at = 0;               // the hashpower at which it last woke the maintainer; under mu
   };
+  // Counts an item in (+1) or out (-1) of `stripe`; wakes the maintainer
+  // when the stripe alone is past the growth load. REQUIRES: its lock.
+  void CountItem(Stripe& stripe, int delta);
 
   // A bucket is one stored reference (layout_->refs()) in a table.
   uint8_t* NewTable(int hashpower) const;
@@ -130,7 +142,6 @@ class HashIndex {
   std::atomic<bool> expanding_{false};
   // Old buckets below this have moved. Changed under that bucket's stripe lock.
   std::atomic<size_t> expand_bucket_{0};
-  std::atomic<size_t> items_{0};
 
   absl::Mutex maint_mu_;
   bool stop_ ABSL_GUARDED_BY(maint_mu_) = false;

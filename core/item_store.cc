@@ -100,6 +100,30 @@ absl::StatusOr<std::unique_ptr<ItemStore>> ItemStore::Create(const StoreOptions&
       new ItemStore(options, *std::move(classes), page_bytes, max_slots, clock));
 }
 
+namespace {
+
+uint64_t NextInstance() {
+  static std::atomic<uint64_t> instances{0};
+  return instances.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
+}  // namespace
+
+uint64_t ItemStore::NextCas() {
+  struct Block {
+    uint64_t instance = 0;
+    uint64_t next = 0;
+    uint64_t end = 0;
+  };
+  thread_local Block block;
+  if (block.instance != instance_ || block.next == block.end) {
+    block.instance = instance_;
+    block.next = cas_counter_.fetch_add(kCasBlock, std::memory_order_relaxed) + 1;
+    block.end = block.next + kCasBlock;
+  }
+  return block.next++;
+}
+
 ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
                      size_t max_slots, const Clock* clock)
     : options_(options),
@@ -113,7 +137,8 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
       page_state_(new PageState[max_slots]),
       automove_(options.automove),
       automove_ratio_(options.automove_ratio),
-      room_by_moving_(options.evict && options.slab_reassign) {
+      room_by_moving_(options.evict && options.slab_reassign),
+      instance_(NextInstance()) {
   for (int i = 1; i <= classes_.count(); ++i) {
     slab_classes_[i].chunk_size = classes_.ChunkSize(i);
     slab_classes_[i].per_page = classes_.PerPage(i);
@@ -407,8 +432,11 @@ void ItemStore::Unlink(uint64_t hash, uint8_t* it) {
 
 void ItemStore::Bump(uint8_t* it) {
   const uint16_t flags = layout_.Flags(it);
+  // Each written only when it changes: a hot item read from many cores
+  // keeps its cache line shared.
   if ((flags & kActive) == 0) layout_.SetFlags(it, flags | kActive);
-  layout_.SetTime(it, clock_->Now());
+  const RelTime now = clock_->Now();
+  if (layout_.Time(it) != now) layout_.SetTime(it, now);
 }
 
 uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {

@@ -357,10 +357,17 @@ class ItemStore final : public Engine {
     return odd != ((epoch_.load(std::memory_order_acquire) & 1) != 0);
   }
   void MarkFetched(uint8_t* it) const {
-    layout_.SetFlags(it, layout_.Flags(it) | compact::kFetched);
+    const uint16_t flags = layout_.Flags(it);
+    if ((flags & compact::kFetched) == 0) layout_.SetFlags(it, flags | compact::kFetched);
   }
 
-  uint64_t NextCas() { return cas_counter_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // A CAS unique never handed out before. Each thread takes kCasBlock of
+  // them from the shared counter at a time, so a store writes that counter
+  // once in kCasBlock stores, not on each: uniques are unique and grow on
+  // each thread, but two threads' are not ordered by time (memcached
+  // promises no more).
+  static constexpr uint64_t kCasBlock = 64;
+  uint64_t NextCas();
 
   const StoreOptions options_;
   const SlabClassTable classes_;
@@ -401,6 +408,7 @@ class ItemStore final : public Engine {
   absl::Mutex index_charge_mu_;
   size_t index_charged_ ABSL_GUARDED_BY(index_charge_mu_) = 0;  // bytes of the index in pool_
   std::atomic<uint64_t> cas_counter_{0};
+  const uint64_t instance_;  // tells this store's CAS blocks from another's
   std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity
   std::atomic<RelTime> pending_flush_{0};  // a delayed flush's time, 0 = none
   // Lock order: flush_mu_ before any stripe lock (never taken holding one).

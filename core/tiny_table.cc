@@ -826,8 +826,8 @@ bool TinyTable::ReleasePage() {
     }
     // Unpublished; a reader that found it before may still be reading it.
     WaitForReaders();
+    source_->ReturnPage(page);  // under resize_, as every call into the source
   }
-  source_->ReturnPage(page);
   return true;
 }
 
