@@ -5,39 +5,43 @@
 #include <cstring>
 
 namespace tinycached::core {
-uint8_t* HashIndex::NewTable(int hashpower) const {
-  const size_t buckets = size_t{1} << hashpower;
+namespace {
+
+// The largest table's segment count: the directory's size.
+constexpr size_t kMaxSegments = size_t{1} << (HashIndex::kMaxHashPower - HashIndex::kSegmentBits);
+
+}  // namespace
+
+uint8_t* HashIndex::NewSegment() const {
   const size_t width = layout_->refs().width();
-  auto* t = static_cast<uint8_t*>(std::malloc(buckets * width));
+  auto* t = static_cast<uint8_t*>(std::malloc(kSegmentBuckets * width));
   if (t == nullptr) return nullptr;
   uint8_t null_ref[8];
   layout_->refs().Store(null_ref, nullptr);
-  std::memset(t, null_ref[0], buckets * width);  // null is all-zero or all-ones bytes
+  std::memset(t, null_ref[0], kSegmentBuckets * width);  // null is all-zero or all-ones bytes
   return t;
 }
 
 HashIndex::HashIndex(const Layout* layout, int hashpower)
     : layout_(layout),
       stripes_(new Stripe[kStripes]),
-      hashpower_(std::clamp(hashpower, kMinHashPower, kMaxHashPower)) {
-  primary_ = NewTable(hashpower_);
+      // Zeroed by the kernel: only the entries written take memory.
+      segments_(new std::atomic<uint8_t*>[kMaxSegments]()) {
+  const size_t buckets = size_t{1} << std::clamp(hashpower, kMinHashPower, kMaxHashPower);
+  size_t n = 0;
+  for (; n < buckets / kSegmentBuckets; ++n) {
+    uint8_t* segment = NewSegment();
+    if (segment == nullptr) break;  // smaller, then: it grows when it can
+    segments_[n].store(segment, std::memory_order_relaxed);
+  }
+  if (n == 0) std::abort();  // not even one segment: nothing can be indexed
+  nsegments_.store(n, std::memory_order_relaxed);
+  nbuckets_.store(n * kSegmentBuckets, std::memory_order_release);
 }
 
 HashIndex::~HashIndex() {
   StopMaintainer();
-  std::free(primary_);
-  std::free(old_);
-}
-
-uint8_t* HashIndex::BucketFor(uint64_t hash) const {
-  const int hp = hashpower_.load(std::memory_order_relaxed);
-  if (expanding_.load(std::memory_order_relaxed)) {
-    const size_t old_bucket = hash & ((size_t{1} << (hp - 1)) - 1);
-    if (old_bucket >= expand_bucket_.load(std::memory_order_acquire)) {
-      return Bucket(old_, old_bucket);
-    }
-  }
-  return Bucket(primary_, hash & ((size_t{1} << hp) - 1));
+  for (size_t i = 0; i < nsegments_.load(); ++i) std::free(segments_[i].load());
 }
 
 uint8_t* HashIndex::Find(uint64_t hash, const StoredKey& key) const {
@@ -58,13 +62,13 @@ void HashIndex::CountItem(Stripe& stripe, int delta) {
   const size_t n = stripe.items.load(std::memory_order_relaxed) + static_cast<size_t>(delta);
   stripe.items.store(n, std::memory_order_relaxed);
   if (delta < 0) return;
-  const int hp = hashpower();
-  // 1.5 items a bucket over the stripe's 2^hp / kStripes buckets.
-  if (n <= (size_t{3} << (hp - kStripeBits)) / 2 || stripe.woke_at == hp || expanding() ||
-      hp >= kMaxHashPower) {
+  const size_t buckets = this->buckets();
+  // 1.5 items a bucket over the stripe's buckets / kStripes buckets.
+  if (n <= (buckets >> kStripeBits) * 3 / 2 || stripe.woke_at == buckets || expanding() ||
+      hashpower() >= kMaxHashPower) {
     return;
   }
-  stripe.woke_at = hp;
+  stripe.woke_at = buckets;
   absl::MutexLock lock(&maint_mu_);  // wakes the maintainer (see MaintainerLoop)
 }
 
@@ -105,63 +109,66 @@ void HashIndex::Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it) {
 
 void HashIndex::ForEachInStripe(size_t stripe,
                                 absl::FunctionRef<void(uint8_t*)> visit) const {
-  const int hp = hashpower();
-  auto walk = [&](uint8_t* table, size_t buckets, size_t from) {
-    // Buckets of a stripe are those congruent to it modulo kStripes.
-    for (size_t b = stripe; b < buckets; b += kStripes) {
-      if (b < from) continue;
-      for (uint8_t* it = Head(Bucket(table, b)); it != nullptr; it = layout_->HashNext(it)) {
-        visit(it);
-      }
-    }
-  };
-  walk(primary_, size_t{1} << hp, 0);
-  if (expanding()) walk(old_, size_t{1} << (hp - 1), expand_bucket_.load(std::memory_order_acquire));
+  // Buckets of a stripe are those congruent to it modulo kStripes; new ones
+  // of this stripe come only from splits under its lock, which is held.
+  const size_t n = buckets();
+  for (size_t b = stripe; b < n; b += kStripes) {
+    for (uint8_t* it = Head(BucketAt(b)); it != nullptr; it = layout_->HashNext(it)) visit(it);
+  }
 }
 
-void HashIndex::LockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  for (size_t i = 0; i < kStripes; ++i) stripes_[i].mu.Lock();
+bool HashIndex::SplitOne() {
+  const size_t n = nbuckets_.load(std::memory_order_relaxed);
+  if (n >= (size_t{1} << kMaxHashPower)) return false;
+  const int level = std::bit_width(n) - 1;
+  const size_t s = n - (size_t{1} << level);  // splits into s + 2^level = n
+  const size_t seg = n >> kSegmentBits;
+  if (seg >= nsegments_.load(std::memory_order_relaxed)) {
+    uint8_t* segment = NewSegment();
+    if (segment == nullptr) return false;
+    segments_[seg].store(segment, std::memory_order_release);
+    nsegments_.store(seg + 1, std::memory_order_relaxed);
+  }
+  absl::MutexLock lock(&stripes_[s & (kStripes - 1)].mu);  // n's stripe too: 2^level is a multiple
+  uint8_t* from = BucketAt(s);
+  uint8_t* to = BucketAt(n);
+  uint8_t* keep = nullptr;
+  uint8_t* move = nullptr;
+  for (uint8_t* it = Head(from); it != nullptr;) {
+    uint8_t* next = layout_->HashNext(it);
+    uint8_t*& list = ((HashOfItem(it) >> level) & 1) != 0 ? move : keep;
+    layout_->SetHashNext(it, list);
+    list = it;
+    it = next;
+  }
+  SetHead(from, keep);
+  SetHead(to, move);
+  nbuckets_.store(n + 1, std::memory_order_release);
+  return true;
 }
 
-void HashIndex::UnlockAll() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  for (size_t i = kStripes; i-- > 0;) stripes_[i].mu.Unlock();
+bool HashIndex::GrowToLoad() {
+  absl::MutexLock grow(&grow_mu_);
+  expanding_.store(true, std::memory_order_relaxed);
+  bool ok = true;
+  for (;;) {
+    // The stripes are summed once per batch, not per split.
+    const size_t want = items() * 2 / 3 + 1;
+    const size_t have = buckets();
+    if (have >= want) break;
+    for (size_t i = 0; i < std::min<size_t>(want - have, kSegmentBuckets) && ok; ++i) ok = SplitOne();
+    if (!ok) break;
+  }
+  expanding_.store(false, std::memory_order_relaxed);
+  return ok;
 }
 
 bool HashIndex::Grow() {
-  const int hp = hashpower();
-  if (hp >= kMaxHashPower) return true;
-  uint8_t* bigger = NewTable(hp + 1);
-  if (bigger == nullptr) return false;  // stay at this size; chains just get longer
-
-  LockAll();
-  old_ = primary_;
-  primary_ = bigger;
-  expand_bucket_.store(0, std::memory_order_release);
-  hashpower_.store(hp + 1, std::memory_order_relaxed);
-  expanding_.store(true, std::memory_order_relaxed);
-  UnlockAll();
-
-  const size_t old_size = size_t{1} << hp;
-  const size_t new_mask = (size_t{1} << (hp + 1)) - 1;
-  for (size_t b = 0; b < old_size; ++b) {
-    absl::MutexLock lock(&stripes_[b & (kStripes - 1)].mu);
-    uint8_t* it = Head(Bucket(old_, b));
-    while (it != nullptr) {
-      uint8_t* next = layout_->HashNext(it);
-      uint8_t* dst = Bucket(primary_, HashOfItem(it) & new_mask);
-      layout_->SetHashNext(it, Head(dst));
-      SetHead(dst, it);
-      it = next;
-    }
-    SetHead(Bucket(old_, b), nullptr);
-    expand_bucket_.store(b + 1, std::memory_order_release);
+  absl::MutexLock grow(&grow_mu_);
+  const size_t target = std::min(buckets() * 2, size_t{1} << kMaxHashPower);
+  while (buckets() < target) {
+    if (!SplitOne()) return false;
   }
-
-  LockAll();
-  std::free(old_);
-  old_ = nullptr;
-  expanding_.store(false, std::memory_order_relaxed);
-  UnlockAll();
   return true;
 }
 
@@ -179,7 +186,7 @@ void HashIndex::StartMaintainer() {
 
 void HashIndex::MaintainerLoop() {
   auto needs_growth = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_) {
-    return stop_ || (items() > (size_t{3} << hashpower()) / 2 && hashpower() < kMaxHashPower);
+    return stop_ || (items() > buckets() * 3 / 2 && hashpower() < kMaxHashPower);
   };
   for (;;) {
     {
@@ -190,8 +197,8 @@ void HashIndex::MaintainerLoop() {
       }
       if (stop_) return;
     }
-    if (!Grow()) {
-      // Out of memory for the bigger table: try again in a while, not in a spin.
+    if (!GrowToLoad()) {
+      // Out of memory for a segment: try again in a while, not in a spin.
       absl::MutexLock lock(&maint_mu_);
       maint_mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::Seconds(1));
       if (stop_) return;

@@ -14,27 +14,35 @@
 //   Locking: kStripes mutexes ("item locks"); stripe = hash & (kStripes - 1).
 //   A stripe lock protects every chain whose bucket maps to it and the
 //   contents of the items in those chains. Because kStripes divides every
-//   table size, all keys of one bucket share a stripe, before and after
-//   growth.
+//   power of two the table uses, all keys of one bucket share a stripe, and a
+//   bucket and the one it splits into share it too.
 //
 //   Counting: each stripe counts its items under its lock. A stripe past
 //   1.5 items per bucket of its own wakes the maintainer (once per table
-//   size), which sums the stripes and grows the table when the whole is.
+//   size it sees), which sums the stripes and grows the table when the
+//   whole is past 1.5.
 //
-//   Growth: when items > 1.5 x buckets the maintenance thread doubles the
-//   table without stopping the server: it installs the new table under all
-//   stripe locks (a pointer swap), then moves old buckets one at a time, each
-//   under that bucket's stripe lock, advancing expand_bucket_. A lookup under
-//   its stripe lock uses the old table for old buckets >= expand_bucket_ and
-//   the new table otherwise; that comparison can only change under the same
-//   stripe lock, so every lookup sees one consistent chain. A final all-locks
-//   swap frees the old table.
+//   Growth is linear hashing, one bucket at a time, so the table never
+//   exists twice: with 2^L <= n < 2^(L+1) buckets and split pointer
+//   s = n - 2^L, a hash h addresses bucket h mod 2^L, or h mod 2^(L+1) when
+//   that is below s. Splitting bucket s moves the items of its chain whose
+//   hash has bit L set to the new bucket s + 2^L, under s's stripe lock (the
+//   new bucket's too), then publishes n + 1. Buckets live in segments of
+//   2^kSegmentBits, allocated as the split pointer reaches them; a directory
+//   of segment pointers, sized for the largest table and committed by the
+//   kernel only where written, finds them. Memory grows a segment at a time
+//   (12 KiB with 3-byte references), not by a second table of twice the
+//   size: memcached's doubling holds old and new tables at once, 3x the
+//   final index for a while. A lookup under its stripe lock computes its
+//   bucket from the bucket count it reads; a split elsewhere can change that
+//   count but not the bucket of any key in a stripe it does not hold.
 //
 // Thread safety: Find/Insert/Remove/Replace REQUIRE the key's stripe lock.
 #ifndef TINYCACHED_CORE_HASH_INDEX_H_
 #define TINYCACHED_CORE_HASH_INDEX_H_
 
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -55,6 +63,9 @@ class HashIndex {
   static constexpr size_t kStripes = size_t{1} << kStripeBits;
   static constexpr int kMinHashPower = kStripeBits + 2;
   static constexpr int kMaxHashPower = 32;
+  // Buckets are allocated a segment at a time.
+  static constexpr int kSegmentBits = kMinHashPower;
+  static constexpr size_t kSegmentBuckets = size_t{1} << kSegmentBits;
   static_assert(kMinHashPower > kStripeBits,
                 "every table size must be a multiple of kStripes so a bucket has one stripe");
 
@@ -93,20 +104,22 @@ class HashIndex {
 
   // A sum over the stripes: for stats and the maintainer, not hot paths.
   size_t items() const;
-  int hashpower() const { return hashpower_.load(std::memory_order_relaxed); }
-  // The table's bytes, and the old one's while the index grows.
+  // floor(log2(buckets)): memcached's hash_power_level.
+  int hashpower() const { return std::bit_width(buckets()) - 1; }
+  size_t buckets() const { return nbuckets_.load(std::memory_order_acquire); }
+  // The segments' bytes (the directory's few touched pages aside).
   size_t bytes() const {
-    const size_t buckets = size_t{1} << hashpower();
-    return (expanding() ? buckets + buckets / 2 : buckets) * layout_->refs().width();
+    return nsegments_.load(std::memory_order_relaxed) * kSegmentBuckets * layout_->refs().width();
   }
+  // True while the maintainer is splitting buckets.
   bool expanding() const { return expanding_.load(std::memory_order_relaxed); }
 
   // Background growth. Start() once; the destructor stops the thread.
   void StartMaintainer();
   // Stops and joins the maintainer (idempotent; the destructor calls it).
   void StopMaintainer();
-  // Grows now, synchronously (tests; the maintainer calls it too). False
-  // when the bigger table could not be allocated.
+  // Doubles the bucket count now, a split at a time, as the maintainer
+  // grows (tests). False when a segment could not be allocated.
   bool Grow();
 
  private:
@@ -115,33 +128,47 @@ class HashIndex {
   struct alignas(64) Stripe {
     absl::Mutex mu;
     std::atomic<size_t> items{0};  // written under mu, read by anyone
-    int woke_at = 0;               // the hashpower at which it last woke the maintainer; under mu
+    size_t woke_at = 0;            // the bucket count at which it last woke the maintainer; under mu
   };
   // Counts an item in (+1) or out (-1) of `stripe`; wakes the maintainer
   // when the stripe alone is past the growth load. REQUIRES: its lock.
   void CountItem(Stripe& stripe, int delta);
 
-  // A bucket is one stored reference (layout_->refs()) in a table.
-  uint8_t* NewTable(int hashpower) const;
-  uint8_t* BucketFor(uint64_t hash) const;
-  uint8_t* Bucket(uint8_t* table, size_t b) const { return table + b * layout_->refs().width(); }
+  // A bucket is one stored reference (layout_->refs()).
+  uint8_t* NewSegment() const;
+  // The bucket `hash` addresses with `nbuckets` buckets.
+  static size_t BucketIndex(uint64_t hash, size_t nbuckets) {
+    const int level = std::bit_width(nbuckets) - 1;
+    const size_t split = nbuckets - (size_t{1} << level);
+    size_t b = hash & ((size_t{1} << level) - 1);
+    if (b < split) b = hash & ((size_t{1} << (level + 1)) - 1);
+    return b;
+  }
+  uint8_t* BucketAt(size_t b) const {
+    return segments_[b >> kSegmentBits].load(std::memory_order_acquire) +
+           (b & (kSegmentBuckets - 1)) * layout_->refs().width();
+  }
+  uint8_t* BucketFor(uint64_t hash) const { return BucketAt(BucketIndex(hash, buckets())); }
   uint8_t* Head(const uint8_t* bucket) const { return layout_->refs().Load(bucket); }
   void SetHead(uint8_t* bucket, const uint8_t* it) const { layout_->refs().Store(bucket, it); }
   bool Splice(uint64_t hash, uint8_t* it, uint8_t* replacement);
+  // Splits the bucket at the split pointer. False if its new bucket needed
+  // a segment that could not be had. REQUIRES: grow_mu_.
+  bool SplitOne() ABSL_EXCLUSIVE_LOCKS_REQUIRED(grow_mu_);
+  // Splits until items <= 1.5 x buckets (the maintainer's growth).
+  bool GrowToLoad();
   void MaintainerLoop();
-  void LockAll();
-  void UnlockAll();
 
   const Layout* layout_;
   std::unique_ptr<Stripe[]> stripes_;
 
-  // Changed only under all stripe locks; read under any stripe lock.
-  uint8_t* primary_ = nullptr;
-  uint8_t* old_ = nullptr;
-  std::atomic<int> hashpower_;
+  // Segment pointers for every bucket of the largest table; an entry is set
+  // (under grow_mu_) before any bucket count covers it.
+  std::unique_ptr<std::atomic<uint8_t*>[]> segments_;
+  std::atomic<size_t> nsegments_{0};
+  std::atomic<size_t> nbuckets_{0};  // 2^level + split pointer; stored under the split's stripe lock
   std::atomic<bool> expanding_{false};
-  // Old buckets below this have moved. Changed under that bucket's stripe lock.
-  std::atomic<size_t> expand_bucket_{0};
+  absl::Mutex grow_mu_;  // one grower at a time (the maintainer, or Grow())
 
   absl::Mutex maint_mu_;
   bool stop_ ABSL_GUARDED_BY(maint_mu_) = false;
