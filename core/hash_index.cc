@@ -25,14 +25,14 @@ uint8_t* HashIndex::NewSegment() const {
 HashIndex::HashIndex(const Layout* layout, int hashpower)
     : layout_(layout),
       stripes_(new Stripe[kStripes]),
-      // Zeroed by the kernel: only the entries written take memory.
-      segments_(new std::atomic<uint8_t*>[kMaxSegments]()) {
+      segments_(static_cast<uint8_t**>(std::calloc(kMaxSegments, sizeof(uint8_t*)))) {
+  if (segments_ == nullptr) std::abort();
   const size_t buckets = size_t{1} << std::clamp(hashpower, kMinHashPower, kMaxHashPower);
   size_t n = 0;
   for (; n < buckets / kSegmentBuckets; ++n) {
     uint8_t* segment = NewSegment();
     if (segment == nullptr) break;  // smaller, then: it grows when it can
-    segments_[n].store(segment, std::memory_order_relaxed);
+    __atomic_store_n(&segments_[n], segment, __ATOMIC_RELAXED);
   }
   if (n == 0) std::abort();  // not even one segment: nothing can be indexed
   nsegments_.store(n, std::memory_order_relaxed);
@@ -41,7 +41,7 @@ HashIndex::HashIndex(const Layout* layout, int hashpower)
 
 HashIndex::~HashIndex() {
   StopMaintainer();
-  for (size_t i = 0; i < nsegments_.load(); ++i) std::free(segments_[i].load());
+  for (size_t i = 0; i < nsegments_.load(); ++i) std::free(segments_[i]);
 }
 
 uint8_t* HashIndex::Find(uint64_t hash, const StoredKey& key) const {
@@ -126,7 +126,7 @@ bool HashIndex::SplitOne() {
   if (seg >= nsegments_.load(std::memory_order_relaxed)) {
     uint8_t* segment = NewSegment();
     if (segment == nullptr) return false;
-    segments_[seg].store(segment, std::memory_order_release);
+    __atomic_store_n(&segments_[seg], segment, __ATOMIC_RELEASE);
     nsegments_.store(seg + 1, std::memory_order_relaxed);
   }
   absl::MutexLock lock(&stripes_[s & (kStripes - 1)].mu);  // n's stripe too: 2^level is a multiple

@@ -45,6 +45,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string_view>
 #include <thread>
@@ -145,7 +146,7 @@ class HashIndex {
     return b;
   }
   uint8_t* BucketAt(size_t b) const {
-    return segments_[b >> kSegmentBits].load(std::memory_order_acquire) +
+    return __atomic_load_n(&segments_[b >> kSegmentBits], __ATOMIC_ACQUIRE) +
            (b & (kSegmentBuckets - 1)) * layout_->refs().width();
   }
   uint8_t* BucketFor(uint64_t hash) const { return BucketAt(BucketIndex(hash, buckets())); }
@@ -164,7 +165,13 @@ class HashIndex {
 
   // Segment pointers for every bucket of the largest table; an entry is set
   // (under grow_mu_) before any bucket count covers it.
-  std::unique_ptr<std::atomic<uint8_t*>[]> segments_;
+  // calloc'd, so the kernel commits only the pages of entries written (8
+  // MiB of address space for 2^32 buckets; one 4 KiB page per 2M buckets).
+  // Plain pointers read and written with __atomic builtins.
+  struct Free {
+    void operator()(uint8_t** p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t*[], Free> segments_;
   std::atomic<size_t> nsegments_{0};
   std::atomic<size_t> nbuckets_{0};  // 2^level + split pointer; stored under the split's stripe lock
   std::atomic<bool> expanding_{false};

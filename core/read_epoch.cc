@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "core/tsan_locks.h"
 
 namespace tinycached::core {
 
@@ -39,12 +40,12 @@ class Owner {
  public:
   Owner() {
     Registry& r = Global();
-    absl::MutexLock lock(&r.mu);
+    SeenLock lock(&r.mu);
     r.records.push_back(&record_);
   }
   ~Owner() {
     Registry& r = Global();
-    absl::MutexLock lock(&r.mu);
+    SeenLock lock(&r.mu);
     std::erase(r.records, &record_);
   }
   Record& record() { return record_; }
@@ -78,7 +79,7 @@ void WaitForReaders() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // Sections that read the new epoch began after the fence above.
   const uint64_t now = r.epoch.fetch_add(1, std::memory_order_acq_rel) + 1;
-  absl::MutexLock lock(&r.mu);
+  SeenLock lock(&r.mu);
   for (Record* record : r.records) {
     for (int spins = 0;; ++spins) {
       const uint64_t began = record->active.load(std::memory_order_acquire);

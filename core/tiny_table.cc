@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "core/read_epoch.h"
+#include "core/tsan_locks.h"
 
 namespace tinycached::core {
 
@@ -105,15 +106,18 @@ class TinyTable::Writing {
 
   static void Begin(Stripe* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     s->mu.Lock();
+    TsanAcquired(&s->mu);
     Mark(s);
   }
   static bool TryBegin(Stripe* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (!s->mu.TryLock()) return false;
+    TsanAcquired(&s->mu);
     Mark(s);
     return true;
   }
   static void End(Stripe* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     s->version.store(s->version.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    TsanReleasing(&s->mu);
     s->mu.Unlock();
   }
 
@@ -604,7 +608,7 @@ size_t TinyTable::ForEach(size_t* cursor, size_t limit,
     {
       // Under b's stripe b cannot be merged away, so its page stays.
       Stripe& s = StripeOf(b);
-      absl::MutexLock lock(&s.mu);
+      SeenLock lock(&s.mu);
       const size_t nb = nbuckets_.load(std::memory_order_acquire);
       if (b >= nb) break;
       const uint64_t* bucket = Bucket(b);
@@ -632,7 +636,7 @@ void TinyTable::UnlockAll() {
 }
 
 void TinyTable::Clear() {
-  absl::MutexLock resize(&resize_);
+  SeenLock resize(&resize_);
   LockAll();
   const size_t words = page_size_ / sizeof(uint64_t);
   for (size_t i = 0; i < npages_.load(std::memory_order_relaxed); ++i) {
@@ -649,7 +653,7 @@ void TinyTable::Clear() {
 }
 
 bool TinyTable::Grow(size_t min_splits) {
-  absl::MutexLock resize(&resize_);
+  SeenLock resize(&resize_);
   if (npages_.load(std::memory_order_relaxed) == 0) {
     uint8_t* page = source_->TakePage();
     if (page == nullptr) {
@@ -794,7 +798,7 @@ void TinyTable::MergeOne() {
 bool TinyTable::ReleasePage() {
   uint8_t* page = nullptr;
   {
-    absl::MutexLock resize(&resize_);
+    SeenLock resize(&resize_);
     const size_t npages = npages_.load(std::memory_order_relaxed);
     if (npages == 0) return false;
     if (npages == 1) {

@@ -1,3 +1,5 @@
+// The table's concurrent tests (writers, lock-free readers, Update, page
+// releases) also run under ThreadSanitizer: see tests/tsan_suppressions.txt.
 #include "core/tiny_table.h"
 
 #include <atomic>
