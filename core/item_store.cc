@@ -21,6 +21,11 @@ constexpr int kTailSearch = 5;
 // A large item makes room by evicting large items only (they share the LRU
 // of the largest class with its slab chunks): it looks this far for one.
 constexpr int kLargeTailSearch = 1000;
+// Items passed over because another thread holds their stripe, at most, on
+// top of those searched. A store holds its key's stripe while it waits for
+// its class's lock, so with N threads storing into a class up to N - 1
+// stripes are busy, and the tail gathers the items they made it pass over.
+constexpr int kBusyScan = 64;
 // Allocation attempts (each may free one item) before giving up.
 constexpr int kAllocTries = 10;
 // Active items one eviction may move from the tail to the head before it
@@ -204,7 +209,7 @@ auto ItemStore::WithLiveItem(std::string_view key, ThreadStats& stats, Fn fn) {
 }
 
 uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe,
-                          bool final) {
+                          bool final, size_t* busy_stripe) {
   SlabClass& c = slab_classes_[cls];
   const bool large = classes_.IsLarge(ntotal);
   absl::MutexLock lock(&c.mu);
@@ -257,14 +262,14 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
       }
     }
     // A large item needs bytes back, which only freeing another large item gives.
-    if (!ReclaimOrEvictLocked(c, pinned, held_stripe, /*large_only=*/large)) break;
+    if (!ReclaimOrEvictLocked(c, pinned, held_stripe, /*large_only=*/large, busy_stripe)) break;
   }
   if (final) ++c.outofmemory;
   return nullptr;
 }
 
 bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
-                                     bool large_only) {
+                                     bool large_only, size_t* busy_stripe) {
   // Pass 0 reclaims a dead (expired or flushed) item near the tail.
   int searched = 0;
   for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
@@ -275,6 +280,7 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
   if (!options_.evict) return false;
   // Pass 1 evicts the oldest live item, giving active ones a second chance.
   int rescues = 0;
+  int busy = 0;
   searched = 0;
   const int search = large_only ? kLargeTailSearch : kTailSearch;
   for (uint8_t* it = c.tail; it != nullptr && searched < search;) {
@@ -285,6 +291,11 @@ bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t
       ++rescues;
     } else if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/true)) {
       return true;
+    } else if (busy < kBusyScan) {
+      // Its stripe is busy (nothing else fails an eviction): look further.
+      if (busy++ == 0 && busy_stripe != nullptr) {
+        *busy_stripe = HashIndex::StripeOf(index_.HashOfItem(it));
+      }
     } else {
       ++searched;
     }
@@ -491,6 +502,14 @@ StoreResult ItemStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
                                                  meta, stats, final, &need, cas_out)) {
       return *r;
     }
+    if (need.busy_stripe != kNoStripe) {
+      // What it would have evicted is under a stripe lock that another store
+      // holds while it waits for the class lock this one just let go of:
+      // wait for that store (holding nothing) rather than retry at once —
+      // on one CPU an immediate retry can run out of retries before the
+      // other store is scheduled at all.
+      absl::MutexLock wait(&index_.StripeLockAt(need.busy_stripe));
+    }
     MakeRoom(need);
   }
 }
@@ -580,9 +599,10 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
   const size_t ntotal = layout_.ItemSize(skey.bytes().size(), flags, nvalue,
                                          compact::ExptimeWord(rel_exptime, state));
   const int cls = classes_.ClassFor(ntotal);
-  uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe, final);
+  size_t busy_stripe = kNoStripe;
+  uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe, final, &busy_stripe);
   if (it == nullptr && cls != 0 && !final) {
-    *need = Need{cls, ntotal};
+    *need = Need{cls, ntotal, busy_stripe == stripe ? kNoStripe : busy_stripe};
     return std::nullopt;  // counted once, by the attempt that ends it
   }
   const bool concat = mode == StoreMode::kAppend || mode == StoreMode::kPrepend;

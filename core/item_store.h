@@ -207,6 +207,9 @@ class ItemStore final : public Engine {
   struct Need {
     int cls = 0;
     size_t ntotal = 0;
+    // The tail items it could have evicted were under this stripe lock,
+    // held by a store that waits for this class's lock in turn (see Store).
+    size_t busy_stripe = kNoStripe;
   };
   // Attempts a store makes before it is refused: with other stores of its class
   // running, the room made for one may go to another first.
@@ -250,8 +253,10 @@ class ItemStore final : public Engine {
   // A chunk (or large block) for `ntotal` bytes of class `cls`, evicting if
   // needed and allowed. Never evicts `pinned`. `held_stripe` is the stripe
   // lock the caller holds. A failure counts as the class's outofmemory only
-  // if `final` (the caller will not MakeRoom() and retry).
-  uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe, bool final);
+  // if `final` (the caller will not MakeRoom() and retry). On failure
+  // *busy_stripe, if given, is as ReclaimOrEvictLocked() left it.
+  uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe, bool final,
+                 size_t* busy_stripe = nullptr);
   // The store itself, under its stripe lock. Returns nullopt, filling *need,
   // when it found no memory and may retry (!final).
   std::optional<StoreResult> StoreOnce(StoreMode mode, std::string_view key, uint32_t flags,
@@ -298,8 +303,12 @@ class ItemStore final : public Engine {
   size_t ChunkIndex(const SlabClass& c, const uint8_t* it) const;
   // Frees one item near the tail of `c` (a dead one first, else the oldest
   // live one if evictions are on); `large_only` considers large items only.
+  // Items whose stripe another thread holds are passed over without counting
+  // as searched (up to kBusyScan of them); on failure *busy_stripe, if given,
+  // names one such stripe, or stays kNoStripe.
   bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
-                            bool large_only) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+                            bool large_only, size_t* busy_stripe = nullptr)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Frees `it` (an item of `c`) if it is dead, or if `evict_live`; counts
   // the reclaim or eviction. Skips it when its stripe is busy (TryLock; the
   // caller's own `held_stripe` is used as is). REQUIRES: c.mu held.
