@@ -114,19 +114,35 @@ uint64_t NextInstance() {
 
 }  // namespace
 
-uint64_t ItemStore::NextCas() {
+namespace {
+
+// The next number of a counter that threads take from in blocks: each
+// thread takes `block` numbers of `shared` at a time (its own per counter
+// `Tag` and per store `instance`), so the shared counter is written once per
+// `block` numbers. Numbers are unique and grow on each thread; across
+// threads they are ordered only to within a block per thread.
+template <int Tag>
+uint64_t NextFromBlock(std::atomic<uint64_t>& shared, uint64_t instance, uint64_t block) {
   struct Block {
     uint64_t instance = 0;
     uint64_t next = 0;
     uint64_t end = 0;
   };
-  thread_local Block block;
-  if (block.instance != instance_ || block.next == block.end) {
-    block.instance = instance_;
-    block.next = cas_counter_.fetch_add(kCasBlock, std::memory_order_relaxed) + 1;
-    block.end = block.next + kCasBlock;
+  thread_local Block b;
+  if (b.instance != instance || b.next == b.end) {
+    b.instance = instance;
+    b.next = shared.fetch_add(block, std::memory_order_relaxed) + 1;
+    b.end = b.next + block;
   }
-  return block.next++;
+  return b.next++;
+}
+
+}  // namespace
+
+uint64_t ItemStore::NextCas() { return NextFromBlock<0>(cas_counter_, instance_, kCasBlock); }
+
+uint64_t ItemStore::NextAllocSeq() {
+  return NextFromBlock<1>(alloc_seq_, instance_, kAllocSeqBlock);
 }
 
 ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
@@ -222,7 +238,7 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
                                          static_cast<uint8_t>(cls))) {
         c.large_bytes += ntotal;
         page_state_[pool_.SlotOf(it)].last_alloc =
-            alloc_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+            NextAllocSeq();
         return it;
       }
     } else {
@@ -241,7 +257,7 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         PageState& ps = page_state_[pool_.SlotOf(it)];
         ++ps.live;
         ++ps.inflight;
-        ps.last_alloc = alloc_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+        ps.last_alloc = NextAllocSeq();
         return it;
       }
       if (!c.spare.empty()) {

@@ -377,6 +377,11 @@ class ItemStore final : public Engine {
   // promises no more).
   static constexpr uint64_t kCasBlock = 64;
   uint64_t NextCas();
+  // alloc_seq_'s next number, taken the same way: a page's last_alloc orders
+  // pages by age to within kAllocSeqBlock allocations per thread, which is
+  // all the page mover's "stalest page" needs.
+  static constexpr uint64_t kAllocSeqBlock = 64;
+  uint64_t NextAllocSeq();
 
   const StoreOptions options_;
   const SlabClassTable classes_;
@@ -403,7 +408,7 @@ class ItemStore final : public Engine {
   std::atomic<double> automove_ratio_;
   uint64_t last_age_sample_ms_ = 0;        // mover thread only (or a test)
   std::atomic<bool> move_running_{false};
-  std::atomic<uint64_t> alloc_seq_{0};     // slab chunks handed out, ever
+  std::atomic<uint64_t> alloc_seq_{0};     // numbers handed out in blocks (NextAllocSeq)
   // A class that owns nothing gets its first page by a page move (within
   // -m) rather than past the limit, as memcached grants it. Off with -M or
   // no_slab_reassign, where memcached's grant is the only way.

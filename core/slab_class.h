@@ -25,7 +25,7 @@ struct PageState {
   uint32_t live = 0;      // chunks handed out and not yet freed
   uint32_t inflight = 0;  // handed out by Alloc() and not yet linked
   uint32_t zombies = 0;   // freed while pinned (ItemStore::PinVisited), not yet unpinned
-  // ItemStore::alloc_seq_ when a chunk of the page was last handed out:
+  // ItemStore::NextAllocSeq() when a chunk of the page was last handed out:
   // every item in it is older than that.
   uint64_t last_alloc = 0;
 };
