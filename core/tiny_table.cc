@@ -635,20 +635,33 @@ void TinyTable::UnlockAll() {
   for (size_t i = kStripes; i-- > 0;) Writing::End(&stripes_[i]);
 }
 
+void TinyTable::ZeroPage(uint8_t* page) {
+  auto* w = reinterpret_cast<uint64_t*>(page);
+  for (size_t k = 0; k < page_size_ / sizeof(uint64_t); ++k) St(&w[k], 0);
+}
+
+void TinyTable::EmptyCounts(bool evicted) {
+  for (size_t i = 0; i < kStripes; ++i) {
+    Stripe& s = stripes_[i];
+    if (evicted) {
+      s.evictions.store(s.evictions.load(std::memory_order_relaxed) +
+                            static_cast<uint64_t>(s.items.load(std::memory_order_relaxed)),
+                        std::memory_order_relaxed);
+    }
+    s.items.store(0, std::memory_order_relaxed);
+    s.wide.store(0, std::memory_order_relaxed);
+    s.unfolded = 0;
+  }
+  approx_slots_.store(0, std::memory_order_relaxed);
+}
+
 void TinyTable::Clear() {
   SeenLock resize(&resize_);
   LockAll();
-  const size_t words = page_size_ / sizeof(uint64_t);
   for (size_t i = 0; i < npages_.load(std::memory_order_relaxed); ++i) {
-    auto* w = reinterpret_cast<uint64_t*>(dir_[i].load(std::memory_order_relaxed));
-    for (size_t k = 0; k < words; ++k) St(&w[k], 0);
+    ZeroPage(dir_[i].load(std::memory_order_relaxed));
   }
-  for (size_t i = 0; i < kStripes; ++i) {
-    stripes_[i].items.store(0, std::memory_order_relaxed);
-    stripes_[i].wide.store(0, std::memory_order_relaxed);
-    stripes_[i].unfolded = 0;
-  }
-  approx_slots_.store(0, std::memory_order_relaxed);
+  EmptyCounts(/*evicted=*/false);
   UnlockAll();
 }
 
@@ -804,19 +817,9 @@ bool TinyTable::ReleasePage() {
     if (npages == 1) {
       LockAll();
       BeginResize();
-      for (size_t i = 0; i < kStripes; ++i) {
-        Stripe& s = stripes_[i];
-        s.evictions.store(s.evictions.load(std::memory_order_relaxed) +
-                              static_cast<uint64_t>(s.items.load(std::memory_order_relaxed)),
-                          std::memory_order_relaxed);
-        s.items.store(0, std::memory_order_relaxed);
-        s.wide.store(0, std::memory_order_relaxed);
-        s.unfolded = 0;
-      }
-      approx_slots_.store(0, std::memory_order_relaxed);
+      EmptyCounts(/*evicted=*/true);
       page = dir_[0].load(std::memory_order_relaxed);
-      auto* w = reinterpret_cast<uint64_t*>(page);
-      for (size_t k = 0; k < page_size_ / sizeof(uint64_t); ++k) St(&w[k], 0);
+      ZeroPage(page);
       dir_[0].store(nullptr, std::memory_order_release);
       npages_.store(0, std::memory_order_relaxed);
       EndResize(0);
@@ -835,23 +838,24 @@ bool TinyTable::ReleasePage() {
   return true;
 }
 
-size_t TinyTable::items() const {
+template <typename Field>
+int64_t TinyTable::SumStripes(Field field) const {
   int64_t n = 0;
-  for (size_t i = 0; i < kStripes; ++i) n += stripes_[i].items.load(std::memory_order_relaxed);
-  return static_cast<size_t>(std::max<int64_t>(n, 0));
+  for (size_t i = 0; i < kStripes; ++i) {
+    n += static_cast<int64_t>((stripes_[i].*field).load(std::memory_order_relaxed));
+  }
+  return n;
+}
+
+size_t TinyTable::items() const {
+  return static_cast<size_t>(std::max<int64_t>(SumStripes(&Stripe::items), 0));
 }
 
 size_t TinyTable::wide_items() const {
-  int64_t n = 0;
-  for (size_t i = 0; i < kStripes; ++i) n += stripes_[i].wide.load(std::memory_order_relaxed);
-  return static_cast<size_t>(std::max<int64_t>(n, 0));
+  return static_cast<size_t>(std::max<int64_t>(SumStripes(&Stripe::wide), 0));
 }
 
-uint64_t TinyTable::evictions() const {
-  uint64_t n = 0;
-  for (size_t i = 0; i < kStripes; ++i) n += stripes_[i].evictions.load(std::memory_order_relaxed);
-  return n;
-}
+uint64_t TinyTable::evictions() const { return static_cast<uint64_t>(SumStripes(&Stripe::evictions)); }
 
 void TinyTable::ResetEvictions() {
   for (size_t i = 0; i < kStripes; ++i) stripes_[i].evictions.store(0, std::memory_order_relaxed);

@@ -291,6 +291,14 @@ class TinyTable {
     return static_cast<double>(approx_slots_.load(std::memory_order_relaxed)) >
            kMaxLoad * static_cast<double>(buckets() * kSlotsPerBucket);
   }
+  // Zeroes a page's slots (atomic stores: lock-free readers may look).
+  void ZeroPage(uint8_t* page);
+  // Zeroes every stripe's item counts (counting the items as evicted if
+  // `evicted`) and the shared load. REQUIRES: every stripe mutex.
+  void EmptyCounts(bool evicted);
+  // The sum of one per-stripe count.
+  template <typename Field>
+  int64_t SumStripes(Field field) const;
   // Every stripe mutex, for Clear and the last page's release.
   void LockAll();
   void UnlockAll();
