@@ -1,15 +1,23 @@
 // core/engine.h — the one store interface the server talks to, and the
 // types its calls take and return.
 //
-// Room: core/. Two engines sit behind it (CreateEngine picks one from
-// StoreOptions::tiny):
-//   - ItemStore (core/item_store.h): memcached's design — slab classes,
-//     a hash index of chained items, per-class LRU — with configurable item
-//     layouts from memcached's own (stock) to `compact`;
-//   - TinyStore (core/tiny_store.h): an index whose 8-byte slots are the
-//     items themselves when they are tiny, with an ItemStore for the rest.
-// The server never knows which one runs: replies depend only on these
-// results. What differs is reported through EngineStats and slabs().
+// Room: core/. This header is the whole of core/ the server sees: it
+// includes no other core header but the value types it needs (clock, slab
+// options, thread counters). Two engines sit behind it (CreateEngine, in
+// core/engine.cc, picks one from StoreOptions::engine):
+//   - EngineKind::kSlabs, ItemStore (core/item_store.h): memcached's design —
+//     slab classes, a hash index of chained items, per-class LRU — with
+//     configurable item layouts from memcached's own (stock) to `compact`;
+//   - EngineKind::kTiny, TinyStore (core/tiny_store.h): an index whose 8-byte
+//     slots are the items themselves when they are tiny, with an ItemStore
+//     for the rest.
+// Replies depend only on the results below. What `stats` shows of an
+// engine's insides comes as values (EngineStats, LayoutReport,
+// ClassSnapshot); pinning goes through an opaque PinToken.
+//
+// Adding an engine: a class implementing Engine in core/, an EngineKind,
+// and its line in CreateEngine. The conformance suite
+// (tests/core/engine_test.cc) runs every contract below on each kind.
 #ifndef TINYCACHED_CORE_ENGINE_H_
 #define TINYCACHED_CORE_ENGINE_H_
 
@@ -18,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
@@ -27,6 +36,16 @@
 #include "core/stats.h"
 
 namespace tinycached::core {
+
+// Which engine a store is (StoreOptions::engine, Engine::kind()).
+enum class EngineKind : uint8_t {
+  kSlabs,  // ItemStore: every item in a slab chunk
+  kTiny,   // TinyStore: tiny items in index slots, the rest in an ItemStore
+};
+// The name `stats settings` shows as item_store.
+constexpr std::string_view EngineKindName(EngineKind k) {
+  return k == EngineKind::kTiny ? "tiny" : "slabs";
+}
 
 enum class StoreMode { kSet, kAdd, kReplace, kAppend, kPrepend, kCas };
 enum class StoreResult { kStored, kNotStored, kExists, kNotFound, kTooLarge, kNoMemory };
@@ -68,7 +87,7 @@ struct StoreOptions {
   Automove automove = Automove::kBalance;  // -o slab_automove=
   double automove_ratio = 0.8;             // -o slab_automove_ratio=
   int automove_window = 30;                // -o slab_automove_window= (seconds of age history)
-  bool tiny = false;                       // -o preset=tiny: TinyStore in front of the slabs
+  EngineKind engine = EngineKind::kSlabs;  // -o preset=tiny: kTiny
   bool index_in_limit = false;             // the hash index is paid from -m (TinyStore's overflow)
 };
 
@@ -85,15 +104,26 @@ struct MoverStats {
   size_t global_page_pool = 0;  // whole pages of the limit not given to any class
 };
 
+// Names the item a visitor is looking at to the engine that showed it, for
+// Engine::PinVisited(). Opaque: only the engines look inside.
+class PinToken {
+ public:
+  PinToken() = default;
+
+ private:
+  friend class ItemStore;
+  PinToken(const uint8_t* item, uint32_t stripe) : item_(item), stripe_(stripe) {}
+  const uint8_t* item_ = nullptr;
+  uint32_t stripe_ = 0;
+};
+
 // What a reader sees of an item; valid only inside the visitor. (The key is
 // the caller's own: a stored key may be packed.)
 struct ItemView {
   uint32_t flags;
   std::string_view value;
   uint64_t cas;
-  // For ItemStore::PinVisited() only.
-  const uint8_t* item = nullptr;
-  uint32_t stripe = 0;
+  PinToken pin;  // for PinVisited()
 };
 
 // A value sent in place (zero copy) from its item. While any pin is held the
@@ -104,8 +134,7 @@ struct ItemView {
 struct PinnedValue {
   const char* data = nullptr;
   size_t size = 0;
-  const uint8_t* item = nullptr;
-  uint32_t stripe = 0;
+  PinToken pin;  // what Unpin() releases
 };
 
 // "stats items" / "stats slabs" numbers of one class.
@@ -126,9 +155,27 @@ struct StoreTotals {
   size_t malloced = 0;  // pages + large items, bytes
 };
 
-// What only some engines have, for `stats` (zero where it does not apply).
+// The slab layout an engine runs with (fixed at creation), for `stats
+// settings`, the class-id range of admin commands and -vv's class table.
+struct LayoutReport {
+  size_t header_bytes = 0;  // item header (compact/item_layout.h)
+  size_t ref_bytes = 0;     // one item reference (compact/ref.h)
+  size_t chunk_max = 0;     // largest chunk (slab_chunk_max)
+  size_t page_size = 0;
+  struct Class {
+    size_t chunk_size = 0, per_page = 0;
+  };
+  std::vector<Class> classes;  // [i] is class i + 1
+};
+
+// Engine counters for `stats` beyond StoreTotals (zero where they do not apply).
 struct EngineStats {
-  bool tiny = false;
+  EngineKind kind = EngineKind::kSlabs;
+  // The chained hash index of slab items (memcached's hash_* stats).
+  int hash_power_level = 0;
+  size_t hash_bytes = 0;
+  bool hash_expanding = false;
+  // The tiny engine's slot table.
   uint64_t inline_items = 0;      // items held in index slots
   uint64_t inline_evictions = 0;  // of those
   size_t inline_table_bytes = 0;  // the slot table (inside -m)
@@ -154,9 +201,7 @@ struct MetaItem {
   bool created = false;     // made by this command (mg/ma with N)
   int class_id = 0;         // 0 for an item in a tiny slot
   size_t size = 0;          // bytes it occupies (memcached's ITEM_ntotal)
-  // For PinVisited(): the item and its stripe.
-  const uint8_t* item = nullptr;
-  uint32_t stripe = 0;
+  PinToken pin;             // for PinVisited()
 };
 
 // What the visitor asks to change; applied when it returns, under the lock.
@@ -207,13 +252,27 @@ struct ItemInfo {
   int cls = 0;             // slab class; 0: an inline item of the tiny engine
 };
 
-class ItemStore;
-
 // memcached's safe_strtoull() applied to a stored value (incr/decr):
 // optional leading whitespace and sign, decimal digits, then whitespace or
 // the end. A value that is negative or overflows is not a number.
 bool ParseStoredNumber(std::string_view v, uint64_t* out);
 
+// Contract, for every engine:
+//  - Thread safety: every method may be called from any number of threads
+//    at once; each keyed operation is atomic with respect to the others on
+//    the same key (a reader sees a value as one store wrote it, never a mix).
+//    Operations on different keys do not wait for each other beyond brief
+//    internal locks.
+//  - Visitors (the FunctionRef arguments) run while the engine holds the
+//    item's locks. A visitor must not call back into the engine (no
+//    re-entry: it would deadlock or see a half-applied change), must not
+//    block, and must not keep the view's pointers after it returns — except
+//    through PinVisited().
+//  - `stats` owns its counters per thread (ThreadStats); the engine adds to
+//    the one it is passed and never reads another thread's.
+//  - Memory: items, the index and the engine's own tables stay within
+//    memory_limit(); a store is refused with kNoMemory only when evictions
+//    are off (StoreOptions::evict) or the item can never fit.
 class Engine {
  public:
   static constexpr size_t kDeltaMaxLength = 20;  // digits of UINT64_MAX
@@ -290,9 +349,13 @@ class Engine {
   // memcached's settings.oldest_live ("oldest" in stats settings).
   virtual RelTime oldest_live() const = 0;
   virtual EngineStats engine_stats() const = 0;
-  // The slab-backed store (classes, layout, hash index, options) for
-  // `stats slabs|items|settings`: the engine itself, or TinyStore's overflow.
-  virtual const ItemStore& slabs() const = 0;
+  virtual EngineKind kind() const = 0;
+  // The options the slab items are kept by (for `stats settings`): the
+  // engine's own, or, in TinyStore, its overflow store's.
+  virtual const StoreOptions& options() const = 0;
+  virtual LayoutReport layout_report() const = 0;
+  // `stats items` / `stats slabs`: every class that owns memory or items.
+  virtual std::vector<ClassSnapshot> SnapshotClasses() const = 0;
 
   // Administration: stats cachedump, lru_crawler metadump, cache_memlimit.
   // Visits up to `limit` live items of slab class `cls`, most recently used

@@ -34,23 +34,6 @@ constexpr int kMaxRescues = 50;
 
 }  // namespace
 
-// memcached's safe_strtoull() applied to a stored value: optional leading
-// whitespace and sign, decimal digits, then whitespace or the end. A value
-// that is negative or overflows is not a number.
-bool ParseStoredNumber(std::string_view v, uint64_t* out) {
-  std::string s(v);  // NUL-terminated copy; values that are numbers are short
-  const char* str = s.c_str();
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long n = std::strtoull(str, &end, 10);
-  if (errno == ERANGE || end == str) return false;
-  if (*end != '\0' && std::strchr(" \t\n\v\f\r", *end) == nullptr) return false;
-  if (static_cast<long long>(n) < 0 && std::memchr(str, '-', end - str) != nullptr) return false;
-  *out = n;
-  return true;
-}
-
-
 namespace {
 
 compact::LayoutOptions LayoutOptionsFor(const StoreOptions& o, int page_bytes,
@@ -396,21 +379,21 @@ void ItemStore::FreeChunkLocked(SlabClass& c, uint8_t* it) {
 }
 
 PinnedValue ItemStore::PinVisited(const ItemView& view) {
-  PinEntry& pin = pin_stripes_[view.stripe].pins[view.item];
+  PinEntry& pin = pin_stripes_[view.pin.stripe_].pins[view.pin.item_];
   if (pin.count++ == 0) pinned_.fetch_add(1, std::memory_order_relaxed);
-  return PinnedValue{view.value.data(), view.value.size(), view.item, view.stripe};
+  return PinnedValue{view.value.data(), view.value.size(), view.pin};
 }
 
 void ItemStore::Unpin(const PinnedValue& p) {
-  absl::MutexLock lock(&index_.StripeLockAt(p.stripe));
-  auto& pins = pin_stripes_[p.stripe].pins;
-  auto found = pins.find(p.item);
+  absl::MutexLock lock(&index_.StripeLockAt(p.pin.stripe_));
+  auto& pins = pin_stripes_[p.pin.stripe_].pins;
+  auto found = pins.find(p.pin.item_);
   if (found == pins.end() || --found->second.count > 0) return;
   const bool zombie = found->second.zombie;
   pins.erase(found);
   pinned_.fetch_sub(1, std::memory_order_relaxed);
   if (!zombie) return;
-  uint8_t* it = const_cast<uint8_t*>(p.item);
+  uint8_t* it = const_cast<uint8_t*>(p.pin.item_);
   SlabClass& c = slab_classes_[ClassOf(it)];
   absl::MutexLock class_lock(&c.mu);
   if ((layout_.Flags(it) & kLarge) == 0) --page_state_[pool_.SlotOf(it)].zombies;
@@ -676,8 +659,7 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
   } else {
     per_class.get_hits.Add();
   }
-  visit(ItemView{layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it), it,
-                 static_cast<uint32_t>(HashIndex::StripeOf(hash))});
+  visit(ItemView{layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it), PinFor(hash, it)});
   MarkFetched(it);
   Bump(it);
   return true;
@@ -836,8 +818,7 @@ MetaItem ItemStore::MetaView(uint64_t hash, const uint8_t* it, bool created) con
   m.created = created;
   m.class_id = ClassOf(it);
   m.size = layout_.TotalSize(it);
-  m.item = it;
-  m.stripe = static_cast<uint32_t>(HashIndex::StripeOf(hash));
+  m.pin = PinFor(hash, it);
   return m;
 }
 
@@ -1041,6 +1022,28 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
     out.push_back(s);
   }
   return out;
+}
+
+EngineStats ItemStore::engine_stats() const {
+  EngineStats s;
+  s.kind = EngineKind::kSlabs;
+  s.hash_power_level = index_.hashpower();
+  s.hash_bytes = index_.bytes();
+  s.hash_expanding = index_.expanding();
+  return s;
+}
+
+LayoutReport ItemStore::layout_report() const {
+  LayoutReport r;
+  r.header_bytes = layout_.header_size();
+  r.ref_bytes = layout_.refs().width();
+  r.chunk_max = classes_.chunk_max();
+  r.page_size = classes_.page_size();
+  r.classes.reserve(classes_.count());
+  for (int i = 1; i <= classes_.count(); ++i) {
+    r.classes.push_back({classes_.ChunkSize(i), classes_.PerPage(i)});
+  }
+  return r;
 }
 
 StoreTotals ItemStore::Totals() const {

@@ -166,20 +166,21 @@ class ItemStore final : public Engine {
   uint64_t TailAgeMs(int cls, uint64_t now_ms) const;
   MoverStats mover_stats() const override;
 
+  EngineKind kind() const override { return EngineKind::kSlabs; }
+  const StoreOptions& options() const override { return options_; }
+  LayoutReport layout_report() const override;
   const SlabClassTable& classes() const { return classes_; }
   const Layout& layout() const { return layout_; }
   const PagePool& pool() const { return pool_; }
-  const StoreOptions& options() const { return options_; }
   const HashIndex& index() const { return index_; }
   const Clock& clock() const { return *clock_; }
   // memcached's settings.oldest_live for `stats settings` "oldest": the
   // time of the last flush_all (0 if none).
   RelTime oldest_live() const override { return oldest_live_.load(std::memory_order_relaxed); }
 
-  std::vector<ClassSnapshot> SnapshotClasses() const;  // classes that own memory or items
+  std::vector<ClassSnapshot> SnapshotClasses() const override;
   StoreTotals Totals() const override;
-  EngineStats engine_stats() const override { return {}; }
-  const ItemStore& slabs() const override { return *this; }
+  EngineStats engine_stats() const override;
 
   // For an engine that keeps its own structures inside this store's limit
   // (TinyStore): a zeroed page charged to the budget, or nullptr; and back.
@@ -249,6 +250,9 @@ class ItemStore final : public Engine {
   // a rewrite found no memory (the item is then unchanged).
   uint8_t* ApplyMetaChange(uint64_t hash, uint8_t* it, const MetaChange& change);
   int ClassOf(const uint8_t* it) const { return pool_.ClassOf(it); }
+  static PinToken PinFor(uint64_t hash, const uint8_t* it) {
+    return PinToken(it, static_cast<uint32_t>(HashIndex::StripeOf(hash)));
+  }
 
   // A chunk (or large block) for `ntotal` bytes of class `cls`, evicting if
   // needed and allowed. Never evicts `pinned`. `held_stripe` is the stripe

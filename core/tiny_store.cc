@@ -66,7 +66,7 @@ size_t SlotBytes(const ct::TinyKey& k, std::string_view text) {
 absl::StatusOr<std::unique_ptr<TinyStore>> TinyStore::Create(const StoreOptions& options,
                                                              const Clock* clock) {
   StoreOptions slab_options = options;
-  slab_options.tiny = false;
+  slab_options.engine = EngineKind::kSlabs;
   slab_options.index_in_limit = true;
   absl::StatusOr<std::unique_ptr<ItemStore>> overflow = ItemStore::Create(slab_options, clock);
   if (!overflow.ok()) return overflow.status();
@@ -654,25 +654,13 @@ void TinyStore::ResetStats() {
 }
 
 EngineStats TinyStore::engine_stats() const {
-  EngineStats s;
-  s.tiny = true;
+  EngineStats s = overflow_->engine_stats();
+  s.kind = EngineKind::kTiny;
   s.inline_items = table_.items();
   s.inline_evictions = table_.evictions();
   s.inline_table_bytes = table_.bytes();
   s.prefixes = prefixes_.size();
   return s;
-}
-
-absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const StoreOptions& options,
-                                                     const Clock* clock) {
-  if (options.tiny) {
-    absl::StatusOr<std::unique_ptr<TinyStore>> s = TinyStore::Create(options, clock);
-    if (!s.ok()) return s.status();
-    return std::unique_ptr<Engine>(*std::move(s));
-  }
-  absl::StatusOr<std::unique_ptr<ItemStore>> s = ItemStore::Create(options, clock);
-  if (!s.ok()) return s.status();
-  return std::unique_ptr<Engine>(*std::move(s));
 }
 
 }  // namespace tinycached::core

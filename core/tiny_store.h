@@ -123,9 +123,15 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   void ResetStats() override;
   RelTime oldest_live() const override { return overflow_->oldest_live(); }
   EngineStats engine_stats() const override;
-  const ItemStore& slabs() const override { return *overflow_; }
+  EngineKind kind() const override { return EngineKind::kTiny; }
+  const StoreOptions& options() const override { return overflow_->options(); }
+  LayoutReport layout_report() const override { return overflow_->layout_report(); }
+  std::vector<ClassSnapshot> SnapshotClasses() const override {
+    return overflow_->SnapshotClasses();
+  }
 
   const TinyTable& table() const { return table_; }
+  const ItemStore& overflow() const { return *overflow_; }
   const KeyPrefixes& prefixes() const { return prefixes_; }
 
   // Class 0 is the inline items (cls 0, no expiry, no access time); any

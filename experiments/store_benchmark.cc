@@ -49,7 +49,7 @@ core::StoreOptions OptionsFor(int64_t layout) {
     o.layout.pack_keys = true;
     o.layout.header = compact::HeaderStyle::kLean;
   }
-  o.tiny = layout == kTiny;
+  o.engine = layout == kTiny ? core::EngineKind::kTiny : core::EngineKind::kSlabs;
   return o;
 }
 

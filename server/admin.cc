@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "core/item_store.h"
 #include "server/context.h"
 
 namespace tinycached::server {
@@ -20,8 +19,12 @@ constexpr int kMemcachedMaxClass = 63;
 
 void Line(std::string* out, std::string_view line) { out->append(line).append("\r\n"); }
 
+int ClassCount(const ServerContext& ctx) {
+  return static_cast<int>(ctx.store->layout_report().classes.size());
+}
+
 int MaxClassId(const ServerContext& ctx) {
-  return std::max(kMemcachedMaxClass, ctx.store->slabs().classes().count());
+  return std::max(kMemcachedMaxClass, ClassCount(ctx));
 }
 
 // memcached's uriencode(): unreserved characters as they are, the rest %XX.
@@ -47,8 +50,8 @@ bool ParseClasses(const ServerContext& ctx, std::string_view arg, bool hash_ok,
   const int max_id = MaxClassId(ctx);
   if (arg == "all" || (hash_ok && arg == "hash")) {
     // The tiny engine's inline items (class 0) first, then every slab class.
-    if (ctx.store->engine_stats().tiny) classes->push_back(0);
-    for (int i = 1; i <= ctx.store->slabs().classes().count(); ++i) classes->push_back(i);
+    if (ctx.store->kind() == core::EngineKind::kTiny) classes->push_back(0);
+    for (int i = 1; i <= ClassCount(ctx); ++i) classes->push_back(i);
     return true;
   }
   size_t pos = 0;

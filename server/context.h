@@ -11,10 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "core/clock.h"
 #include "core/engine.h"
-#include "core/item_store.h"
-#include "core/stats.h"
 #include "server/admin.h"
 #include "server/sasl.h"
 #include "server/settings.h"
@@ -50,7 +47,7 @@ struct ServerContext {
 
   const Settings settings;
   core::Clock* const clock;
-  const std::unique_ptr<core::Engine> store;  // which engine, the server never asks
+  const std::unique_ptr<core::Engine> store;  // core/engine.h: all the server sees of core/
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
   std::string listen_addr;  // "tcp:<ip>:<port>" or "unix:<path>" of the listener
   int listen_fd = -1;

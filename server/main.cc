@@ -17,8 +17,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "event2/event.h"
-#include "core/clock.h"
-#include "core/item_store.h"
+#include "core/engine.h"
 #include "server/context.h"
 #include "server/flags.h"
 #include "server/sasl.h"
@@ -147,10 +146,10 @@ int main(int argc, char** argv) {
       core::CreateEngine(settings.StoreOptions(), &clock);
   if (!store.ok()) return Fail(std::string(store.status().message()));
   if (settings.verbose > 1) {
-    const core::SlabClassTable& classes = (*store)->slabs().classes();
-    for (int i = 1; i <= classes.count(); ++i) {
-      std::fprintf(stderr, "slab class %3d: chunk size %9zu perslab %7zu\n", i,
-                   classes.ChunkSize(i), classes.PerPage(i));
+    const core::LayoutReport layout = (*store)->layout_report();
+    for (size_t i = 0; i < layout.classes.size(); ++i) {
+      std::fprintf(stderr, "slab class %3zu: chunk size %9zu perslab %7zu\n", i + 1,
+                   layout.classes[i].chunk_size, layout.classes[i].per_page);
     }
   }
   if (settings.coredumps) {

@@ -27,7 +27,7 @@ const std::vector<Preset>& Presets() {
     v->push_back({"align1", "chunk sizes aligned to 1 byte", l});
     l.header = compact::HeaderStyle::kLean;
     v->push_back({"compact", "lean header: only the fields an item uses", l});
-    l.tiny = true;
+    l.engine = core::EngineKind::kTiny;
     v->push_back({"tiny", "tiny items in 8-byte index slots, the rest as compact; -m holds both", l});
     return v;
   }();
@@ -62,7 +62,7 @@ std::string Describe(const LayoutSettings& l) {
       "ref=%s align=%d cas=%s keys=%s header=%s n=%d f=%.2f slab_classes=%d store=%s",
       std::string(RefModeName(l.refs)), l.align, l.cas ? "on" : "off",
       l.pack_keys ? "base250" : "text", std::string(HeaderName(l.header)), l.min_space, l.factor,
-      l.max_classes, l.tiny ? "tiny" : "slabs");
+      l.max_classes, core::EngineKindName(l.engine));
 }
 
 }  // namespace tinycached::server

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/item_store.h"
+#include "core/engine.h"
 
 namespace tinycached::server {
 
@@ -27,7 +27,7 @@ struct LayoutSettings {
   size_t min_space = 48;  // -n
   double factor = 1.25;   // -f
   int max_classes = 63;   // memcached 1.6's limit; up to 255 (one-byte class ids)
-  bool tiny = false;      // the tiny engine in front of the slabs (core/tiny_store.h)
+  core::EngineKind engine = core::EngineKind::kSlabs;  // kTiny: tiny items in index slots
 
   bool operator==(const LayoutSettings&) const = default;
 };

@@ -22,8 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/item_store.h"
-#include "core/stats.h"
+#include "core/engine.h"
 #include "server/protocol/binary_session.h"
 #include "server/context.h"
 #include "server/protocol/ascii.h"
@@ -56,7 +55,7 @@ class Session {
   // spliced during this call hold more than `out_limit` bytes (the caller
   // drains it, then calls again). Sets *close when the connection must close
   // once `out` is sent. With `splices`, values of at least
-  // ItemStore::kPinMinValue bytes are not copied into `out` but pinned and
+  // Engine::kPinMinValue bytes are not copied into `out` but pinned and
   // appended to `splices` (the caller sends and unpins them); without, every
   // value is copied.
   size_t Consume(std::string_view in, std::string* out, bool* close,

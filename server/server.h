@@ -4,7 +4,7 @@
 // thread accepts, enforces -c and ticks the clock; each accepted socket is
 // handed to a worker round-robin and lives on that worker's event loop for
 // good. A connection's memory is bounded: values of at least
-// ItemStore::kPinMinValue bytes are sent in place from their items (pinned,
+// Engine::kPinMinValue bytes are sent in place from their items (pinned,
 // never copied); a connection whose unsent replies pass kOutputHighWater
 // stops being read (and its pipelined commands stop being executed) until the
 // client drains them below kOutputLowWater; and it reads ahead at most

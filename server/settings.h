@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/item_store.h"
+#include "core/engine.h"
 #include "server/presets.h"
 
 // The preset a server starts with when no -o preset= is given: CMake's
@@ -88,7 +88,7 @@ struct Settings {
     o.automove = static_cast<core::Automove>(slab_automove);
     o.automove_ratio = slab_automove_ratio;
     o.automove_window = slab_automove_window;
-    o.tiny = layout.tiny;
+    o.engine = layout.engine;
     return o;
   }
 };

@@ -64,7 +64,6 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   const core::StoreTotals totals = ctx.store->Totals();
-  const core::HashIndex& index = ctx.store->slabs().index();
   using TS = core::ThreadStats;
   using CC = core::ClassCounters;
 
@@ -111,13 +110,13 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "accepting_conns", 1);
   Stat(out, "threads", ctx.settings.threads);
   Stat(out, "conn_yields", ctx.conn_yields.load());
-  Stat(out, "hash_power_level", index.hashpower());
-  Stat(out, "hash_bytes", index.bytes());
-  Stat(out, "hash_is_expanding", index.expanding() ? 1 : 0);
+  const core::EngineStats engine = ctx.store->engine_stats();
+  Stat(out, "hash_power_level", engine.hash_power_level);
+  Stat(out, "hash_bytes", engine.hash_bytes);
+  Stat(out, "hash_is_expanding", engine.hash_expanding ? 1 : 0);
   // The tiny engine: items held in its index slots, and the slot table's
   // bytes (inside limit_maxbytes); index_bytes is every index byte.
-  const core::EngineStats engine = ctx.store->engine_stats();
-  if (engine.tiny) {
+  if (engine.kind == core::EngineKind::kTiny) {
     Stat(out, "inline_items", engine.inline_items);
     Stat(out, "overflow_items", totals.curr_items - engine.inline_items);
     Stat(out, "inline_evictions", engine.inline_evictions);
@@ -126,7 +125,7 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
     Stat(out, "tiny_prefix_hits", Sum(ctx, &TS::prefix_hits));
     Stat(out, "tiny_prefix_misses", Sum(ctx, &TS::prefix_misses));
   }
-  Stat(out, "index_bytes", index.bytes() + engine.inline_table_bytes);
+  Stat(out, "index_bytes", engine.hash_bytes + engine.inline_table_bytes);
   const core::MoverStats mover = ctx.store->mover_stats();
   Stat(out, "slab_reassign_rescues", mover.rescues);
   Stat(out, "slab_reassign_chunk_rescues", 0);  // items are never chunked
@@ -149,7 +148,8 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
 
 void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   const Settings& s = ctx.settings;
-  const core::StoreOptions& o = ctx.store->slabs().options();
+  const core::StoreOptions& o = ctx.store->options();
+  const core::LayoutReport layout = ctx.store->layout_report();
   Stat(out, "maxbytes", ctx.store->memory_limit());
   Stat(out, "maxconns", s.maxconns);
   Stat(out, "tcpport", s.port);
@@ -173,7 +173,7 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "slab_automove", static_cast<int>(ctx.store->automove()));
   Stat(out, "slab_automove_ratio", absl::StrFormat("%.2f", ctx.store->automove_ratio()));
   Stat(out, "slab_automove_window", o.automove_window);
-  Stat(out, "slab_chunk_max", ctx.store->slabs().classes().chunk_max());
+  Stat(out, "slab_chunk_max", layout.chunk_max);
   Stat(out, "lru_crawler", ctx.crawler.enabled.load() ? "yes" : "no");
   Stat(out, "lru_crawler_sleep", ctx.crawler.sleep_us.load());
   Stat(out, "lru_crawler_tocrawl", ctx.crawler.tocrawl.load());
@@ -183,22 +183,21 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "read_buf_mem_limit", s.read_buf_mem_limit_mb);
   // tinycached's own knobs.
   // The preset named, then every knob as it is after -n -f -C and overrides.
-  const compact::ItemLayout& layout = ctx.store->slabs().layout();
   Stat(out, "item_layout", s.preset);
   Stat(out, "item_refs", std::string(RefModeName(s.layout.refs)));
-  Stat(out, "item_ref_bytes", layout.refs().width());
+  Stat(out, "item_ref_bytes", layout.ref_bytes);
   Stat(out, "item_header", std::string(HeaderName(s.layout.header)));
-  Stat(out, "item_header_bytes", layout.header_size());
+  Stat(out, "item_header_bytes", layout.header_bytes);
   Stat(out, "item_key_packing", s.layout.pack_keys ? "base250" : "text");
-  Stat(out, "item_store", s.layout.tiny ? "tiny" : "slabs");
+  Stat(out, "item_store", std::string(core::EngineKindName(ctx.store->kind())));
   Stat(out, "chunk_align", s.layout.align);
-  Stat(out, "slab_page_size", ctx.store->slabs().classes().page_size());
-  Stat(out, "slab_classes", ctx.store->slabs().classes().count());
+  Stat(out, "slab_page_size", layout.page_size);
+  Stat(out, "slab_classes", layout.classes.size());
   End(out);
 }
 
 void AppendItemsStats(ServerContext& ctx, std::string* out) {
-  for (const core::ClassSnapshot& c : ctx.store->slabs().SnapshotClasses()) {
+  for (const core::ClassSnapshot& c : ctx.store->SnapshotClasses()) {
     if (c.items == 0 && c.evicted == 0 && c.outofmemory == 0) continue;
     auto item = [&](std::string_view name, uint64_t v) {
       Stat(out, "items:" + std::to_string(c.id) + ":" + std::string(name), v);
@@ -220,7 +219,7 @@ void AppendItemsStats(ServerContext& ctx, std::string* out) {
 
 void AppendSlabsStats(ServerContext& ctx, std::string* out) {
   int active = 0;
-  for (const core::ClassSnapshot& c : ctx.store->slabs().SnapshotClasses()) {
+  for (const core::ClassSnapshot& c : ctx.store->SnapshotClasses()) {
     if (c.pages == 0) continue;
     ++active;
     auto slab = [&](std::string_view name, uint64_t v) {

@@ -21,7 +21,6 @@
 #include <string_view>
 
 #include "core/engine.h"
-#include "core/stats.h"
 #include "server/context.h"
 #include "server/protocol/binary.h"
 #include "server/splice.h"

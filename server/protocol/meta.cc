@@ -286,7 +286,7 @@ void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
         out->append("\r\n");
         if (f.value) {
           if (splices_ != nullptr && it.value.size() >= core::Engine::kPinMinValue) {
-            core::ItemView view{it.flags, it.value, it.cas, it.item, it.stripe};
+            core::ItemView view{it.flags, it.value, it.cas, it.pin};
             splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(view)});
             spliced_ += it.value.size();
           } else {

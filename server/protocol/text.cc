@@ -227,7 +227,7 @@ void Session::ContinueGet(std::string* out) {
         protocol::AppendDecimal(out, item.cas);
       }
       out->append("\r\n");
-      if (splices_ != nullptr && item.value.size() >= core::ItemStore::kPinMinValue) {
+      if (splices_ != nullptr && item.value.size() >= core::Engine::kPinMinValue) {
         splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(item)});
         spliced_ += item.value.size();
       } else {
@@ -331,7 +331,7 @@ void Session::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {
   if (!protocol::ParseUint64(t[2], &delta)) {
     return Reply(out, "CLIENT_ERROR invalid numeric delta argument");
   }
-  char digits[core::ItemStore::kDeltaMaxLength];
+  char digits[core::Engine::kDeltaMaxLength];
   size_t n = 0;
   const core::DeltaResult r = ctx_->store->Delta(key, incr, delta, *stats_, digits, &n);
   Reply(out, r == core::DeltaResult::kOk ? std::string_view(digits, n) : OutcomeOf(r).text);
@@ -384,7 +384,7 @@ void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
 void Session::ProcessSlabs(const Tokens& t, std::string* out) {
   const size_t ntokens = t.ntokens();
   if (ntokens == 5 && t[1] == "reassign") {
-    if (!ctx_->store->slabs().options().slab_reassign) {
+    if (!ctx_->store->options().slab_reassign) {
       return Reply(out, "CLIENT_ERROR slab reassignment disabled");
     }
     int32_t src = 0;

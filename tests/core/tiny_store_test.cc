@@ -17,7 +17,7 @@ class TinyStoreTest : public ::testing::Test {
   void Make(size_t limit_mb = 64) {
     StoreOptions o;
     o.memory_limit = limit_mb << 20;
-    o.tiny = true;
+    o.engine = EngineKind::kTiny;
     o.cas_enabled = false;
     o.layout.refs = RefMode::kPage;
     o.layout.pack_keys = true;
@@ -298,12 +298,12 @@ TEST_F(TinyStoreTest, AFilledTableGivesItsPagesToTextKeysThatKeepMissing) {
 
 TEST_F(TinyStoreTest, TheOverflowIndexIsPaidFromTheLimit) {
   Make(8);
-  const size_t index = engine_->slabs().index().bytes();
+  const size_t index = tiny_->overflow().index().bytes();
   EXPECT_GT(index, 0u);
   EXPECT_EQ(engine_->Totals().malloced, index);  // nothing stored yet
   for (int i = 0; i < 200000; ++i) Set("key:" + std::to_string(i), "value");
   engine_->ReclaimDead(100);
-  EXPECT_GE(engine_->Totals().malloced, engine_->slabs().index().bytes());
+  EXPECT_GE(engine_->Totals().malloced, tiny_->overflow().index().bytes());
   EXPECT_LE(engine_->Totals().malloced, size_t{8} << 20);
   EXPECT_GT(engine_->Totals().curr_items, 0u);
 }
@@ -324,7 +324,7 @@ TEST_F(TinyStoreTest, VisitItemsShowsInlineItemsAsClassZero) {
   EXPECT_EQ(inline_items, (std::vector<std::pair<std::string, size_t>>{{"42", 1}, {"43", 3}}));
   EXPECT_EQ(engine_->VisitItems(0, 1, [](const ItemInfo&) {}), 1u);
   size_t overflow = 0;
-  for (int cls = 1; cls <= engine_->slabs().classes().count(); ++cls) {
+  for (int cls = 1; cls <= static_cast<int>(engine_->layout_report().classes.size()); ++cls) {
     overflow += engine_->VisitItems(cls, 100, [](const ItemInfo& i) {
       EXPECT_EQ(i.key, "text");
     });

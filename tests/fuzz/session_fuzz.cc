@@ -15,6 +15,7 @@
 
 #include "core/clock.h"
 #include "core/item_store.h"
+#include "core/tiny_store.h"
 #include "server/context.h"
 #include "server/presets.h"
 #include "server/process.h"
@@ -61,7 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (out.size() > (1 << 16)) out.clear();  // the connection would have sent it
   }
   // The slab store's own counts (the tiny engine's overflow store, under tiny).
-  const core::ItemStore& slabs = ctx->store->slabs();
+  const core::ItemStore& slabs =
+      ctx->store->kind() == core::EngineKind::kTiny
+          ? static_cast<const core::TinyStore&>(*ctx->store).overflow()
+          : static_cast<const core::ItemStore&>(*ctx->store);
   if (slabs.Totals().curr_items != slabs.index().items()) std::abort();
   return 0;
 }

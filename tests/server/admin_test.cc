@@ -13,7 +13,7 @@ namespace {
 class AdminTest : public ::testing::Test {
  protected:
   void Make(Settings s = {}) {
-    auto store = core::ItemStore::Create(s.StoreOptions(), &clock_);
+    auto store = core::CreateEngine(s.StoreOptions(), &clock_);
     ASSERT_TRUE(store.ok()) << store.status();
     ctx_ = std::make_unique<ServerContext>(s, *std::move(store), &clock_);
     ctx_->thread_stats.push_back(std::make_unique<core::ThreadStats>());

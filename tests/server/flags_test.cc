@@ -169,7 +169,7 @@ TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
   EXPECT_EQ(ladder.front().name, "stock");
   EXPECT_EQ(ladder.front().layout, LayoutSettings{});  // memcached's defaults
   EXPECT_EQ(ladder.back().name, "tiny");
-  EXPECT_TRUE(ladder.back().layout.tiny);
+  EXPECT_EQ(ladder.back().layout.engine, core::EngineKind::kTiny);
   for (size_t i = 1; i < ladder.size(); ++i) {
     const LayoutSettings& a = ladder[i - 1].layout;
     const LayoutSettings& b = ladder[i].layout;
@@ -178,7 +178,7 @@ TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
                         (a.pack_keys != b.pack_keys) + (a.header != b.header) +
                         (a.min_space != b.min_space || a.factor != b.factor ||
                          a.max_classes != b.max_classes) +
-                        (a.tiny != b.tiny);
+                        (a.engine != b.engine);
     EXPECT_EQ(changed, 1) << ladder[i].name;
     EXPECT_NE(FindPreset(ladder[i].name), nullptr);
   }

@@ -12,7 +12,7 @@ class SessionTest : public ::testing::Test {
  protected:
   SessionTest() {
     Settings s;
-    auto store = core::ItemStore::Create(s.StoreOptions(), &clock_);
+    auto store = core::CreateEngine(s.StoreOptions(), &clock_);
     ctx_ = std::make_unique<ServerContext>(s, *std::move(store), &clock_);
     ctx_->thread_stats.push_back(std::make_unique<core::ThreadStats>());
   }

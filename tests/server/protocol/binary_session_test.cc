@@ -80,7 +80,7 @@ class BinarySessionTest : public ::testing::Test {
   void SetUp() override { Configure(Settings{}); }
 
   void Configure(const Settings& s) {
-    auto store = core::ItemStore::Create(s.StoreOptions(), &clock_);
+    auto store = core::CreateEngine(s.StoreOptions(), &clock_);
     ctx_ = std::make_unique<ServerContext>(s, *std::move(store), &clock_);
     ctx_->thread_stats.push_back(std::make_unique<core::ThreadStats>());
     if (s.sasl) {
