@@ -46,7 +46,7 @@
 // "items stored" stays the first eviction's, the run's end is reported
 // beside it.
 //
-// Item shapes (experiments/shapes): by default key number k (1, 2, 3, ..., or
+// Item shapes (experiments/shapes.py): by default key number k (1, 2, 3, ..., or
 // the shuffled order's) is the key "<prefix>k" with the value 'x' x
 // --value-size. --key-shape makes it a random distinct D-digit number, N hex
 // digits or a UUID (each a keyed bijection of k, so distinct), --key-prefixes

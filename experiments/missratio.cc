@@ -1,5 +1,5 @@
 // missratio — the read-through client of the miss-ratio experiment
-// (experiments/miss_ratio): what share of requests miss when a server with a
+// (experiments/miss_ratio.py): what share of requests miss when a server with a
 // fixed memory limit caches a key space several times larger than it holds,
 // with Zipf-distributed popularity.
 //

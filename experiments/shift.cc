@@ -1,5 +1,5 @@
 // shift — the read-through client of the size-shift experiment (phase 2 of
-// experiments/shift): what hit ratio a cache reaches when its item sizes change.
+// experiments/shift.py): what hit ratio a cache reaches when its item sizes change.
 //
 // Room: experiments/. Talks to any memcached-protocol server over TCP; links
 // nothing of the project, so the same binary measures tinycached and memcached.
