@@ -112,7 +112,7 @@ uint64_t Since(std::atomic<uint64_t>& mark, uint64_t now) {
 // store takes a page of the table (merging buckets, CLOCK choosing what
 // stays). So neither side keeps memory that the other's traffic needs: the
 // pages of a filled table go to text-keyed items when those come (the size
-// shift of experiments/shift).
+// shift of experiments/shift.py).
 
 void TinyStore::AfterPut(TinyTable::PutResult r) {
   // Counted per thread, as AfterOverflowStore counts (the table's eviction

@@ -1,64 +1,63 @@
-"""Shared by the experiment scripts: servers on free loopback ports, and the
-provenance (commit, machine, versions) every file in results/ is stamped with.
+"""Shared by the experiment drivers (experiments/*.py): servers on free loopback ports,
+building the clients, progress lines, list options, the gnuplot terminal, and the provenance
+(commit, machine, versions) every file in results/ is stamped with.
 
-The process plumbing (free ports, waiting for a server, stopping it, one request on a fresh
-connection) and the nutcracker wrapper come from tests/integration (harness.py,
-nutcracker.py), which the integration tests use too."""
+Servers are tests/integration/harness.py's Server (Server below only adds error_text()), and
+the nutcracker wrapper is tests/integration/nutcracker.py: the integration tests use both."""
+import argparse
 import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import harness  # noqa: E402
 import nutcracker  # noqa: E402
 
-# The proxy of experiments/cluster_fill.
+# The proxy of experiments/cluster_fill.py.
 NUTCRACKER = nutcracker.NUTCRACKER
 Nutcracker = nutcracker.Nutcracker
 
 
-class Server:
-    """One server process (tinycached or memcached) on a free 127.0.0.1 port."""
+class Server(harness.Server):
+    """One server process (tinycached or memcached) on a free 127.0.0.1 port:
+    Server(binary, flags).start() ... .stop(); .port, .proc."""
 
     def __init__(self, binary, flags):
-        self.port = harness.free_port()
-        argv = [binary, "-p", str(self.port), "-U", "0", "-l", "127.0.0.1"] + list(flags)
-        if os.path.basename(binary) == "memcached" and os.geteuid() == 0:
-            argv += ["-u", "root"]
-        self.argv = argv
-        self.proc = None
-        self.stderr = tempfile.TemporaryFile()
-
-    def start(self):
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
-        if harness.wait_for(self.proc, self._accepts, 10):
-            return self
-        if self.proc.poll() is not None:
-            raise RuntimeError("exited with %d: %s" % (self.proc.returncode, self.error_text()))
-        raise RuntimeError("did not start listening within 10 s")
-
-    def _accepts(self):
-        """Whether the port accepts a connection (no request is sent)."""
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
+        super().__init__(binary, list(flags))
 
     def error_text(self):
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace").strip()[-500:]
+        """The end of what the server wrote to stderr."""
+        return self.stderr_text().strip()[-500:]
 
-    def stop(self):
-        harness.stop_process(self.proc)
-        self.stderr.close()
+
+def log(message):
+    """A progress line on stderr, named after the running driver ("fill_ladder: ...")."""
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    print("%s: %s" % (name, message), file=sys.stderr, flush=True)
+
+
+def parse_list(text, convert, allowed=None, what="value"):
+    """An argparse type: comma-separated values through `convert`, each in `allowed` if
+    given; an empty list is an error."""
+    items = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = convert(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError("bad %s: %s" % (what, part))
+        if allowed is not None and value not in allowed:
+            raise argparse.ArgumentTypeError("unknown %s %s (known: %s)" % (what, part, ", ".join(allowed)))
+        items.append(value)
+    if not items:
+        raise argparse.ArgumentTypeError("empty %s list" % what)
+    return items
 
 
 def stats_text(port, command=b"stats"):
@@ -148,15 +147,14 @@ BUILD_PATHS = {
 }
 
 
-def ensure_built(build_dir, targets, allow_build, log=None):
-    """{target: path} for `targets` (names in BUILD_PATHS) under build_dir. Builds the missing
-    ones with CMake (configuring build_dir first if it has no cache) when allow_build; the
-    caller checks what is still missing."""
-    paths = {t: os.path.join(build_dir, BUILD_PATHS[t]) for t in targets}
+def ensure_built(build_dir, targets, allow_build):
+    """{target: path} for every name in BUILD_PATHS under build_dir. Builds those of `targets`
+    that are missing with CMake (configuring build_dir first if it has no cache) when
+    allow_build; the caller checks what is still missing."""
+    paths = {t: os.path.join(build_dir, path) for t, path in BUILD_PATHS.items()}
     missing = [t for t in targets if not os.access(paths[t], os.X_OK)]
     if missing and allow_build:
-        if log:
-            log("building %s in %s" % (" ".join(missing), build_dir))
+        log("building %s in %s" % (" ".join(missing), build_dir))
         if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
             generator = ["-G", "Ninja"] if shutil.which("ninja") else []
             subprocess.run(["cmake", "-S", REPO, "-B", build_dir] + generator, check=False)

@@ -25,12 +25,8 @@
 //
 // Output: a human summary, or with --json one JSON object on stdout.
 // Exit status: 0 ran and verified, 1 verification failures or errors, 2 usage.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,7 +45,21 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "experiments/client_io.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "server address (IPv4)");
+ABSL_FLAG(int, port, 11211, "server port");
+ABSL_FLAG(std::string, workload, "getset", "getset, multiget, set or incr");
+ABSL_FLAG(double, seconds, 5, "length of the timed phase");
+ABSL_FLAG(int, connections, 32, "connections, each with one request in flight");
+ABSL_FLAG(int, threads, 1, "client threads the connections are spread over");
+ABSL_FLAG(uint64_t, keys, 100000, "key space 1..N of getset, multiget and set");
+ABSL_FLAG(uint64_t, counters, 1000, "incr: counters <prefix>1..N");
+ABSL_FLAG(std::string, counter_prefix, "c", "incr: counter name prefix (\"\" makes them integer keys)");
+ABSL_FLAG(bool, json, false, "print one JSON object instead of the summary");
+ABSL_FLAG(bool, preload_only, false, "run the preload only");
+ABSL_FLAG(bool, skip_preload, false, "skip the preload (the server was preloaded)");
 
 namespace {
 
@@ -70,12 +80,7 @@ struct Options {
   bool skip_preload = false;
 };
 
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using client_io::Mix;
 
 // Appends the parts to *out, front to back. Requests and messages are built
 // this way rather than as `"literal" + std::string(...)`: that operator+ inserts
@@ -177,30 +182,26 @@ struct Stats {
 int Connect(const Options& o) { return client_io::Connect(o.host, o.port); }
 using client_io::WriteAll;
 
-// Blocking: sends `request` and reads until `done(reply)` says it is whole.
-template <typename Done>
-bool RoundTrip(int fd, const std::string& request, std::string* reply, Done done) {
-  reply->clear();
-  if (!WriteAll(fd, request)) return false;
-  char buf[65536];
-  while (!done(*reply)) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    reply->append(buf, static_cast<size_t>(n));
-  }
-  return true;
-}
+// The preload and the counter check wait this long for a reply.
+constexpr int kReplyTimeoutMs = 60000;
 
-bool EndsWith(const std::string& s, std::string_view tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+// Reads lines up to and including one that is `last` (or starts with it);
+// false if the connection fails first. *seen gets every line's text.
+bool ReadUntil(client_io::Reader& in, std::string_view last, std::string* seen) {
+  seen->clear();
+  for (;;) {
+    std::string_view line;
+    if (!in.Line(&line)) return false;
+    Append(seen, {line, "\r\n"});
+    if (line.rfind(last, 0) == 0) return true;
+  }
 }
 
 // Sets keys [from, to) with noreply, then a `version` round trip to sync.
 bool Preload(const Options& o, uint64_t from, uint64_t to, bool counters) {
   const int fd = Connect(o);
   if (fd < 0) return false;
-  std::string batch, reply;
+  std::string batch;
   for (uint64_t k = from; k < to; ++k) {
     if (counters) {
       AppendSet(&batch, Cat({o.counter_prefix, std::to_string(k)}), "0", true);
@@ -212,9 +213,9 @@ bool Preload(const Options& o, uint64_t from, uint64_t to, bool counters) {
       batch.clear();
     }
   }
-  const bool ok = RoundTrip(fd, "version\r\n", &reply,
-                            [](const std::string& r) { return EndsWith(r, "\r\n"); }) &&
-                  reply.rfind("VERSION", 0) == 0;
+  client_io::Reader in(fd, kReplyTimeoutMs);
+  std::string_view line;
+  const bool ok = WriteAll(fd, "version\r\n") && in.Line(&line) && line.rfind("VERSION", 0) == 0;
   close(fd);
   return ok;
 }
@@ -224,6 +225,7 @@ bool Preload(const Options& o, uint64_t from, uint64_t to, bool counters) {
 uint64_t FillUntilEviction(const Options& o) {
   const int fd = Connect(o);
   if (fd < 0) return 0;
+  client_io::Reader in(fd, kReplyTimeoutMs);
   std::string batch, reply;
   uint64_t key = 1;
   for (;;) {
@@ -232,10 +234,7 @@ uint64_t FillUntilEviction(const Options& o) {
       AppendSet(&batch, std::to_string(key), ValueOf(key), true);
     }
     batch += "stats\r\n";
-    if (!RoundTrip(fd, batch, &reply,
-                   [](const std::string& r) { return EndsWith(r, "END\r\n"); })) {
-      break;
-    }
+    if (!WriteAll(fd, batch) || !ReadUntil(in, "END", &reply)) break;
     const size_t at = reply.find("STAT evictions ");
     if (at == std::string::npos) break;
     if (std::strtoull(reply.c_str() + at + 15, nullptr, 10) > 0) {
@@ -465,18 +464,24 @@ class Worker {
 bool CountersAddUp(const Options& o, uint64_t acknowledged, std::string* problem) {
   const int fd = Connect(o);
   if (fd < 0) return false;
+  client_io::Reader in(fd, kReplyTimeoutMs);
   uint64_t sum = 0;
-  std::string reply;
   for (uint64_t k = 1; k <= o.counters; ++k) {
-    if (!RoundTrip(fd, Cat({"get ", o.counter_prefix, std::to_string(k), "\r\n"}), &reply,
-                   [](const std::string& r) { return EndsWith(r, "END\r\n"); })) {
+    std::string_view line, value;
+    bool read = WriteAll(fd, Cat({"get ", o.counter_prefix, std::to_string(k), "\r\n"})) &&
+                in.Line(&line);
+    if (read && line.rfind("VALUE ", 0) == 0) {
+      // VALUE <key> <flags> <bytes>
+      const uint64_t bytes =
+          std::strtoull(std::string(line.substr(line.rfind(' ') + 1)).c_str(), nullptr, 10);
+      read = in.Data(bytes, &value) && in.Line(&line);
+      if (read) sum += std::strtoull(std::string(value).c_str(), nullptr, 10);
+    }  // else evicted: cannot be checked
+    if (!read) {
       close(fd);
       *problem = "reading counters failed";
       return false;
     }
-    const size_t eol = reply.find("\r\n");
-    if (reply.rfind("VALUE ", 0) != 0) continue;  // evicted: cannot be checked
-    sum += std::strtoull(reply.c_str() + eol + 2, nullptr, 10);
   }
   close(fd);
   if (sum != acknowledged) {
@@ -487,43 +492,32 @@ bool CountersAddUp(const Options& o, uint64_t acknowledged, std::string* problem
   return true;
 }
 
-void Usage() {
-  std::fprintf(stderr,
-               "usage: loadgen [--host H] [--port P] [--workload getset|multiget|set|incr]\n"
-               "               [--seconds S] [--connections C] [--threads T] [--keys N]\n"
-               "               [--counters N] [--counter-prefix STR] [--json] [--preload-only | --skip-preload]\n");
-}
+constexpr char kUsage[] =
+    R"(usage: loadgen [--host H] [--port P] [--workload getset|multiget|set|incr]
+               [--seconds S] [--connections C] [--threads T] [--keys N]
+               [--counters N] [--counter-prefix STR] [--json] [--preload-only | --skip-preload]
+Closed-loop memcached load with latency percentiles; every reply is checked.
+Flag names take '-' or '_'.)";
+
+void Usage() { std::fprintf(stderr, "%s\n", kUsage); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  client_io::ParseFlags(argc, argv, kUsage);
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        Usage();
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--host") o.host = next();
-    else if (a == "--port") o.port = std::atoi(next());
-    else if (a == "--workload") o.workload = next();
-    else if (a == "--seconds") o.seconds = std::atof(next());
-    else if (a == "--connections") o.connections = std::atoi(next());
-    else if (a == "--threads") o.threads = std::atoi(next());
-    else if (a == "--keys") o.keys = std::strtoull(next(), nullptr, 10);
-    else if (a == "--counters") o.counters = std::strtoull(next(), nullptr, 10);
-    else if (a == "--counter-prefix") o.counter_prefix = next();
-    else if (a == "--json") o.json = true;
-    else if (a == "--preload-only") o.preload_only = true;
-    else if (a == "--skip-preload") o.skip_preload = true;
-    else {
-      Usage();
-      return 2;
-    }
-  }
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.workload = absl::GetFlag(FLAGS_workload);
+  o.seconds = absl::GetFlag(FLAGS_seconds);
+  o.connections = absl::GetFlag(FLAGS_connections);
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.keys = absl::GetFlag(FLAGS_keys);
+  o.counters = absl::GetFlag(FLAGS_counters);
+  o.counter_prefix = absl::GetFlag(FLAGS_counter_prefix);
+  o.json = absl::GetFlag(FLAGS_json);
+  o.preload_only = absl::GetFlag(FLAGS_preload_only);
+  o.skip_preload = absl::GetFlag(FLAGS_skip_preload);
   if ((o.workload != "getset" && o.workload != "multiget" && o.workload != "set" &&
        o.workload != "incr") ||
       o.connections < 1 || o.threads < 1 || o.threads > o.connections || o.keys < 1 ||
@@ -581,17 +575,12 @@ int main(int argc, char** argv) {
         "\"ops\": %" PRIu64 ", \"ops_per_sec\": %.1f, \"keys_per_sec\": %.1f, "
         "\"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"hits\": %" PRIu64
         ", \"misses\": %" PRIu64 ", \"stored\": %" PRIu64 ", \"incr_ok\": %" PRIu64
-        ", \"errors\": %" PRIu64 ", \"verify_failures\": %" PRIu64 ", \"first_problem\": \"%s\"}\n",
+        ", \"errors\": %" PRIu64 ", \"verify_failures\": %" PRIu64 ", \"first_problem\": %s}\n",
         o.workload.c_str(), o.connections, o.threads, elapsed, all.ops, ops_per_sec,
         static_cast<double>(all.keys_asked) / elapsed, all.latency.QuantileUs(0.50),
         all.latency.QuantileUs(0.99), all.latency.QuantileUs(0.999), all.hits, all.misses,
         all.stored, all.incr_ok, all.errors, all.verify_failures,
-        [&] {
-          std::string s;
-          for (char ch : all.first_problem) s += (ch == '"' || ch == '\\' || ch < 32) ? '?' : ch;
-          return s;
-        }()
-            .c_str());
+        client_io::JsonString(all.first_problem).c_str());
   } else {
     std::printf("workload %s: %" PRIu64 " ops in %.2f s = %.0f ops/s\n", o.workload.c_str(),
                 all.ops, elapsed, ops_per_sec);

@@ -1,5 +1,5 @@
 // missratio — the read-through client of the miss-ratio experiment
-// (experiments/miss_ratio): what share of requests miss when a server with a
+// (experiments/miss_ratio.py): what share of requests miss when a server with a
 // fixed memory limit caches a key space several times larger than it holds,
 // with Zipf-distributed popularity.
 //
@@ -65,7 +65,6 @@
 // Exit status: 0 ran with every reply as expected; 1 a wrong value or a
 // protocol error (error replies to noreply sets alone are counted, not
 // failures); 2 usage; 3 could not connect.
-#include <poll.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -84,7 +83,22 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "experiments/client_io.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "server address (IPv4)");
+ABSL_FLAG(int, port, 11211, "server port");
+ABSL_FLAG(uint64_t, keys, 1000000, "key space: ranks 1..N");
+ABSL_FLAG(double, alpha, 0.9, "Zipf exponent, > 0");
+ABSL_FLAG(uint64_t, warmup, 0, "requests before counting starts");
+ABSL_FLAG(uint64_t, requests, 1000000, "requests counted after the warmup");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the request stream");
+ABSL_FLAG(uint64_t, perm_seed, 1, "seed of the rank -> key bijection");
+ABSL_FLAG(uint64_t, batch, 100, "gets per pipelined batch, 1..1000");
+ABSL_FLAG(uint64_t, key_prefixes, 0, "K >= 1: key number n is the text p<n mod K>:<n>");
+ABSL_FLAG(int, timeout_ms, 30000, "give up when the server is silent this long");
+ABSL_FLAG(bool, json, false, "one JSON line instead of the text report");
+ABSL_FLAG(uint64_t, check_sampler, 0, "no server: draw S ranks and compare with Zipf");
 
 namespace {
 
@@ -115,12 +129,7 @@ struct Options {
 
 constexpr uint64_t kMaxKeyPrefixes = 1000000;
 
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using client_io::Mix;
 
 // A splitmix64 stream: 64 random bits per call, and uniform doubles.
 class Random {
@@ -301,16 +310,7 @@ std::string KeyText(uint64_t key, uint64_t prefixes) {
   return out;
 }
 
-bool ParseU64(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
+using client_io::ParseU64;
 
 // The key number of a key's text (AppendKey's inverse); false if `text` is
 // not a key this client makes.
@@ -351,6 +351,7 @@ class Client {
       Protocol("cannot connect");
       return false;
     }
+    in_.Reset(fd_, o_.timeout_ms);
     const uint64_t total = o_.warmup + o_.requests;
     uint64_t done = 0;
     Clock::time_point phase_start = Clock::now();
@@ -503,7 +504,7 @@ class Client {
           return false;
         }
         std::string_view data;
-        if (!Data(bytes, &data)) return false;
+        if (!in_.Data(bytes, &data)) return Protocol(in_.error());
         size_t i = next;
         while (i < end && keys_[i] != key) ++i;
         if (i == end) {
@@ -533,75 +534,19 @@ class Client {
         ++r_->halves[index < o_.requests / 2 ? 0 : 1].repeat_misses;
       }
     }
-    Compact();
     return true;
   }
 
-  // The next line (without \r\n) from the input; it stays valid until Compact().
-  bool Line(std::string_view* line) {
-    size_t eol;
-    while ((eol = in_.find("\r\n", pos_)) == std::string::npos) {
-      if (in_.size() - pos_ > (1 << 20)) {
-        Protocol("reply line too long");
-        return false;
-      }
-      if (!Fill()) return false;
-    }
-    *line = std::string_view(in_.data() + pos_, eol - pos_);
-    pos_ = eol + 2;
-    return true;
-  }
-
-  // A value block of `bytes` bytes and its \r\n.
-  bool Data(uint64_t bytes, std::string_view* data) {
-    while (in_.size() - pos_ < bytes + 2) {
-      if (!Fill()) return false;
-    }
-    if (in_.compare(pos_ + bytes, 2, "\r\n") != 0) {
-      Protocol("value block not followed by \\r\\n");
-      return false;
-    }
-    *data = std::string_view(in_.data() + pos_, bytes);
-    pos_ += bytes + 2;
-    return true;
-  }
-
-  void Compact() {
-    in_.erase(0, pos_);
-    pos_ = 0;
-  }
-
-  // Appends what the socket has (waiting up to the timeout). Appending may move
-  // the buffer, so string_views into it are taken only after the last Fill().
-  bool Fill() {
-    pollfd p{fd_, POLLIN, 0};
-    for (;;) {
-      const int n = poll(&p, 1, o_.timeout_ms);
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) {
-        Protocol("no reply within " + std::to_string(o_.timeout_ms) + " ms");
-        return false;
-      }
-      break;
-    }
-    char buf[1 << 16];
-    for (;;) {
-      const ssize_t n = read(fd_, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        Protocol("connection closed by the server");
-        return false;
-      }
-      in_.append(buf, static_cast<size_t>(n));
-      return true;
-    }
-  }
+  // The next line (without \r\n) from the input; it stays valid until the next read.
+  bool Line(std::string_view* line) { return in_.Line(line) || Protocol(in_.error()); }
 
   void SetError(std::string_view line) {
     if (r_->set_errors++ == 0) r_->first_set_error = std::string(line.substr(0, 120));
   }
-  void Protocol(const std::string& what) {
+  // Notes a protocol error; returns false.
+  bool Protocol(const std::string& what) {
     if (r_->protocol_errors++ == 0) r_->first_protocol = what;
+    return false;
   }
   void Verify(const std::string& what) {
     if (r_->verify_failures++ == 0) r_->first_verify = what;
@@ -617,27 +562,14 @@ class Client {
   std::vector<uint64_t> seen_;  // bit key-1: asked for before (empty if --keys is too big)
   std::vector<bool> first_;     // keys_[i] had not been asked for before
   std::vector<std::pair<uint64_t, size_t>> batch_misses_;
-  std::string in_, out_, value_;
-  size_t pos_ = 0;
+  client_io::Reader in_;
+  std::string out_, value_;
 };
 
 // ---------------------------------------------------------------------------
 // Output.
 
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 32) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+using client_io::JsonString;
 
 // A stats value as a JSON number, or null when absent or not a number.
 std::string StatNumber(const std::map<std::string, std::string>& stats, const char* name) {
@@ -728,66 +660,28 @@ Prints the miss ratio after the warmup and the server's curr_items/evictions.
   --check-sampler S    no server: draw S ranks and compare with the exact
                        Zipf probabilities (chi-square over the first 1000
                        ranks and one bin per decade above)
-  --help               this text
+  --help               this text (then every flag; names take '-' or '_')
 )";
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  client_io::ParseFlags(argc, argv, kUsage);
   Options o;
-  bool bad = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        bad = true;
-        return "";
-      }
-      return argv[++i];
-    };
-    auto number = [&](uint64_t* out) {
-      if (!ParseU64(next(), out)) bad = true;
-    };
-    uint64_t v = 0;
-    if (a == "--host") {
-      o.host = next();
-    } else if (a == "--port") {
-      number(&v);
-      o.port = static_cast<int>(std::min<uint64_t>(v, 65536));
-    } else if (a == "--keys") {
-      number(&o.keys);
-    } else if (a == "--alpha") {
-      const std::string t = next();
-      char* end = nullptr;
-      o.alpha = std::strtod(t.c_str(), &end);
-      if (t.empty() || *end != '\0') bad = true;
-    } else if (a == "--requests") {
-      number(&o.requests);
-    } else if (a == "--warmup") {
-      number(&o.warmup);
-    } else if (a == "--seed") {
-      number(&o.seed);
-    } else if (a == "--perm-seed") {
-      number(&o.perm_seed);
-    } else if (a == "--batch") {
-      number(&o.batch);
-    } else if (a == "--timeout-ms") {
-      number(&v);
-      o.timeout_ms = static_cast<int>(std::min<uint64_t>(v, 1u << 30));
-    } else if (a == "--key-prefixes") {
-      number(&o.key_prefixes);
-      if (o.key_prefixes > kMaxKeyPrefixes) bad = true;
-    } else if (a == "--check-sampler") {
-      number(&o.check_sampler);
-    } else if (a == "--json") {
-      o.json = true;
-    } else if (a == "--help" || a == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else {
-      bad = true;
-    }
-  }
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.keys = absl::GetFlag(FLAGS_keys);
+  o.alpha = absl::GetFlag(FLAGS_alpha);
+  o.warmup = absl::GetFlag(FLAGS_warmup);
+  o.requests = absl::GetFlag(FLAGS_requests);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.perm_seed = absl::GetFlag(FLAGS_perm_seed);
+  o.batch = absl::GetFlag(FLAGS_batch);
+  o.key_prefixes = absl::GetFlag(FLAGS_key_prefixes);
+  o.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+  o.json = absl::GetFlag(FLAGS_json);
+  o.check_sampler = absl::GetFlag(FLAGS_check_sampler);
+  const bool bad = o.key_prefixes > kMaxKeyPrefixes;
   if (bad || o.port < 1 || o.port > 65535 || o.keys < 1 || o.keys > kMaxKeys ||
       !(o.alpha > 0 && o.alpha < 100) || o.batch < 1 || o.batch > kMaxBatch || o.timeout_ms < 1 ||
       (o.requests == 0 && o.check_sampler == 0)) {

@@ -1,5 +1,5 @@
 // shift — the read-through client of the size-shift experiment (phase 2 of
-// experiments/shift): what hit ratio a cache reaches when its item sizes change.
+// experiments/shift.py): what hit ratio a cache reaches when its item sizes change.
 //
 // Room: experiments/. Talks to any memcached-protocol server over TCP; links
 // nothing of the project, so the same binary measures tinycached and memcached.
@@ -39,11 +39,6 @@
 // Exit status: 0 ran with no verify failures and no protocol errors,
 // 1 verify failures or protocol errors (set errors alone do not fail),
 // 2 usage, 3 could not connect.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,7 +56,21 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "experiments/client_io.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "server address (IPv4)");
+ABSL_FLAG(int, port, 11211, "server port");
+ABSL_FLAG(double, seconds, 60, "length of the run");
+ABSL_FLAG(uint64_t, keys, 150000, "key space: <prefix>1..N");
+ABSL_FLAG(uint64_t, value_size, 300, "bytes of every value");
+ABSL_FLAG(int, keys_per_get, 100, "keys of every multi-get");
+ABSL_FLAG(int, connections, 4, "connections, one thread each");
+ABSL_FLAG(std::string, prefix, "k", "key prefix");
+ABSL_FLAG(uint64_t, seed, 1, "seed of the key streams");
+ABSL_FLAG(int, timeout_ms, 10000, "give up when the server is silent this long");
+ABSL_FLAG(double, rate, 0, "multi-gets per second over all connections (0: no cap)");
+ABSL_FLAG(bool, json, false, "print one JSON object instead of the table");
 
 namespace {
 
@@ -82,12 +91,7 @@ struct Options {
   bool json = false;
 };
 
-uint64_t Mix(uint64_t x) {  // splitmix64 finaliser
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
+using client_io::Mix;
 
 // The value of key number n: "<key>:" then letters from a hash chain of n,
 // cut or padded to `size` bytes. Writes into *out (reused, no allocation).
@@ -133,16 +137,7 @@ struct Problems {
 int Connect(const Options& o) { return client_io::Connect(o.host, o.port); }
 using client_io::WriteAll;
 
-bool ParseU64(std::string_view s, uint64_t* out) {
-  if (s.empty() || s.size() > 19) return false;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-    v = v * 10 + static_cast<uint64_t>(c - '0');
-  }
-  *out = v;
-  return true;
-}
+using client_io::ParseU64;
 
 class Client {
  public:
@@ -160,6 +155,7 @@ class Client {
       Protocol("cannot connect");
       return false;
     }
+    in_.Reset(fd_, o_.timeout_ms);
     std::string out;
     bool ok = true;
     // With --rate, this connection sends its gets on a schedule.
@@ -250,26 +246,18 @@ class Client {
     size_t next_key = 0;  // keys_[next_key] is the first key not yet answered
     for (;;) {
       // One line, then maybe its data block.
-      size_t eol;
-      while ((eol = in_.find("\r\n", pos_)) == std::string::npos) {
-        if (!Fill()) return false;
-      }
-      const std::string_view line(in_.data() + pos_, eol - pos_);
-      if (line == "END") {
-        pos_ = eol + 2;
-        break;
-      }
+      std::string_view line;
+      if (!in_.Line(&line)) return Protocol(in_.error());
+      if (line == "END") break;
       if (line.rfind("VALUE ", 0) != 0) {
         // An error line: for a noreply set (SERVER_ERROR ...) it is a set error;
         // anything else is out of protocol.
         const std::string text(line.substr(0, 120));
         if (line.rfind("SERVER_ERROR", 0) == 0) {
           if (problems_.set_errors++ == 0) problems_.first_set_error = text;
-          pos_ = eol + 2;
           continue;
         }
-        Protocol("unexpected line: " + text);
-        return false;
+        return Protocol("unexpected line: " + text);
       }
       // VALUE <key> <flags> <bytes>[ <cas>]
       std::string_view rest = line.substr(6);
@@ -283,19 +271,11 @@ class Client {
       uint64_t flags = 0, bytes = 0;
       if (nfields < 3 || !ParseU64(fields[1], &flags) || !ParseU64(fields[2], &bytes) ||
           bytes > (uint64_t{1} << 30)) {
-        Protocol("bad VALUE line: " + std::string(line.substr(0, 120)));
-        return false;
+        return Protocol("bad VALUE line: " + std::string(line.substr(0, 120)));
       }
       const std::string key(fields[0]);
-      while (in_.size() < eol + 2 + bytes + 2) {
-        if (!Fill()) return false;
-      }
-      const std::string_view data(in_.data() + eol + 2, bytes);
-      if (in_.compare(eol + 2 + bytes, 2, "\r\n") != 0) {
-        Protocol("value of " + key + " not followed by \\r\\n");
-        return false;
-      }
-      pos_ = eol + 2 + bytes + 2;
+      std::string_view data;
+      if (!in_.Data(bytes, &data)) return Protocol(in_.error() + " (value of " + key + ")");
       // Replies come in request order; keys skipped over were misses.
       uint64_t n = 0;
       const bool ours = key.size() > o_.prefix.size() && key.compare(0, o_.prefix.size(), o_.prefix) == 0 &&
@@ -320,9 +300,6 @@ class Client {
       }
     }
     for (; next_key < keys_.size(); ++next_key) Miss(keys_[next_key]);
-    // Drop what has been consumed.
-    in_.erase(0, pos_);
-    pos_ = 0;
     return true;
   }
 
@@ -331,32 +308,10 @@ class Client {
     if (std::find(misses_.begin(), misses_.end(), k) == misses_.end()) misses_.push_back(k);
   }
 
-  bool Fill() {
-    pollfd p{fd_, POLLIN, 0};
-    for (;;) {
-      const int r = poll(&p, 1, o_.timeout_ms);
-      if (r < 0 && errno == EINTR) continue;
-      if (r == 0) {
-        Protocol("no reply within " + std::to_string(o_.timeout_ms) + " ms");
-        return false;
-      }
-      break;
-    }
-    char buf[1 << 16];
-    for (;;) {
-      const ssize_t n = read(fd_, buf, sizeof(buf));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        Protocol("connection closed by the server");
-        return false;
-      }
-      in_.append(buf, static_cast<size_t>(n));
-      return true;
-    }
-  }
-
-  void Protocol(const std::string& what) {
+  // Notes a protocol error; returns false.
+  bool Protocol(const std::string& what) {
     if (problems_.protocol_errors++ == 0) problems_.first_protocol = what;
+    return false;
   }
   void Verify(const std::string& what) {
     if (problems_.verify_failures++ == 0) problems_.first_verify = what;
@@ -368,67 +323,40 @@ class Client {
   Clock::time_point start_, deadline_;
   std::vector<uint64_t> keys_, misses_;
   uint64_t reply_hits_ = 0;
-  std::string in_, value_;
-  size_t pos_ = 0;
+  client_io::Reader in_;
+  std::string value_;
   std::vector<Tally> per_second_;
   Problems problems_;
 };
 
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 32) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+using client_io::JsonString;
 
-void Usage() {
-  std::fprintf(stderr,
-               "usage: shift [--host H] [--port P] [--seconds S] [--keys N] [--value-size B]\n"
-               "             [--keys-per-get K] [--connections C] [--prefix P] [--seed S]\n"
-               "             [--timeout-ms MS] [--rate GETS_PER_SECOND] [--json]\n");
-}
+constexpr char kUsage[] =
+    R"(usage: shift [--host H] [--port P] [--seconds S] [--keys N] [--value-size B]
+             [--keys-per-get K] [--connections C] [--prefix P] [--seed S]
+             [--timeout-ms MS] [--rate GETS_PER_SECOND] [--json]
+Read-through multi-gets of the size-shift experiment; every hit is checked.
+Flag names take '-' or '_'.)";
+
+void Usage() { std::fprintf(stderr, "%s\n", kUsage); }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  client_io::ParseFlags(argc, argv, kUsage);
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        Usage();
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--host") o.host = next();
-    else if (a == "--port") o.port = std::atoi(next());
-    else if (a == "--seconds") o.seconds = std::atof(next());
-    else if (a == "--keys") o.keys = std::strtoull(next(), nullptr, 10);
-    else if (a == "--value-size") o.value_size = std::strtoull(next(), nullptr, 10);
-    else if (a == "--keys-per-get") o.keys_per_get = std::atoi(next());
-    else if (a == "--connections") o.connections = std::atoi(next());
-    else if (a == "--prefix") o.prefix = next();
-    else if (a == "--seed") o.seed = std::strtoull(next(), nullptr, 10);
-    else if (a == "--timeout-ms") o.timeout_ms = std::atoi(next());
-    else if (a == "--rate") o.rate = std::atof(next());
-    else if (a == "--json") o.json = true;
-    else if (a == "--help" || a == "-h") {
-      Usage();
-      return 0;
-    } else {
-      Usage();
-      return 2;
-    }
-  }
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.seconds = absl::GetFlag(FLAGS_seconds);
+  o.keys = absl::GetFlag(FLAGS_keys);
+  o.value_size = absl::GetFlag(FLAGS_value_size);
+  o.keys_per_get = absl::GetFlag(FLAGS_keys_per_get);
+  o.connections = absl::GetFlag(FLAGS_connections);
+  o.prefix = absl::GetFlag(FLAGS_prefix);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
+  o.rate = absl::GetFlag(FLAGS_rate);
+  o.json = absl::GetFlag(FLAGS_json);
   const bool prefix_ok = !o.prefix.empty() && o.prefix.size() < 200 &&
                          std::all_of(o.prefix.begin(), o.prefix.end(), [](char c) {
                            return static_cast<unsigned char>(c) > ' ' && c != 0x7f;

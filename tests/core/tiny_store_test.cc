@@ -269,7 +269,7 @@ TEST_F(TinyStoreTest, MinusMHoldsEverythingAndMemoryMovesBothWays) {
 }
 
 TEST_F(TinyStoreTest, AFilledTableGivesItsPagesToTextKeysThatKeepMissing) {
-  // The size shift (experiments/shift) in small: tiny items fill -m, then a
+  // The size shift (experiments/shift.py) in small: tiny items fill -m, then a
   // read-through client moves to 15000 text-keyed 300-byte items (4.5 MB,
   // fits in 8). The table gets no more sets and so never evicts; the
   // overflow store evicts on every miss. Pages must flow to it.

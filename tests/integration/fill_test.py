@@ -268,7 +268,7 @@ class TinycachedFillTest(unittest.TestCase):
                    predicted_items(LIMIT_MB))
 
 
-# fill's item shapes (--key-shape, --key-prefixes, --value-shape; experiments/shapes): each
+# fill's item shapes (--key-shape, --key-prefixes, --value-shape; experiments/shapes.py): each
 # fills a small server to its first eviction, and --verify re-reads every key sent and finds
 # exactly the value it was set to.
 SHAPES = [

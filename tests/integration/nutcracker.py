@@ -1,5 +1,5 @@
 """Debian's nutcracker (twemproxy) on free 127.0.0.1 ports, for tests/integration/cluster_test.py
-and experiments/cluster_fill (through experiments/lab.py).
+and experiments/cluster_fill.py (through experiments/lab.py).
 
 The pool is configured as README.md's "Running a cluster" shows it: ketama over the md5 of the
 key, named servers (the ring follows the names, not the addresses), failed servers ejected.

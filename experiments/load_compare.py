@@ -17,7 +17,7 @@ eviction: every set evicts), incr (1000 counters named c1..c1000), incr-int
 (the same with counters named 1..1000: integer keys, which -o preset=tiny keeps
 in its slot table and increments in place).
 
-Usage: experiments/load_compare [--rounds 5] [--seconds 3] [--threads 1] [--no-pin]
+Usage: experiments/load_compare.py [--rounds 5] [--seconds 3] [--threads 1] [--no-pin]
                                 [--server-cpus 0] [--client-cpus 1] [--loadgen-threads 1]
                                 [--presets compact,nocas,...] [--workloads getset,...]
 By default the server runs on CPU 0 and loadgen on CPU 1 (taskset), so they do
@@ -50,10 +50,6 @@ WORKLOADS = {
 LOADGEN_WORKLOAD = {"incr-int": "incr"}
 
 
-def log(message):
-    print("load_compare: " + message, file=sys.stderr, flush=True)
-
-
 def cpu_seconds(pid):
     """utime + stime of a process, from /proc (None if unreadable)."""
     try:
@@ -72,7 +68,7 @@ def wait_until_settled(port, timeout=60):
         if "STAT hash_is_expanding 1\r\n" not in lab.stats_text(port):
             return
         time.sleep(0.1)
-    log("hash table still growing after %d s; timing anyway" % timeout)
+    lab.log("hash table still growing after %d s; timing anyway" % timeout)
 
 
 def run_one(config, workload, args, loadgen):
@@ -119,7 +115,7 @@ def list_presets(tinycached):
 
 def write_plot(path, configs, workloads, ratio):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     names = [c["name"] for c in configs if c["name"] != "memcached"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,7 +142,7 @@ def write_plot(path, configs, workloads, ratio):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: " + done.stderr.strip())
+            lab.log("gnuplot failed: " + done.stderr.strip())
             return False
     return True
 
@@ -194,14 +190,14 @@ def main():
                 try:
                     res = run_one(c, w, args, loadgen)
                 except Exception as e:  # noqa: BLE001 - recorded and reported
-                    log("round %d %-8s %-9s FAILED: %s" % (r, w, c["name"], e))
+                    lab.log("round %d %-8s %-9s FAILED: %s" % (r, w, c["name"], e))
                     failures += 1
                     continue
                 res.update({"round": r, "config": c["name"], "workload": w})
                 runs.append(res)
                 bad = res["errors"] + res["verify_failures"]
                 failures += 1 if bad else 0
-                log("round %d/%d %-8s %-9s %9.0f ops/s  p99 %7.1f us  cpu %s us/op%s" % (
+                lab.log("round %d/%d %-8s %-9s %9.0f ops/s  p99 %7.1f us  cpu %s us/op%s" % (
                     r, args.rounds, w, c["name"], res["ops_per_sec"], res["p99_us"],
                     "%.2f" % res["server_cpu_us_per_op"] if res["server_cpu_us_per_op"] else "?",
                     "  PROBLEM: " + res["first_problem"] if bad else ""))
@@ -249,7 +245,7 @@ def main():
         "- date: %s" % meta["date"],
         "- machine: %s, %s, %d CPUs" % (info["uname"], info["cpu"], info["nproc"]),
         "- servers: %s; %s" % (lab.version_of(tinycached), lab.version_of(args.memcached)),
-        "- command: `experiments/load_compare %s`" % " ".join(sys.argv[1:]),
+        "- command: `experiments/load_compare.py %s`" % " ".join(sys.argv[1:]),
         "- every server: `-t %d -m %d -c 1024`%s; load: `loadgen`, %d connections, one request "
         "in flight each%s, %g s per run, %d rounds, server order reversed every round"
         % (args.threads, args.memory,
@@ -286,7 +282,7 @@ def main():
               "all runs: %d." % (len(runs), failures, total_bad), ""]
     with open(os.path.join(args.out_dir, args.name + ".md"), "w") as f:
         f.write("\n".join(lines))
-    log("wrote %s/%s.{csv,md,png}" % (args.out_dir, args.name))
+    lab.log("wrote %s/%s.{csv,md,png}" % (args.out_dir, args.name))
     return 0 if failures == 0 else 1
 
 

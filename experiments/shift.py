@@ -7,7 +7,7 @@ port and
   phase 1  fills it with tiny items (keys 1, 2, 3, ..., value "x") until the
            first eviction, with build/experiments/fill (skipped for an "empty"
            configuration: the ideal of a server that holds nothing yet);
-  phase 2  runs build/experiments/shift for --seconds (default 60): a
+  phase 2  runs build/experiments/shift.py for --seconds (default 60): a
            read-through client on 150,000 keys k1..k150000 with 300-byte
            values; every request is a multi-get of 100 uniform random keys
            and every miss is then set. 150k x 300 B is about 45 MB: it fits
@@ -32,7 +32,7 @@ only if the binary accepts them, e.g. "tinycached [-o slab_reassign] -o slab_aut
 A configuration whose other flags the binary rejects is not run (and listed as
 such). --add SPEC appends to the default list, --config SPEC replaces it.
 
-Usage: experiments/shift [--repeat N] [--seconds 60] [--add "tinycached -o slab_automove=0"]
+Usage: experiments/shift.py [--repeat N] [--seconds 60] [--add "tinycached -o slab_automove=0"]
 Exit status: 0 if every configuration ran with no verify failures or protocol
 errors, 1 otherwise (the results are written either way).
 """
@@ -63,10 +63,6 @@ CHECKPOINTS = [5, 10, 15, 20, 30, 45, 60]  # seconds shown in the table
 VS_EMPTY_AT = [15, 30]  # seconds at which the ratio to the empty server is shown
 COLOURS = ["#9400d3", "#009e73", "#56b4e9", "#e69f00", "#0072b2", "#d55e00", "#000000",
            "#cc79a7", "#8c564b", "#7f7f00", "#17becf", "#e41a1c"]
-
-
-def log(message):
-    print("shift: " + message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -284,15 +280,9 @@ def write_csv(path, configs, meta):
                     row(c, "median", second, "", "%.0f" % keys, "", "", ratio, cumulative)
 
 
-def gnuplot_terminal():
-    done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
-    text = done.stdout + done.stderr
-    return "pngcairo" if re.search(r"^\s*pngcairo\b", text, re.M) else "png"
-
-
 def write_plot(path, configs, args):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     ran = [c for c in configs if c.runs]
     if not ran:
@@ -311,7 +301,7 @@ def write_plot(path, configs, args):
                 style = "lc rgb '%s' dt %d" % (COLOURS[k % len(COLOURS)], 1 + k // len(COLOURS) * 2)
             plots.append("'%s' using 1:2 with lines lw 2 %s title '%s'" % (
                 data, style, c.label.replace("'", "''")))
-        terminal = gnuplot_terminal()
+        terminal = lab.gnuplot_terminal()
         font = "font 'sans,10'" if terminal == "pngcairo" else ""
         script = "\n".join([
             "set terminal %s size 1000,600 noenhanced %s" % (terminal, font),
@@ -330,7 +320,7 @@ def write_plot(path, configs, args):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
@@ -356,7 +346,7 @@ def write_markdown(path, configs, ideal, meta, args, notes, png_name):
         "Every server starts fresh with `-m %d -U 0 -l 127.0.0.1` plus the flags shown. "
         "Phase 1: keys `1`, `2`, `3`, ... with the value `x` until the first eviction "
         "(`build/experiments/fill`); the *empty server* skips it. Phase 2, the shift, right after: "
-        "`build/experiments/shift` for %g s, %d connections, each with one multi-get of %d "
+        "`build/experiments/shift.py` for %g s, %d connections, each with one multi-get of %d "
         "uniform random keys out of `k1`..`k%d` in flight, %s; every miss is then set "
         "(`noreply`, sent with the connection's next get) with a %d-byte value derived from "
         "the key, and every hit is checked against it. %d × %d B = %.0f MB fits in %d MB, so a "
@@ -428,22 +418,6 @@ def write_markdown(path, configs, ideal, meta, args, notes, png_name):
 
 # ---------------------------------------------------------------------------
 
-def ensure_built(build_dir, targets, allow_build):
-    paths = {"fill": os.path.join(build_dir, "experiments", "fill"),
-             "shift": os.path.join(build_dir, "experiments", "shift"),
-             "tinycached": os.path.join(build_dir, "server", "tinycached")}
-    missing = [t for t in targets if not os.access(paths[t], os.X_OK)]
-    if missing and allow_build:
-        log("building %s in %s" % (" ".join(missing), build_dir))
-        if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-            subprocess.run(["cmake", "-S", lab.REPO, "-B", build_dir] + generator, check=False)
-        for target in missing:
-            if subprocess.run(["cmake", "--build", build_dir, "--target", target]).returncode:
-                log("could not build %s" % target)
-    return paths
-
-
 def main():
     parser = argparse.ArgumentParser(
         description="Hit ratio over time after a shift from tiny to 300-byte items.",
@@ -494,14 +468,14 @@ def main():
         pattern = re.compile(args.only)
         configs = [c for c in configs if pattern.search(c.label) or pattern.search(c.spec)]
     if not configs:
-        log("nothing to run")
+        lab.log("nothing to run")
         return 1
     targets = ["shift"] + (["fill"] if any(not c.empty for c in configs) else []) + (
         ["tinycached"] if any(c.kind == "tinycached" for c in configs) else [])
-    paths = ensure_built(build_dir, targets, not args.no_build)
+    paths = lab.ensure_built(build_dir, targets, not args.no_build)
     for t in ("fill", "shift"):
         if t in targets and not os.access(paths[t], os.X_OK):
-            log("no %s client at %s; build it (cmake --build %s --target %s)" %
+            lab.log("no %s client at %s; build it (cmake --build %s --target %s)" %
                 (t, paths[t], build_dir, t))
             return 1
 
@@ -509,12 +483,12 @@ def main():
     for c in configs:
         c.resolve(args.limit_mb)
         if c.skipped:
-            log("%s: not run: %s" % (c.label, c.skipped))
+            lab.log("%s: not run: %s" % (c.label, c.skipped))
             notes.append("%s: not run: %s" % (c.label, c.skipped))
         else:
             versions.setdefault(c.binary, lab.version_of(c.binary))
         for n in c.notes:
-            log("%s: %s" % (c.label, n))
+            lab.log("%s: %s" % (c.label, n))
             notes.append("%s: %s" % (c.label, n))
     if args.list:
         for c in configs:
@@ -541,7 +515,7 @@ def main():
                                     % (s["verify_failures"], s["first_verify_failure"],
                                        s["protocol_errors"], s["first_protocol_error"]))
                 med = {t: r for t, r, _, _ in series(run)}
-                log("run %d/%d  %-42s %s  whole %.3f  %.0f keys/s%s" % (
+                lab.log("run %d/%d  %-42s %s  whole %.3f  %.0f keys/s%s" % (
                     rep + 1, args.repeat, c.label,
                     " ".join("%ds %.3f" % (t, med[t]) for t in (5, 15, 30, 60) if t in med),
                     series(run)[-1][2] if series(run) else 0,
@@ -550,7 +524,7 @@ def main():
             except (RuntimeError, OSError, ValueError, KeyError,
                     subprocess.TimeoutExpired) as e:
                 c.errors.append(str(e).replace("\n", " "))
-                log("run %d/%d  %s FAILED: %s" % (rep + 1, args.repeat, c.label, e))
+                lab.log("run %d/%d  %s FAILED: %s" % (rep + 1, args.repeat, c.label, e))
     elapsed = time.time() - started
 
     for c in runnable:
@@ -571,7 +545,7 @@ def main():
         "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
         "versions": versions,
         "load_before": load_before, "load_after": lab.load_average(),
-        "command": " ".join(["experiments/shift"] + [shlex.quote(a) for a in sys.argv[1:]]),
+        "command": " ".join(["experiments/shift.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
     }
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, args.name)
@@ -579,7 +553,7 @@ def main():
     png = write_plot(stem + ".png", configs, args)
     write_markdown(stem + ".md", configs, ideal, meta, args, notes,
                    os.path.basename(stem + ".png") if png else None)
-    log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", elapsed))
+    lab.log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", elapsed))
     return 1 if any(c.errors for c in runnable) or not any(c.runs for c in runnable) else 0
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Does a server's density hold as -m grows? The scale table, from the rows of
-results/overhead.csv (experiments/overhead runs the servers; this script only
+results/overhead.csv (experiments/overhead.py runs the servers; this script only
 reads its CSV).
 
 For every configuration and limit it shows the items held at the first
@@ -12,7 +12,7 @@ largest (-m 64 to -m 4096 by default), in percent. Writes
     results/scale.md    the tables, with the commit, date and machine of every run
     results/scale.png   items per MiB and all-in bytes per item against -m (gnuplot)
 
-Usage: experiments/scale [--in results/overhead.csv] [--configs memcached-C,compact,tiny]
+Usage: experiments/scale.py [--in results/overhead.csv] [--configs memcached-C,compact,tiny]
                          [--limits 64,256,1024,4096] [--target 5] [--out-dir results]
 Exit status: 0 if every configuration has a row for every limit, 1 otherwise
 (the files are written either way).
@@ -44,10 +44,6 @@ COLUMNS = [
     "rss_minus_limit_mib", "error", "commit", "date", "machine", "cpu", "nproc", "server_version",
     "source",
 ]
-
-
-def log(message):
-    print("scale: " + message, file=sys.stderr, flush=True)
 
 
 def to_number(text):
@@ -137,7 +133,7 @@ def write_markdown(path, by_config, limits, args, provenance, missing):
         "- command: `%s`" % provenance["command"],
         "",
         "Every server started fresh with `-m <limit> -U 0 -l 127.0.0.1` plus its flags and was filled "
-        "by `experiments/overhead` (`build/experiments/fill`: keys `1`, `2`, `3`, ... and the value "
+        "by `experiments/overhead.py` (`build/experiments/fill`: keys `1`, `2`, `3`, ... and the value "
         "`x`, flags 0, no expiry) until the first eviction and %s%% past it; the RSS was read once the "
         "index had finished growing. Every run is in `%s`." % (past, args.source),
         "",
@@ -229,14 +225,9 @@ def write_markdown(path, by_config, limits, args, provenance, missing):
         out.write("\n".join(lines))
 
 
-def gnuplot_terminal():
-    done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
-    return "pngcairo" if re.search(r"^\s*pngcairo\b", done.stdout + done.stderr, re.M) else "png"
-
-
 def write_plot(path, by_config, limits):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     with tempfile.TemporaryDirectory() as tmp:
         left, right = [], []
@@ -257,7 +248,7 @@ def write_plot(path, by_config, limits):
                          % (data, colour, title))
         if not left:
             return False
-        terminal = gnuplot_terminal()
+        terminal = lab.gnuplot_terminal()
         font = "font 'sans,10'" if terminal == "pngcairo" else ""
         common = [
             "set xlabel '-m limit (MiB)'",
@@ -286,25 +277,21 @@ def write_plot(path, by_config, limits):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
 
-def parse_list(text, convert):
-    return [convert(p.strip()) for p in text.split(",") if p.strip()]
-
-
 def main():
     parser = argparse.ArgumentParser(description="The scale table: items per MiB against -m, "
-                                                 "from experiments/overhead's CSV.")
+                                                 "from experiments/overhead.py's CSV.")
     parser.add_argument("--in", dest="source", default=os.path.join("results", "overhead.csv"),
                         help="overhead CSV to read (default results/overhead.csv)")
-    parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), type=lambda t: parse_list(t, str),
-                        help="configurations, as experiments/overhead names them (default %s)"
+    parser.add_argument("--configs", default=",".join(DEFAULT_CONFIGS), type=lambda t: lab.parse_list(t, str),
+                        help="configurations, as experiments/overhead.py names them (default %s)"
                              % ",".join(DEFAULT_CONFIGS))
     parser.add_argument("--limits", default=",".join(map(str, DEFAULT_LIMITS)),
-                        type=lambda t: parse_list(t, int), help="limits in MiB (default 64,256,1024,4096)")
+                        type=lambda t: lab.parse_list(t, int), help="limits in MiB (default 64,256,1024,4096)")
     parser.add_argument("--target", type=float, default=5.0, metavar="PERCENT",
                         help="tiny's items per MiB should change by at most this from the first limit "
                              "to the last (default 5)")
@@ -342,16 +329,16 @@ def main():
     args.png = os.path.basename(stem + ".png") if write_plot(stem + ".png", by_config, limits) else None
     provenance = {"commit": lab.git_commit(),
                   "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  "command": " ".join(["experiments/scale"] + sys.argv[1:])}
+                  "command": " ".join(["experiments/scale.py"] + sys.argv[1:])}
     write_markdown(stem + ".md", by_config, limits, args, provenance, missing)
     for name, rs in by_config.items():
         change = change_pct(rs) if rs and rs[0]["limit_mb"] == limits[0] else None
-        log("%-12s %s; change %s" % (name, ", ".join("-m %d %.0f/MiB" % (r["limit_mb"], r["items_per_mib"])
+        lab.log("%-12s %s; change %s" % (name, ", ".join("-m %d %.0f/MiB" % (r["limit_mb"], r["items_per_mib"])
                                                      for r in rs),
                                      "%+.1f%%" % change if change is not None else "n/a"))
     if missing:
-        log("no row for: %s" % ", ".join("%s -m %d" % m for m in missing))
-    log("wrote %s.{csv,md%s}" % (stem, ",png" if args.png else ""))
+        lab.log("no row for: %s" % ", ".join("%s -m %d" % m for m in missing))
+    lab.log("wrote %s.{csv,md%s}" % (stem, ",png" if args.png else ""))
     return 1 if missing else 0
 
 

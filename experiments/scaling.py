@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Scaling with server threads: memcached 1.6.18, stock, compact and tiny at -t 1, 2, 4, 8, 16.
 
-For each thread count T that the machine can hold, runs experiments/load_compare
+For each thread count T that the machine can hold, runs experiments/load_compare.py
 (alternating rounds, fresh servers, every reply verified) with the servers at
 -t T pinned to CPUs 0..T-1 and loadgen pinned to the CPUs left, then gathers
 the runs into
@@ -15,7 +15,7 @@ about the scheduler than about the server. Default workloads: getset,
 multiget (10 keys a request), incr-int (integer counters: tiny's slot
 increments), set (every set evicts).
 
-Usage: experiments/scaling [--threads-list 1,2,4,8,16] [--rounds 3] [--seconds 3]
+Usage: experiments/scaling.py [--threads-list 1,2,4,8,16] [--rounds 3] [--seconds 3]
                            [--presets compact,tiny] [--workloads getset,...]
                            [--loadgen-threads N] [--connections 64]
 """
@@ -33,10 +33,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def log(message):
-    print("scaling: " + message, file=sys.stderr, flush=True)
 
 
 def cpu_list(first, count):
@@ -86,7 +82,7 @@ def main():
                 min(lg_threads, args.connections), ncpu)
         with tempfile.TemporaryDirectory() as tmp:
             cmd += ["--out-dir", tmp, "--name", "t%d" % t]
-            log("T=%d: %s" % (t, notes[t]))
+            lab.log("T=%d: %s" % (t, notes[t]))
             done = subprocess.run(cmd)
             if done.returncode not in (0, 1):
                 sys.exit("scaling: load_compare failed at T=%d" % t)
@@ -128,8 +124,8 @@ def main():
         "- commit: `%s`" % lab.git_commit(),
         "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "- machine: %s, %s, %d CPUs" % (info["uname"], info["cpu"], info["nproc"]),
-        "- command: `experiments/scaling %s`" % " ".join(sys.argv[1:]),
-        "- each T: `experiments/load_compare --threads T` (every server `-t T -m 64 -c 1024`, "
+        "- command: `experiments/scaling.py %s`" % " ".join(sys.argv[1:]),
+        "- each T: `experiments/load_compare.py --threads T` (every server `-t T -m 64 -c 1024`, "
         "%d connections, %d rounds of %g s, server order reversed every round)" % (
             args.connections, args.rounds, args.seconds),
     ]
@@ -195,10 +191,10 @@ def main():
             if done.returncode == 0:
                 lines += ["![ratios](%s.png)" % args.name, ""]
             else:
-                log("gnuplot failed: " + done.stderr.strip())
+                lab.log("gnuplot failed: " + done.stderr.strip())
     with open(os.path.join(args.out_dir, args.name + ".md"), "w") as f:
         f.write("\n".join(lines))
-    log("wrote %s/%s.{csv,md,png}" % (args.out_dir, args.name))
+    lab.log("wrote %s/%s.{csv,md,png}" % (args.out_dir, args.name))
     return 0
 
 

@@ -28,7 +28,7 @@ Limits: --limits 64,256,1024,4096 (MiB). -m 4096 takes long (compact holds
 about 270M items); run subsets and combine them with --merge, which keeps the
 rows of configurations and limits not run now from the existing CSV.
 
-Usage: experiments/overhead [--limits 64,256,1024] [--configs stock,compact]
+Usage: experiments/overhead.py [--limits 64,256,1024] [--configs stock,compact]
                             [--merge] [--build-dir build] [--out-dir results]
 Exit status: 0 if every run filled, settled and verified, 1 otherwise (the
 results are written either way).
@@ -77,10 +77,6 @@ COLUMNS = [
     "hash_wait_seconds", "run_seconds", "verify_misses", "verify_corrupt", "error",
     "commit", "date", "machine", "cpu", "nproc", "load_before", "server_version", "command",
 ]
-
-
-def log(message):
-    print("overhead: " + message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -496,9 +492,9 @@ def write_markdown(path, rows, meta, notes, png_name):
         "",
         "```",
         "cmake --build build --target tinycached fill",
-        "experiments/overhead                                   # every configuration and limit",
-        "experiments/overhead --limits 64,256,1024              # a subset ...",
-        "experiments/overhead --limits 4096 --configs compact --merge   # ... and more rows added",
+        "experiments/overhead.py                                   # every configuration and limit",
+        "experiments/overhead.py --limits 64,256,1024              # a subset ...",
+        "experiments/overhead.py --limits 4096 --configs compact --merge   # ... and more rows added",
         "```",
         "",
         "Runs: configuration, limit, fill seconds (to the first eviction / past it), seconds waited "
@@ -522,15 +518,9 @@ def write_markdown(path, rows, meta, notes, png_name):
         out.write("\n".join(lines))
 
 
-def gnuplot_terminal():
-    done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
-    text = done.stdout + done.stderr
-    return "pngcairo" if re.search(r"^\s*pngcairo\b", text, re.M) else "png"
-
-
 def write_plot(path, rows):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     rows = [r for r in rows if r.get("rss_over_limit") is not None]
     names = [n for n in CONFIGS if any(r["config"] == n for r in rows)]
@@ -553,7 +543,7 @@ def write_plot(path, rows):
                          % (data, colour))
         limits = sorted({r["limit_mb"] for r in rows})
         top = max(max(r["rss_over_limit"], r.get("hwm_over_limit") or 0) for r in rows)
-        terminal = gnuplot_terminal()
+        terminal = lab.gnuplot_terminal()
         font = "font 'sans,10'" if terminal == "pngcairo" else ""
         script = "\n".join([
             "set terminal %s size 900,600 %s" % (terminal, font),
@@ -571,53 +561,21 @@ def write_plot(path, rows):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
 
 # ---------------------------------------------------------------------------
 
-def ensure_built(build_dir, need_tinycached, allow_build):
-    fill = os.path.join(build_dir, "experiments", "fill")
-    tinycached = os.path.join(build_dir, "server", "tinycached")
-    missing = [t for t, p in (("fill", fill), ("tinycached", tinycached))
-               if (t == "fill" or need_tinycached) and not os.access(p, os.X_OK)]
-    if missing and allow_build:
-        log("building %s in %s" % (" ".join(missing), build_dir))
-        if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-            subprocess.run(["cmake", "-S", REPO, "-B", build_dir] + generator, check=False)
-        subprocess.run(["cmake", "--build", build_dir, "--target"] + missing, check=False)
-    return fill, tinycached
-
-
-def parse_list(text, convert, allowed=None, what="value"):
-    items = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = convert(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError("bad %s: %s" % (what, part))
-        if allowed is not None and value not in allowed:
-            raise argparse.ArgumentTypeError("unknown %s %s (known: %s)" % (what, part, ", ".join(allowed)))
-        items.append(value)
-    if not items:
-        raise argparse.ArgumentTypeError("empty %s list" % what)
-    return items
-
-
 def main():
     parser = argparse.ArgumentParser(
         description="RSS of a full server beyond its -m limit, per configuration and limit.")
     parser.add_argument("--limits", default=",".join(map(str, DEFAULT_LIMITS)),
-                        type=lambda t: parse_list(t, int, what="limit"),
+                        type=lambda t: lab.parse_list(t, int, what="limit"),
                         help="comma-separated -m values in MiB (default 64,256,1024,4096)")
     parser.add_argument("--configs", default=",".join(CONFIGS),
-                        type=lambda t: parse_list(t, str, CONFIGS, "configuration"),
+                        type=lambda t: lab.parse_list(t, str, CONFIGS, "configuration"),
                         help="comma-separated configurations (default %s)" % ",".join(CONFIGS))
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows of configurations/limits not run now from the existing CSV")
@@ -653,9 +611,10 @@ def main():
 
     runs = [(name, limit) for limit in args.limits for name in args.configs]
     build_dir = os.path.abspath(args.build_dir)
-    fill, tinycached = ensure_built(build_dir, not args.tinycached and
-                                    any(CONFIGS[n][1] == "tinycached" for n in args.configs),
-                                    not args.no_build and not args.list)
+    need_tc = not args.tinycached and any(CONFIGS[n][1] == "tinycached" for n in args.configs)
+    paths = lab.ensure_built(build_dir, ["fill"] + (["tinycached"] if need_tc else []),
+                             not args.no_build and not args.list)
+    fill, tinycached = paths["fill"], paths["tinycached"]
     if args.tinycached:
         tinycached = os.path.abspath(args.tinycached)
     binaries = {"memcached": args.memcached, "tinycached": tinycached}
@@ -665,14 +624,14 @@ def main():
             print("%-12s -m %-5d %s %s" % (name, limit, binaries[kind], " ".join(CONFIGS[name][2])))
         return 0
     if not os.access(fill, os.X_OK):
-        log("no fill client at %s (cmake --build %s --target fill)" % (fill, build_dir))
+        lab.log("no fill client at %s (cmake --build %s --target fill)" % (fill, build_dir))
         return 1
 
     info = lab.machine()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = args.commit or lab.git_commit()
     versions = {}
-    command = " ".join(["experiments/overhead"] + sys.argv[1:])
+    command = " ".join(["experiments/overhead.py"] + sys.argv[1:])
     rows = []
     failed = False
     started = time.time()
@@ -684,10 +643,10 @@ def main():
         stamp = {"commit": commit, "date": date, "machine": info["uname"], "cpu": info["cpu"],
                  "nproc": info["nproc"], "server_version": "%s: %s" % (binary, versions[binary])}
         if versions[binary] is None:
-            log("%s -m %d: no binary at %s, skipped" % (name, limit, binary))
+            lab.log("%s -m %d: no binary at %s, skipped" % (name, limit, binary))
             failed = True
             continue
-        log("%s -m %d: starting (load %s)" % (name, limit, lab.load_average()))
+        lab.log("%s -m %d: starting (load %s)" % (name, limit, lab.load_average()))
         try:
             row = run_one(name, limit, binary, fill, args)
         except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as e:
@@ -698,9 +657,9 @@ def main():
         row["command"] = command
         if row.get("error"):
             failed = True
-            log("%s -m %d: PROBLEM: %s" % (name, limit, row["error"]))
+            lab.log("%s -m %d: PROBLEM: %s" % (name, limit, row["error"]))
         if row.get("rss_kb") is not None:
-            log("%s -m %d: %d items, RSS %.0f MiB (%.3fx), peak %.0f MiB, %.1f B/item, hash 2^%s, "
+            lab.log("%s -m %d: %d items, RSS %.0f MiB (%.3fx), peak %.0f MiB, %.1f B/item, hash 2^%s, "
                 "fill %.0f s, index wait %.0f s, run %.0f s" % (
                     name, limit, row["items_first_eviction"], row["rss_kb"] / 1024.0,
                     row["rss_over_limit"], row["hwm_kb"] / 1024.0, row["allin_bytes_per_item"],
@@ -716,7 +675,7 @@ def main():
         kept = [r for r in read_csv(stem + ".csv") if (r.get("config"), r.get("limit_mb")) not in done_now]
         for r in kept:
             derive(r)
-        log("merged %d rows from %s.csv" % (len(kept), stem))
+        lab.log("merged %d rows from %s.csv" % (len(kept), stem))
         rows = kept + rows
     rows = sort_rows(rows)
     notes = list(args.note)
@@ -728,7 +687,7 @@ def main():
     png = write_plot(stem + ".png", rows)
     write_markdown(stem + ".md", rows, {"past_eviction": "%g" % args.past_eviction},
                    notes, os.path.basename(stem + ".png") if png else None)
-    log("wrote %s.{csv,md%s}; %d runs in %.0f s" % (stem, ",png" if png else "", len(runs), elapsed))
+    lab.log("wrote %s.{csv,md%s}; %d runs in %.0f s" % (stem, ",png" if png else "", len(runs), elapsed))
     return 1 if failed else 0
 
 

@@ -20,7 +20,7 @@ key space memcached cannot hold, at the same -m, for every configuration.
 Runs are interleaved (every shape and configuration once, then again in
 reverse order, ...), so a noisy machine hits all alike.
 
-Usage: experiments/shapes [--build-dir build] [--out-dir results] [--only REGEX]
+Usage: experiments/shapes.py [--build-dir build] [--out-dir results] [--only REGEX]
                           [--repeat N] [--no-build] [--limit-mb 64] [--list]
 Exit status: 0 if every run filled and verified (and every miss-ratio run saw
 only right values), 1 otherwise (the results are written either way).
@@ -110,10 +110,6 @@ MISS_COLUMNS = [
 ]
 TAIL_COLUMNS = ["runs", "error", "limit_mb", "commit", "date", "machine", "cpu", "nproc",
                 "server_version"]
-
-
-def log(message):
-    print("shapes: " + message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -423,7 +419,7 @@ def write_markdown(path, fill_cells, miss_cells, configs, meta, notes, png_name)
 
 def write_plot(path, fill_cells, configs, limit_mb):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     by = {(c.row, c.name): summarise_fill(c)["items"] for c in fill_cells}
     rows = [r for r, _ in ROWS if any(by.get((r, n)) for n, _, _, _ in configs)]
@@ -466,7 +462,7 @@ def write_plot(path, fill_cells, configs, limit_mb):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
@@ -502,7 +498,7 @@ def main():
 
     build_dir = os.path.abspath(args.build_dir)
     paths = lab.ensure_built(build_dir, ["tinycached", "fill", "missratio"],
-                             not args.no_build and not args.list, log)
+                             not args.no_build and not args.list)
     binaries = {"memcached": args.memcached, "tinycached": paths["tinycached"]}
     pattern = re.compile(args.only) if args.only else None
 
@@ -522,7 +518,7 @@ def main():
         print("%d cells x %d repetitions" % (len(fill_cells) + len(miss_cells), args.repeat))
         return 0
     if not fill_cells and not miss_cells:
-        log("nothing to run")
+        lab.log("nothing to run")
         return 1
 
     # Which configurations start at all (no binary, or a tinycached without a preset).
@@ -540,14 +536,14 @@ def main():
             else:
                 skipped[c[0]] = "`%s %s` does not start: %s" % (binary, " ".join(c[3]), error)
         if c[0] in skipped:
-            log("%s: not run: %s" % (c[1], skipped[c[0]]))
+            lab.log("%s: not run: %s" % (c[1], skipped[c[0]]))
             notes.append("%s: not run: %s" % (c[1], skipped[c[0]]))
     fill_cells = [c for c in fill_cells if c.name not in skipped]
     miss_cells = [c for c in miss_cells if c.name not in skipped]
     missing = [t for t in ("fill", "missratio") if not os.access(paths[t], os.X_OK)
                and (fill_cells if t == "fill" else miss_cells)]
     if missing:
-        log("not built: %s (cmake --build %s --target %s)" % (
+        lab.log("not built: %s (cmake --build %s --target %s)" % (
             ", ".join(paths[t] for t in missing), build_dir, " ".join(missing)))
         return 1
 
@@ -561,21 +557,21 @@ def main():
                 if c in fill_cells:
                     r = run_fill(c, binaries, paths["fill"], args.limit_mb, not args.no_verify)
                     c.runs.append(r)
-                    log("run %d/%d  %-44s %-30s %9d items  all-in %6s B/item  %.0f s" % (
+                    lab.log("run %d/%d  %-44s %-30s %9d items  all-in %6s B/item  %.0f s" % (
                         rep + 1, args.repeat, c.row, c.label, r["items"],
                         fmt(r["allin_bytes_per_item"], 2) or "n/a", time.time() - t0))
                 else:
                     r = run_miss_ratio(c, binaries, paths["missratio"], args.limit_mb,
                                        MISS_RATIO["seed"] + rep)
                     c.runs.append(r)
-                    log("run %d/%d  %-44s %-30s miss ratio %.4f (infinite cache %.4f), items %s, "
+                    lab.log("run %d/%d  %-44s %-30s miss ratio %.4f (infinite cache %.4f), items %s, "
                         "warmup-end evictions %s, %.0f s" % (
                             rep + 1, args.repeat, "miss ratio", c.label, r["miss_ratio"],
                             r["infinite_cache_miss_ratio"] or 0, r["curr_items"],
                             r["warmup_evictions"], time.time() - t0))
             except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
                 c.errors.append(str(e).replace("\n", " "))
-                log("run %d/%d  %s | %s FAILED: %s" % (rep + 1, args.repeat, c.row, c.label, e))
+                lab.log("run %d/%d  %s | %s FAILED: %s" % (rep + 1, args.repeat, c.row, c.label, e))
     elapsed = time.time() - started
 
     for c in cells:
@@ -596,7 +592,7 @@ def main():
         "binaries": {binaries[kind]: v for kind, v in versions.items()},
         "repeat": args.repeat, "elapsed": elapsed,
         "load_before": load_before, "load_after": lab.load_average(),
-        "command": " ".join(["experiments/shapes"] + [shlex.quote(a) for a in sys.argv[1:]]),
+        "command": " ".join(["experiments/shapes.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
     }
     configs = [c for c in CONFIGS if any(cell.config == c for cell in fill_cells)]
     os.makedirs(args.out_dir, exist_ok=True)
@@ -605,7 +601,7 @@ def main():
     png = bool(fill_cells) and write_plot(stem + ".png", fill_cells, configs, args.limit_mb)
     write_markdown(stem + ".md", fill_cells, miss_cells, configs, meta, notes,
                    os.path.basename(stem + ".png") if png else None)
-    log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", elapsed))
+    lab.log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", elapsed))
     failed = bool(skipped) or any(c.errors for c in cells) or any(
         c.runs and summarise_fill(c)["verify_corrupt"] for c in fill_cells)
     return 1 if failed else 0

@@ -17,7 +17,7 @@ Configurations, in this order:
 all with -m 64 -U 0 -l 127.0.0.1. Runs are interleaved (every configuration
 once, then again in reverse order, ...), so a noisy machine hits all alike.
 
-Usage: experiments/fill_ladder [--build-dir build] [--repeat N] [--only-reference]
+Usage: experiments/fill_ladder.py [--build-dir build] [--repeat N] [--only-reference]
 See --help for the rest. Exit status: 0 if every configuration run filled and
 verified, 1 otherwise (the results are written either way).
 """
@@ -44,10 +44,6 @@ REFERENCE_FLAGS = [
 ]
 BASELINE_KIND = "memcached"  # the ratio column divides by memcached defaults
 BASELINE_NAME = "defaults"
-
-
-def log(message):
-    print("fill_ladder: " + message, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------
@@ -81,10 +77,10 @@ def list_presets(tinycached):
         done = subprocess.run([tinycached, "--list-presets"], capture_output=True, text=True,
                               timeout=10, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as e:
-        log("`%s --list-presets` failed (%s): no presets" % (tinycached, e))
+        lab.log("`%s --list-presets` failed (%s): no presets" % (tinycached, e))
         return []
     if done.returncode != 0:
-        log("`tinycached --list-presets` exited %d: no presets" % done.returncode)
+        lab.log("`tinycached --list-presets` exited %d: no presets" % done.returncode)
         return []
     names = []
     for line in done.stdout.splitlines():
@@ -93,11 +89,11 @@ def list_presets(tinycached):
             continue
         line = line.split()[0]  # "name  knobs  # what the step changes"
         if not re.fullmatch(r"[A-Za-z0-9_.+-]+", line):
-            log("ignoring odd preset name %r" % line)
+            lab.log("ignoring odd preset name %r" % line)
             continue
         names.append(line)
     if not names:
-        log("`tinycached --list-presets` printed nothing: no presets yet")
+        lab.log("`tinycached --list-presets` printed nothing: no presets yet")
     return names
 
 
@@ -128,7 +124,7 @@ def main_chunk_size(port):
     try:
         text = lab.stats_text(port, b"stats slabs")
     except OSError as e:
-        log("stats slabs failed: %s" % e)
+        lab.log("stats slabs failed: %s" % e)
         return None
     stats = {}
     for line in text.splitlines():
@@ -144,22 +140,6 @@ def main_chunk_size(port):
 
 # ---------------------------------------------------------------------------
 # Build.
-
-def ensure_built(build_dir, want_tinycached, allow_build):
-    fill = os.path.join(build_dir, "experiments", "fill")
-    tinycached = os.path.join(build_dir, "server", "tinycached")
-    missing = [t for t, path in (("fill", fill), ("tinycached", tinycached))
-               if (t == "fill" or want_tinycached) and not os.access(path, os.X_OK)]
-    if missing and allow_build:
-        log("building %s in %s" % (" ".join(missing), build_dir))
-        if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-            subprocess.run(["cmake", "-S", REPO, "-B", build_dir] + generator, check=False)
-        for target in missing:
-            if subprocess.run(["cmake", "--build", build_dir, "--target", target]).returncode:
-                log("could not build %s" % target)
-    return fill, tinycached
-
 
 # ---------------------------------------------------------------------------
 # Reports.
@@ -279,15 +259,9 @@ def write_markdown(path, configs, baseline, meta, notes, png_name):
         out.write("\n".join(lines))
 
 
-def gnuplot_terminal():
-    done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
-    text = done.stdout + done.stderr
-    return "pngcairo" if re.search(r"^\s*pngcairo\b", text, re.M) else "png"
-
-
 def write_plot(path, configs, limit_mb):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     rows = [(c, summarise(c)["items"]) for c in configs]
     rows = [(c, items) for c, items in rows if items]
@@ -305,7 +279,7 @@ def write_plot(path, configs, limit_mb):
                 label = c.label.replace('"', "'")
                 out.write('%d %.1f %d "%s"\n' % (i, items / 1000.0, colours[c.kind], label))
         top = max(items for _, items in rows) / 1000.0 * 1.15
-        terminal = gnuplot_terminal()
+        terminal = lab.gnuplot_terminal()
         font = "font 'sans,10'" if terminal == "pngcairo" else ""
         script = "\n".join([
             "set terminal %s size %d,640 %s" % (terminal, max(800, 90 * len(rows) + 200), font),
@@ -334,7 +308,7 @@ def write_plot(path, configs, limit_mb):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
@@ -373,9 +347,11 @@ def main():
         parser.error("--repeat must be at least 1")
 
     build_dir = os.path.abspath(args.build_dir)
-    fill, tinycached = ensure_built(build_dir, not args.only_reference, not args.no_build)
+    paths = lab.ensure_built(build_dir, ["fill"] + ([] if args.only_reference else ["tinycached"]),
+                             not args.no_build)
+    fill, tinycached = paths["fill"], paths["tinycached"]
     if not os.access(fill, os.X_OK):
-        log("no fill client at %s; build it (cmake --build %s --target fill)" % (fill, build_dir))
+        lab.log("no fill client at %s; build it (cmake --build %s --target fill)" % (fill, build_dir))
         return 1
 
     notes = []
@@ -387,7 +363,7 @@ def main():
             for name, flags in REFERENCE_FLAGS:
                 configs.append(Config("memcached", name, args.memcached, flags))
         else:
-            log("no memcached at %s: skipping the reference configurations" % args.memcached)
+            lab.log("no memcached at %s: skipping the reference configurations" % args.memcached)
             notes.append("memcached not found at `%s`: reference skipped." % args.memcached)
     if not args.only_reference:
         if os.access(tinycached, os.X_OK):
@@ -399,13 +375,13 @@ def main():
                 configs.append(Config("tinycached preset", preset, tinycached,
                                       ["-o", "preset=" + preset]))
         else:
-            log("no tinycached at %s: skipping the tinycached configurations" % tinycached)
+            lab.log("no tinycached at %s: skipping the tinycached configurations" % tinycached)
             notes.append("tinycached not built (`%s` missing): its configurations were skipped."
                          % tinycached)
     for build in args.as_built:
         binary = os.path.join(os.path.abspath(build), "server", "tinycached")
         if not os.access(binary, os.X_OK):
-            log("no tinycached in %s (cmake --build --preset <name>)" % build)
+            lab.log("no tinycached in %s (cmake --build --preset <name>)" % build)
             return 1
         versions[binary] = lab.version_of(binary)
         configs.append(Config("as built", os.path.relpath(os.path.abspath(build), REPO), binary,
@@ -414,7 +390,7 @@ def main():
         pattern = re.compile(args.only)
         configs = [c for c in configs if pattern.search(c.label)]
     if not configs:
-        log("nothing to run")
+        lab.log("nothing to run")
         return 1
 
     started = time.time()
@@ -424,12 +400,12 @@ def main():
             try:
                 result = run_once(c, fill, args.limit_mb, not args.no_verify)
                 c.runs.append(result)
-                log("run %d/%d  %-36s %9d items  %6.2f B/item  all-in %s  %.1f s" % (
+                lab.log("run %d/%d  %-36s %9d items  %6.2f B/item  all-in %s  %.1f s" % (
                     rep + 1, args.repeat, c.label, result["items"], result["bytes_per_item"],
                     fmt(result["allin_bytes_per_item"], 2) or "n/a", result["seconds"]))
             except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as e:
                 c.errors.append(str(e).replace("\n", " "))
-                log("run %d/%d  %s FAILED: %s" % (rep + 1, args.repeat, c.label, e))
+                lab.log("run %d/%d  %s FAILED: %s" % (rep + 1, args.repeat, c.label, e))
     elapsed = time.time() - started
 
     baseline = None
@@ -451,7 +427,7 @@ def main():
         "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
         "versions": versions,
         "repeat": args.repeat,
-        "command": " ".join(["experiments/fill_ladder"] + sys.argv[1:]),
+        "command": " ".join(["experiments/fill_ladder.py"] + sys.argv[1:]),
     }
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, "fill-%dmb" % args.limit_mb)
@@ -459,7 +435,7 @@ def main():
     png = write_plot(stem + ".png", configs, args.limit_mb)
     write_markdown(stem + ".md", configs, baseline, meta, notes,
                    os.path.basename(stem + ".png") if png else None)
-    log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", elapsed))
+    lab.log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", elapsed))
     failed = any(c.errors for c in configs)
     return 1 if failed else 0
 

@@ -20,12 +20,11 @@ Two figures per configuration:
   every node full        each server's curr_items at its own first eviction, summed: what
                          the cluster holds when full (its capacity as sharded)
 
-Usage: experiments/cluster_fill [--build-dir build] [--only REGEX] [--nodes 3]
+Usage: experiments/cluster_fill.py [--build-dir build] [--only REGEX] [--nodes 3]
 Exit status: 0 if every configuration filled and verified, 1 otherwise.
 """
 import argparse
 import datetime
-import importlib.machinery
 import json
 import math
 import os
@@ -40,19 +39,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402  (experiments/lab.py: servers, nutcracker and provenance)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# fill_ladder's preset listing and gnuplot terminal choice, reused as they are.
-ladder = importlib.machinery.SourceFileLoader(
-    "fill_ladder", os.path.join(os.path.dirname(os.path.abspath(__file__)), "fill_ladder")
-).load_module()
+import fill_ladder as ladder  # noqa: E402  (its preset listing and CSV quoting)
 
 NODE_NAMES = ["node-a", "node-b", "node-c", "node-d", "node-e", "node-f", "node-g", "node-h"]
 FLEET_SIZES = [100_000_000, 1_000_000_000]
 FLEET_CONFIGS = ["memcached defaults", "tinycached preset=stock", "tinycached preset=compact",
                  "tinycached preset=tiny"]
-
-
-def log(message):
-    print("cluster_fill: " + message, file=sys.stderr, flush=True)
 
 
 class Config:
@@ -218,7 +210,7 @@ def write_markdown(path, configs, meta, png_name):
 
 def write_plot(path, configs, nodes):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     rows = [c for c in configs if c.result]
     if not rows:
@@ -233,7 +225,7 @@ def write_plot(path, configs, nodes):
                     i, per_node, r["items"] / 1000.0, r["items_every_node_full"] / 1000.0,
                     c.label.replace("tinycached preset=", "").replace('"', "'")))
         top = max(c.result["items_every_node_full"] for c in rows) / 1000.0 * 1.15
-        terminal = ladder.gnuplot_terminal()
+        terminal = lab.gnuplot_terminal()
         font = "font 'sans,10'" if terminal == "pngcairo" else ""
         width = 0.8 / (nodes + 2)
         plots = []
@@ -269,7 +261,7 @@ def write_plot(path, configs, nodes):
         ])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
@@ -288,10 +280,11 @@ def main():
     if not 1 <= args.nodes <= len(NODE_NAMES):
         parser.error("--nodes must be 1..%d" % len(NODE_NAMES))
     if not os.access(lab.NUTCRACKER, os.X_OK):
-        log("no %s: install Debian's nutcracker (.ci/install-deps.sh)" % lab.NUTCRACKER)
+        lab.log("no %s: install Debian's nutcracker (.ci/install-deps.sh)" % lab.NUTCRACKER)
         return 1
     build_dir = os.path.abspath(args.build_dir)
-    fill, tinycached = ladder.ensure_built(build_dir, True, True)
+    paths = lab.ensure_built(build_dir, ["fill", "tinycached"], True)
+    fill, tinycached = paths["fill"], paths["tinycached"]
 
     configs = []
     versions = {}
@@ -305,19 +298,19 @@ def main():
     if args.only:
         configs = [c for c in configs if re.search(args.only, c.label)]
     if not configs:
-        log("nothing to run")
+        lab.log("nothing to run")
         return 1
 
     started = time.time()
     for c in configs:
         try:
             c.result = run_once(c, fill, args.nodes, args.limit_mb)
-            log("%-32s %9d at the first eviction, %9d every node full, %.0f s" % (
+            lab.log("%-32s %9d at the first eviction, %9d every node full, %.0f s" % (
                 c.label, c.result["items"], c.result["items_every_node_full"],
                 c.result["seconds"]))
         except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as e:
             c.error = str(e).replace("\n", " ")
-            log("%s FAILED: %s" % (c.label, c.error))
+            lab.log("%s FAILED: %s" % (c.label, c.error))
 
     info = lab.machine()
     proxy_version = subprocess.run([lab.NUTCRACKER, "-V"], capture_output=True,
@@ -328,7 +321,7 @@ def main():
         "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
         "versions": versions, "proxy_version": proxy_version.splitlines()[0]
         if proxy_version else "unknown version",
-        "command": " ".join(["experiments/cluster_fill"] + sys.argv[1:]),
+        "command": " ".join(["experiments/cluster_fill.py"] + sys.argv[1:]),
         "elapsed": time.time() - started,
     }
     os.makedirs(args.out_dir, exist_ok=True)
@@ -336,7 +329,7 @@ def main():
     write_csv(stem + ".csv", configs, meta)
     png = write_plot(stem + ".png", configs, args.nodes)
     write_markdown(stem + ".md", configs, meta, os.path.basename(stem + ".png") if png else None)
-    log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", meta["elapsed"]))
+    lab.log("wrote %s.{csv,md%s} in %.0f s" % (stem, ",png" if png else "", meta["elapsed"]))
     bad = any(c.error or (c.result and c.result.get("verify_corrupt")) for c in configs)
     return 1 if bad else 0
 

@@ -32,7 +32,7 @@ Every server of one (limit, alpha, repetition) gets the same request stream
 (same seed); with --repeat N the configurations are interleaved (every other
 round in reverse order) and the seed of repetition i is --seed + i - 1.
 
-Usage: experiments/miss_ratio [--limits 16,64,256] [--alphas 0.9,1.1]
+Usage: experiments/miss_ratio.py [--limits 16,64,256] [--alphas 0.9,1.1]
                               [--max-warmup 30000000] [--max-requests 5000000]
                               [--repeat N] [--configs memcached,tiny] [--list]
 Exit status: 0 if every run completed with every reply as expected, 1
@@ -43,7 +43,6 @@ import csv
 import datetime
 import json
 import os
-import re
 import shlex
 import shutil
 import statistics
@@ -80,10 +79,6 @@ COLUMNS = [
     "run_seconds", "set_errors", "verify_failures", "protocol_errors", "error",
     "commit", "date", "machine", "cpu", "nproc", "load_before", "server_version", "command",
 ]
-
-
-def log(message):
-    print("miss_ratio: " + message, file=sys.stderr, flush=True)
 
 
 def keys_for(limit_mb, factor):
@@ -320,15 +315,9 @@ def write_markdown(path, rows, names, skipped, meta, args, notes, png_name):
         out.write("\n".join(lines))
 
 
-def gnuplot_terminal():
-    done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
-    text = done.stdout + done.stderr
-    return "pngcairo" if re.search(r"^\s*pngcairo\b", text, re.M) else "png"
-
-
 def write_plot(path, rows, names):
     if not shutil.which("gnuplot"):
-        log("gnuplot not found: no plot")
+        lab.log("gnuplot not found: no plot")
         return False
     rows = [r for r in rows if r.get("miss_ratio") is not None]
     if not rows:
@@ -369,7 +358,7 @@ def write_plot(path, rows, names):
             key = "set key top right" if a == alphas[-1] else "unset key"
             panels.append("%s\nset title 'Zipf alpha = %g, keys = %g x limit / 8 B'\nplot %s" % (
                 key, a, args_keys_factor(rows), ", ".join(plots)))
-        terminal = gnuplot_terminal()
+        terminal = lab.gnuplot_terminal()
         font = "font 'sans,10'" if terminal == "pngcairo" else ""
         script = "\n".join([
             "set terminal %s size %d,600 noenhanced %s" % (terminal, 600 * len(alphas), font),
@@ -385,7 +374,7 @@ def write_plot(path, rows, names):
         ] + panels + ["unset multiplot"])
         done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
         if done.returncode != 0:
-            log("gnuplot failed: %s" % done.stderr.strip())
+            lab.log("gnuplot failed: %s" % done.stderr.strip())
             return False
     return True
 
@@ -397,48 +386,17 @@ def args_keys_factor(rows):
 
 # ---------------------------------------------------------------------------
 
-def ensure_built(build_dir, targets, allow_build):
-    paths = {"missratio": os.path.join(build_dir, "experiments", "missratio"),
-             "tinycached": os.path.join(build_dir, "server", "tinycached")}
-    missing = [t for t in targets if not os.access(paths[t], os.X_OK)]
-    if missing and allow_build:
-        log("building %s in %s" % (" ".join(missing), build_dir))
-        if not os.path.exists(os.path.join(build_dir, "CMakeCache.txt")):
-            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-            subprocess.run(["cmake", "-S", REPO, "-B", build_dir] + generator, check=False)
-        subprocess.run(["cmake", "--build", build_dir, "--target"] + missing, check=False)
-    return paths
-
-
-def parse_list(text, convert, allowed=None, what="value"):
-    items = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            value = convert(part)
-        except ValueError:
-            raise argparse.ArgumentTypeError("bad %s: %s" % (what, part))
-        if allowed is not None and value not in allowed:
-            raise argparse.ArgumentTypeError("unknown %s %s (known: %s)" % (what, part, ", ".join(allowed)))
-        items.append(value)
-    if not items:
-        raise argparse.ArgumentTypeError("empty %s list" % what)
-    return items
-
-
 def main():
     parser = argparse.ArgumentParser(
         description="Miss ratio of a read-through client with Zipf keys, per server, limit and alpha.")
     parser.add_argument("--limits", default=",".join(map(str, DEFAULT_LIMITS)),
-                        type=lambda t: parse_list(t, int, what="limit"),
+                        type=lambda t: lab.parse_list(t, int, what="limit"),
                         help="comma-separated -m values in MiB (default 16,64,256)")
     parser.add_argument("--alphas", default=",".join(map(str, DEFAULT_ALPHAS)),
-                        type=lambda t: parse_list(t, float, what="alpha"),
+                        type=lambda t: lab.parse_list(t, float, what="alpha"),
                         help="comma-separated Zipf exponents (default 0.9,1.1)")
     parser.add_argument("--configs", default=",".join(CONFIGS),
-                        type=lambda t: parse_list(t, str, CONFIGS, "configuration"),
+                        type=lambda t: lab.parse_list(t, str, CONFIGS, "configuration"),
                         help="comma-separated configurations (default %s)" % ",".join(CONFIGS))
     parser.add_argument("--keys-factor", type=float, default=4.0,
                         help="key space N = this x limit bytes / 8 (default 4)")
@@ -480,8 +438,8 @@ def main():
 
     build_dir = os.path.abspath(args.build_dir)
     need_tc = not args.tinycached and any(CONFIGS[n][1] == "tinycached" for n in args.configs)
-    paths = ensure_built(build_dir, ["missratio"] + (["tinycached"] if need_tc else []),
-                         not args.no_build and not args.list)
+    paths = lab.ensure_built(build_dir, ["missratio"] + (["tinycached"] if need_tc else []),
+                             not args.no_build and not args.list)
     binaries = {"memcached": args.memcached,
                 "tinycached": os.path.abspath(args.tinycached) if args.tinycached else paths["tinycached"]}
     names = list(args.configs)
@@ -500,7 +458,7 @@ def main():
         print("%d runs, %d requests in all" % (len(runs) * len(names), total))
         return 0
     if not os.access(paths["missratio"], os.X_OK):
-        log("no missratio client at %s (cmake --build %s --target missratio)" %
+        lab.log("no missratio client at %s (cmake --build %s --target missratio)" %
             (paths["missratio"], build_dir))
         return 1
 
@@ -517,13 +475,13 @@ def main():
             else:
                 versions.setdefault(binary, lab.version_of(binary))
         if n in skipped:
-            log("%s: not run: %s" % (CONFIGS[n][0], skipped[n]))
+            lab.log("%s: not run: %s" % (CONFIGS[n][0], skipped[n]))
             notes.append("%s: not run: %s" % (CONFIGS[n][0], skipped[n]))
 
     info = lab.machine()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     commit = args.commit or lab.git_commit()
-    command = " ".join(["experiments/miss_ratio"] + [shlex.quote(a) for a in sys.argv[1:]])
+    command = " ".join(["experiments/miss_ratio.py"] + [shlex.quote(a) for a in sys.argv[1:]])
     load_before = lab.load_average()
     rows, failed = [], bool(skipped)
     started = time.time()
@@ -547,10 +505,10 @@ def main():
             rows.append(row)
             if row.get("error"):
                 failed = True
-                log("run %d -m %d alpha %g %s: PROBLEM: %s" % (rep + 1, limit, alpha, CONFIGS[n][0],
+                lab.log("run %d -m %d alpha %g %s: PROBLEM: %s" % (rep + 1, limit, alpha, CONFIGS[n][0],
                                                                row["error"]))
             if row.get("miss_ratio") is not None:
-                log("run %d -m %d alpha %g %-30s miss ratio %.4f (halves %.4f %.4f; infinite "
+                lab.log("run %d -m %d alpha %g %-30s miss ratio %.4f (halves %.4f %.4f; infinite "
                     "cache %.4f), items %s, warmup-end evictions %s, %.0f req/s, %.0f s" % (
                         rep + 1, limit, alpha, CONFIGS[n][0], row["miss_ratio"],
                         row["miss_ratio_first_half"], row["miss_ratio_second_half"],
@@ -575,7 +533,7 @@ def main():
     png = write_plot(stem + ".png", rows, [n for n in names if n not in skipped])
     write_markdown(stem + ".md", rows, names, skipped, meta, args, notes,
                    os.path.basename(stem + ".png") if png else None)
-    log("wrote %s.{csv,md%s}; %d runs in %.0f s" % (stem, ",png" if png else "", len(rows), elapsed))
+    lab.log("wrote %s.{csv,md%s}; %d runs in %.0f s" % (stem, ",png" if png else "", len(rows), elapsed))
     return 1 if failed else 0
 
 
