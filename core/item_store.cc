@@ -1,3 +1,8 @@
+// core/item_store.cc — ItemStore's creation and its keyed commands: store,
+// get, touch, delete, incr/decr and the meta commands, each under its key's
+// stripe lock. Chunks, the LRU and eviction are in core/item_alloc.cc; flush,
+// the dead-item crawl and reporting in core/item_upkeep.cc; page moves in
+// core/page_mover.cc.
 #include "core/item_store.h"
 
 #include <algorithm>
@@ -16,21 +21,6 @@ using compact::kEpoch;
 using compact::kFetched;
 using compact::kLarge;
 
-// How many items from an LRU tail one allocation looks at, as memcached.
-constexpr int kTailSearch = 5;
-// A large item makes room by evicting large items only (they share the LRU
-// of the largest class with its slab chunks): it looks this far for one.
-constexpr int kLargeTailSearch = 1000;
-// Items passed over because another thread holds their stripe, at most, on
-// top of those searched. A store holds its key's stripe while it waits for
-// its class's lock, so with N threads storing into a class up to N - 1
-// stripes are busy, and the tail gathers the items they made it pass over.
-constexpr int kBusyScan = 64;
-// Allocation attempts (each may free one item) before giving up.
-constexpr int kAllocTries = 10;
-// Active items one eviction may move from the tail to the head before it
-// evicts regardless, so a class whose items are all hot still makes room.
-constexpr int kMaxRescues = 50;
 
 }  // namespace
 
@@ -139,10 +129,8 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
       slab_classes_(new SlabClass[classes_.count() + 1]),
       pin_stripes_(new PinStripe[HashIndex::kStripes]),
       page_state_(new PageState[max_slots]),
-      automove_(options.automove),
-      automove_ratio_(options.automove_ratio),
-      room_by_moving_(options.evict && options.slab_reassign),
-      instance_(NextInstance()) {
+      instance_(NextInstance()),
+      mover_(*this, options) {
   for (int i = 1; i <= classes_.count(); ++i) {
     slab_classes_[i].chunk_size = classes_.ChunkSize(i);
     slab_classes_[i].per_page = classes_.PerPage(i);
@@ -150,13 +138,7 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
 }
 
 ItemStore::~ItemStore() {
-  if (mover_.joinable()) {
-    {
-      absl::MutexLock lock(&mover_mu_);
-      stop_mover_ = true;
-    }
-    mover_.join();
-  }
+  mover_.Stop();
   if (sweeper_.joinable()) {
     {
       absl::MutexLock lock(&flush_mu_);
@@ -205,248 +187,6 @@ auto ItemStore::WithLiveItem(std::string_view key, ThreadStats& stats, Fn fn) {
   const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
   return fn(hash, skey, FindLive(hash, skey, stats));
-}
-
-uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe,
-                          bool final, size_t* busy_stripe) {
-  SlabClass& c = slab_classes_[cls];
-  const bool large = classes_.IsLarge(ntotal);
-  absl::MutexLock lock(&c.mu);
-  // A large item evicts large items (oldest first) for as long as there are
-  // any: they, not other classes' pages, pay for it.
-  for (int attempt = 0; large || attempt < kAllocTries; ++attempt) {
-    if (large) {
-      if (uint8_t* it = pool_.AllocLarge(ntotal, /*first_of_class=*/!room_by_moving_ &&
-                                                     c.pages == 0 && c.large_bytes == 0,
-                                         static_cast<uint8_t>(cls))) {
-        c.large_bytes += ntotal;
-        page_state_[pool_.SlotOf(it)].last_alloc =
-            NextAllocSeq();
-        return it;
-      }
-    } else {
-      uint8_t* it = nullptr;
-      if (c.free_list != nullptr) {
-        it = c.free_list;
-        c.free_list = layout_.Next(it);
-        --c.free_count;
-      } else if (c.cursor_left > 0) {
-        it = c.cursor;
-        c.cursor += c.chunk_size;
-        --c.cursor_left;
-      }
-      if (it != nullptr) {
-        // Counted until Link(): the page mover waits for these.
-        PageState& ps = page_state_[pool_.SlotOf(it)];
-        ++ps.live;
-        ++ps.inflight;
-        ps.last_alloc = NextAllocSeq();
-        return it;
-      }
-      if (!c.spare.empty()) {
-        c.cursor = c.spare.back();
-        c.spare.pop_back();
-        c.cursor_left = c.per_page;
-        continue;
-      }
-      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/!room_by_moving_ && c.pages == 0,
-                                        static_cast<uint8_t>(cls),
-                                        static_cast<uint32_t>(c.chunk_size))) {
-        c.cursor = page;
-        c.cursor_left = c.per_page;
-        c.page_list.push_back(page);
-        ++c.pages;
-        TakeFromGlobalPool();
-        continue;
-      }
-    }
-    // A large item needs bytes back, which only freeing another large item gives.
-    if (!ReclaimOrEvictLocked(c, pinned, held_stripe, /*large_only=*/large, busy_stripe)) break;
-  }
-  if (final) ++c.outofmemory;
-  return nullptr;
-}
-
-bool ItemStore::ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
-                                     bool large_only, size_t* busy_stripe) {
-  // Pass 0 reclaims a dead (expired or flushed) item near the tail.
-  int searched = 0;
-  for (uint8_t* it = c.tail; it != nullptr && searched < kTailSearch;
-       it = layout_.Prev(it), ++searched) {
-    if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) continue;
-    if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/false)) return true;
-  }
-  if (!options_.evict) return false;
-  // Pass 1 evicts the oldest live item, giving active ones a second chance.
-  int rescues = 0;
-  int busy = 0;
-  searched = 0;
-  const int search = large_only ? kLargeTailSearch : kTailSearch;
-  for (uint8_t* it = c.tail; it != nullptr && searched < search;) {
-    uint8_t* prev = layout_.Prev(it);
-    if (it == pinned || (large_only && (layout_.Flags(it) & kLarge) == 0)) {
-      ++searched;
-    } else if (rescues < kMaxRescues && prev != nullptr && TryRescueLocked(c, it, held_stripe)) {
-      ++rescues;
-    } else if (TryFreeLocked(c, it, held_stripe, /*evict_live=*/true)) {
-      return true;
-    } else if (busy < kBusyScan) {
-      // Its stripe is busy (nothing else fails an eviction): look further.
-      if (busy++ == 0 && busy_stripe != nullptr) {
-        *busy_stripe = HashIndex::StripeOf(index_.HashOfItem(it));
-      }
-    } else {
-      ++searched;
-    }
-    it = prev;
-  }
-  return false;
-}
-
-bool ItemStore::TryRescueLocked(SlabClass& c, uint8_t* it, size_t held_stripe) {
-  // The flags byte belongs to the item's stripe lock, like the rest of it.
-  const size_t stripe = HashIndex::StripeOf(index_.HashOfItem(it));
-  absl::Mutex& mu = index_.StripeLockAt(stripe);
-  if (stripe != held_stripe && !mu.TryLock()) return false;  // busy: not rescued
-  const uint16_t flags = layout_.Flags(it);
-  const bool active = (flags & kActive) != 0;
-  if (active) {
-    layout_.SetFlags(it, flags & ~kActive);
-    c.LruUnlink(layout_, it);
-    c.LruLink(layout_, it);
-  }
-  if (stripe != held_stripe) mu.Unlock();
-  return active;
-}
-
-bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live) {
-  const uint64_t hash = index_.HashOfItem(it);
-  const size_t stripe = HashIndex::StripeOf(hash);
-  absl::Mutex& mu = index_.StripeLockAt(stripe);
-  if (stripe != held_stripe && !mu.TryLock()) return false;  // busy: skip it
-  const Liveness live = Check(it);
-  const bool fetched = (layout_.Flags(it) & kFetched) != 0;
-  bool freed = false;
-  if (live != Liveness::kLive) {
-    ++c.reclaimed;
-    if (!fetched && live == Liveness::kExpired) ++c.expired_unfetched;
-    freed = true;
-  } else if (evict_live) {
-    ++c.evicted;
-    if (layout_.Exptime(it) != 0) ++c.evicted_nonzero;
-    if (!fetched) ++c.evicted_unfetched;
-    c.evicted_time = layout_.has_time() ? clock_->Now() - layout_.Time(it) : 0;
-    freed = true;
-  }
-  if (freed) {
-    index_.Remove(hash, it);
-    ReleaseLocked(c, it);
-  }
-  if (stripe != held_stripe) mu.Unlock();
-  return freed;
-}
-
-void ItemStore::ReleaseLocked(SlabClass& c, uint8_t* it) {
-  c.LruUnlink(layout_, it);
-  --c.items;
-  c.bytes -= layout_.TotalSize(it);
-  if (pinned_.load(std::memory_order_relaxed) != 0) {
-    if (PinEntry* pin = FindPin(HashIndex::StripeOf(index_.HashOfItem(it)), it)) {
-      pin->zombie = true;  // a reply is being sent from it: the last Unpin frees it
-      if ((layout_.Flags(it) & kLarge) == 0) ++page_state_[pool_.SlotOf(it)].zombies;
-      return;
-    }
-  }
-  FreeChunkLocked(c, it);
-}
-
-void ItemStore::FreeChunkLocked(SlabClass& c, uint8_t* it) {
-  if ((layout_.Flags(it) & kLarge) != 0) {
-    const size_t size = layout_.TotalSize(it);
-    pool_.FreeLarge(it, size);
-    c.large_bytes -= size;
-    return;
-  }
-  --page_state_[pool_.SlotOf(it)].live;
-  layout_.SetFlags(it, 0);
-  if (c.draining != nullptr && pool_.SlotOf(it) == pool_.SlotOf(c.draining)) {
-    c.drain_free[ChunkIndex(c, it)] = true;  // the mover is emptying this page
-    return;
-  }
-  layout_.SetNext(it, c.free_list);
-  c.free_list = it;
-  ++c.free_count;
-}
-
-PinnedValue ItemStore::PinVisited(const ItemView& view) {
-  PinEntry& pin = pin_stripes_[view.pin.stripe_].pins[view.pin.item_];
-  if (pin.count++ == 0) pinned_.fetch_add(1, std::memory_order_relaxed);
-  return PinnedValue{view.value.data(), view.value.size(), view.pin};
-}
-
-void ItemStore::Unpin(const PinnedValue& p) {
-  absl::MutexLock lock(&index_.StripeLockAt(p.pin.stripe_));
-  auto& pins = pin_stripes_[p.pin.stripe_].pins;
-  auto found = pins.find(p.pin.item_);
-  if (found == pins.end() || --found->second.count > 0) return;
-  const bool zombie = found->second.zombie;
-  pins.erase(found);
-  pinned_.fetch_sub(1, std::memory_order_relaxed);
-  if (!zombie) return;
-  uint8_t* it = const_cast<uint8_t*>(p.pin.item_);
-  SlabClass& c = slab_classes_[ClassOf(it)];
-  absl::MutexLock class_lock(&c.mu);
-  if ((layout_.Flags(it) & kLarge) == 0) --page_state_[pool_.SlotOf(it)].zombies;
-  FreeChunkLocked(c, it);
-}
-
-size_t ItemStore::ChunkIndex(const SlabClass& c, const uint8_t* it) const {
-  const uint8_t* page = pool_.SlotBase(pool_.SlotOf(it));
-  return static_cast<size_t>(it - page) / c.chunk_size;
-}
-
-void ItemStore::Link(uint64_t hash, uint8_t* it, uint8_t* old, std::optional<uint64_t> cas) {
-  // The epoch is read under the stripe lock, so a flush's sweep of this
-  // stripe either comes later and sees this item, or came first and this
-  // item carries the new parity.
-  const bool odd = (epoch_.load(std::memory_order_acquire) & 1) != 0;
-  layout_.SetFlags(it, (layout_.Flags(it) & ~kEpoch) | (odd ? kEpoch : 0));
-  layout_.SetCas(it, cas.has_value() ? *cas : options_.cas_enabled ? NextCas() : 0);
-  if (old != nullptr) {
-    index_.Replace(hash, old, it);
-  } else {
-    index_.Insert(hash, it);
-  }
-  {
-    SlabClass& c = slab_classes_[ClassOf(it)];
-    absl::MutexLock lock(&c.mu);
-    if ((layout_.Flags(it) & kLarge) == 0) --page_state_[pool_.SlotOf(it)].inflight;
-    c.LruLink(layout_, it);
-    ++c.items;
-    ++c.total_items;
-    c.bytes += layout_.TotalSize(it);
-  }
-  if (old != nullptr) {
-    SlabClass& c = slab_classes_[ClassOf(old)];
-    absl::MutexLock lock(&c.mu);
-    ReleaseLocked(c, old);
-  }
-}
-
-void ItemStore::Unlink(uint64_t hash, uint8_t* it) {
-  index_.Remove(hash, it);
-  SlabClass& c = slab_classes_[ClassOf(it)];
-  absl::MutexLock lock(&c.mu);
-  ReleaseLocked(c, it);
-}
-
-void ItemStore::Bump(uint8_t* it) {
-  const uint16_t flags = layout_.Flags(it);
-  // Each written only when it changes: a hot item read from many cores
-  // keeps its cache line shared.
-  if ((flags & kActive) == 0) layout_.SetFlags(it, flags | kActive);
-  const RelTime now = clock_->Now();
-  if (layout_.Time(it) != now) layout_.SetTime(it, now);
 }
 
 uint8_t* ItemStore::SetExptime(uint64_t hash, uint8_t* it, RelTime exptime) {
@@ -509,7 +249,7 @@ StoreResult ItemStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
       // other store is scheduled at all.
       absl::MutexLock wait(&index_.StripeLockAt(need.busy_stripe));
     }
-    MakeRoom(need);
+    mover_.MakeRoom(need.cls, need.ntotal);
   }
 }
 
@@ -687,32 +427,6 @@ void ItemStore::Drop(std::string_view key) {
   const uint64_t hash = HashIndex::Hash(skey);
   absl::MutexLock lock(&index_.StripeLock(hash));
   if (uint8_t* it = index_.Find(hash, skey)) Unlink(hash, it);
-}
-
-void ItemStore::ChargeIndex() {
-  if (!options_.index_in_limit) return;
-  absl::MutexLock lock(&index_charge_mu_);
-  const size_t now = index_.bytes();
-  if (now > index_charged_) pool_.ChargeOver(now - index_charged_);
-  if (now < index_charged_) pool_.Uncharge(index_charged_ - now);
-  index_charged_ = now;
-}
-
-size_t ItemStore::ReclaimDead(size_t budget) {
-  MaybeRunPendingFlush();
-  ChargeIndex();
-  size_t reclaimed = 0;
-  for (int i = 1; i <= classes_.count(); ++i) {
-    SlabClass& c = slab_classes_[i];
-    absl::MutexLock lock(&c.mu);
-    size_t seen = 0;
-    for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
-      uint8_t* prev = layout_.Prev(it);  // `it` may be freed below
-      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false)) ++reclaimed;
-      it = prev;
-    }
-  }
-  return reclaimed;
 }
 
 bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
@@ -920,189 +634,6 @@ DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
     ApplyMetaChange(hash, it, change);
     return DeltaResult::kOk;
   });
-}
-
-void ItemStore::FlushAll(int64_t delay) {
-  const RelTime now = clock_->Now();
-  const RelTime when = delay > 0 ? clock_->ToRelative(delay) : now;
-  // memcached's "oldest" setting, for stats.
-  oldest_live_.store(options_.cas_enabled ? when - 1 : when, std::memory_order_relaxed);
-  // memcached takes a unique for its oldest_cas when the flush is due within
-  // a second: the next item stored gets the one after it.
-  if (options_.cas_enabled && when <= now + 1) NextCas();
-  if (when > now) {
-    pending_flush_.store(when, std::memory_order_relaxed);  // replaces an earlier one
-    return;
-  }
-  pending_flush_.store(0, std::memory_order_relaxed);  // an immediate flush cancels it
-  FlushNow();
-}
-
-void ItemStore::RunPendingFlush(RelTime due) {
-  // One caller wins the exchange and flushes; the others go on (their items
-  // are already dead, or will be as soon as the winner flips the epoch).
-  if (pending_flush_.compare_exchange_strong(due, 0, std::memory_order_relaxed)) FlushNow();
-}
-
-void ItemStore::StartMaintenance() {
-  index_.StartMaintainer();
-  sweeper_ = std::thread([this] { SweeperLoop(); });
-  mover_ = std::thread([this] { MoverLoop(); });
-}
-
-void ItemStore::FlushNow() {
-  absl::MutexLock flush(&flush_mu_);
-  // The previous flush's sweep must be done, not just started: flipping the
-  // parity back before then would bring its unswept items back to life.
-  flush_mu_.Await(absl::Condition(
-      +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
-        return !s->sweep_pending_;
-      },
-      this));
-  // From this store on, items of the old parity are dead to every reader.
-  epoch_.fetch_add(1, std::memory_order_acq_rel);
-  if (sweeper_.joinable()) {
-    sweep_pending_ = true;  // the sweeper takes it from here
-  } else {
-    SweepLocked();
-  }
-}
-
-void ItemStore::SweeperLoop() {
-  absl::MutexLock flush(&flush_mu_);
-  for (;;) {
-    flush_mu_.Await(absl::Condition(
-        +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
-          return s->sweep_pending_ || s->stop_sweeper_;
-        },
-        this));
-    if (stop_sweeper_) return;
-    SweepLocked();
-    sweep_pending_ = false;
-  }
-}
-
-void ItemStore::SweepLocked() {
-  std::vector<uint8_t*> doomed;
-  for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
-    absl::MutexLock lock(&index_.StripeLockAt(stripe));
-    doomed.clear();
-    index_.ForEachInStripe(stripe, [&](uint8_t* it) {
-      if (Flushed(it)) doomed.push_back(it);
-    });
-    for (uint8_t* it : doomed) Unlink(index_.HashOfItem(it), it);
-  }
-}
-
-std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
-  std::vector<ClassSnapshot> out;
-  const RelTime now = clock_->Now();
-  for (int i = 1; i <= classes_.count(); ++i) {
-    const SlabClass& c = slab_classes_[i];
-    absl::MutexLock lock(&c.mu);
-    if (c.pages == 0 && c.items == 0 && c.total_items == 0) continue;
-    ClassSnapshot s;
-    s.id = i;
-    s.chunk_size = c.chunk_size;
-    s.per_page = c.per_page;
-    s.pages = c.pages;
-    s.items = c.items;
-    s.free_chunks = c.FreeChunks();
-    s.bytes = c.bytes;
-    // The tail's access time is written under its item lock, not this one: a
-    // racy but harmless read, as memcached's own "age".
-    s.age = c.tail != nullptr && layout_.has_time() ? now - layout_.Time(c.tail) : 0;
-    s.evicted = c.evicted;
-    s.evicted_nonzero = c.evicted_nonzero;
-    s.evicted_unfetched = c.evicted_unfetched;
-    s.evicted_time = c.evicted_time;
-    s.outofmemory = c.outofmemory;
-    s.reclaimed = c.reclaimed;
-    s.expired_unfetched = c.expired_unfetched;
-    out.push_back(s);
-  }
-  return out;
-}
-
-EngineStats ItemStore::engine_stats() const {
-  EngineStats s;
-  s.kind = EngineKind::kSlabs;
-  s.hash_power_level = index_.hashpower();
-  s.hash_bytes = index_.bytes();
-  s.hash_expanding = index_.expanding();
-  return s;
-}
-
-LayoutReport ItemStore::layout_report() const {
-  LayoutReport r;
-  r.header_bytes = layout_.header_size();
-  r.ref_bytes = layout_.refs().width();
-  r.chunk_max = classes_.chunk_max();
-  r.page_size = classes_.page_size();
-  r.classes.reserve(classes_.count());
-  for (int i = 1; i <= classes_.count(); ++i) {
-    r.classes.push_back({classes_.ChunkSize(i), classes_.PerPage(i)});
-  }
-  return r;
-}
-
-StoreTotals ItemStore::Totals() const {
-  StoreTotals t;
-  for (int i = 1; i <= classes_.count(); ++i) {
-    const SlabClass& c = slab_classes_[i];
-    absl::MutexLock lock(&c.mu);
-    t.curr_items += c.items;
-    t.total_items += c.total_items;
-    t.bytes += c.bytes;
-    t.evictions += c.evicted;
-    t.reclaimed += c.reclaimed;
-    t.expired_unfetched += c.expired_unfetched;
-    t.evicted_unfetched += c.evicted_unfetched;
-  }
-  t.malloced = pool_.used();
-  return t;
-}
-
-size_t ItemStore::VisitItems(int cls, size_t limit,
-                             absl::FunctionRef<void(const ItemInfo&)> visit) {
-  if (cls < 1 || cls > classes_.count()) return 0;
-  MaybeRunPendingFlush();
-  SlabClass& c = slab_classes_[cls];
-  absl::MutexLock lock(&c.mu);
-  size_t visited = 0;
-  for (uint8_t* it = c.head; it != nullptr && visited < limit; it = layout_.Next(it)) {
-    // The item's fields belong to its stripe lock (lock order: stripe, then
-    // class): only try it, and pass over an item someone is using.
-    const size_t stripe = HashIndex::StripeOf(index_.HashOfItem(it));
-    absl::Mutex& mu = index_.StripeLockAt(stripe);
-    if (!mu.TryLock()) continue;
-    if (Check(it) == Liveness::kLive) {
-      char buf[compact::kMaxKeyLength];
-      ItemInfo info;
-      info.key = layout_.Key(it, buf);
-      info.value_bytes = layout_.ValueLength(it);
-      info.total_bytes = layout_.TotalSize(it);
-      info.exptime = layout_.Exptime(it);
-      info.last_access = layout_.Time(it);
-      info.cas = layout_.Cas(it);
-      info.fetched = (layout_.Flags(it) & kFetched) != 0;
-      info.cls = cls;
-      visit(info);
-      ++visited;
-    }
-    mu.Unlock();
-  }
-  return visited;
-}
-
-void ItemStore::ResetStats() {
-  for (int i = 1; i <= classes_.count(); ++i) {
-    SlabClass& c = slab_classes_[i];
-    absl::MutexLock lock(&c.mu);
-    c.total_items = 0;
-    c.evicted = c.evicted_nonzero = c.evicted_unfetched = 0;
-    c.outofmemory = c.reclaimed = c.expired_unfetched = 0;
-  }
 }
 
 }  // namespace tinycached::core

@@ -8,19 +8,32 @@
 // is configured at start-up (StoreOptions::layout); every item lives in the
 // PagePool's arena, which also says which class an item belongs to.
 //
-// Locks, and the only order they are taken in:
-//   1. item stripe lock (HashIndex::StripeLock(hash)) — the key's chain and
-//      the bytes of the items in it;
-//   2. a slab class lock (SlabClass::mu) — that class's free chunks, page
-//      cursor, LRU list and item counters;
-//   3. PagePool (atomics) and HashIndex's maintainer mutex (leaf).
-// Eviction runs holding a class lock and must take victims' stripe locks
-// against the order, so it only TryLock()s them and skips busy victims (the
-// stripe the caller already holds is passed down and used as is).
+// Locks of core/, and the only order they are taken in (this is the one
+// place that states the whole order; the headers below say what each lock
+// guards):
+//   0. TinyStore only (core/tiny_store.h): a key lock, then the prefix
+//      dictionary, then the tiny table's stripe locks — all released before
+//      the overflow ItemStore below is called.
+//   1. PageMover::move_mu_ (core/page_mover.h) — one page move at a time;
+//      ItemStore::flush_mu_ — one flush at a time. Neither is ever taken
+//      holding a lock below, and neither is held while taking the other.
+//   2. item stripe lock (HashIndex::StripeLock(hash)) — the key's chain, the
+//      bytes of the items in it and their pins;
+//   3. a slab class lock (SlabClass::mu) — that class's free chunks, page
+//      cursor, LRU list, item counters and its pages' PageState;
+//   4. leaves: PagePool (atomics), HashIndex's maintainer mutex,
+//      PageMover::mover_mu_ (its queue), the index charge mutex; and a room
+//      donor's own locks (TinyStore's table resize mutex), called under 1.
+// Eviction and page moves run holding a class lock and must take victims'
+// stripe locks against the order, so they only TryLock() them and pass over
+// busy ones (the stripe the caller already holds is passed down and used as
+// is).
 //
-// Readers never hold an item beyond their lock: Get() calls a visitor that
-// copies the value out while the stripe lock is held, so there is no
-// refcount and an evicted chunk can be reused at once.
+// Readers copy a value out while its stripe lock is held, except a large
+// value sent in place: Get()'s visitor may pin it (PinVisited), and a pinned
+// item that is freed meanwhile — deleted, replaced, evicted, moved off its
+// page — becomes a zombie, out of the index and the LRU, whose chunk the
+// last Unpin() frees. An unpinned evicted chunk is reused at once.
 //
 // Recency is a second-chance LRU: a read only sets the item's kActive bit
 // (under its stripe lock; no class lock, no relink). Eviction takes from the
@@ -37,7 +50,7 @@
 // the first operation at or after its time. No item needs an access time for
 // any of this.
 //
-// Pages move between classes (core/page_mover.cc, memcached's slab
+// Pages move between classes (core/page_mover.h, memcached's slab
 // reassignment): a page is emptied — its items relocated to free chunks of
 // the same class, or evicted — and then re-cut for another class or given
 // back to the budget. The automover does this in the background so that the
@@ -67,6 +80,7 @@
 #include "core/clock.h"
 #include "core/engine.h"
 #include "core/hash_index.h"
+#include "core/page_mover.h"
 #include "core/slab_class.h"
 #include "core/slabs.h"
 #include "core/stats.h"
@@ -75,6 +89,7 @@ namespace tinycached::core {
 
 class ItemStore final : public Engine {
  public:
+  friend class PageMover;
   using Layout = compact::ItemLayout;
   using StoredKey = compact::StoredKey;
 
@@ -147,24 +162,22 @@ class ItemStore final : public Engine {
                         char (&out)[kDeltaMaxLength], size_t* out_len,
                         absl::FunctionRef<MetaChange(const MetaItem&)> visit) override;
 
-  // `slabs reassign <src> <dst>`: schedules one page of `src` (-1: any class
-  // with a spare page; 0: memcached's global page pool, the pages moves gave
-  // back) to move to `dst` (0: back to the budget, into that pool). Without
-  // StartMaintenance() the move runs before returning.
-  ReassignResult Reassign(int src, int dst) override;
-  // `slabs automove <level>`.
-  void SetAutomove(Automove level) override { automove_.store(level, std::memory_order_relaxed); }
-  Automove automove() const override { return automove_.load(std::memory_order_relaxed); }
-  // `slabs automove ratio <r>`.
-  void SetAutomoveRatio(double r) override { automove_ratio_.store(r, std::memory_order_relaxed); }
-  double automove_ratio() const override { return automove_ratio_.load(std::memory_order_relaxed); }
-  // One automover step at `now_ms` (a steady clock): records tail ages once a
-  // second and moves at most one page. True if it moved one. The mover
-  // thread calls it; tests call it directly with their own clock.
-  bool AutomoveStep(uint64_t now_ms);
-  // Estimated age of class `cls`'s LRU tail, in ms (see AgeRing).
-  uint64_t TailAgeMs(int cls, uint64_t now_ms) const;
-  MoverStats mover_stats() const override;
+  // Page moves (core/page_mover.h). `slabs reassign <src> <dst>`: schedules
+  // one page of `src` (-1: any class with a spare page; 0: memcached's global
+  // page pool, the pages moves gave back) to move to `dst` (0: back to the
+  // budget, into that pool). Without StartMaintenance() the move runs before
+  // returning.
+  ReassignResult Reassign(int src, int dst) override { return mover_.Reassign(src, dst); }
+  // `slabs automove <level>` and `slabs automove ratio <r>`.
+  void SetAutomove(Automove level) override { mover_.SetAutomove(level); }
+  Automove automove() const override { return mover_.automove(); }
+  void SetAutomoveRatio(double r) override { mover_.SetAutomoveRatio(r); }
+  double automove_ratio() const override { return mover_.automove_ratio(); }
+  // One automover step at `now_ms` (a steady clock). The mover thread calls
+  // it; tests call it directly with their own clock.
+  bool AutomoveStep(uint64_t now_ms) { return mover_.AutomoveStep(now_ms); }
+  uint64_t TailAgeMs(int cls, uint64_t now_ms) const { return mover_.TailAgeMs(cls, now_ms); }
+  MoverStats mover_stats() const override { return mover_.stats(); }
 
   EngineKind kind() const override { return EngineKind::kSlabs; }
   const StoreOptions& options() const override { return options_; }
@@ -188,13 +201,13 @@ class ItemStore final : public Engine {
   void ReturnRawPage(uint8_t* page);
   // Called by MakeRoom() when no page of this store can be freed: frees a
   // page's worth of budget elsewhere; false if it cannot.
-  void SetRoomDonor(std::function<bool()> donor) { room_donor_ = std::move(donor); }
+  void SetRoomDonor(std::function<bool()> donor) { mover_.SetRoomDonor(std::move(donor)); }
   // With StoreOptions::index_in_limit: charges the pool for what the hash
   // index takes now (ReclaimDead() calls it, so within a second of a growth).
   void ChargeIndex();
   // Frees the page whose newest item is the oldest, back to the budget.
   // False if there is none.
-  bool ReleaseStalestPage();
+  bool ReleaseStalestPage() { return mover_.ReleaseStalestPage(); }
   void ResetStats() override;  // "stats reset": total_items and the per-class event counters
 
   size_t VisitItems(int cls, size_t limit,
@@ -269,41 +282,6 @@ class ItemStore final : public Engine {
                                        ThreadStats& stats, bool final, Need* need,
                                        uint64_t* cas_out);
 
-  // page_mover.cc. Lock order: move_mu_ first, never taken holding a stripe
-  // or class lock.
-  //
-  // Frees memory for `need` by moving one or more pages (to its class, or
-  // back to the budget for a large item). Call holding no lock.
-  void MakeRoom(const Need& need);
-  // Empties `page` of class `src` and gives it to `dst` (0: the budget).
-  // `src` may be 0 for a page taken straight from the budget.
-  bool MovePage(int src, uint8_t* page, int dst) ABSL_EXCLUSIVE_LOCKS_REQUIRED(move_mu_);
-  // `slabs reassign` once validated: src 0 takes a page from the budget.
-  void RunReassign(int src, int dst) ABSL_EXCLUSIVE_LOCKS_REQUIRED(move_mu_);
-  // The page of `src` with the fewest live chunks (spares first), or null.
-  uint8_t* PickPage(int src) const;
-  // The class, other than `except`, whose tail is oldest among those with
-  // at least `min_pages` pages; 0 if none.
-  int OldestClass(int except, size_t min_pages, uint64_t now_ms) const;
-  // For a store waiting for room: the page, of any class but `except`,
-  // whose last allocation is the oldest (so is every item in it); its class
-  // in *cls. Null if there is none.
-  uint8_t* StalestPage(int except, int* cls) const;
-  // The allocation sequence of the oldest large item near the LRU tail of the
-  // largest class, or UINT64_MAX if there is none.
-  uint64_t OldestLargeSeq() const;
-  // A page's allocation sequence for StalestPage (0 when it holds nothing).
-  uint64_t PageSeq(int cls, const uint8_t* page) const;
-  void MoverLoop();
-  // A page was charged to the budget: one fewer in memcached's terms of a
-  // global pool, if it had any.
-  void TakeFromGlobalPool() {
-    size_t n = global_pool_pages_.load(std::memory_order_relaxed);
-    while (n > 0 && !global_pool_pages_.compare_exchange_weak(n, n - 1,
-                                                               std::memory_order_relaxed)) {
-    }
-  }
-  static uint64_t SteadyMs();
   size_t ChunkIndex(const SlabClass& c, const uint8_t* it) const;
   // Frees one item near the tail of `c` (a dead one first, else the oldest
   // live one if evictions are on); `large_only` considers large items only.
@@ -399,30 +377,7 @@ class ItemStore final : public Engine {
   // Per arena slot; an entry is guarded by the mu of the class owning the page.
   std::unique_ptr<PageState[]> page_state_;
 
-  // The page mover (page_mover.cc).
-  absl::Mutex move_mu_;                    // one page move at a time
-  absl::Mutex mover_mu_;                   // the mover thread's queue and stop flag
-  struct ReassignRequest {
-    int src, dst;
-  };
-  std::optional<ReassignRequest> request_ ABSL_GUARDED_BY(mover_mu_);
-  bool stop_mover_ ABSL_GUARDED_BY(mover_mu_) = false;
-  std::thread mover_;
-  std::atomic<Automove> automove_;
-  std::atomic<double> automove_ratio_;
-  uint64_t last_age_sample_ms_ = 0;        // mover thread only (or a test)
-  std::atomic<bool> move_running_{false};
-  std::atomic<uint64_t> alloc_seq_{0};     // numbers handed out in blocks (NextAllocSeq)
-  // A class that owns nothing gets its first page by a page move (within
-  // -m) rather than past the limit, as memcached grants it. Off with -M or
-  // no_slab_reassign, where memcached's grant is the only way.
-  const bool room_by_moving_;
-  // memcached's global page pool: pages the mover gave back to the budget
-  // and no class has taken since (`slabs reassign 0 <dst>` takes from it).
-  std::atomic<size_t> global_pool_pages_{0};
-  std::atomic<uint64_t> slabs_moved_{0}, rescues_{0}, evictions_nomem_{0}, busy_items_{0};
 
-  std::function<bool()> room_donor_;  // set before StartMaintenance()
   absl::Mutex index_charge_mu_;
   size_t index_charged_ ABSL_GUARDED_BY(index_charge_mu_) = 0;  // bytes of the index in pool_
   std::atomic<uint64_t> cas_counter_{0};
@@ -435,6 +390,10 @@ class ItemStore final : public Engine {
   bool stop_sweeper_ ABSL_GUARDED_BY(flush_mu_) = false;
   std::thread sweeper_;                    // started by StartMaintenance()
   std::atomic<RelTime> oldest_live_{0};    // reported only (stats settings "oldest")
+  std::atomic<uint64_t> alloc_seq_{0};     // numbers handed out in blocks (NextAllocSeq)
+
+  // Last: its thread stops first, while everything it moves still exists.
+  PageMover mover_;
 };
 
 }  // namespace tinycached::core

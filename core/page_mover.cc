@@ -15,9 +15,10 @@
 //      order, so it never blocks; a busy stripe is retried on the next pass,
 //      with S's lock let go in between) and either relocates the item to a
 //      free chunk of S elsewhere — copy, then the index and the LRU point at
-//      the copy — or, when S has none, evicts it. Nothing keeps an address
-//      past its lock (readers copy out), so no item is ever in use by anyone
-//      who does not hold its stripe lock.
+//      the copy — or, when S has none, evicts it. An item pinned by a
+//      reply being sent is copied all the same; the original stays behind
+//      as a zombie until its last Unpin(), and a page still holding zombies
+//      after kZombieWaitMs is given back to S instead of moved.
 //   4. The empty page leaves S; no reference into it is stored anywhere, so
 //      the PagePool re-cuts it for D (it joins D.spare) or returns it.
 //   Page references (compact/ref.h) stay valid throughout: a reference
@@ -36,6 +37,8 @@
 //     its own class (or a large item that needs bytes, not a chunk): run on
 //     the storing thread, holding no lock.
 //   Ages come from AgeRing (core/slab_class.h): no item carries a time.
+#include "core/page_mover.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -55,21 +58,45 @@ constexpr uint64_t kZombieWaitMs = 200;
 
 }  // namespace
 
-uint64_t ItemStore::SteadyMs() {
+PageMover::PageMover(ItemStore& store, const StoreOptions& options)
+    : s_(store),
+      room_by_moving_(options.evict && options.slab_reassign),
+      automove_(options.automove),
+      automove_ratio_(options.automove_ratio) {}
+
+void PageMover::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void PageMover::Stop() {
+  if (!thread_.joinable()) return;
+  {
+    absl::MutexLock lock(&mover_mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+void PageMover::TakeFromGlobalPool() {
+  size_t n = global_pool_pages_.load(std::memory_order_relaxed);
+  while (n > 0 &&
+         !global_pool_pages_.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+  }
+}
+
+uint64_t PageMover::SteadyMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
 }
 
-uint8_t* ItemStore::PickPage(int src) const {
-  const SlabClass& c = slab_classes_[src];
+uint8_t* PageMover::PickPage(int src) const {
+  const SlabClass& c = s_.slab_classes_[src];
   absl::MutexLock lock(&c.mu);
   if (!c.spare.empty()) return c.spare.back();
   uint8_t* best = nullptr;
   uint32_t best_live = UINT32_MAX;
   for (uint8_t* page : c.page_list) {
     if (page == c.draining) continue;
-    const PageState& ps = page_state_[pool_.SlotOf(page)];
+    const PageState& ps = s_.page_state_[s_.pool_.SlotOf(page)];
     if (ps.zombies > 0) continue;  // held by replies being sent; it could not empty
     const uint32_t live = ps.live;
     if (live < best_live) {
@@ -80,24 +107,24 @@ uint8_t* ItemStore::PickPage(int src) const {
   return best;
 }
 
-uint64_t ItemStore::TailAgeMs(int cls, uint64_t now_ms) const {
-  const SlabClass& c = slab_classes_[cls];
+uint64_t PageMover::TailAgeMs(int cls, uint64_t now_ms) const {
+  const SlabClass& c = s_.slab_classes_[cls];
   absl::MutexLock lock(&c.mu);
   // A class with pages and no items is all free memory: the best donor.
   if (c.items == 0) return c.pages > 0 ? UINT64_MAX : 0;
-  const uint64_t window_ms = static_cast<uint64_t>(std::max(options_.automove_window, 1)) * 1000;
+  const uint64_t window_ms = static_cast<uint64_t>(std::max(s_.options_.automove_window, 1)) * 1000;
   return c.ages.TailAgeMs(now_ms, c.links, c.items, window_ms);
 }
 
-uint8_t* ItemStore::StalestPage(int except, int* cls) const {
+uint8_t* PageMover::StalestPage(int except, int* cls) const {
   uint8_t* best = nullptr;
   uint64_t best_seq = UINT64_MAX;
-  for (int i = 1; i <= classes_.count(); ++i) {
+  for (int i = 1; i <= s_.classes_.count(); ++i) {
     if (i == except) continue;
-    const SlabClass& c = slab_classes_[i];
+    const SlabClass& c = s_.slab_classes_[i];
     absl::MutexLock lock(&c.mu);
     for (uint8_t* page : c.page_list) {
-      const PageState& ps = page_state_[pool_.SlotOf(page)];
+      const PageState& ps = s_.page_state_[s_.pool_.SlotOf(page)];
       if (page == c.draining || ps.zombies > 0) continue;
       // A spare page holds nothing: it goes first.
       const uint64_t seq = ps.live == 0 ? 0 : ps.last_alloc;
@@ -111,26 +138,26 @@ uint8_t* ItemStore::StalestPage(int except, int* cls) const {
   return best;
 }
 
-uint64_t ItemStore::OldestLargeSeq() const {
-  const SlabClass& c = slab_classes_[classes_.count()];
+uint64_t PageMover::OldestLargeSeq() const {
+  const SlabClass& c = s_.slab_classes_[s_.classes_.count()];
   absl::MutexLock lock(&c.mu);
   int searched = 0;
   for (const uint8_t* it = c.tail; it != nullptr && searched < 1000;
-       it = layout_.Prev(it), ++searched) {
-    if ((layout_.Flags(it) & compact::kLarge) != 0) {
-      return page_state_[pool_.SlotOf(it)].last_alloc;
+       it = s_.layout_.Prev(it), ++searched) {
+    if ((s_.layout_.Flags(it) & compact::kLarge) != 0) {
+      return s_.page_state_[s_.pool_.SlotOf(it)].last_alloc;
     }
   }
   return UINT64_MAX;
 }
 
-int ItemStore::OldestClass(int except, size_t min_pages, uint64_t now_ms) const {
+int PageMover::OldestClass(int except, size_t min_pages, uint64_t now_ms) const {
   int best = 0;
   uint64_t best_age = 0;
-  for (int i = 1; i <= classes_.count(); ++i) {
+  for (int i = 1; i <= s_.classes_.count(); ++i) {
     if (i == except) continue;
     {
-      const SlabClass& c = slab_classes_[i];
+      const SlabClass& c = s_.slab_classes_[i];
       absl::MutexLock lock(&c.mu);
       if (c.pages < min_pages) continue;
     }
@@ -143,11 +170,11 @@ int ItemStore::OldestClass(int except, size_t min_pages, uint64_t now_ms) const 
   return best;
 }
 
-bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
+bool PageMover::MovePage(int src, uint8_t* page, int dst) {
   if (page == nullptr) return false;
-  SlabClass& c = slab_classes_[src];
-  const size_t slot = pool_.SlotOf(page);
-  move_running_.store(true, std::memory_order_relaxed);
+  SlabClass& c = s_.slab_classes_[src];
+  const size_t slot = s_.pool_.SlotOf(page);
+  running_.store(true, std::memory_order_relaxed);
   bool drained_already = false;
   {
     absl::MutexLock lock(&c.mu);
@@ -162,16 +189,16 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
       uint8_t* kept_head = nullptr;
       uint8_t* kept_tail = nullptr;
       for (uint8_t* it = c.free_list; it != nullptr;) {
-        uint8_t* next = layout_.Next(it);
-        if (pool_.SlotOf(it) == slot) {
-          c.drain_free[ChunkIndex(c, it)] = true;
+        uint8_t* next = s_.layout_.Next(it);
+        if (s_.pool_.SlotOf(it) == slot) {
+          c.drain_free[s_.ChunkIndex(c, it)] = true;
           --c.free_count;
         } else {
-          layout_.SetNext(it, nullptr);
+          s_.layout_.SetNext(it, nullptr);
           if (kept_tail == nullptr) {
             kept_head = it;
           } else {
-            layout_.SetNext(kept_tail, it);
+            s_.layout_.SetNext(kept_tail, it);
           }
           kept_tail = it;
         }
@@ -179,8 +206,8 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
       }
       c.free_list = kept_head;
       // Chunks past the cursor were never used.
-      if (c.cursor_left > 0 && pool_.SlotOf(c.cursor) == slot) {
-        for (size_t i = ChunkIndex(c, c.cursor); i < c.per_page; ++i) c.drain_free[i] = true;
+      if (c.cursor_left > 0 && s_.pool_.SlotOf(c.cursor) == slot) {
+        for (size_t i = s_.ChunkIndex(c, c.cursor); i < c.per_page; ++i) c.drain_free[i] = true;
         c.cursor = nullptr;
         c.cursor_left = 0;
       }
@@ -191,7 +218,7 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
     for (;;) {
       {
         absl::MutexLock lock(&c.mu);
-        if (page_state_[slot].inflight == 0) break;
+        if (s_.page_state_[slot].inflight == 0) break;
       }
       std::this_thread::yield();
     }
@@ -204,24 +231,24 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
         for (size_t i = 0; i < c.per_page; ++i) {
           if (c.drain_free[i]) continue;
           uint8_t* it = page + i * c.chunk_size;
-          const uint64_t hash = index_.HashOfItem(it);
+          const uint64_t hash = s_.index_.HashOfItem(it);
           const size_t stripe = HashIndex::StripeOf(hash);
-          absl::Mutex& mu = index_.StripeLockAt(stripe);
+          absl::Mutex& mu = s_.index_.StripeLockAt(stripe);
           if (!mu.TryLock()) {  // held by a thread that may wait for c.mu
             ++busy;
             continue;
           }
-          PinEntry* pin = FindPin(stripe, it);
+          ItemStore::PinEntry* pin = s_.FindPin(stripe, it);
           if (pin != nullptr && pin->zombie) {  // unlinked; a reply still reads it
             ++zombies;
             mu.Unlock();
             continue;
           }
           uint8_t* to = nullptr;
-          if (Check(it) == Liveness::kLive) {
+          if (s_.Check(it) == ItemStore::Liveness::kLive) {
             if (c.free_list != nullptr) {
               to = c.free_list;
-              c.free_list = layout_.Next(to);
+              c.free_list = s_.layout_.Next(to);
               --c.free_count;
             } else if (c.cursor_left > 0 || !c.spare.empty()) {
               if (c.cursor_left == 0) {
@@ -235,28 +262,28 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
             }
           }
           if (to != nullptr) {
-            std::memcpy(to, it, layout_.TotalSize(it));
-            index_.Replace(hash, it, to);
-            c.LruReplace(layout_, it, to);
-            ++page_state_[pool_.SlotOf(to)].live;
+            std::memcpy(to, it, s_.layout_.TotalSize(it));
+            s_.index_.Replace(hash, it, to);
+            c.LruReplace(s_.layout_, it, to);
+            ++s_.page_state_[s_.pool_.SlotOf(to)].live;
             if (pin != nullptr) {
               pin->zombie = true;  // the copy lives on; the original waits for its reply
-              ++page_state_[slot].zombies;
+              ++s_.page_state_[slot].zombies;
               ++zombies;
             } else {
-              --page_state_[slot].live;
+              --s_.page_state_[slot].live;
               c.drain_free[i] = true;
             }
             rescues_.fetch_add(1, std::memory_order_relaxed);
           } else {
             // Dead, or no free chunk left in the class: it goes.
-            if (Check(it) == Liveness::kLive) {
+            if (s_.Check(it) == ItemStore::Liveness::kLive) {
               evictions_nomem_.fetch_add(1, std::memory_order_relaxed);
             } else {
               ++c.reclaimed;
             }
-            index_.Remove(hash, it);
-            ReleaseLocked(c, it);  // marks drain_free, or leaves a zombie
+            s_.index_.Remove(hash, it);
+            s_.ReleaseLocked(c, it);  // marks drain_free, or leaves a zombie
             if (pin != nullptr) ++zombies;
           }
           mu.Unlock();
@@ -271,13 +298,13 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
         for (size_t i = 0; i < c.per_page; ++i) {
           if (!c.drain_free[i]) continue;
           uint8_t* it = page + i * c.chunk_size;
-          layout_.SetNext(it, c.free_list);
+          s_.layout_.SetNext(it, c.free_list);
           c.free_list = it;
           ++c.free_count;
         }
         c.draining = nullptr;
         c.drain_free.clear();
-        move_running_.store(false, std::memory_order_relaxed);
+        running_.store(false, std::memory_order_relaxed);
         return false;
       }
       std::this_thread::sleep_for(std::chrono::microseconds(pass < 10 ? 50 : 1000));
@@ -291,32 +318,32 @@ bool ItemStore::MovePage(int src, uint8_t* page, int dst) {
       c.draining = nullptr;
       c.drain_free.clear();
     }
-    page_state_[slot] = PageState{};
+    s_.page_state_[slot] = PageState{};
   }
   if (dst == 0) {
-    pool_.FreePage(page);
+    s_.pool_.FreePage(page);
     global_pool_pages_.fetch_add(1, std::memory_order_relaxed);
   } else {
-    SlabClass& d = slab_classes_[dst];
-    pool_.RecutPage(page, static_cast<uint8_t>(dst), static_cast<uint32_t>(d.chunk_size));
+    SlabClass& d = s_.slab_classes_[dst];
+    s_.pool_.RecutPage(page, static_cast<uint8_t>(dst), static_cast<uint32_t>(d.chunk_size));
     absl::MutexLock lock(&d.mu);
     d.spare.push_back(page);
     d.page_list.push_back(page);
     ++d.pages;
   }
   slabs_moved_.fetch_add(1, std::memory_order_relaxed);
-  move_running_.store(false, std::memory_order_relaxed);
+  running_.store(false, std::memory_order_relaxed);
   return true;
 }
 
-void ItemStore::MakeRoom(const Need& need) {
-  if (!options_.slab_reassign) return;
+void PageMover::MakeRoom(int cls, size_t ntotal) {
+  if (!s_.options_.slab_reassign) return;
   absl::MutexLock move(&move_mu_);
-  const bool large = classes_.IsLarge(need.ntotal);
+  const bool large = s_.classes_.IsLarge(ntotal);
   auto enough = [&] {
-    if (large) return pool_.available() >= need.ntotal;
-    if (pool_.available() >= classes_.page_size()) return true;  // a new page fits
-    SlabClass& c = slab_classes_[need.cls];
+    if (large) return s_.pool_.available() >= ntotal;
+    if (s_.pool_.available() >= s_.classes_.page_size()) return true;  // a new page fits
+    SlabClass& c = s_.slab_classes_[cls];
     absl::MutexLock lock(&c.mu);
     return c.FreeChunks() > 0;  // another store made room meanwhile
   };
@@ -325,55 +352,46 @@ void ItemStore::MakeRoom(const Need& need) {
   // A large item takes bytes, so its pages go back to the budget (first
   // pages granted past the limit are paid back here too); a slab class gets
   // the page itself.
-  for (size_t i = 0; i < pool_.max_slots() && !enough(); ++i) {
+  for (size_t i = 0; i < s_.pool_.max_slots() && !enough(); ++i) {
     int src = 0;
-    uint8_t* page = StalestPage(large ? 0 : need.cls, &src);
+    uint8_t* page = StalestPage(large ? 0 : cls, &src);
     const uint64_t page_seq = page == nullptr ? UINT64_MAX : PageSeq(src, page);
     if (OldestLargeSeq() < page_seq) {
-      SlabClass& c = slab_classes_[classes_.count()];
+      SlabClass& c = s_.slab_classes_[s_.classes_.count()];
       absl::MutexLock lock(&c.mu);
-      if (ReclaimOrEvictLocked(c, nullptr, kNoStripe, /*large_only=*/true)) continue;
+      if (s_.ReclaimOrEvictLocked(c, nullptr, ItemStore::kNoStripe, /*large_only=*/true)) continue;
     }
     // Nothing of ours to free: the engine in front of this store may have
     // memory to give back (TinyStore's slot table).
     if (page == nullptr && room_donor_ && room_donor_()) continue;
-    if (page == nullptr || !MovePage(src, page, large ? 0 : need.cls)) return;
+    if (page == nullptr || !MovePage(src, page, large ? 0 : cls)) return;
     if (!large) return;
   }
 }
 
-bool ItemStore::ReleaseStalestPage() {
+bool PageMover::ReleaseStalestPage() {
   absl::MutexLock move(&move_mu_);
   int src = 0;
   uint8_t* page = StalestPage(0, &src);
   return page != nullptr && MovePage(src, page, 0);
 }
 
-uint8_t* ItemStore::TakeRawPage() {
-  uint8_t* page = pool_.NewPage(/*first_of_class=*/false, 0,
-                                static_cast<uint32_t>(classes_.page_size()));
-  if (page != nullptr) TakeFromGlobalPool();
-  return page;
-}
-
-void ItemStore::ReturnRawPage(uint8_t* page) { pool_.FreePage(page); }
-
-uint64_t ItemStore::PageSeq(int cls, const uint8_t* page) const {
-  const SlabClass& c = slab_classes_[cls];
+uint64_t PageMover::PageSeq(int cls, const uint8_t* page) const {
+  const SlabClass& c = s_.slab_classes_[cls];
   absl::MutexLock lock(&c.mu);
-  const PageState& ps = page_state_[pool_.SlotOf(page)];
+  const PageState& ps = s_.page_state_[s_.pool_.SlotOf(page)];
   return ps.live == 0 ? 0 : ps.last_alloc;
 }
 
-void ItemStore::RunReassign(int src, int dst) {
+void PageMover::RunReassign(int src, int dst) {
   if (src != 0) {
     MovePage(src, PickPage(src), dst);
     return;
   }
   // From the unassigned budget: a fresh page.
-  SlabClass& d = slab_classes_[dst];
+  SlabClass& d = s_.slab_classes_[dst];
   absl::MutexLock lock(&d.mu);
-  if (uint8_t* page = pool_.NewPage(/*first_of_class=*/false, static_cast<uint8_t>(dst),
+  if (uint8_t* page = s_.pool_.NewPage(/*first_of_class=*/false, static_cast<uint8_t>(dst),
                                     static_cast<uint32_t>(d.chunk_size))) {
     d.spare.push_back(page);
     d.page_list.push_back(page);
@@ -383,35 +401,35 @@ void ItemStore::RunReassign(int src, int dst) {
   }
 }
 
-ReassignResult ItemStore::Reassign(int src, int dst) {
+ReassignResult PageMover::Reassign(int src, int dst) {
   {
     absl::MutexLock lock(&mover_mu_);
-    if (request_.has_value() || move_running_.load(std::memory_order_relaxed)) {
+    if (request_.has_value() || running_.load(std::memory_order_relaxed)) {
       return ReassignResult::kBusy;
     }
   }
   if (src == dst) return ReassignResult::kSame;
-  const int n = classes_.count();
+  const int n = s_.classes_.count();
   if (src == -1) {
     // "Any class": the first, after dst, with a page to spare.
     for (int k = 1; k <= n && src == -1; ++k) {
       const int i = (dst + k - 1) % n + 1;
       if (i == dst) continue;
-      const SlabClass& c = slab_classes_[i];
+      const SlabClass& c = s_.slab_classes_[i];
       absl::MutexLock lock(&c.mu);
       if (c.pages >= 2) src = i;
     }
   }
   if (src < 0 || src > n || dst < 0 || dst > n) return ReassignResult::kBadClass;
   size_t src_pages = std::min(global_pool_pages_.load(std::memory_order_relaxed),
-                              pool_.available() / classes_.page_size());
+                              s_.pool_.available() / s_.classes_.page_size());
   if (src != 0) {
-    const SlabClass& c = slab_classes_[src];
+    const SlabClass& c = s_.slab_classes_[src];
     absl::MutexLock lock(&c.mu);
     src_pages = c.pages;
   }
   if (src_pages < 2) return ReassignResult::kNoSpare;
-  if (!mover_.joinable()) {
+  if (!thread_.joinable()) {
     absl::MutexLock move(&move_mu_);
     RunReassign(src, dst);
     return ReassignResult::kOk;
@@ -422,23 +440,23 @@ ReassignResult ItemStore::Reassign(int src, int dst) {
   return ReassignResult::kOk;
 }
 
-bool ItemStore::AutomoveStep(uint64_t now_ms) {
+bool PageMover::AutomoveStep(uint64_t now_ms) {
   if (last_age_sample_ms_ == 0 || now_ms - last_age_sample_ms_ >= kAgeSampleMs) {
-    for (int i = 1; i <= classes_.count(); ++i) {
-      SlabClass& c = slab_classes_[i];
+    for (int i = 1; i <= s_.classes_.count(); ++i) {
+      SlabClass& c = s_.slab_classes_[i];
       absl::MutexLock lock(&c.mu);
       c.ages.Record(now_ms, c.links);
     }
     last_age_sample_ms_ = now_ms;
   }
   const Automove level = automove();
-  if (level == Automove::kOff || !options_.slab_reassign) return false;
+  if (level == Automove::kOff || !s_.options_.slab_reassign) return false;
 
   int hungry = 0;
   uint64_t hungry_age = 0;
   int spare_src = 0;
-  for (int i = 1; i <= classes_.count(); ++i) {
-    SlabClass& c = slab_classes_[i];
+  for (int i = 1; i <= s_.classes_.count(); ++i) {
+    SlabClass& c = s_.slab_classes_[i];
     bool pressed = false;
     {
       absl::MutexLock lock(&c.mu);
@@ -464,7 +482,7 @@ bool ItemStore::AutomoveStep(uint64_t now_ms) {
   // cannot be relocated: never with -M, which promises no evictions (its
   // refusals are pressure too, but a store refused stays refused). Spare
   // pages above still go back: their items all fit the free chunks left.
-  if (hungry == 0 || !options_.evict) return false;
+  if (hungry == 0 || !s_.options_.evict) return false;
   const int src = OldestClass(hungry, 2, now_ms);
   if (src == 0) return false;
   const uint64_t src_age = TailAgeMs(src, now_ms);
@@ -476,7 +494,7 @@ bool ItemStore::AutomoveStep(uint64_t now_ms) {
   return MovePage(src, PickPage(src), hungry);
 }
 
-void ItemStore::MoverLoop() {
+void PageMover::Loop() {
   bool busy = false;
   for (;;) {
     std::optional<ReassignRequest> request;
@@ -484,12 +502,12 @@ void ItemStore::MoverLoop() {
       absl::MutexLock lock(&mover_mu_);
       mover_mu_.AwaitWithTimeout(
           absl::Condition(
-              +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mover_mu_) {
-                return s->stop_mover_ || s->request_.has_value();
+              +[](PageMover* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mover_mu_) {
+                return m->stop_ || m->request_.has_value();
               },
               this),
           absl::Milliseconds(busy ? 10 : 100));
-      if (stop_mover_) return;
+      if (stop_) return;
       request = request_;
     }
     if (request.has_value()) {
@@ -504,15 +522,15 @@ void ItemStore::MoverLoop() {
   }
 }
 
-MoverStats ItemStore::mover_stats() const {
+MoverStats PageMover::stats() const {
   MoverStats s;
   s.slabs_moved = slabs_moved_.load(std::memory_order_relaxed);
   s.rescues = rescues_.load(std::memory_order_relaxed);
   s.evictions_nomem = evictions_nomem_.load(std::memory_order_relaxed);
   s.busy_items = busy_items_.load(std::memory_order_relaxed);
-  s.running = move_running_.load(std::memory_order_relaxed);
+  s.running = running_.load(std::memory_order_relaxed);
   s.global_page_pool = std::min(global_pool_pages_.load(std::memory_order_relaxed),
-                                pool_.available() / classes_.page_size());
+                                s_.pool_.available() / s_.classes_.page_size());
   return s;
 }
 

@@ -1,0 +1,226 @@
+// core/item_upkeep.cc — what ItemStore does besides serving keys: flush_all
+// (an epoch step, then the sweeper), the crawler's reclaim of dead items, the
+// hash index's charge against -m, and the numbers `stats` and the admin
+// commands read (snapshots, totals, item walks).
+#include <algorithm>
+#include <thread>
+
+#include "core/item_store.h"
+
+namespace tinycached::core {
+namespace {
+
+using compact::kFetched;
+
+}  // namespace
+
+void ItemStore::FlushAll(int64_t delay) {
+  const RelTime now = clock_->Now();
+  const RelTime when = delay > 0 ? clock_->ToRelative(delay) : now;
+  // memcached's "oldest" setting, for stats.
+  oldest_live_.store(options_.cas_enabled ? when - 1 : when, std::memory_order_relaxed);
+  // memcached takes a unique for its oldest_cas when the flush is due within
+  // a second: the next item stored gets the one after it.
+  if (options_.cas_enabled && when <= now + 1) NextCas();
+  if (when > now) {
+    pending_flush_.store(when, std::memory_order_relaxed);  // replaces an earlier one
+    return;
+  }
+  pending_flush_.store(0, std::memory_order_relaxed);  // an immediate flush cancels it
+  FlushNow();
+}
+
+void ItemStore::RunPendingFlush(RelTime due) {
+  // One caller wins the exchange and flushes; the others go on (their items
+  // are already dead, or will be as soon as the winner flips the epoch).
+  if (pending_flush_.compare_exchange_strong(due, 0, std::memory_order_relaxed)) FlushNow();
+}
+
+void ItemStore::StartMaintenance() {
+  index_.StartMaintainer();
+  sweeper_ = std::thread([this] { SweeperLoop(); });
+  mover_.Start();
+}
+
+void ItemStore::FlushNow() {
+  absl::MutexLock flush(&flush_mu_);
+  // The previous flush's sweep must be done, not just started: flipping the
+  // parity back before then would bring its unswept items back to life.
+  flush_mu_.Await(absl::Condition(
+      +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
+        return !s->sweep_pending_;
+      },
+      this));
+  // From this store on, items of the old parity are dead to every reader.
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  if (sweeper_.joinable()) {
+    sweep_pending_ = true;  // the sweeper takes it from here
+  } else {
+    SweepLocked();
+  }
+}
+
+void ItemStore::SweeperLoop() {
+  absl::MutexLock flush(&flush_mu_);
+  for (;;) {
+    flush_mu_.Await(absl::Condition(
+        +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
+          return s->sweep_pending_ || s->stop_sweeper_;
+        },
+        this));
+    if (stop_sweeper_) return;
+    SweepLocked();
+    sweep_pending_ = false;
+  }
+}
+
+void ItemStore::SweepLocked() {
+  std::vector<uint8_t*> doomed;
+  for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
+    absl::MutexLock lock(&index_.StripeLockAt(stripe));
+    doomed.clear();
+    index_.ForEachInStripe(stripe, [&](uint8_t* it) {
+      if (Flushed(it)) doomed.push_back(it);
+    });
+    for (uint8_t* it : doomed) Unlink(index_.HashOfItem(it), it);
+  }
+}
+
+size_t ItemStore::ReclaimDead(size_t budget) {
+  MaybeRunPendingFlush();
+  ChargeIndex();
+  size_t reclaimed = 0;
+  for (int i = 1; i <= classes_.count(); ++i) {
+    SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    size_t seen = 0;
+    for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
+      uint8_t* prev = layout_.Prev(it);  // `it` may be freed below
+      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false)) ++reclaimed;
+      it = prev;
+    }
+  }
+  return reclaimed;
+}
+
+void ItemStore::ChargeIndex() {
+  if (!options_.index_in_limit) return;
+  absl::MutexLock lock(&index_charge_mu_);
+  const size_t now = index_.bytes();
+  if (now > index_charged_) pool_.ChargeOver(now - index_charged_);
+  if (now < index_charged_) pool_.Uncharge(index_charged_ - now);
+  index_charged_ = now;
+}
+
+std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
+  std::vector<ClassSnapshot> out;
+  const RelTime now = clock_->Now();
+  for (int i = 1; i <= classes_.count(); ++i) {
+    const SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    if (c.pages == 0 && c.items == 0 && c.total_items == 0) continue;
+    ClassSnapshot s;
+    s.id = i;
+    s.chunk_size = c.chunk_size;
+    s.per_page = c.per_page;
+    s.pages = c.pages;
+    s.items = c.items;
+    s.free_chunks = c.FreeChunks();
+    s.bytes = c.bytes;
+    // The tail's access time is written under its item lock, not this one: a
+    // racy but harmless read, as memcached's own "age".
+    s.age = c.tail != nullptr && layout_.has_time() ? now - layout_.Time(c.tail) : 0;
+    s.evicted = c.evicted;
+    s.evicted_nonzero = c.evicted_nonzero;
+    s.evicted_unfetched = c.evicted_unfetched;
+    s.evicted_time = c.evicted_time;
+    s.outofmemory = c.outofmemory;
+    s.reclaimed = c.reclaimed;
+    s.expired_unfetched = c.expired_unfetched;
+    out.push_back(s);
+  }
+  return out;
+}
+
+EngineStats ItemStore::engine_stats() const {
+  EngineStats s;
+  s.kind = EngineKind::kSlabs;
+  s.hash_power_level = index_.hashpower();
+  s.hash_bytes = index_.bytes();
+  s.hash_expanding = index_.expanding();
+  return s;
+}
+
+LayoutReport ItemStore::layout_report() const {
+  LayoutReport r;
+  r.header_bytes = layout_.header_size();
+  r.ref_bytes = layout_.refs().width();
+  r.chunk_max = classes_.chunk_max();
+  r.page_size = classes_.page_size();
+  r.classes.reserve(classes_.count());
+  for (int i = 1; i <= classes_.count(); ++i) {
+    r.classes.push_back({classes_.ChunkSize(i), classes_.PerPage(i)});
+  }
+  return r;
+}
+
+StoreTotals ItemStore::Totals() const {
+  StoreTotals t;
+  for (int i = 1; i <= classes_.count(); ++i) {
+    const SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    t.curr_items += c.items;
+    t.total_items += c.total_items;
+    t.bytes += c.bytes;
+    t.evictions += c.evicted;
+    t.reclaimed += c.reclaimed;
+    t.expired_unfetched += c.expired_unfetched;
+    t.evicted_unfetched += c.evicted_unfetched;
+  }
+  t.malloced = pool_.used();
+  return t;
+}
+
+size_t ItemStore::VisitItems(int cls, size_t limit,
+                             absl::FunctionRef<void(const ItemInfo&)> visit) {
+  if (cls < 1 || cls > classes_.count()) return 0;
+  MaybeRunPendingFlush();
+  SlabClass& c = slab_classes_[cls];
+  absl::MutexLock lock(&c.mu);
+  size_t visited = 0;
+  for (uint8_t* it = c.head; it != nullptr && visited < limit; it = layout_.Next(it)) {
+    // The item's fields belong to its stripe lock (lock order: stripe, then
+    // class): only try it, and pass over an item someone is using.
+    const size_t stripe = HashIndex::StripeOf(index_.HashOfItem(it));
+    absl::Mutex& mu = index_.StripeLockAt(stripe);
+    if (!mu.TryLock()) continue;
+    if (Check(it) == Liveness::kLive) {
+      char buf[compact::kMaxKeyLength];
+      ItemInfo info;
+      info.key = layout_.Key(it, buf);
+      info.value_bytes = layout_.ValueLength(it);
+      info.total_bytes = layout_.TotalSize(it);
+      info.exptime = layout_.Exptime(it);
+      info.last_access = layout_.Time(it);
+      info.cas = layout_.Cas(it);
+      info.fetched = (layout_.Flags(it) & kFetched) != 0;
+      info.cls = cls;
+      visit(info);
+      ++visited;
+    }
+    mu.Unlock();
+  }
+  return visited;
+}
+
+void ItemStore::ResetStats() {
+  for (int i = 1; i <= classes_.count(); ++i) {
+    SlabClass& c = slab_classes_[i];
+    absl::MutexLock lock(&c.mu);
+    c.total_items = 0;
+    c.evicted = c.evicted_nonzero = c.evicted_unfetched = 0;
+    c.outofmemory = c.reclaimed = c.expired_unfetched = 0;
+  }
+}
+
+}  // namespace tinycached::core
