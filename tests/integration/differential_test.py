@@ -34,7 +34,7 @@ Normalisations (the only ones):
   * in meta replies (VA HD EN NF NS EX ME lines) CAS values (c<N>, cas=<N>) are renamed the
     same way, and the numbers that follow the one-second clock are hidden: t<N> (N >= 0), l<N>,
     me's exp= (unless -1) and la=, and, under a preset other than stock, me's cls= and size=
-    (the layout's own); server/protocol/meta_test.cc checks them exactly on a fake clock.
+    (the layout's own); tests/server/protocol/meta_test.cc checks them exactly on a fake clock.
 
 Special chunk markers: Later(n) waits, still reading, until the server's own clock reads n seconds
 past the second in which the case began (expiry and delayed flush: see Later and exchange());
