@@ -35,8 +35,9 @@ def tracked_files(root):
         for d, subdirs, files in os.walk(root):
             subdirs[:] = [s for s in subdirs if not s.startswith((".", "build"))]
             names += [os.path.relpath(os.path.join(d, f), root) for f in files]
-    return [n for n in names
-            if n.endswith(SCANNED_SUFFIXES) or os.path.basename(n) == "CMakeLists.txt"]
+    own = os.path.basename(__file__)  # this file names missing paths on purpose
+    return [n for n in names if os.path.basename(n) != own and
+            (n.endswith(SCANNED_SUFFIXES) or os.path.basename(n) == "CMakeLists.txt")]
 
 
 def expand_braces(path):
