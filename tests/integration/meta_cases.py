@@ -1,7 +1,7 @@
 """The `meta` category of the differential test: memcached 1.6.18's meta commands
 (mg ms md ma mn me), every flag, their errors, and how they mix with the text commands.
 
-Imported by differential_test.py, which calls add(case, Fn, Later, NOCAS).
+Imported by differential_cases.py, which calls add(case, Fn, Later, NOCAS).
 Every reply is compared byte for byte after differential_test.normalise(), which renames CAS
 values (c<N>, cas=<N>) like the uniques of VALUE lines and hides the numbers that depend on the
 one-second clock (t<N> for N >= 0, l<N>, and me's exp= and la=).
