@@ -21,7 +21,6 @@ using compact::kEpoch;
 using compact::kFetched;
 using compact::kLarge;
 
-
 }  // namespace
 
 namespace {
@@ -219,6 +218,25 @@ uint8_t* ItemStore::SetExptimeWord(uint64_t hash, uint8_t* it, uint32_t word) {
   return fresh;
 }
 
+template <typename Op>
+auto ItemStore::WithRoom(Op op) {
+  for (int attempt = 0;; ++attempt) {
+    const bool final = !options_.evict || attempt == kRoomRetries;
+    Need need;
+    auto r = op(final, &need);
+    if (need.cls == 0) return r;
+    if (need.busy_stripe != kNoStripe) {
+      // What it would have evicted is under a stripe lock that another store
+      // holds while it waits for the class lock this one just let go of:
+      // wait for that store (holding nothing) rather than retry at once —
+      // on one CPU an immediate retry can run out of retries before the
+      // other store is scheduled at all.
+      absl::MutexLock wait(&index_.StripeLockAt(need.busy_stripe));
+    }
+    mover_.MakeRoom(need.cls, need.ntotal, need.keep);
+  }
+}
+
 StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
                              int64_t exptime, std::string_view value, uint64_t cas_unique,
                              ThreadStats& stats) {
@@ -232,28 +250,16 @@ StoreResult ItemStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
                                  uint64_t* cas_out) {
   MaybeRunPendingFlush();
   if (cas_out != nullptr) *cas_out = 0;
-  for (int attempt = 0;; ++attempt) {
-    // With evictions on, a store that found no room waits for a page to be
-    // freed for it (holding no lock), then starts over.
-    const bool final = !options_.evict || attempt == kRoomRetries;
-    Need need;
-    if (std::optional<StoreResult> r = StoreOnce(mode, key, flags, exptime, value, cas_unique,
-                                                 meta, stats, final, &need, cas_out)) {
-      return *r;
-    }
-    if (need.busy_stripe != kNoStripe) {
-      // What it would have evicted is under a stripe lock that another store
-      // holds while it waits for the class lock this one just let go of:
-      // wait for that store (holding nothing) rather than retry at once —
-      // on one CPU an immediate retry can run out of retries before the
-      // other store is scheduled at all.
-      absl::MutexLock wait(&index_.StripeLockAt(need.busy_stripe));
-    }
-    mover_.MakeRoom(need.cls, need.ntotal);
-  }
+  const StoreResult r = WithRoom([&](bool final, Need* need) {
+    return StoreOnce(mode, key, flags, exptime, value, cas_unique, meta, stats, final, need,
+                     cas_out);
+  });
+  // A set that cannot be stored leaves no stale value behind (memcached).
+  if (r == StoreResult::kTooLarge && mode == StoreMode::kSet) Drop(key);
+  return r;
 }
 
-std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view key,
+StoreResult ItemStore::StoreOnce(StoreMode mode, std::string_view key,
                                                 uint32_t flags, int64_t exptime,
                                                 std::string_view value, uint64_t cas_unique,
                                                 const MetaStoreOptions& mopts, ThreadStats& stats,
@@ -342,7 +348,7 @@ std::optional<StoreResult> ItemStore::StoreOnce(StoreMode mode, std::string_view
   uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, old, stripe, final, &busy_stripe);
   if (it == nullptr && cls != 0 && !final) {
     *need = Need{cls, ntotal, busy_stripe == stripe ? kNoStripe : busy_stripe};
-    return std::nullopt;  // counted once, by the attempt that ends it
+    return StoreResult::kNoMemory;  // not counted: the attempt that ends it counts
   }
   const bool concat = mode == StoreMode::kAppend || mode == StoreMode::kPrepend;
   if (mode == StoreMode::kCas) {
@@ -443,18 +449,21 @@ bool ItemStore::Delete(std::string_view key, ThreadStats& stats) {
 
 DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
                              char (&out)[kDeltaMaxLength], size_t* out_len) {
-  return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey& skey, uint8_t* it) {
-    if (it == nullptr) {
-      (incr ? stats.incr_misses : stats.decr_misses).Add();
-      return DeltaResult::kNotFound;
-    }
-    return DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+  return WithRoom([&](bool final, Need* need) {
+    return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey& skey, uint8_t* it) {
+      if (it == nullptr) {
+        (incr ? stats.incr_misses : stats.decr_misses).Add();
+        return DeltaResult::kNotFound;
+      }
+      return DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len, final, need);
+    });
   });
 }
 
 DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t** item, bool incr,
                                    uint64_t delta, ThreadStats& stats,
-                                   char (&out)[kDeltaMaxLength], size_t* out_len) {
+                                   char (&out)[kDeltaMaxLength], size_t* out_len, bool final,
+                                   Need* need) {
   uint8_t* it = *item;
   const size_t stripe = HashIndex::StripeOf(hash);
   const std::string_view old_value = layout_.Value(it);
@@ -469,7 +478,7 @@ DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t
     value = delta > value ? 0 : value - delta;
   }
   ClassCounters& per_class = stats.per_class[ClassOf(it)];
-  (incr ? per_class.incr_hits : per_class.decr_hits).Add();
+  Counter& hits = incr ? per_class.incr_hits : per_class.decr_hits;
 
   static_assert(kDeltaMaxLength == compact::kMaxDecimalKey, "both are UINT64_MAX's digits");
   const size_t n = compact::FormatDecimal(value, out);
@@ -484,6 +493,7 @@ DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t
     std::memset(dst + n, ' ', old_value.size() - n);
     layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
     Bump(it);
+    hits.Add();
     return DeltaResult::kOk;
   }
   compact::ItemMeta meta;
@@ -492,7 +502,14 @@ DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t
   meta.exptime = layout_.Exptime(it);
   const size_t ntotal = layout_.ItemSize(skey.bytes().size(), meta.client_flags, n, meta.exptime);
   const int cls = classes_.ClassFor(ntotal);
-  uint8_t* fresh = Alloc(cls, ntotal, it, stripe, /*final=*/true);
+  size_t busy_stripe = kNoStripe;
+  uint8_t* fresh = Alloc(cls, ntotal, it, stripe, final, &busy_stripe);
+  if (fresh == nullptr && !final) {
+    // Not counted yet: the attempt that ends it counts.
+    *need = Need{cls, ntotal, busy_stripe == stripe ? kNoStripe : busy_stripe, it};
+    return DeltaResult::kNoMemory;
+  }
+  hits.Add();  // memcached counts a hit whether or not the new value fits
   if (fresh == nullptr) return DeltaResult::kNoMemory;
   meta.class_id = static_cast<uint8_t>(cls);
   layout_.Init(fresh, meta, skey, n, out);
@@ -502,13 +519,19 @@ DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t
 }
 
 uint8_t* ItemStore::CreateLocked(uint64_t hash, const StoredKey& skey, std::string_view value,
-                                 uint8_t state) {
+                                 uint8_t state, bool final, Need* need) {
   const size_t ntotal =
       layout_.ItemSize(skey.bytes().size(), 0, value.size(), compact::ExptimeWord(0, state));
   const int cls = classes_.ClassFor(ntotal);
-  uint8_t* it =
-      cls == 0 ? nullptr : Alloc(cls, ntotal, nullptr, HashIndex::StripeOf(hash), /*final=*/true);
-  if (it == nullptr) return nullptr;
+  const size_t stripe = HashIndex::StripeOf(hash);
+  size_t busy_stripe = kNoStripe;
+  uint8_t* it = cls == 0 ? nullptr : Alloc(cls, ntotal, nullptr, stripe, final, &busy_stripe);
+  if (it == nullptr) {
+    if (cls != 0 && !final) {
+      *need = Need{cls, ntotal, busy_stripe == stripe ? kNoStripe : busy_stripe};
+    }
+    return nullptr;
+  }
   compact::ItemMeta meta;
   meta.class_id = static_cast<uint8_t>(cls);
   meta.flags = classes_.IsLarge(ntotal) ? kLarge : 0;
@@ -554,7 +577,7 @@ MetaGetResult ItemStore::MetaGet(std::string_view key, const MetaGetOptions& opt
     if (it == nullptr && options.vivify) {
       // An empty item whose creator has won the recache. (memcached answers a
       // miss when it cannot allocate one.)
-      it = CreateLocked(hash, skey, {}, compact::kMetaWinSent);
+      it = CreateLocked(hash, skey, {}, compact::kMetaWinSent, /*final=*/true, nullptr);
       created = it != nullptr;
     }
     if (it == nullptr) {
@@ -608,6 +631,16 @@ DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
                                  const MetaDeltaOptions& options, ThreadStats& stats,
                                  char (&out)[kDeltaMaxLength], size_t* out_len,
                                  absl::FunctionRef<MetaChange(const MetaItem&)> visit) {
+  return WithRoom([&](bool final, Need* need) {
+    return MetaDeltaOnce(key, incr, delta, options, stats, out, out_len, visit, final, need);
+  });
+}
+
+DeltaResult ItemStore::MetaDeltaOnce(std::string_view key, bool incr, uint64_t delta,
+                                     const MetaDeltaOptions& options, ThreadStats& stats,
+                                     char (&out)[kDeltaMaxLength], size_t* out_len,
+                                     absl::FunctionRef<MetaChange(const MetaItem&)> visit,
+                                     bool final, Need* need) {
   return WithLiveItem(key, stats, [&](uint64_t hash, const StoredKey& skey, uint8_t* it) {
     bool created = false;
     if (it == nullptr) {
@@ -617,7 +650,7 @@ DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
       }
       const size_t n = compact::FormatDecimal(options.initial, out);
       *out_len = n;
-      it = CreateLocked(hash, skey, std::string_view(out, n), 0);
+      it = CreateLocked(hash, skey, std::string_view(out, n), 0, final, need);
       if (it == nullptr) return DeltaResult::kNoMemory;
       created = true;
     } else {
@@ -627,7 +660,8 @@ DeltaResult ItemStore::MetaDelta(std::string_view key, bool incr, uint64_t delta
           !layout_.Value(it).empty() && (layout_.Flags(it) & kLarge) == 0) {
         return DeltaResult::kExists;
       }
-      const DeltaResult r = DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len);
+      const DeltaResult r =
+          DeltaLocked(hash, skey, &it, incr, delta, stats, out, out_len, final, need);
       if (r != DeltaResult::kOk) return r;
     }
     const MetaChange change = visit(MetaView(hash, it, created));

@@ -224,6 +224,8 @@ class ItemStore final : public Engine {
     // The tail items it could have evicted were under this stripe lock,
     // held by a store that waits for this class's lock in turn (see Store).
     size_t busy_stripe = kNoStripe;
+    // The item the command grows (incr): its page is not emptied for it.
+    const uint8_t* keep = nullptr;
   };
   // Attempts a store makes before it is refused: with other stores of its class
   // running, the room made for one may go to another first.
@@ -251,13 +253,31 @@ class ItemStore final : public Engine {
   uint8_t* SetExptimeWord(uint64_t hash, uint8_t* it, uint32_t word);
   // incr/decr of a found item; *item becomes the item holding the result.
   // REQUIRES: stripe lock of `hash`.
+  // Without memory for a grown value: kNoMemory, and unless `final`, *need
+  // filled and nothing counted (see WithRoom).
   DeltaResult DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t** item, bool incr,
                           uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
-                          size_t* out_len);
+                          size_t* out_len, bool final, Need* need);
+  // One attempt of MetaDelta() (see WithRoom).
+  DeltaResult MetaDeltaOnce(std::string_view key, bool incr, uint64_t delta,
+                            const MetaDeltaOptions& options, ThreadStats& stats,
+                            char (&out)[kDeltaMaxLength], size_t* out_len,
+                            absl::FunctionRef<MetaChange(const MetaItem&)> visit, bool final,
+                            Need* need);
+  // How a command that needs memory ends: `op(final, &need)` runs under its
+  // key's stripe lock; when it found no memory and may retry (!final) it
+  // fills `need` and returns having changed and counted nothing, and room is
+  // made for it (MakeRoom: a page moved to its class) holding no lock before
+  // it runs again. So with evictions on, a store, an incr that grows its
+  // value or an ma that creates one is refused only when no page can be
+  // freed in kRoomRetries tries.
+  template <typename Op>
+  auto WithRoom(Op op);
   // Links a new item (flags 0, no expiry, meta `state`), or nullptr when no
-  // memory can be had without dropping the lock. REQUIRES: stripe lock.
+  // memory can be had without dropping the lock (then, unless `final`, *need
+  // says what it needs). REQUIRES: stripe lock.
   uint8_t* CreateLocked(uint64_t hash, const StoredKey& skey, std::string_view value,
-                        uint8_t state);
+                        uint8_t state, bool final, Need* need);
   MetaItem MetaView(uint64_t hash, const uint8_t* it, bool created) const;
   // Applies a meta visitor's change; the item (maybe moved), or nullptr when
   // a rewrite found no memory (the item is then unchanged).
@@ -274,13 +294,11 @@ class ItemStore final : public Engine {
   // *busy_stripe, if given, is as ReclaimOrEvictLocked() left it.
   uint8_t* Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t held_stripe, bool final,
                  size_t* busy_stripe = nullptr);
-  // The store itself, under its stripe lock. Returns nullopt, filling *need,
-  // when it found no memory and may retry (!final).
-  std::optional<StoreResult> StoreOnce(StoreMode mode, std::string_view key, uint32_t flags,
-                                       int64_t exptime, std::string_view value,
-                                       uint64_t cas_unique, const MetaStoreOptions& meta,
-                                       ThreadStats& stats, bool final, Need* need,
-                                       uint64_t* cas_out);
+  // The store itself, under its stripe lock. Returns kNoMemory, filling
+  // *need, when it found no memory and may retry (!final; see WithRoom).
+  StoreResult StoreOnce(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                        std::string_view value, uint64_t cas_unique, const MetaStoreOptions& meta,
+                        ThreadStats& stats, bool final, Need* need, uint64_t* cas_out);
 
   size_t ChunkIndex(const SlabClass& c, const uint8_t* it) const;
   // Frees one item near the tail of `c` (a dead one first, else the oldest

@@ -116,16 +116,19 @@ uint64_t PageMover::TailAgeMs(int cls, uint64_t now_ms) const {
   return c.ages.TailAgeMs(now_ms, c.links, c.items, window_ms);
 }
 
-uint8_t* PageMover::StalestPage(int except, int* cls) const {
+uint8_t* PageMover::StalestPage(int except, int* cls, const uint8_t* keep) const {
   uint8_t* best = nullptr;
   uint64_t best_seq = UINT64_MAX;
+  // Only compared: `keep` may have been freed since (no lock is held).
+  const size_t keep_slot = keep == nullptr ? SIZE_MAX : s_.pool_.SlotOf(keep);
   for (int i = 1; i <= s_.classes_.count(); ++i) {
     if (i == except) continue;
     const SlabClass& c = s_.slab_classes_[i];
     absl::MutexLock lock(&c.mu);
     for (uint8_t* page : c.page_list) {
-      const PageState& ps = s_.page_state_[s_.pool_.SlotOf(page)];
-      if (page == c.draining || ps.zombies > 0) continue;
+      const size_t slot = s_.pool_.SlotOf(page);
+      const PageState& ps = s_.page_state_[slot];
+      if (page == c.draining || ps.zombies > 0 || slot == keep_slot) continue;
       // A spare page holds nothing: it goes first.
       const uint64_t seq = ps.live == 0 ? 0 : ps.last_alloc;
       if (seq < best_seq) {
@@ -336,7 +339,7 @@ bool PageMover::MovePage(int src, uint8_t* page, int dst) {
   return true;
 }
 
-void PageMover::MakeRoom(int cls, size_t ntotal) {
+void PageMover::MakeRoom(int cls, size_t ntotal, const uint8_t* keep) {
   if (!s_.options_.slab_reassign) return;
   absl::MutexLock move(&move_mu_);
   const bool large = s_.classes_.IsLarge(ntotal);
@@ -354,7 +357,7 @@ void PageMover::MakeRoom(int cls, size_t ntotal) {
   // the page itself.
   for (size_t i = 0; i < s_.pool_.max_slots() && !enough(); ++i) {
     int src = 0;
-    uint8_t* page = StalestPage(large ? 0 : cls, &src);
+    uint8_t* page = StalestPage(large ? 0 : cls, &src, keep);
     const uint64_t page_seq = page == nullptr ? UINT64_MAX : PageSeq(src, page);
     if (OldestLargeSeq() < page_seq) {
       SlabClass& c = s_.slab_classes_[s_.classes_.count()];

@@ -41,8 +41,9 @@ class PageMover {
 
   // Frees memory for a store of `ntotal` bytes in class `cls` by moving one
   // or more pages (to that class, or back to the budget for a large item).
-  // Call holding no lock.
-  void MakeRoom(int cls, size_t ntotal);
+  // A page holding `keep` (may be null) is not emptied for it. Call holding
+  // no lock.
+  void MakeRoom(int cls, size_t ntotal, const uint8_t* keep = nullptr);
   // Frees the page whose newest item is the oldest, back to the budget.
   // False if there is none.
   bool ReleaseStalestPage();
@@ -84,8 +85,8 @@ class PageMover {
   int OldestClass(int except, size_t min_pages, uint64_t now_ms) const;
   // For a store waiting for room: the page, of any class but `except`,
   // whose last allocation is the oldest (so is every item in it); its class
-  // in *cls. Null if there is none.
-  uint8_t* StalestPage(int except, int* cls) const;
+  // in *cls; never the page holding `keep`. Null if there is none.
+  uint8_t* StalestPage(int except, int* cls, const uint8_t* keep = nullptr) const;
   // The allocation sequence of the oldest large item near the LRU tail of the
   // largest class, or UINT64_MAX if there is none.
   uint64_t OldestLargeSeq() const;
