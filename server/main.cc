@@ -122,6 +122,12 @@ int main(int argc, char** argv) {
     case server::CommandAction::kRun:
       break;
   }
+  // As memcached: a server started by root must be told whom to run as
+  // (`-u root` is an answer too).
+  if ((getuid() == 0 || geteuid() == 0) && settings.user.empty()) {
+    std::fprintf(stderr, "can't run as root without the -u switch\n");
+    return 64;  // EX_USAGE, memcached's status for this refusal
+  }
 
   // -S: the users come from -o sasl_pwdb=, else MEMCACHED_SASL_PWDB (memcached's variable).
   std::optional<server::SaslPasswords> sasl;
@@ -191,6 +197,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "Could not open the pid file %s for writing\n", settings.pid_file.c_str());
   }
   ctx.store->StartMaintenance();
+  if (settings.verbose > 0) {
+    std::fprintf(stderr, "tinycached %s: %s, preset %s, -m %zu, %d threads\n", server::kVersion,
+                 ctx.listen_addr.c_str(), settings.preset.c_str(), settings.memory_mb,
+                 settings.threads);
+  }
   (*srv)->Run();
   srv->reset();
   if (!settings.pid_file.empty()) unlink(settings.pid_file.c_str());

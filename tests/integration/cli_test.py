@@ -15,9 +15,13 @@ import harness
 PATIENCE = 60.0
 
 
-def run(*args, timeout=PATIENCE):
-    return subprocess.run([harness.TINYCACHED, *args], capture_output=True, text=True,
-                          timeout=timeout)
+def run(*args, timeout=PATIENCE, binary=None, as_root=True):
+    """Runs the binary (tinycached unless given) to its exit. Run by root it gets `-u root`,
+    without which both servers refuse to start, unless as_root=False."""
+    argv = [binary or harness.TINYCACHED, *args]
+    if os.geteuid() == 0 and as_root:
+        argv += ["-u", "root"]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
 
 
 def ask(port, request, until=b"\r\n"):
@@ -145,6 +149,24 @@ class CommandLineTest(unittest.TestCase):
                 r = run(*args)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertTrue(r.stderr.strip(), "no message for %s" % args)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root")
+    def test_root_without_u_is_refused_as_memcached_refuses_it(self):
+        outcomes = []
+        for binary in (MEMCACHED, harness.TINYCACHED):
+            r = run("-p", str(harness.free_port()), "-l", "127.0.0.1", "-U", "0", binary=binary,
+                    as_root=False)
+            outcomes.append((r.returncode, r.stderr.strip()))
+        self.assertEqual(outcomes[0], (64, "can't run as root without the -u switch"))
+        self.assertEqual(outcomes[1], outcomes[0])
+
+    def test_v_prints_one_start_up_line(self):
+        # Printed before the server accepts: it is there once the server answers.
+        with harness.tinycached(["-v"]) as s:
+            port = s.port
+            err = s.stderr_text()
+        self.assertRegex(err, r"tinycached \S+: tcp:127\.0\.0\.1:%d, preset \w+, -m 64, 4 threads"
+                         % port)
 
     def test_listen_takes_host_names(self):
         port = harness.free_port()

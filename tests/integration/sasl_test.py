@@ -168,7 +168,8 @@ class SaslTest(unittest.TestCase):
                              (["-o", "sasl_pwdb=/nonexistent/pwdb"], b"/nonexistent/pwdb"),
                              (["-B", "ascii", "-o", "sasl_pwdb=" + self.pwdb],
                               b"You cannot allow the ASCII protocol while using SASL")):
-            proc = subprocess.run([harness.TINYCACHED, "-S", "-p", "0"] + args, env=env,
+            as_root = ["-u", "root"] if os.geteuid() == 0 else []
+            proc = subprocess.run([harness.TINYCACHED, "-S", "-p", "0"] + as_root + args, env=env,
                                   capture_output=True, timeout=10)
             self.assertNotEqual(proc.returncode, 0, args)
             self.assertIn(expect, proc.stderr, args)
