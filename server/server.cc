@@ -260,8 +260,7 @@ class Worker {
       Connection* c = conns_[i];
       const core::RelTime last = c->info.last_cmd_time.load(std::memory_order_relaxed);
       if (c->session->Waiting() == ProtocolSession::Wait::kCommand && Unsent(c) == 0 &&
-          now > last &&
-          now - last > limit) {
+          now > last && now - last > limit) {
         ctx_->idle_kicks.fetch_add(1, std::memory_order_relaxed);
         Close(c);  // moves the last connection into slot i
         continue;
