@@ -24,7 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
-#include "server/process.h"
+#include "server/protocol/session.h"
 
 namespace tinycached::server {
 namespace {
@@ -134,11 +134,27 @@ absl::StatusOr<int> ListenUnix(const Settings& settings, std::string* addr) {
   return fd;
 }
 
+// What `stats conns` shows for a connection with no reply left to send.
+const char* StateName(ProtocolSession::Wait wait) {
+  switch (wait) {
+    case ProtocolSession::Wait::kCommand:
+      break;
+    case ProtocolSession::Wait::kData:
+      return "conn_nread";
+    case ProtocolSession::Wait::kSwallow:
+      return "conn_swallow";
+    case ProtocolSession::Wait::kOutput:
+      return "conn_mwrite";
+  }
+  return "conn_waiting";
+}
+
 }  // namespace
 
 // One client connection; owned by its worker, touched only on its thread.
 struct Connection {
-  Connection(ServerContext* ctx, core::ThreadStats* stats) : session(ctx, stats, &info) {}
+  Connection(ServerContext* ctx, core::ThreadStats* stats)
+      : session(NewSession(ctx, stats, &info)) {}
 
   Worker* worker = nullptr;
   int fd = -1;
@@ -154,7 +170,7 @@ struct Connection {
   size_t splice_sent = 0;
   size_t spliced_unsent = 0;
   ConnInfo info;
-  Session session;
+  std::unique_ptr<ProtocolSession> session;  // its protocol: session.h
   bool reading = true;   // read_ev is armed
   bool writing = false;  // write_ev is armed
   bool eof = false;      // the peer shut down its side
@@ -243,8 +259,8 @@ class Worker {
     for (size_t i = 0; i < conns_.size();) {
       Connection* c = conns_[i];
       const core::RelTime last = c->info.last_cmd_time.load(std::memory_order_relaxed);
-      if (c->session.phase() == Session::Phase::kCommand && Unsent(c) == 0 && now > last &&
-          now - last > limit) {
+      if (c->session->Waiting() == ProtocolSession::Wait::kCommand && Unsent(c) == 0 &&
+          now > last && now - last > limit) {
         ctx_->idle_kicks.fetch_add(1, std::memory_order_relaxed);
         Close(c);  // moves the last connection into slot i
         continue;
@@ -328,7 +344,7 @@ class Worker {
     thread_local char buf[kReadChunk];
     for (int i = 0; i < 4; ++i) {
       const size_t have = c->in.size() - c->in_start;
-      const size_t need = c->session.NeedBytes();
+      const size_t need = c->session->NeedBytes();
       ssize_t n;
       size_t asked;
       if (need > have) {
@@ -366,7 +382,7 @@ class Worker {
   // Runs buffered commands, writes replies, and arms events to match.
   void Drive(Connection* c) {
     // -R: this event runs at most reqs_per_event commands of this connection.
-    c->session.SetCommandBudget(static_cast<size_t>(ctx_->settings.reqs_per_event));
+    c->session->SetCommandBudget(static_cast<size_t>(ctx_->settings.reqs_per_event));
     for (;;) {
       bool ran = false;
       bool progressed = false;
@@ -377,7 +393,7 @@ class Worker {
         // The limit counts unsent bytes only; `out` still holds the sent prefix.
         const size_t out_before = c->out.size();
         const size_t splices_before = c->splices.size();
-        const size_t consumed = c->session.Consume(
+        const size_t consumed = c->session->Consume(
             input, &c->out, &close, c->out_start + kOutputHighWater - c->spliced_unsent,
             &c->splices);
         for (size_t i = splices_before; i < c->splices.size(); ++i) {
@@ -393,10 +409,10 @@ class Worker {
       if (!Flush(c)) return Close(c);
       // Consume() stops at the output high-water mark: while the socket keeps
       // taking the output, run the commands still waiting behind it.
-      const bool more_work =
-          c->in_start < c->in.size() || c->session.phase() == Session::Phase::kGet;
+      const bool more_work = c->in_start < c->in.size() ||
+                             c->session->Waiting() == ProtocolSession::Wait::kOutput;
       if (!c->close_after_write && more_work && Unsent(c) < kOutputHighWater &&
-          (!ran || progressed) && !c->session.yielded()) {
+          (!ran || progressed) && !c->session->yielded()) {
         continue;
       }
       break;
@@ -405,7 +421,7 @@ class Worker {
     // Yielded with commands left: they run on the next pass of the event loop,
     // after the other ready connections (memcached's trick: wait for
     // writability, which a socket has at once).
-    const bool yielded = c->session.yielded() && !c->close_after_write;
+    const bool yielded = c->session->yielded() && !c->close_after_write;
     if (yielded) ctx_->conn_yields.fetch_add(1, std::memory_order_relaxed);
     if (pending == 0 && !yielded && (c->close_after_write || c->eof)) return Close(c);
     SetWriting(c, pending > 0 || yielded);
@@ -415,17 +431,8 @@ class Worker {
     // A yielded connection reads no more until its buffered commands ran, so
     // its input stays bounded however fast it pipelines.
     SetReading(c, !c->eof && !c->close_after_write && !yielded && pending < resume_below);
-    const char* state = "conn_waiting";
-    if (pending > 0) {
-      state = "conn_mwrite";
-    } else if (c->session.phase() == Session::Phase::kData) {
-      state = "conn_nread";
-    } else if (c->session.phase() == Session::Phase::kSwallow) {
-      state = "conn_swallow";
-    } else if (c->session.phase() == Session::Phase::kGet) {
-      state = "conn_mwrite";
-    }
-    c->info.state.store(state, std::memory_order_relaxed);
+    c->info.state.store(pending > 0 ? "conn_mwrite" : StateName(c->session->Waiting()),
+                        std::memory_order_relaxed);
   }
 
   static size_t Unsent(const Connection* c) {

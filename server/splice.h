@@ -1,8 +1,8 @@
 // server/splice.h — a value sent in place from its item (zero copy).
 //
-// Room: server/. The get commands (protocol/text.cc, meta.cc,
-// binary_session.cc) create them,
-// server.cc sends and unpins them.
+// Room: server/. The get commands of every protocol create them
+// (FramedSession::AppendValue, protocol/framing.h); server.cc sends and
+// unpins them.
 #ifndef TINYCACHED_SERVER_SPLICE_H_
 #define TINYCACHED_SERVER_SPLICE_H_
 

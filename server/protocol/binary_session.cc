@@ -1,3 +1,6 @@
+// server/protocol/binary_session.cc — the binary protocol's framing (a
+// request's header, extras and key; its value as a data block) and its
+// commands, as memcached 1.6.18's proto_bin.c answers them.
 #include "server/protocol/binary_session.h"
 
 #include <algorithm>
@@ -23,67 +26,39 @@ std::string Be64(uint64_t v) {
 
 }  // namespace
 
-size_t BinarySession::Consume(std::string_view in, std::string* out, bool* close,
-                              size_t out_limit, std::deque<Splice>* splices) {
-  size_t pos = 0;
-  out_limit_ = out_limit;
-  splices_ = splices;
-  spliced_ = 0;
-  while (!*close && out->size() + spliced_ <= out_limit) {
-    const std::string_view rest = in.substr(pos);
-    switch (state_) {
-      case State::kSwallow: {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(rest.size(), swallow_left_));
-        pos += n;
-        swallow_left_ -= n;
-        if (swallow_left_ > 0) return pos;
-        state_ = State::kHeader;
-        break;
-      }
-      case State::kValue: {
-        if (rest.size() < vlen_) return pos;
-        pos += vlen_;
-        state_ = State::kHeader;
-        if (pending_ == Pending::kStore) {
-          CompleteUpdate(rest.substr(0, vlen_), out);
-        } else {
-          CompleteSaslAuth(rest.substr(0, vlen_), out);
-        }
-        break;
-      }
-      case State::kHeader: {
-        if (rest.size() < bin::kHeaderSize) return pos;
-        const bin::Header h = bin::ParseHeader(rest.data());
-        // memcached closes on a bad magic without a word.
-        if (h.magic != bin::kRequestMagic) {
-          *close = true;
-          return pos;
-        }
-        const size_t start = bin::kHeaderSize + h.extlen + h.keylen;
-        // memcached cannot buffer this much before acting: it closes.
-        if (start > bin::kMaxRequestStart) {
-          *close = true;
-          return pos;
-        }
-        if (rest.size() < start) return pos;
-        pos += start;
-        if (info_ != nullptr) {
-          info_->last_cmd_time.store(ctx_->clock->Now(), std::memory_order_relaxed);
-        }
-        Dispatch(h, rest.substr(bin::kHeaderSize, h.extlen),
-                 rest.substr(bin::kHeaderSize + h.extlen, h.keylen), out, close);
-        break;
-      }
-    }
+size_t BinarySession::FrameCommand(std::string_view rest, bool* close) {
+  if (rest.size() < bin::kHeaderSize) return 0;
+  const bin::Header h = bin::ParseHeader(rest.data());
+  // memcached closes on a bad magic without a word.
+  if (h.magic != bin::kRequestMagic) {
+    *close = true;
+    return 0;
   }
-  return pos;
+  const size_t start = bin::kHeaderSize + h.extlen + h.keylen;
+  // memcached cannot buffer this much before acting: it closes.
+  if (start > bin::kMaxRequestStart) {
+    *close = true;
+    return 0;
+  }
+  if (rest.size() < start) return 0;
+  req_ = h;
+  return start;
+}
+
+void BinarySession::RunCommand(std::string_view frame, std::string* out, bool* close) {
+  Dispatch(req_, frame.substr(bin::kHeaderSize, req_.extlen),
+           frame.substr(bin::kHeaderSize + req_.extlen, req_.keylen), out, close);
+}
+
+void BinarySession::CompleteData(std::string_view value, std::string* out) {
+  if (pending_ == Pending::kStore) return CompleteUpdate(value, out);
+  CompleteSaslAuth(value, out);
 }
 
 // memcached's dispatch_bin_command(), check by check. Header, extras and key
 // are consumed; the value (if any) follows in the input.
 void BinarySession::Dispatch(const bin::Header& h, std::string_view extras, std::string_view key,
                              std::string* out, bool* close) {
-  req_ = h;
   quiet_ = false;
   bool quiet = false;
   base_ = bin::BaseOpcode(h.opcode, &quiet);
@@ -174,9 +149,7 @@ void BinarySession::Error(std::string* out, uint16_t status) {
 }
 
 void BinarySession::Swallow(int64_t n) {
-  if (n <= 0) return;
-  swallow_left_ = static_cast<uint64_t>(n);
-  state_ = State::kSwallow;
+  if (n > 0) Discard(static_cast<uint64_t>(n));
 }
 
 // get, getk, touch, gat, gatk (and their quiet forms).
@@ -194,13 +167,7 @@ void BinarySession::ProcessGet(std::string_view extras, std::string_view key, st
                               static_cast<uint32_t>(4 + keylen + vlen));
     bin::Append32(out, item.flags);
     if (return_key) out->append(key);
-    if (!return_value) return;
-    if (splices_ != nullptr && item.value.size() >= core::Engine::kPinMinValue) {
-      splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(item)});
-      spliced_ += item.value.size();
-    } else {
-      out->append(item.value);
-    }
+    if (return_value) AppendValue(out, item);
   });
   if (hit || quiet_) return;
   if (return_key) {
@@ -258,8 +225,7 @@ void BinarySession::ProcessUpdate(std::string_view extras, std::string_view key,
   flags_ = flags;
   exptime_ = exptime;
   cas_ = cas;
-  vlen_ = static_cast<size_t>(vlen);
-  state_ = State::kValue;
+  AwaitData(static_cast<size_t>(vlen));
 }
 
 void BinarySession::CompleteUpdate(std::string_view value, std::string* out) {
@@ -399,8 +365,7 @@ void BinarySession::ProcessSaslAuth(std::string_view key, std::string* out) {
   }
   pending_ = base_ == bin::kSaslAuth ? Pending::kSaslAuth : Pending::kSaslStep;
   key_.assign(key);
-  vlen_ = static_cast<size_t>(vlen);
-  state_ = State::kValue;
+  AwaitData(static_cast<size_t>(vlen));
 }
 
 // PLAIN is done in one step: SASL_AUTH succeeds or fails, SASL_STEP always

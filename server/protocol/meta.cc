@@ -1,6 +1,6 @@
 // server/protocol/meta.cc — memcached's meta commands: mg ms md ma mn me.
 //
-// Room: the meta half of Session (server/process.h); the text commands are
+// Room: the meta half of TextSession (text_session.h); the text commands are
 // in text.cc, and outcome.h names the engine's results. What an item is and
 // how it changes is the engine's (core/engine.h, MetaGet and friends); this
 // file reads the flags, asks the engine, and writes memcached 1.6.18's replies byte for byte — including
@@ -14,9 +14,9 @@
 #include <cstring>
 #include <string>
 
-#include "server/process.h"
 #include "server/protocol/base64.h"
 #include "server/protocol/outcome.h"
+#include "server/protocol/text_session.h"
 
 namespace tinycached::server {
 namespace {
@@ -168,19 +168,6 @@ void AppendKey(std::string* out, std::string_view key, bool binary) {
   out->append(" b");
 }
 
-// The flags every reply echoes: " O<opaque>" and " k<key>", in their order.
-void AppendEcho(std::string* out, const Tokens& t, size_t start, std::string_view key,
-                bool binary) {
-  for (size_t i = start; i < t.count; ++i) {
-    if (t[i][0] == 'O') {
-      out->push_back(' ');
-      out->append(t[i]);
-    } else if (t[i][0] == 'k') {
-      AppendKey(out, key, binary);
-    }
-  }
-}
-
 // memcached prints the TTL left as an unsigned difference: -1 for none.
 void AppendTtl(std::string* out, core::RelTime exptime, core::RelTime now) {
   if (exptime == 0) {
@@ -190,9 +177,82 @@ void AppendTtl(std::string* out, core::RelTime exptime, core::RelTime now) {
   }
 }
 
+// What a reply's return flags show: the key (base64 again, if it came so),
+// and, when there is an item, its cas and its TTL as the flags walked so far
+// left it.
+struct Shown {
+  std::string_view key;
+  bool binary = false;
+  uint64_t cas = 0;
+  core::RelTime exptime = 0;
+  core::RelTime now = 0;
+};
+
+// The return flags every meta command writes alike: O (the opaque, as sent),
+// k (the key), c (the cas) and t (the TTL left). False, writing nothing, for
+// any other flag.
+bool AppendSharedFlag(std::string* out, std::string_view tok, const Shown& s) {
+  switch (tok[0]) {
+    case 'O':
+      out->push_back(' ');
+      out->append(tok);
+      return true;
+    case 'k':
+      AppendKey(out, s.key, s.binary);
+      return true;
+    case 'c':
+      out->append(" c");
+      protocol::AppendDecimal(out, s.cas);
+      return true;
+    case 't':
+      out->append(" t");
+      AppendTtl(out, s.exptime, s.now);
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The flags a reply without an item echoes: " O<opaque>" and " k<key>", in
+// their order.
+void AppendEcho(std::string* out, const Tokens& t, size_t start, std::string_view key,
+                bool binary) {
+  const Shown shown{key, binary};
+  for (size_t i = start; i < t.count; ++i) {
+    if (t[i][0] == 'O' || t[i][0] == 'k') AppendSharedFlag(out, t[i], shown);
+  }
+}
+
+// A reply without an item: the outcome's code and the echoed flags, or its
+// text line for an error meta has no code for; nothing for a quiet success.
+void AppendOutcome(std::string* out, const protocol::Outcome& o, bool quiet, const Tokens& t,
+                   std::string_view key, bool binary) {
+  if (o.meta.empty()) return AppendLine(out, o.text);
+  if (o.ok && quiet) return;
+  out->append(o.meta);
+  AppendEcho(out, t, 2, key, binary);
+  out->append("\r\n");
+}
+
+// T and N, met as a hit's flags are walked: T sets the TTL; N sets it only
+// on the item the command just created, and returns true (the client won).
+// A later t shows the new TTL.
+bool WalkTtlFlag(char flag, const MetaFlags& f, const core::MetaItem& it,
+                 const core::Clock& clock, core::RelTime* exptime, core::MetaChange* change) {
+  if (flag == 'T') {
+    *exptime = clock.ToRelative(f.ttl);
+  } else if (it.created) {
+    *exptime = clock.ToRelative(f.vivify_ttl);
+  } else {
+    return false;
+  }
+  change->exptime = *exptime;
+  return flag == 'N';
+}
+
 }  // namespace
 
-void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
+void TextSession::ProcessMetaGet(const Tokens& t, std::string* out) {
   if (t.ntokens() < 3) return AppendLine(out, "ERROR");
   if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
   if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags are too long");
@@ -208,9 +268,9 @@ void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
   options.vivify = f.vivify;
   const core::MetaGetResult r =
       ctx_->store->MetaGet(key, options, *stats_, [&](const core::MetaItem& it) {
-        const core::RelTime now = clock.Now();
         core::MetaChange change;
-        core::RelTime exptime = it.exptime;
+        Shown shown{key, (it.state & compact::kMetaBinaryKey) != 0, it.cas, it.exptime,
+                    clock.Now()};
         bool won = false;
         if (f.value) {
           out->append("VA ");
@@ -222,33 +282,18 @@ void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
         for (size_t i = 2; i < t.count; ++i) {
           switch (t[i][0]) {
             case 'T':
-              exptime = clock.ToRelative(f.ttl);
-              change.exptime = exptime;
-              break;
             case 'N':
-              if (it.created) {
-                exptime = clock.ToRelative(f.vivify_ttl);
-                change.exptime = exptime;
-                won = true;
-              }
+              if (WalkTtlFlag(t[i][0], f, it, clock, &shown.exptime, &change)) won = true;
               break;
             case 'R':
-              if ((it.state & compact::kMetaWinSent) == 0 && !it.created && exptime != 0 &&
-                  exptime < clock.ToRelative(f.recache_ttl)) {
+              if ((it.state & compact::kMetaWinSent) == 0 && !it.created && shown.exptime != 0 &&
+                  shown.exptime < clock.ToRelative(f.recache_ttl)) {
                 won = true;
               }
               break;
             case 's':
               out->append(" s");
               protocol::AppendDecimal(out, it.value.size());
-              break;
-            case 't':
-              out->append(" t");
-              AppendTtl(out, exptime, now);
-              break;
-            case 'c':
-              out->append(" c");
-              protocol::AppendDecimal(out, it.cas);
               break;
             case 'f':
               out->append(" f");
@@ -257,19 +302,14 @@ void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
             case 'l':
               out->append(" l");
               protocol::AppendDecimal(
-                  out, it.has_access_time ? static_cast<uint32_t>(now - it.last_access) : 0);
+                  out,
+                  it.has_access_time ? static_cast<uint32_t>(shown.now - it.last_access) : 0);
               break;
             case 'h':
               out->append(it.fetched ? " h1" : " h0");
               break;
-            case 'O':
-              out->push_back(' ');
-              out->append(t[i]);
-              break;
-            case 'k':
-              AppendKey(out, key, (it.state & compact::kMetaBinaryKey) != 0);
-              break;
-            default:
+            default:  // O k c t
+              AppendSharedFlag(out, t[i], shown);
               break;
           }
         }
@@ -285,13 +325,7 @@ void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
         }
         out->append("\r\n");
         if (f.value) {
-          if (splices_ != nullptr && it.value.size() >= core::Engine::kPinMinValue) {
-            core::ItemView view{it.flags, it.value, it.cas, it.pin};
-            splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(view)});
-            spliced_ += it.value.size();
-          } else {
-            out->append(it.value);
-          }
+          AppendValue(out, core::ItemView{it.flags, it.value, it.cas, it.pin});
           out->append("\r\n");
         }
         return change;
@@ -302,7 +336,7 @@ void Session::ProcessMetaGet(const Tokens& t, std::string* out) {
   out->append("\r\n");
 }
 
-void Session::ProcessMetaSet(const Tokens& t, std::string* out) {
+void TextSession::ProcessMetaSet(const Tokens& t, std::string* out) {
   if (t.ntokens() < 3) return AppendLine(out, "ERROR");
   if (t[1].size() > kMaxKeyLength || t.ntokens() == 3) return AppendLine(out, kBadFormat);
   if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags too long");
@@ -314,8 +348,7 @@ void Session::ProcessMetaSet(const Tokens& t, std::string* out) {
   // From here on an error swallows the data block.
   auto fail = [&](std::string_view err) {
     AppendLine(out, err);
-    phase_ = Phase::kSwallow;
-    swallow_left_ = block;
+    Discard(block);
   };
   MetaFlags f;
   if (std::string_view err = ParseMetaFlags(t, 3, &f); !err.empty()) return fail(err);
@@ -359,12 +392,11 @@ void Session::ProcessMetaSet(const Tokens& t, std::string* out) {
   key_.assign(key);
   flags_ = f.client_flags;
   exptime_ = static_cast<int32_t>(exptime);
-  vlen_ = block;
   cas_ = f.cas;
-  phase_ = Phase::kData;
+  AwaitData(block);
 }
 
-void Session::CompleteMetaSet(std::string_view value, std::string* out) {
+void TextSession::CompleteMetaSet(std::string_view value, std::string* out) {
   const PendingMetaSet ms = std::move(*meta_set_);
   meta_set_.reset();
   core::MetaStoreOptions options;
@@ -376,24 +408,16 @@ void Session::CompleteMetaSet(std::string_view value, std::string* out) {
   if (o.meta.empty()) return AppendLine(out, o.text);
   if (o.ok && ms.quiet) return;
   out->append(o.meta);
+  const Shown shown{key_, ms.binary, cas};
   for (size_t pos = 0; pos < ms.echo.size();) {
     const size_t end = ms.echo.find(' ', pos);
-    const std::string_view tok = std::string_view(ms.echo).substr(pos, end - pos);
+    AppendSharedFlag(out, std::string_view(ms.echo).substr(pos, end - pos), shown);
     pos = end + 1;
-    if (tok[0] == 'O') {
-      out->push_back(' ');
-      out->append(tok);
-    } else if (tok[0] == 'k') {
-      AppendKey(out, key_, ms.binary);
-    } else {
-      out->append(" c");
-      protocol::AppendDecimal(out, cas);
-    }
   }
   out->append("\r\n");
 }
 
-void Session::ProcessMetaDelete(const Tokens& t, std::string* out) {
+void TextSession::ProcessMetaDelete(const Tokens& t, std::string* out) {
   MetaFlags f;
   if (std::string_view err = ParseDeleteOrDeltaFlags(t, &f); !err.empty()) {
     return AppendLine(out, err);
@@ -404,15 +428,11 @@ void Session::ProcessMetaDelete(const Tokens& t, std::string* out) {
   if (f.has_cas) options.cas = f.cas;
   options.invalidate = f.stale;
   if (f.stale && f.touch) options.exptime = ctx_->clock->ToRelative(f.ttl);
-  const protocol::Outcome o = OutcomeOf(ctx_->store->MetaDelete(key, options, *stats_));
-  if (o.meta.empty()) return AppendLine(out, o.text);
-  if (o.ok && f.no_reply) return;
-  out->append(o.meta);
-  AppendEcho(out, t, 2, key, f.binary);
-  out->append("\r\n");
+  AppendOutcome(out, OutcomeOf(ctx_->store->MetaDelete(key, options, *stats_)), f.no_reply, t,
+                key, f.binary);
 }
 
-void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
+void TextSession::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
   MetaFlags f;
   if (std::string_view err = ParseDeleteOrDeltaFlags(t, &f); !err.empty()) {
     return AppendLine(out, err);
@@ -436,9 +456,8 @@ void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
   bool created = false;
   const core::DeltaResult r = ctx_->store->MetaDelta(
       key, incr, f.delta, options, *stats_, digits, &n, [&](const core::MetaItem& it) {
-        const core::RelTime now = clock.Now();
         core::MetaChange change;
-        core::RelTime exptime = it.exptime;
+        Shown shown{key, f.binary, it.cas, it.exptime, clock.Now()};
         created = it.created;
         if (f.value) {
           line.append("VA ");
@@ -447,34 +466,11 @@ void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
           line.append("HD");
         }
         for (size_t i = 2; i < t.count; ++i) {
-          switch (t[i][0]) {
-            case 'c':
-              line.append(" c");
-              protocol::AppendDecimal(&line, it.cas);
-              break;
-            case 't':
-              line.append(" t");
-              AppendTtl(&line, exptime, now);
-              break;
-            case 'T':
-              exptime = clock.ToRelative(f.ttl);
-              change.exptime = exptime;
-              break;
-            case 'N':
-              if (it.created) {
-                exptime = clock.ToRelative(f.vivify_ttl);
-                change.exptime = exptime;
-              }
-              break;
-            case 'O':
-              line.push_back(' ');
-              line.append(t[i]);
-              break;
-            case 'k':
-              AppendKey(&line, key, f.binary);
-              break;
-            default:
-              break;
+          const char flag = t[i][0];
+          if (flag == 'T' || flag == 'N') {
+            WalkTtlFlag(flag, f, it, clock, &shown.exptime, &change);
+          } else {
+            AppendSharedFlag(&line, t[i], shown);  // O k c t; the rest show nothing here
           }
         }
         return change;
@@ -490,14 +486,10 @@ void Session::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
   if (r == core::DeltaResult::kNoMemory && f.vivify) {
     return AppendLine(out, "SERVER_ERROR Out of memory allocating new item");
   }
-  const protocol::Outcome o = OutcomeOf(r);
-  if (o.meta.empty()) return AppendLine(out, o.text);
-  out->append(o.meta);
-  AppendEcho(out, t, 2, key, f.binary);
-  out->append("\r\n");
+  AppendOutcome(out, OutcomeOf(r), f.no_reply, t, key, f.binary);
 }
 
-void Session::ProcessMetaDebug(const Tokens& t, std::string* out) {
+void TextSession::ProcessMetaDebug(const Tokens& t, std::string* out) {
   if (t.ntokens() < 3 || t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
   std::string decoded;
   std::string_view key = t[1];

@@ -4,9 +4,10 @@
 // dispatch of the admin commands in server/admin.cc and of the meta commands
 // in meta.cc).
 //
-// Room: the text half of Session (server/process.h); Session::Consume() in
-// server/process.cc cuts the input into command lines and data blocks and
-// calls ProcessCommand() here. Replies are memcached 1.6.18's byte for byte;
+// Room: the classic half of TextSession (text_session.h); the framing loop
+// (framing.cc, with the line rules of text_session.cc) cuts the input into
+// command lines and data blocks and calls ProcessCommand() and
+// CompleteData() here. Replies are memcached 1.6.18's byte for byte;
 // what an engine result is called comes from protocol/outcome.h.
 #include <algorithm>
 #include <climits>
@@ -14,7 +15,7 @@
 #include <optional>
 
 #include "server/admin.h"
-#include "server/process.h"
+#include "server/protocol/text_session.h"
 #include "server/protocol/outcome.h"
 #include "server/stats_reply.h"
 
@@ -34,14 +35,14 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-bool Session::SetNoreplyMaybe(const Tokens& t) {
+bool TextSession::SetNoreplyMaybe(const Tokens& t) {
   if (t.count >= 1 && t[t.count - 1] == "noreply") {
     noreply_ = true;
   }
   return noreply_;
 }
 
-void Session::Reply(std::string* out, std::string_view line) {
+void TextSession::Reply(std::string* out, std::string_view line) {
   if (noreply_) {
     noreply_ = false;
     return;
@@ -50,7 +51,7 @@ void Session::Reply(std::string* out, std::string_view line) {
   out->append("\r\n");
 }
 
-void Session::ProcessCommand(std::string_view line, std::string* out, bool* close) {
+void TextSession::ProcessCommand(std::string_view line, std::string* out, bool* close) {
   Tokens t;
   protocol::Tokenize(line, &t);
   const size_t ntokens = t.ntokens();
@@ -164,8 +165,7 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
   if (cmd == "watch") {
     // A watcher's later input is discarded (server/admin.h).
     if (ProcessWatch(*ctx_, t, out)) {
-      phase_ = Phase::kSwallow;
-      swallow_left_ = SIZE_MAX;
+      Discard(SIZE_MAX);
     }
     return;
   }
@@ -177,7 +177,7 @@ void Session::ProcessCommand(std::string_view line, std::string* out, bool* clos
   Reply(out, kError);
 }
 
-void Session::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::string* out) {
+void TextSession::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::string* out) {
   size_t k = 1;
   get_exptime_.reset();
   if (touch) {
@@ -204,14 +204,14 @@ void Session::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::stri
   get_keys_.assign(keys);
   get_pos_ = 0;
   get_cas_ = return_cas;
-  phase_ = Phase::kGet;
+  AwaitOutputRoom();
   ContinueGet(out);
 }
 
-void Session::ContinueGet(std::string* out) {
+void TextSession::ContinueGet(std::string* out) {
   const std::string_view keys = get_keys_;
   for (;;) {
-    if (out->size() + spliced_ > out_limit_) return;  // resumed once the output drains
+    if (OutputFull(*out)) return;  // resumed once the output drains
     while (get_pos_ < keys.size() && keys[get_pos_] == ' ') ++get_pos_;
     if (get_pos_ == keys.size()) break;
     const size_t end = std::min(keys.find(' ', get_pos_), keys.size());
@@ -227,22 +227,17 @@ void Session::ContinueGet(std::string* out) {
         protocol::AppendDecimal(out, item.cas);
       }
       out->append("\r\n");
-      if (splices_ != nullptr && item.value.size() >= core::Engine::kPinMinValue) {
-        splices_->push_back(Splice{out->size(), ctx_->store->PinVisited(item)});
-        spliced_ += item.value.size();
-      } else {
-        out->append(item.value);
-      }
+      AppendValue(out, item);
       out->append("\r\n");
     });
     if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordGet(key, hit);
   }
   out->append("END\r\n");
-  phase_ = Phase::kCommand;
+  AwaitCommand();
   if (get_keys_.capacity() > 4096) std::string().swap(get_keys_);
 }
 
-void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_cas,
+void TextSession::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_cas,
                             std::string* out) {
   SetNoreplyMaybe(t);
   const std::string_view key = t[1];
@@ -265,9 +260,7 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
     Reply(out, OutcomeOf(core::StoreResult::kTooLarge).text);
     // A failed set must not leave the old value behind (memcached's rule).
     if (mode == core::StoreMode::kSet) ctx_->store->Drop(key);
-    phase_ = Phase::kSwallow;
-    swallow_left_ = block;
-    return;
+    return Discard(block);
   }
   if (!input_.Reserve(block)) {
     // Too many large values are arriving at once: memcached's reply when it
@@ -275,20 +268,17 @@ void Session::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_c
     stats_->store_no_memory.Add();
     Reply(out, OutcomeOf(core::StoreResult::kNoMemory).text);
     if (mode == core::StoreMode::kSet) ctx_->store->Drop(key);
-    phase_ = Phase::kSwallow;
-    swallow_left_ = block;
-    return;
+    return Discard(block);
   }
   mode_ = mode;
   key_.assign(key);
   flags_ = flags;
   exptime_ = exptime;
-  vlen_ = block;
   cas_ = cas;
-  phase_ = Phase::kData;
+  AwaitData(block);
 }
 
-void Session::CompleteUpdate(std::string_view data, std::string* out) {
+void TextSession::CompleteData(std::string_view data, std::string* out) {
   input_.Release();
   if (data.substr(data.size() - 2) != "\r\n") {
     if (meta_set_.has_value()) {  // a meta set's errors are never quiet
@@ -303,7 +293,7 @@ void Session::CompleteUpdate(std::string_view data, std::string* out) {
                  .text);
 }
 
-void Session::ProcessDelete(const Tokens& t, std::string* out) {
+void TextSession::ProcessDelete(const Tokens& t, std::string* out) {
   const size_t ntokens = t.ntokens();
   if (ntokens > 3) {
     const bool hold_is_zero = t[2] == "0";
@@ -323,7 +313,7 @@ void Session::ProcessDelete(const Tokens& t, std::string* out) {
                  .text);
 }
 
-void Session::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {
+void TextSession::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {
   SetNoreplyMaybe(t);
   const std::string_view key = t[1];
   if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
@@ -337,7 +327,7 @@ void Session::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {
   Reply(out, r == core::DeltaResult::kOk ? std::string_view(digits, n) : OutcomeOf(r).text);
 }
 
-void Session::ProcessTouch(const Tokens& t, std::string* out) {
+void TextSession::ProcessTouch(const Tokens& t, std::string* out) {
   SetNoreplyMaybe(t);
   const std::string_view key = t[1];
   if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
@@ -348,7 +338,7 @@ void Session::ProcessTouch(const Tokens& t, std::string* out) {
   Reply(out, OutcomeOf(ctx_->store->Touch(key, exptime, *stats_)).text);
 }
 
-void Session::ProcessFlushAll(const Tokens& t, std::string* out) {
+void TextSession::ProcessFlushAll(const Tokens& t, std::string* out) {
   SetNoreplyMaybe(t);
   // As memcached: counted first, then refused under -F, then parsed.
   stats_->flush_cmds.Add();
@@ -364,7 +354,7 @@ void Session::ProcessFlushAll(const Tokens& t, std::string* out) {
 // "shutdown [graceful]" under -A: the connection closes and the server stops
 // as on SIGINT (memcached raises SIGUSR1 for "graceful"; here both stop the
 // same orderly way: replies written, connections closed, pid file removed).
-void Session::ProcessShutdown(const Tokens& t, std::string* out, bool* close) {
+void TextSession::ProcessShutdown(const Tokens& t, std::string* out, bool* close) {
   if (!ctx_->settings.enable_shutdown) return Reply(out, "ERROR: shutdown not enabled");
   if (t.ntokens() > 3 || (t.ntokens() == 3 && t[1] != "graceful")) {
     return Reply(out, "CLIENT_ERROR invalid shutdown mode");
@@ -373,7 +363,7 @@ void Session::ProcessShutdown(const Tokens& t, std::string* out, bool* close) {
   std::raise(SIGINT);
 }
 
-void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
+void TextSession::ProcessVerbosity(const Tokens& t, std::string* out) {
   SetNoreplyMaybe(t);
   uint32_t level = 0;
   if (!protocol::ParseUint32(t[1], &level)) return Reply(out, kBadFormat);
@@ -381,7 +371,7 @@ void Session::ProcessVerbosity(const Tokens& t, std::string* out) {
   Reply(out, "OK");
 }
 
-void Session::ProcessSlabs(const Tokens& t, std::string* out) {
+void TextSession::ProcessSlabs(const Tokens& t, std::string* out) {
   const size_t ntokens = t.ntokens();
   if (ntokens == 5 && t[1] == "reassign") {
     if (!ctx_->store->options().slab_reassign) {
@@ -422,7 +412,7 @@ void Session::ProcessSlabs(const Tokens& t, std::string* out) {
   Reply(out, kError);
 }
 
-void Session::ProcessStats(const Tokens& t, std::string* out) {
+void TextSession::ProcessStats(const Tokens& t, std::string* out) {
   if (t.count == 1) return AppendGeneralStats(*ctx_, out);
   const std::string_view sub = t[1];
   if (sub == "reset") {

@@ -1,4 +1,4 @@
-// libFuzzer target: arbitrary bytes through a protocol Session and a small
+// libFuzzer target: arbitrary bytes through a protocol session (NewSession) and a small
 // store, fed in fuzzer-chosen pieces. Build with clang:
 //   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DTINYCACHED_FUZZ=ON -DTINYCACHED_SANITIZE=ON
 //   cmake --build build-fuzz --target session_fuzz
@@ -18,7 +18,7 @@
 #include "core/tiny_store.h"
 #include "server/context.h"
 #include "server/presets.h"
-#include "server/process.h"
+#include "server/protocol/session.h"
 
 namespace {
 
@@ -53,12 +53,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // of commands and data blocks gets exercised.
   const size_t step = static_cast<size_t>(data[0]) + 1;
   const std::string input(reinterpret_cast<const char*>(data) + 1, size - 1);
-  server::Session session(ctx, ctx->thread_stats[0].get());
+  const std::unique_ptr<server::ProtocolSession> session =
+      server::NewSession(ctx, ctx->thread_stats[0].get());
   std::string buffered, out;
   bool close = false;
   for (size_t pos = 0; pos < input.size() && !close; pos += step) {
     buffered.append(input, pos, step);
-    buffered.erase(0, session.Consume(buffered, &out, &close, 1 << 16));
+    buffered.erase(0, session->Consume(buffered, &out, &close, 1 << 16));
     if (out.size() > (1 << 16)) out.clear();  // the connection would have sent it
   }
   // The slab store's own counts (the tiny engine's overflow store, under tiny).

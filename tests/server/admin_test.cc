@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "server/context.h"
-#include "server/process.h"
+#include "server/protocol/session.h"
 
 namespace tinycached::server {
 namespace {
@@ -17,7 +17,7 @@ class AdminTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     ctx_ = std::make_unique<ServerContext>(s, *std::move(store), &clock_);
     ctx_->thread_stats.push_back(std::make_unique<core::ThreadStats>());
-    session_ = std::make_unique<Session>(ctx_.get(), ctx_->thread_stats[0].get());
+    session_ = NewSession(ctx_.get(), ctx_->thread_stats[0].get());
   }
 
   // Every reply to `input`, fed at once.
@@ -31,7 +31,7 @@ class AdminTest : public ::testing::Test {
 
   core::Clock clock_;
   std::unique_ptr<ServerContext> ctx_;
-  std::unique_ptr<Session> session_;
+  std::unique_ptr<ProtocolSession> session_;
   std::string buffered_;
 };
 

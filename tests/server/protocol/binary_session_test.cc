@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "server/process.h"
+#include "server/protocol/session.h"
 #include "server/sasl.h"
 
 namespace tinycached::server {
@@ -92,12 +92,12 @@ class BinarySessionTest : public ::testing::Test {
   // Feeds `input` in pieces of `step` bytes to one session, keeping the
   // unconsumed bytes, as a connection does.
   std::string Run(const std::string& input, size_t step = SIZE_MAX, bool* closed = nullptr) {
-    Session s(ctx_.get(), ctx_->thread_stats[0].get());
+    std::unique_ptr<ProtocolSession> s = NewSession(ctx_.get(), ctx_->thread_stats[0].get());
     std::string buffered, out;
     bool close = false;
     for (size_t pos = 0; pos < input.size() && !close; pos += step) {
       buffered += input.substr(pos, step);
-      buffered.erase(0, s.Consume(buffered, &out, &close));
+      buffered.erase(0, s->Consume(buffered, &out, &close));
     }
     if (closed != nullptr) *closed = close;
     return out;
@@ -407,16 +407,16 @@ TEST_F(BinarySessionTest, TooLargeValuesAreSwallowedNotBuffered) {
   EXPECT_EQ(r[4].op, bin::kNoop);
   // The swallow needs no buffer: a session given the input in small pieces
   // never holds more than a piece.
-  Session s(ctx_.get(), ctx_->thread_stats[0].get());
+  std::unique_ptr<ProtocolSession> s = NewSession(ctx_.get(), ctx_->thread_stats[0].get());
   std::string out;
   bool close = false;
   std::string head = Frame({bin::kSet, "k", SetExtras(0, 0), ""});
   head[8] = 0x10;  // bodylen 256 MiB + 9
-  EXPECT_EQ(s.Consume(head, &out, &close), head.size());
-  EXPECT_EQ(s.phase(), Session::Phase::kSwallow);
-  EXPECT_EQ(s.NeedBytes(), 0u);
+  EXPECT_EQ(s->Consume(head, &out, &close), head.size());
+  EXPECT_EQ(s->Waiting(), ProtocolSession::Wait::kSwallow);
+  EXPECT_EQ(s->NeedBytes(), 0u);
   const std::string chunk(4096, 'z');
-  EXPECT_EQ(s.Consume(chunk, &out, &close), chunk.size());
+  EXPECT_EQ(s->Consume(chunk, &out, &close), chunk.size());
   // A body length that wraps memcached's int: too large, nothing swallowed.
   std::string wrap = Frame({bin::kSet, "k", SetExtras(0, 0), ""});
   wrap[8] = wrap[9] = wrap[10] = wrap[11] = '\xff';

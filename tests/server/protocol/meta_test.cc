@@ -1,11 +1,11 @@
-// Meta commands through a socketless Session, on a clock the test moves:
+// Meta commands through a socketless session, on a clock the test moves:
 // the numbers the differential test must hide (TTLs, ages) are checked
 // exactly here, under memcached's layout, the lean one and the tiny engine.
 #include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
-#include "server/process.h"
+#include "server/protocol/session.h"
 #include "server/protocol/base64.h"
 
 namespace tinycached::server {
@@ -24,10 +24,10 @@ class MetaTest : public ::testing::TestWithParam<const char*> {
   }
 
   std::string Run(const std::string& input) {
-    Session s(ctx_.get(), ctx_->thread_stats[0].get());
+    std::unique_ptr<ProtocolSession> s = NewSession(ctx_.get(), ctx_->thread_stats[0].get());
     std::string buffered = input, out;
     bool close = false;
-    buffered.erase(0, s.Consume(buffered, &out, &close));
+    buffered.erase(0, s->Consume(buffered, &out, &close));
     EXPECT_TRUE(buffered.empty()) << buffered;
     return out;
   }

@@ -1,4 +1,4 @@
-#include "server/process.h"
+#include "server/protocol/session.h"
 
 #include <memory>
 #include <string>
@@ -17,17 +17,19 @@ class SessionTest : public ::testing::Test {
     ctx_->thread_stats.push_back(std::make_unique<core::ThreadStats>());
   }
 
-  Session NewSession() { return Session(ctx_.get(), ctx_->thread_stats[0].get()); }
+  std::unique_ptr<ProtocolSession> NewTextSession() {
+    return NewSession(ctx_.get(), ctx_->thread_stats[0].get());
+  }
 
   // Feeds `input` in pieces of `step` bytes, as a connection would, keeping
   // unconsumed bytes for the next round. Returns everything replied.
   std::string Run(const std::string& input, size_t step = SIZE_MAX, bool* closed = nullptr) {
-    Session s = NewSession();
+    std::unique_ptr<ProtocolSession> s = NewTextSession();
     std::string buffered, out;
     bool close = false;
     for (size_t pos = 0; pos < input.size() && !close; pos += step) {
       buffered += input.substr(pos, step);
-      buffered.erase(0, s.Consume(buffered, &out, &close));
+      buffered.erase(0, s->Consume(buffered, &out, &close));
     }
     if (closed != nullptr) *closed = close;
     return out;
@@ -85,15 +87,15 @@ TEST_F(SessionTest, PipelineRepliesAreTheSameWhateverTheReadSizes) {
 }
 
 TEST_F(SessionTest, WaitsForTheWholeDataBlock) {
-  Session s = NewSession();
+  std::unique_ptr<ProtocolSession> s = NewTextSession();
   std::string out;
   bool close = false;
-  EXPECT_EQ(s.Consume("set k 0 0 5\r\nhel", &out, &close), 13u);
-  EXPECT_EQ(s.phase(), Session::Phase::kData);
+  EXPECT_EQ(s->Consume("set k 0 0 5\r\nhel", &out, &close), 13u);
+  EXPECT_EQ(s->Waiting(), ProtocolSession::Wait::kData);
   EXPECT_EQ(out, "");
-  EXPECT_EQ(s.Consume("hel", &out, &close), 0u);
-  EXPECT_EQ(s.Consume("hello\r", &out, &close), 0u);
-  EXPECT_EQ(s.Consume("hello\r\nget k\r\n", &out, &close), 14u);
+  EXPECT_EQ(s->Consume("hel", &out, &close), 0u);
+  EXPECT_EQ(s->Consume("hello\r", &out, &close), 0u);
+  EXPECT_EQ(s->Consume("hello\r\nget k\r\n", &out, &close), 14u);
   EXPECT_EQ(out, "STORED\r\nVALUE k 0 5\r\nhello\r\nEND\r\n");
 }
 
@@ -159,21 +161,21 @@ TEST_F(SessionTest, NoreplySilencesEvenErrors) {
 
 TEST_F(SessionTest, StopsAtTheOutputLimitAndResumes) {
   Run("set k 0 0 1000\r\n" + std::string(1000, 'v') + "\r\n");
-  Session s = NewSession();
+  std::unique_ptr<ProtocolSession> s = NewTextSession();
   std::string in, out;
   for (int i = 0; i < 100; ++i) in += "get k\r\n";
   bool close = false;
-  size_t used = s.Consume(in, &out, &close, 5000);
+  size_t used = s->Consume(in, &out, &close, 5000);
   EXPECT_LT(used, in.size());
   EXPECT_LT(out.size(), 5000u + 2000u);
   out.clear();
-  used += s.Consume(std::string_view(in).substr(used), &out, &close);
+  used += s->Consume(std::string_view(in).substr(used), &out, &close);
   EXPECT_EQ(used, in.size());
 }
 
 TEST_F(SessionTest, AMultiGetLargerThanTheOutputLimitIsResumed) {
   Run("set k 0 0 1000\r\n" + std::string(1000, 'v') + "\r\n");
-  Session s = NewSession();
+  std::unique_ptr<ProtocolSession> s = NewTextSession();
   std::string get = "get", want;
   for (int i = 0; i < 100; ++i) {
     get += " k";
@@ -182,14 +184,14 @@ TEST_F(SessionTest, AMultiGetLargerThanTheOutputLimitIsResumed) {
   get += "\r\nversion\r\n";
   std::string out, all;
   bool close = false;
-  size_t used = s.Consume(get, &out, &close, 5000);
-  EXPECT_EQ(s.phase(), Session::Phase::kGet);
+  size_t used = s->Consume(get, &out, &close, 5000);
+  EXPECT_EQ(s->Waiting(), ProtocolSession::Wait::kOutput);
   int rounds = 0;
-  while (s.phase() == Session::Phase::kGet && rounds++ < 1000) {
+  while (s->Waiting() == ProtocolSession::Wait::kOutput && rounds++ < 1000) {
     EXPECT_LT(out.size(), 5000u + 1100u);  // bounded by the limit plus one value
     all += out;
     out.clear();  // the connection sent it
-    used += s.Consume(std::string_view(get).substr(used), &out, &close, 5000);
+    used += s->Consume(std::string_view(get).substr(used), &out, &close, 5000);
   }
   all += out;
   EXPECT_GT(rounds, 10);
