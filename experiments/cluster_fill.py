@@ -24,7 +24,6 @@ Usage: experiments/cluster_fill.py [--build-dir build] [--only REGEX] [--nodes 3
 Exit status: 0 if every configuration filled and verified, 1 otherwise.
 """
 import argparse
-import datetime
 import json
 import math
 import os
@@ -116,8 +115,7 @@ def write_csv(path, configs, meta):
                 "seconds": r.get("seconds", ""), "verify_sampled": r.get("verify_sampled", ""),
                 "verify_hits": r.get("verify_hits", ""),
                 "verify_corrupt": r.get("verify_corrupt", ""), "error": c.error,
-                "commit": meta["commit"], "date": meta["date"], "machine": meta["uname"],
-                "cpu": meta["cpu"], "nproc": meta["nproc"],
+                **lab.stamp_columns(meta),
                 "server_version": meta["versions"].get(c.binary, ""),
                 "proxy_version": meta["proxy_version"],
             }
@@ -131,9 +129,7 @@ def write_markdown(path, configs, meta, png_name):
     lines = [
         "# Fill through twemproxy: %d × -m %d behind nutcracker" % (n, limit),
         "",
-        "- commit: `%s`" % meta["commit"],
-        "- date: %s" % meta["date"],
-        "- machine: %s, %s, %d CPUs" % (meta["uname"], meta["cpu"], meta["nproc"]),
+        *lab.stamp_lines(meta),
         "- servers: %s" % "; ".join("`%s`: %s" % (b, v) for b, v in meta["versions"].items()),
         "- proxy: `%s` (%s), ketama over md5, servers named %s, weight 1 each" % (
             lab.NUTCRACKER, meta["proxy_version"], ", ".join(NODE_NAMES[:n])),
@@ -259,11 +255,7 @@ def write_plot(path, configs, nodes):
             "set key top left",
             "plot " + ", ".join(plots),
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 def main():
@@ -312,13 +304,10 @@ def main():
             c.error = str(e).replace("\n", " ")
             lab.log("%s FAILED: %s" % (c.label, c.error))
 
-    info = lab.machine()
     proxy_version = subprocess.run([lab.NUTCRACKER, "-V"], capture_output=True,
                                    text=True).stderr.strip()
     meta = {
-        "nodes": args.nodes, "limit_mb": args.limit_mb, "commit": lab.git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
+        "nodes": args.nodes, "limit_mb": args.limit_mb, **lab.run_stamp(),
         "versions": versions, "proxy_version": proxy_version.splitlines()[0]
         if proxy_version else "unknown version",
         "command": " ".join(["experiments/cluster_fill.py"] + sys.argv[1:]),

@@ -22,8 +22,6 @@ See --help for the rest. Exit status: 0 if every configuration run filled and
 verified, 1 otherwise (the results are written either way).
 """
 import argparse
-import datetime
-import json
 import os
 import re
 import shutil
@@ -106,13 +104,7 @@ def run_once(config, fill, limit_mb, verify):
                 "--label", config.label, "--json"]
         if verify:
             argv.append("--verify")
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
-        if server.proc.poll() is not None:
-            raise RuntimeError("server died during the fill (exit %d): %s" %
-                               (server.proc.returncode, server.error_text()))
-        result = json.loads(done.stdout) if done.stdout.strip() else None
-        if done.returncode != 0 or result is None:
-            raise RuntimeError("fill exited %d: %s" % (done.returncode, done.stderr.strip()))
+        result, _ = lab.run_client(argv, server, 600, "the fill", "fill", check_exit=True)
         result["chunk_bytes"] = main_chunk_size(server.port)
         return result
     finally:
@@ -208,8 +200,7 @@ def write_csv(path, configs, baseline, meta):
                 "rss_after_kb": fmt(s["rss_after_kb"]), "seconds": fmt(s["seconds"], 3),
                 "evictions": fmt(s["evictions"]), "verify_corrupt": fmt(s["verify_corrupt"]),
                 "runs": s["runs"], "error": "; ".join(c.errors), "limit_mb": meta["limit_mb"],
-                "commit": meta["commit"], "date": meta["date"], "machine": meta["uname"],
-                "cpu": meta["cpu"], "nproc": meta["nproc"],
+                **lab.stamp_columns(meta),
                 "server_version": meta["versions"].get(c.binary, ""),
             }
             out.write(",".join(csv_field(row[k]) for k in columns) + "\n")
@@ -220,9 +211,7 @@ def write_markdown(path, configs, baseline, meta, notes, png_name):
     lines = [
         "# Fill experiment: items in %d MB" % limit,
         "",
-        "- commit: `%s`" % meta["commit"],
-        "- date: %s" % meta["date"],
-        "- machine: %s, %s, %d CPUs" % (meta["uname"], meta["cpu"], meta["nproc"]),
+        *lab.stamp_lines(meta),
         "- servers: %s" % "; ".join("`%s`: %s" % (b, v) for b, v in meta["versions"].items()),
         "- command: `%s`" % meta["command"],
         "- runs per configuration: %d (median shown; interleaved)" % meta["repeat"],
@@ -306,11 +295,7 @@ def write_plot(path, configs, limit_mb):
                 data, "".join(", NaN with boxes lt %d title '%s'" % (colours[kind], title)
                               for kind, title in legend if kind in kinds)),
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 # ---------------------------------------------------------------------------
@@ -419,12 +404,9 @@ def main():
             notes.append("%s: %s" % (c.label, e))
     notes.append("ladder wall time %.0f s." % elapsed)
 
-    info = lab.machine()
     meta = {
         "limit_mb": args.limit_mb,
-        "commit": lab.git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
+        **lab.run_stamp(),
         "versions": versions,
         "repeat": args.repeat,
         "command": " ".join(["experiments/fill_ladder.py"] + sys.argv[1:]),

@@ -1,10 +1,12 @@
 """Shared by the experiment drivers (experiments/*.py): servers on free loopback ports,
-building the clients, progress lines, list options, the gnuplot terminal, and the provenance
-(commit, machine, versions) every file in results/ is stamped with.
+building the clients, progress lines, list options, the gnuplot terminal and running gnuplot,
+and the provenance (commit, date, machine, versions) every file in results/ is stamped with.
 
 Servers are tests/integration/harness.py's Server (Server below only adds error_text()), and
 the nutcracker wrapper is tests/integration/nutcracker.py: the integration tests use both."""
 import argparse
+import datetime
+import json
 import os
 import platform
 import re
@@ -99,9 +101,48 @@ def machine():
     return {"uname": uname, "cpu": cpu, "nproc": len(os.sched_getaffinity(0))}
 
 
+def run_stamp(commit=None):
+    """What a run is stamped with: {"commit", "date", "uname", "cpu", "nproc"}: `commit` or
+    the checkout's (git_commit()), the time now (UTC, to the minute) and machine()."""
+    stamp = {"commit": commit or git_commit(),
+             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    stamp.update(machine())
+    return stamp
+
+
+def stamp_columns(stamp):
+    """A run_stamp() as the CSV columns commit, date, machine, cpu and nproc."""
+    return {"commit": stamp["commit"], "date": stamp["date"], "machine": stamp["uname"],
+            "cpu": stamp["cpu"], "nproc": stamp["nproc"]}
+
+
+def stamp_lines(stamp, machine_note=""):
+    """A run_stamp() as the commit, date and machine lines of a results .md; machine_note
+    ends the machine line."""
+    return ["- commit: `%s`" % stamp["commit"],
+            "- date: %s" % stamp["date"],
+            "- machine: %s, %s, %d CPUs%s" % (stamp["uname"], stamp["cpu"], stamp["nproc"],
+                                             machine_note)]
+
+
 def version_of(binary, flag="-V"):
     text = run_text([binary, flag])
     return text.splitlines()[0] if text else "unknown version"
+
+
+def run_client(argv, server, timeout, during, client, check_exit=False):
+    """Runs a client's --json command line `argv` against `server` (a Server):
+    (its JSON report, the finished subprocess). RuntimeError if the server died meanwhile
+    ("server died during <during>"), if the client wrote no report ("<client> exited ..."),
+    or, with check_exit, if it exited non-zero."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if server.proc.poll() is not None:
+        raise RuntimeError("server died during %s (exit %d): %s" %
+                           (during, server.proc.returncode, server.error_text()))
+    result = json.loads(done.stdout) if done.stdout.strip() else None
+    if result is None or (check_exit and done.returncode != 0):
+        raise RuntimeError("%s exited %d: %s" % (client, done.returncode, done.stderr.strip()))
+    return result, done
 
 
 def stats_values(port, command=b"stats"):
@@ -167,3 +208,13 @@ def gnuplot_terminal():
     done = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
     text = done.stdout + done.stderr
     return "pngcairo" if re.search(r"^\s*pngcairo\b", text, re.M) else "png"
+
+
+def run_gnuplot(script):
+    """Runs gnuplot on `script` (text): True if it succeeded, else logs its error and
+    returns False."""
+    done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if done.returncode != 0:
+        log("gnuplot failed: %s" % done.stderr.strip())
+        return False
+    return True

@@ -26,7 +26,6 @@ one alternating run are the figures, not the absolute ops/s.
 Exit status: 0 if every run completed with 0 verification failures, else 1.
 """
 import argparse
-import datetime
 import json
 import os
 import shutil
@@ -140,11 +139,7 @@ def write_plot(path, configs, workloads, ratio):
             "plot " + ", ".join("'%s' using %d:xtic(1) title columnheader(%d)" % (data, i + 2, i + 2)
                                 for i in range(len(workloads))),
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: " + done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 def main():
@@ -220,9 +215,7 @@ def main():
             ratio[(c["name"], w)] = statistics.median(per_round) if per_round else None
             ratio[(c["name"], w, "range")] = (min(per_round), max(per_round)) if per_round else None
 
-    info = lab.machine()
-    meta = {"commit": lab.git_commit(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    meta = lab.run_stamp()
     os.makedirs(args.out_dir, exist_ok=True)
     fields = ["round", "config", "workload", "ops", "seconds", "ops_per_sec", "keys_per_sec",
               "p50_us", "p99_us", "p999_us", "server_cpu_us_per_op", "hits", "misses", "stored",
@@ -233,7 +226,7 @@ def main():
         for x in runs:
             f.write(",".join(str(x[k]) if x[k] is not None else "" for k in fields) + ",%d,%d,%d,%s,%s,%s,\"%s\",%d\n" % (
                 args.threads, args.memory, args.connections, meta["commit"], meta["date"],
-                info["uname"], info["cpu"], info["nproc"]))
+                meta["uname"], meta["cpu"], meta["nproc"]))
 
     def med(values, fmt):
         return fmt % statistics.median(values) if values else "n/a"
@@ -241,9 +234,7 @@ def main():
     lines = [
         "# Throughput and latency: tinycached vs memcached 1.6.18",
         "",
-        "- commit: `%s`" % meta["commit"],
-        "- date: %s" % meta["date"],
-        "- machine: %s, %s, %d CPUs" % (info["uname"], info["cpu"], info["nproc"]),
+        *lab.stamp_lines(meta),
         "- servers: %s; %s" % (lab.version_of(tinycached), lab.version_of(args.memcached)),
         "- command: `experiments/load_compare.py %s`" % " ".join(sys.argv[1:]),
         "- every server: `-t %d -m %d -c 1024`%s; load: `loadgen`, %d connections, one request "
@@ -257,7 +248,7 @@ def main():
         "during the timed phase per operation. The machine (%d CPUs) is shared and noisy, "
         "so absolute figures mean little here; the ratios are the result. Every reply was "
         "checked: values against the key's only possible value, incr replies for growth per "
-        "counter, and counters summed at the end." % info["nproc"],
+        "counter, and counters summed at the end." % meta["nproc"],
         "",
     ]
     total_bad = sum(x["errors"] + x["verify_failures"] for x in runs)

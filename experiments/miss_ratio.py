@@ -40,8 +40,6 @@ otherwise (the results are written either way).
 """
 import argparse
 import csv
-import datetime
-import json
 import os
 import shlex
 import shutil
@@ -125,14 +123,8 @@ def run_one(name, limit_mb, alpha, rep, binary, client, args):
         argv = [client, "--port", str(server.port), "--keys", str(keys), "--alpha", "%g" % alpha,
                 "--warmup", str(warmup), "--requests", str(requests), "--seed", str(seed),
                 "--batch", str(args.batch), "--json"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=args.run_timeout)
+        result, done = lab.run_client(argv, server, args.run_timeout, "the run", "missratio")
         row["rss_kb"] = vm_rss_kb(server.proc.pid)
-        if server.proc.poll() is not None:
-            raise RuntimeError("server died during the run (exit %d): %s" %
-                               (server.proc.returncode, server.error_text()))
-        result = json.loads(done.stdout) if done.stdout.strip() else None
-        if result is None:
-            raise RuntimeError("missratio exited %d: %s" % (done.returncode, done.stderr.strip()))
         for k in COLUMNS:
             if k in result and k not in ("warmup",):
                 row[k] = result[k]
@@ -190,10 +182,8 @@ def write_markdown(path, rows, names, skipped, meta, args, notes, png_name):
     lines = [
         "# Miss ratio with Zipf popularity, -m %s MiB" % ", ".join(str(l) for l in limits),
         "",
-        "- commit: `%s`" % meta["commit"],
-        "- date: %s" % meta["date"],
-        "- machine: %s, %s, %d CPUs; load average %s before, %s after" % (
-            meta["uname"], meta["cpu"], meta["nproc"], meta["load_before"], meta["load_after"]),
+        *lab.stamp_lines(meta, "; load average %s before, %s after" % (
+            meta["load_before"], meta["load_after"])),
         "- servers: %s" % "; ".join("`%s`: %s" % (b, v) for b, v in meta["versions"].items()),
         "- command: `%s`" % meta["command"],
         "- runs per cell: %d%s" % (args.repeat, " (median; interleaved)" if args.repeat > 1 else ""),
@@ -372,11 +362,7 @@ def write_plot(path, rows, names):
             "set yrange [0:%f]" % min(1.0, top * 1.1),
             "set grid",
         ] + panels + ["unset multiplot"])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 def args_keys_factor(rows):
@@ -478,9 +464,7 @@ def main():
             lab.log("%s: not run: %s" % (CONFIGS[n][0], skipped[n]))
             notes.append("%s: not run: %s" % (CONFIGS[n][0], skipped[n]))
 
-    info = lab.machine()
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = args.commit or lab.git_commit()
+    run_stamp = lab.run_stamp(args.commit)
     command = " ".join(["experiments/miss_ratio.py"] + [shlex.quote(a) for a in sys.argv[1:]])
     load_before = lab.load_average()
     rows, failed = [], bool(skipped)
@@ -491,9 +475,8 @@ def main():
             if n in skipped:
                 continue
             binary = binaries[CONFIGS[n][1]]
-            stamp = {"commit": commit, "date": date, "machine": info["uname"], "cpu": info["cpu"],
-                     "nproc": info["nproc"], "server_version": "%s: %s" % (binary, versions[binary]),
-                     "command": command}
+            stamp = dict(lab.stamp_columns(run_stamp),
+                         server_version="%s: %s" % (binary, versions[binary]), command=command)
             try:
                 row = run_one(n, limit, alpha, rep, binary, paths["missratio"], args)
             except (RuntimeError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
@@ -524,8 +507,7 @@ def main():
         if set_errors:
             notes.append("%s: %d error replies to `noreply` sets in %d runs" % (
                 CONFIGS[n][0], sum(r["set_errors"] for r in set_errors), len(set_errors)))
-    meta = {"commit": commit, "date": date, "uname": info["uname"], "cpu": info["cpu"],
-            "nproc": info["nproc"], "versions": versions, "load_before": load_before,
+    meta = {**run_stamp, "versions": versions, "load_before": load_before,
             "load_after": lab.load_average(), "command": command, "elapsed": elapsed}
     os.makedirs(args.out_dir, exist_ok=True)
     stem = os.path.join(args.out_dir, args.name)

@@ -35,8 +35,6 @@ results are written either way).
 """
 import argparse
 import csv
-import datetime
-import json
 import os
 import re
 import shutil
@@ -222,13 +220,7 @@ def run_one(name, limit_mb, binary, fill, args):
                 "--timeout-ms", "600000", "--json"]
         if not args.no_verify:
             argv.append("--verify")
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=args.fill_timeout)
-        if server.proc.poll() is not None:
-            raise RuntimeError("server died during the fill (exit %d): %s" %
-                               (server.proc.returncode, server.error_text()))
-        result = json.loads(done.stdout) if done.stdout.strip() else None
-        if result is None:
-            raise RuntimeError("fill exited %d: %s" % (done.returncode, done.stderr.strip()))
+        result, done = lab.run_client(argv, server, args.fill_timeout, "the fill", "fill")
         problems = []
         if done.returncode != 0:
             problems.append("fill exited %d: %s" % (done.returncode, done.stderr.strip()))
@@ -559,11 +551,7 @@ def write_plot(path, rows):
             "set key top right",
             "plot " + ", ".join(plots),
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 # ---------------------------------------------------------------------------
@@ -627,9 +615,7 @@ def main():
         lab.log("no fill client at %s (cmake --build %s --target fill)" % (fill, build_dir))
         return 1
 
-    info = lab.machine()
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    commit = args.commit or lab.git_commit()
+    run_stamp = lab.run_stamp(args.commit)
     versions = {}
     command = " ".join(["experiments/overhead.py"] + sys.argv[1:])
     rows = []
@@ -640,8 +626,8 @@ def main():
         binary = binaries[kind]
         if binary not in versions:
             versions[binary] = lab.version_of(binary) if os.access(binary, os.X_OK) else None
-        stamp = {"commit": commit, "date": date, "machine": info["uname"], "cpu": info["cpu"],
-                 "nproc": info["nproc"], "server_version": "%s: %s" % (binary, versions[binary])}
+        stamp = dict(lab.stamp_columns(run_stamp),
+                     server_version="%s: %s" % (binary, versions[binary]))
         if versions[binary] is None:
             lab.log("%s -m %d: no binary at %s, skipped" % (name, limit, binary))
             failed = True

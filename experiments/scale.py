@@ -19,11 +19,9 @@ Exit status: 0 if every configuration has a row for every limit, 1 otherwise
 """
 import argparse
 import csv
-import datetime
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -275,11 +273,7 @@ def write_plot(path, by_config, limits):
             "plot " + ", ".join(right),
             "unset multiplot",
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 def main():
@@ -327,9 +321,7 @@ def main():
     stem = os.path.join(args.out_dir, args.name)
     write_csv(stem + ".csv", [r for rs in by_config.values() for r in rs])
     args.png = os.path.basename(stem + ".png") if write_plot(stem + ".png", by_config, limits) else None
-    provenance = {"commit": lab.git_commit(),
-                  "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  "command": " ".join(["experiments/scale.py"] + sys.argv[1:])}
+    provenance = dict(lab.run_stamp(), command=" ".join(["experiments/scale.py"] + sys.argv[1:]))
     write_markdown(stem + ".md", by_config, limits, args, provenance, missing)
     for name, rs in by_config.items():
         change = change_pct(rs) if rs and rs[0]["limit_mb"] == limits[0] else None

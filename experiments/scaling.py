@@ -21,7 +21,6 @@ Usage: experiments/scaling.py [--threads-list 1,2,4,8,16] [--rounds 3] [--second
 """
 import argparse
 import csv
-import datetime
 import os
 import shutil
 import statistics
@@ -117,13 +116,10 @@ def main():
         writer.writeheader()
         writer.writerows(runs)
 
-    info = lab.machine()
     lines = [
         "# Scaling with server threads: tinycached vs memcached 1.6.18",
         "",
-        "- commit: `%s`" % lab.git_commit(),
-        "- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "- machine: %s, %s, %d CPUs" % (info["uname"], info["cpu"], info["nproc"]),
+        *lab.stamp_lines(lab.run_stamp()),
         "- command: `experiments/scaling.py %s`" % " ".join(sys.argv[1:]),
         "- each T: `experiments/load_compare.py --threads T` (every server `-t T -m 64 -c 1024`, "
         "%d connections, %d rounds of %g s, server order reversed every round)" % (
@@ -186,12 +182,8 @@ def main():
                     "'%s' using 1:%d with linespoints title '%s'" % (data, k + 2, c)
                     for k, c in enumerate(configs[1:])))
             script.append("unset multiplot")
-            done = subprocess.run(["gnuplot"], input="\n".join(script), capture_output=True,
-                                  text=True)
-            if done.returncode == 0:
+            if lab.run_gnuplot("\n".join(script)):
                 lines += ["![ratios](%s.png)" % args.name, ""]
-            else:
-                lab.log("gnuplot failed: " + done.stderr.strip())
     with open(os.path.join(args.out_dir, args.name + ".md"), "w") as f:
         f.write("\n".join(lines))
     lab.log("wrote %s/%s.{csv,md,png}" % (args.out_dir, args.name))

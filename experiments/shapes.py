@@ -27,8 +27,6 @@ only right values), 1 otherwise (the results are written either way).
 """
 import argparse
 import csv
-import datetime
-import json
 import os
 import re
 import shlex
@@ -148,13 +146,7 @@ def run_fill(cell, binaries, fill, limit_mb, verify):
                 "--label", "%s | %s" % (cell.row, cell.label), "--json"] + cell.row_args
         if verify:
             argv.append("--verify")
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
-        if server.proc.poll() is not None:
-            raise RuntimeError("server died during the fill (exit %d): %s" %
-                               (server.proc.returncode, server.error_text()))
-        result = json.loads(done.stdout) if done.stdout.strip() else None
-        if done.returncode != 0 or result is None:
-            raise RuntimeError("fill exited %d: %s" % (done.returncode, done.stderr.strip()))
+        result, _ = lab.run_client(argv, server, 1800, "the fill", "fill", check_exit=True)
         stats = lab.stats_values(server.port)
         result["inline_items"] = int(stats["inline_items"]) if "inline_items" in stats else None
         return result
@@ -172,13 +164,7 @@ def run_miss_ratio(cell, binaries, client, limit_mb, seed):
                 "--alpha", "%g" % m["alpha"], "--warmup", str(m["warmup"]),
                 "--requests", str(m["requests"]), "--seed", str(seed),
                 "--key-prefixes", str(m["prefixes"]), "--json"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
-        if server.proc.poll() is not None:
-            raise RuntimeError("server died during the run (exit %d): %s" %
-                               (server.proc.returncode, server.error_text()))
-        result = json.loads(done.stdout) if done.stdout.strip() else None
-        if result is None:
-            raise RuntimeError("missratio exited %d: %s" % (done.returncode, done.stderr.strip()))
+        result, done = lab.run_client(argv, server, 1800, "the run", "missratio")
         if done.returncode != 0 or result["verify_failures"] or result["protocol_errors"]:
             raise RuntimeError("missratio exited %d: %d wrong values (%s), %d protocol errors (%s)"
                                % (done.returncode, result["verify_failures"],
@@ -252,8 +238,7 @@ def write_csv(path, fill_cells, miss_cells, meta):
                    "config": name, "configuration": label,
                    "server_flags": " ".join(["-m", str(meta["limit_mb"])] + flags),
                    "runs": len(c.runs), "error": "; ".join(c.errors),
-                   "limit_mb": meta["limit_mb"], "commit": meta["commit"], "date": meta["date"],
-                   "machine": meta["uname"], "cpu": meta["cpu"], "nproc": meta["nproc"],
+                   "limit_mb": meta["limit_mb"], **lab.stamp_columns(meta),
                    "server_version": meta["versions"].get(kind, "")}
             if c in fill_cells:
                 s = summarise_fill(c)
@@ -330,10 +315,8 @@ def write_markdown(path, fill_cells, miss_cells, configs, meta, notes, png_name)
     lines = [
         "# Item shapes: items in %d MB by key and value shape" % limit,
         "",
-        "- commit: `%s`" % meta["commit"],
-        "- date: %s" % meta["date"],
-        "- machine: %s, %s, %d CPUs; load average %s before, %s after" % (
-            meta["uname"], meta["cpu"], meta["nproc"], meta["load_before"], meta["load_after"]),
+        *lab.stamp_lines(meta, "; load average %s before, %s after" % (
+            meta["load_before"], meta["load_after"])),
         "- servers: %s" % "; ".join("`%s`: %s" % (b, v) for b, v in meta["binaries"].items()),
         "- command: `%s`" % meta["command"],
         "- runs per cell: %d%s" % (meta["repeat"], " (median; interleaved)"
@@ -460,11 +443,7 @@ def write_plot(path, fill_cells, configs, limit_mb):
             "set key top right",
             "plot " + plots,
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 # ---------------------------------------------------------------------------
@@ -583,11 +562,8 @@ def main():
     if miss_cells:
         notes.append("miss-ratio row: %.0f s of the wall time." % sum(
             r["seconds"] + r["warmup_seconds"] for c in miss_cells for r in c.runs))
-    info = lab.machine()
     meta = {
-        "limit_mb": args.limit_mb, "commit": lab.git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
+        "limit_mb": args.limit_mb, **lab.run_stamp(),
         "versions": {kind: "%s: %s" % (binaries[kind], v) for kind, v in versions.items()},
         "binaries": {binaries[kind]: v for kind, v in versions.items()},
         "repeat": args.repeat, "elapsed": elapsed,

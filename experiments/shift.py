@@ -37,7 +37,6 @@ Exit status: 0 if every configuration ran with no verify failures or protocol
 errors, 1 otherwise (the results are written either way).
 """
 import argparse
-import datetime
 import json
 import os
 import re
@@ -190,15 +189,8 @@ def run_once(config, args, fill, shift):
                 "--keys", str(args.keys), "--value-size", str(args.value_size),
                 "--keys-per-get", str(args.keys_per_get), "--connections", str(args.connections),
                 "--seed", str(args.seed + len(config.runs)), "--rate", str(args.rate), "--json"]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=args.seconds + 120)
-        if server.proc.poll() is not None:
-            raise RuntimeError("server died during phase 2 (exit %d): %s" %
-                               (server.proc.returncode, server.error_text()))
-        result = json.loads(done.stdout) if done.stdout.strip() else None
-        if result is None:
-            raise RuntimeError("shift client exited %d: %s" % (done.returncode,
-                                                                done.stderr.strip()))
-        run["shift"] = result
+        run["shift"], _ = lab.run_client(argv, server, args.seconds + 120, "phase 2",
+                                         "shift client")
         run["after"] = snapshot(server.port, args.value_size)
         return run
     finally:
@@ -263,7 +255,7 @@ def write_csv(path, configs, meta):
         def row(c, run, second, gets, keys, hits, sets, ratio, cumulative):
             values = [c.label, " ".join(c.flags), "no" if c.empty else "fill", run, second, gets,
                       keys, hits, sets, "%.6f" % ratio, "%.6f" % cumulative, meta["limit_mb"],
-                      meta["commit"], meta["date"], meta["uname"], meta["cpu"], meta["nproc"],
+                      *lab.stamp_columns(meta).values(),
                       meta["versions"].get(c.binary, "")]
             out.write(",".join(csv_field(v) for v in values) + "\n")
 
@@ -318,11 +310,7 @@ def write_plot(path, configs, args):
             "set key at graph 0.1, graph 0.9 left top Left reverse opaque box",
             "plot " + ", ".join(plots),
         ])
-        done = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
-        if done.returncode != 0:
-            lab.log("gnuplot failed: %s" % done.stderr.strip())
-            return False
-    return True
+        return lab.run_gnuplot(script)
 
 
 def write_markdown(path, configs, ideal, meta, args, notes, png_name):
@@ -334,10 +322,8 @@ def write_markdown(path, configs, ideal, meta, args, notes, png_name):
     lines = [
         "# Size shift: hit ratio after the item sizes change (-m %d)" % args.limit_mb,
         "",
-        "- commit: `%s`" % meta["commit"],
-        "- date: %s" % meta["date"],
-        "- machine: %s, %s, %d CPUs; load average %s before, %s after" % (
-            meta["uname"], meta["cpu"], meta["nproc"], meta["load_before"], meta["load_after"]),
+        *lab.stamp_lines(meta, "; load average %s before, %s after" % (
+            meta["load_before"], meta["load_after"])),
         "- servers: %s" % "; ".join("`%s`: %s" % (b, v) for b, v in meta["versions"].items()),
         "- command: `%s`" % meta["command"],
         "- runs per configuration: %d%s" % (
@@ -537,12 +523,9 @@ def main():
             notes.append("%s: %s" % (c.label, e))
     notes.append("wall time %.0f s." % elapsed)
 
-    info = lab.machine()
     meta = {
         "limit_mb": args.limit_mb,
-        "commit": lab.git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "uname": info["uname"], "cpu": info["cpu"], "nproc": info["nproc"],
+        **lab.run_stamp(),
         "versions": versions,
         "load_before": load_before, "load_after": lab.load_average(),
         "command": " ".join(["experiments/shift.py"] + [shlex.quote(a) for a in sys.argv[1:]]),
