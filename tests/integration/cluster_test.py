@@ -355,7 +355,7 @@ class ClusterTest(unittest.TestCase):
         stand_in = self.cluster.nodes[where[0]]
 
         # 3. Restarted (same port, empty): back in the ring after server_retry_timeout.
-        restarted = harness.Server(victim.binary, victim.argv[7:], port=victim.port)
+        restarted = harness.Server(victim.binary, victim.args, port=victim.port)
         self.assertEqual(restarted.argv, victim.argv)
         restarted.start(attempts=1)
         self.cluster.nodes[victim_index] = restarted

@@ -87,7 +87,8 @@ class Server:
         argv = [binary, "-p", str(self.port), "-U", "0", "-l", "127.0.0.1"]
         if os.geteuid() == 0:  # both refuse root without -u
             argv += ["-u", "root"]
-        self.argv = argv + list(args)
+        self.args = list(args)  # the caller's own, without the ones above
+        self.argv = argv + self.args
         self.proc = None
 
     def start(self, attempts=3):
