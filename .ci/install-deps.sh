@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(
   # build
-  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev clang-format
   libevent-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # what the tests and experiments start or load: memcached 1.6.18 for comparison,
   # memccapable, nutcracker (twemproxy), the Python clients, saslpasswd2 and SASL's PLAIN

@@ -104,8 +104,8 @@ enum class HeaderStyle : uint8_t { kStock, kLean };
 
 // The meta commands' item state, kept in the top bits of the expiry word.
 enum MetaState : uint8_t {
-  kMetaStale = 1 << 0,    // invalidated (mg answers X)
-  kMetaWinSent = 1 << 1,  // a client has won the recache (mg answers Z)
+  kMetaStale = 1 << 0,      // invalidated (mg answers X)
+  kMetaWinSent = 1 << 1,    // a client has won the recache (mg answers Z)
   kMetaBinaryKey = 1 << 2,  // the key came base64-encoded
 };
 inline constexpr int kExptimeBits = 29;
@@ -225,8 +225,7 @@ class ItemLayout {
       std::memset(it + 3 * w_, 0, header_ - 3 * w_);
       StoreField<uint32_t>(it + time_off_, m.time);
       StoreField<uint32_t>(it + exptime_off_, word);
-      StoreField<uint32_t>(it + nbytes_off_,
-                           static_cast<uint32_t>(nvalue + kStockValueSuffix));
+      StoreField<uint32_t>(it + nbytes_off_, static_cast<uint32_t>(nvalue + kStockValueSuffix));
       StoreField<uint16_t>(it + refcount_off_, 1);
       StoreField<uint16_t>(it + flags_off_, flags);
       it[class_off_] = m.class_id;
@@ -271,9 +270,7 @@ class ItemLayout {
   }
   // Last access time: stock only (the lean header has none; reads 0).
   bool has_time() const { return !lean_; }
-  uint32_t Time(const uint8_t* it) const {
-    return lean_ ? 0 : LoadField<uint32_t>(it + time_off_);
-  }
+  uint32_t Time(const uint8_t* it) const { return lean_ ? 0 : LoadField<uint32_t>(it + time_off_); }
   void SetTime(uint8_t* it, uint32_t t) const {
     if (!lean_) StoreField<uint32_t>(it + time_off_, t);
   }
@@ -334,8 +331,7 @@ class ItemLayout {
   std::string_view Key(const uint8_t* it, char (&buf)[kMaxKeyLength]) const {
     const std::string_view stored = StoredKeyBytes(it);
     if (!KeyPacked(it)) return stored;
-    const size_t n =
-        UnpackKey(reinterpret_cast<const uint8_t*>(stored.data()), stored.size(), buf);
+    const size_t n = UnpackKey(reinterpret_cast<const uint8_t*>(stored.data()), stored.size(), buf);
     return {buf, n};
   }
 
@@ -415,7 +411,7 @@ class ItemLayout {
   size_t header_ = 0;
   size_t flags_off_ = 0, nkey_off_ = 0;
   size_t time_off_ = 0, exptime_off_ = 0, nbytes_off_ = 0, refcount_off_ = 0;  // stock only
-  size_t class_off_ = 0;                                                     // stock only
+  size_t class_off_ = 0;                                                       // stock only
 };
 
 }  // namespace tinycached::compact

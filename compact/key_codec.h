@@ -72,10 +72,10 @@
 
 namespace tinycached::compact {
 
-inline constexpr size_t kMaxKeyLength = 250;   // memcached's longest key (text)
+inline constexpr size_t kMaxKeyLength = 250;  // memcached's longest key (text)
 inline constexpr unsigned kKeyBase = 250;
-inline constexpr size_t kMaxPackedKey = 9;     // base-250 digits of UINT64_MAX
-inline constexpr size_t kMaxDecimalKey = 20;   // decimal digits of UINT64_MAX
+inline constexpr size_t kMaxPackedKey = 9;    // base-250 digits of UINT64_MAX
+inline constexpr size_t kMaxDecimalKey = 20;  // decimal digits of UINT64_MAX
 
 // Tags: the first byte of a packed key that is not decimal.
 inline constexpr uint8_t kTagHexLower = 0xFA;  // + 1 when the digit count is odd
@@ -84,8 +84,8 @@ inline constexpr uint8_t kTagUuidLower = 0xFE;
 inline constexpr uint8_t kTagUuidUpper = 0xFF;
 static_assert(kKeyBase == kTagHexLower, "decimal digit bytes must stay below every tag");
 
-inline constexpr size_t kMinHexKey = 4;        // shorter hex keys save nothing
-inline constexpr size_t kUuidKey = 36;         // 8-4-4-4-12 with dashes
+inline constexpr size_t kMinHexKey = 4;  // shorter hex keys save nothing
+inline constexpr size_t kUuidKey = 36;   // 8-4-4-4-12 with dashes
 inline constexpr size_t kUuidPacked = 1 + 16;
 // The longest packed key: a tag and 125 bytes of a 250-digit hex key.
 inline constexpr size_t kMaxStoredKey = 1 + (kMaxKeyLength + 1) / 2;

@@ -147,7 +147,8 @@ constexpr bool ShapesFill() {
   }
   return true;
 }
-static_assert(ShapesFill(), "every class splits the 58 payload bits; codes fit 32 bits, 1 raw byte");
+static_assert(ShapesFill(),
+              "every class splits the 58 payload bits; codes fit 32 bits, 1 raw byte");
 
 inline constexpr int kMaxKeyBits = 64;
 inline constexpr int kPrefixIdBits = 8;
@@ -174,10 +175,10 @@ inline constexpr int KeyBits(int cls, int min_addr_bits) {
 inline constexpr bool IsPrefixed(int cls) { return cls == kPrefixed || cls == kPrefixedLong; }
 
 // ---- slot fields ----------------------------------------------------------
-inline constexpr int kClassShift = kPayloadBits;     // 58
-inline constexpr int kAltBit = kClassShift + 3;      // 61
-inline constexpr int kRefBit = kAltBit + 1;          // 62
-inline constexpr int kUsedBit = kRefBit + 1;         // 63
+inline constexpr int kClassShift = kPayloadBits;  // 58
+inline constexpr int kAltBit = kClassShift + 3;   // 61
+inline constexpr int kRefBit = kAltBit + 1;       // 62
+inline constexpr int kUsedBit = kRefBit + 1;      // 63
 static_assert(kUsedBit == 63, "the slot's fields fill exactly 64 bits");
 
 inline constexpr uint64_t kAlt = uint64_t{1} << kAltBit;
@@ -185,7 +186,9 @@ inline constexpr uint64_t kRef = uint64_t{1} << kRefBit;
 inline constexpr uint64_t kUsed = uint64_t{1} << kUsedBit;
 inline constexpr uint64_t kClassMask = uint64_t{7} << kClassShift;
 
-inline constexpr uint64_t Mask(int bits) { return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1; }
+inline constexpr uint64_t Mask(int bits) {
+  return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+}
 inline constexpr int ValueBits(int cls) { return kShapes[cls].value_bits; }
 inline constexpr int RemainderBits(int cls) { return kShapes[cls].remainder_bits; }
 
@@ -252,7 +255,9 @@ inline constexpr uint32_t kMaxPad = (uint32_t{1} << kPadBits) - 1;
 inline constexpr int IntBits(int w) { return w - 1 - kPadBits; }
 inline constexpr uint32_t IntMax(int w) { return static_cast<uint32_t>(Mask(IntBits(w))); }
 inline constexpr uint32_t RawKind(int w) { return uint32_t{1} << (w - 1); }
-inline constexpr size_t MaxRaw(int w) { return std::min<size_t>(3, static_cast<size_t>(IntBits(w)) / 8); }
+inline constexpr size_t MaxRaw(int w) {
+  return std::min<size_t>(3, static_cast<size_t>(IntBits(w)) / 8);
+}
 // Longest text a value holds: a wide int's 20 characters (digits and pad).
 inline constexpr size_t kMaxText = kMaxDecimalKey;
 
@@ -314,7 +319,8 @@ inline constexpr uint64_t MakeContinuation(uint64_t ext) {
 inline constexpr uint64_t ContinuationBits(uint64_t slot) {
   return (slot & Mask(kClassShift)) | (((slot >> kAltBit) & 3) << kClassShift);
 }
-static_assert(ContinuationBits(MakeContinuation(Mask(kContinuationBits))) == Mask(kContinuationBits));
+static_assert(ContinuationBits(MakeContinuation(Mask(kContinuationBits))) ==
+              Mask(kContinuationBits));
 static_assert(!IsWide(MakeContinuation(Mask(kContinuationBits))), "a continuation heads nothing");
 
 namespace internal {
@@ -336,7 +342,8 @@ inline bool EncodeHuge(std::string_view text, SlotValue* v) {
   if (NumberThenSpaces(text, &n, &pad) && pad <= 7) {
     top = static_cast<uint32_t>(n >> 60) | static_cast<uint32_t>(pad) << 4;
   } else if (text.size() <= 7) {
-    for (size_t i = 0; i < text.size(); ++i) n |= uint64_t{static_cast<uint8_t>(text[i])} << (8 * i);
+    for (size_t i = 0; i < text.size(); ++i)
+      n |= uint64_t{static_cast<uint8_t>(text[i])} << (8 * i);
     top = 0x80 | static_cast<uint32_t>(text.size()) << 4;  // 56 bits: nothing above Q[59]
   } else {
     return false;
@@ -403,7 +410,8 @@ inline size_t DecodeValue(const SlotValue& v, int w, char (&out)[kMaxText]) {
     if ((hi & internal::kRawBit) != 0) {
       const size_t len = (hi >> 20) & 0xf;
       for (size_t i = 0; i < len; ++i) {
-        out[i] = static_cast<char>(i < 8 ? (lo >> (8 * i)) & 0xff : (hi >> (4 + 8 * (i - 8))) & 0xff);
+        out[i] =
+            static_cast<char>(i < 8 ? (lo >> (8 * i)) & 0xff : (hi >> (4 + 8 * (i - 8))) & 0xff);
       }
       return len;
     }

@@ -33,7 +33,9 @@ class Clock {
   Clock& operator=(const Clock&) = delete;
 
   // Re-reads the system time. The server calls this once a second.
-  void Tick() { now_.store(static_cast<RelTime>(std::time(nullptr) - started_), std::memory_order_relaxed); }
+  void Tick() {
+    now_.store(static_cast<RelTime>(std::time(nullptr) - started_), std::memory_order_relaxed);
+  }
 
   RelTime Now() const { return now_.load(std::memory_order_relaxed); }
   int64_t StartedAt() const { return started_; }

@@ -24,8 +24,10 @@ absl::StatusOr<std::unique_ptr<Engine>> CreateEngine(const StoreOptions& options
                                                      const Clock* clock) {
   // One line per engine kind.
   switch (options.engine) {
-    case EngineKind::kSlabs: return Upcast(ItemStore::Create(options, clock));
-    case EngineKind::kTiny: return Upcast(TinyStore::Create(options, clock));
+    case EngineKind::kSlabs:
+      return Upcast(ItemStore::Create(options, clock));
+    case EngineKind::kTiny:
+      return Upcast(TinyStore::Create(options, clock));
   }
   return absl::InvalidArgumentError("unknown engine kind");
 }

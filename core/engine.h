@@ -96,12 +96,12 @@ enum class ReassignResult { kOk, kBusy, kBadClass, kNoSpare, kSame };
 
 // Page mover counters for `stats`.
 struct MoverStats {
-  uint64_t slabs_moved = 0;  // pages that changed class or went back to the budget
-  uint64_t rescues = 0;      // items relocated out of a moving page
+  uint64_t slabs_moved = 0;      // pages that changed class or went back to the budget
+  uint64_t rescues = 0;          // items relocated out of a moving page
   uint64_t evictions_nomem = 0;  // live items evicted from a moving page (no free chunk)
-  uint64_t busy_items = 0;   // item locks found busy while emptying a page (retried)
-  bool running = false;      // a page is being moved now
-  size_t global_page_pool = 0;  // whole pages of the limit not given to any class
+  uint64_t busy_items = 0;       // item locks found busy while emptying a page (retried)
+  bool running = false;          // a page is being moved now
+  size_t global_page_pool = 0;   // whole pages of the limit not given to any class
 };
 
 // Names the item a visitor is looking at to the engine that showed it, for
@@ -193,15 +193,15 @@ struct MetaItem {
   std::string_view value;
   uint32_t flags = 0;
   uint64_t cas = 0;
-  RelTime exptime = 0;      // 0 = never
+  RelTime exptime = 0;  // 0 = never
   RelTime last_access = 0;
   bool has_access_time = false;  // false where the layout keeps none (lean, tiny slots)
-  bool fetched = false;     // read before (memcached's ITEM_FETCHED)
-  uint8_t state = 0;        // compact::MetaState bits
-  bool created = false;     // made by this command (mg/ma with N)
-  int class_id = 0;         // 0 for an item in a tiny slot
-  size_t size = 0;          // bytes it occupies (memcached's ITEM_ntotal)
-  PinToken pin;             // for PinVisited()
+  bool fetched = false;          // read before (memcached's ITEM_FETCHED)
+  uint8_t state = 0;             // compact::MetaState bits
+  bool created = false;          // made by this command (mg/ma with N)
+  int class_id = 0;              // 0 for an item in a tiny slot
+  size_t size = 0;               // bytes it occupies (memcached's ITEM_ntotal)
+  PinToken pin;                  // for PinVisited()
 };
 
 // What the visitor asks to change; applied when it returns, under the lock.
@@ -211,10 +211,10 @@ struct MetaChange {
 };
 
 struct MetaGetOptions {
-  bool bump = true;      // !u: mark fetched, refresh recency
-  bool touch = false;    // T given: counted as a touch, not a get
-  bool vivify = false;   // N given: create an empty item on a miss
-  bool debug = false;    // me: no bump, counts nothing
+  bool bump = true;     // !u: mark fetched, refresh recency
+  bool touch = false;   // T given: counted as a touch, not a get
+  bool vivify = false;  // N given: create an empty item on a miss
+  bool debug = false;   // me: no bump, counts nothing
 };
 
 enum class MetaGetResult { kHit, kCreated, kMiss, kNoMemory };
@@ -242,14 +242,14 @@ struct MetaDeltaOptions {
 // What `stats cachedump` and `lru_crawler metadump` show of one item
 // (Engine::VisitItems). Valid only inside the visitor.
 struct ItemInfo {
-  std::string_view key;  // decoded (a packed key is unpacked)
-  size_t value_bytes = 0;  // the value's length
-  size_t total_bytes = 0;  // the whole item (memcached's ITEM_ntotal)
-  RelTime exptime = 0;     // 0: never expires
+  std::string_view key;     // decoded (a packed key is unpacked)
+  size_t value_bytes = 0;   // the value's length
+  size_t total_bytes = 0;   // the whole item (memcached's ITEM_ntotal)
+  RelTime exptime = 0;      // 0: never expires
   RelTime last_access = 0;  // 0: the layout keeps no access time
   uint64_t cas = 0;
   bool fetched = false;
-  int cls = 0;             // slab class; 0: an inline item of the tiny engine
+  int cls = 0;  // slab class; 0: an inline item of the tiny engine
 };
 
 // memcached's safe_strtoull() applied to a stored value (incr/decr):
@@ -289,9 +289,8 @@ class Engine {
   // set/add/replace/append/prepend/cas. `exptime` is the client's value.
   // kTooLarge and kNoMemory are counted in `stats`; a failed kSet also drops
   // the key's old value, as memcached does, so no stale value survives.
-  virtual StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags,
-                            int64_t exptime, std::string_view value, uint64_t cas_unique,
-                            ThreadStats& stats) = 0;
+  virtual StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                            std::string_view value, uint64_t cas_unique, ThreadStats& stats) = 0;
   // get/gets (new_exptime empty) and gat/gats (new_exptime = client exptime).
   // On a hit calls `visit` under the item's lock, then returns true.
   virtual bool Get(std::string_view key, std::optional<int64_t> new_exptime, ThreadStats& stats,

@@ -107,8 +107,7 @@ void HashIndex::Replace(uint64_t hash, uint8_t* old_it, uint8_t* new_it) {
   Splice(hash, old_it, new_it);
 }
 
-void HashIndex::ForEachInStripe(size_t stripe,
-                                absl::FunctionRef<void(uint8_t*)> visit) const {
+void HashIndex::ForEachInStripe(size_t stripe, absl::FunctionRef<void(uint8_t*)> visit) const {
   // Buckets of a stripe are those congruent to it modulo kStripes; new ones
   // of this stripe come only from splits under its lock, which is held.
   const size_t n = buckets();
@@ -156,7 +155,8 @@ bool HashIndex::GrowToLoad() {
     const size_t want = items() * 2 / 3 + 1;
     const size_t have = buckets();
     if (have >= want) break;
-    for (size_t i = 0; i < std::min<size_t>(want - have, kSegmentBuckets) && ok; ++i) ok = SplitOne();
+    for (size_t i = 0; i < std::min<size_t>(want - have, kSegmentBuckets) && ok; ++i)
+      ok = SplitOne();
     if (!ok) break;
   }
   expanding_.store(false, std::memory_order_relaxed);

@@ -129,7 +129,7 @@ class HashIndex {
   struct alignas(64) Stripe {
     absl::Mutex mu;
     std::atomic<size_t> items{0};  // written under mu, read by anyone
-    size_t woke_at = 0;            // the bucket count at which it last woke the maintainer; under mu
+    size_t woke_at = 0;  // the bucket count at which it last woke the maintainer; under mu
   };
   // Counts an item in (+1) or out (-1) of `stripe`; wakes the maintainer
   // when the stripe alone is past the growth load. REQUIRES: its lock.
@@ -173,7 +173,8 @@ class HashIndex {
   };
   std::unique_ptr<uint8_t*[], Free> segments_;
   std::atomic<size_t> nsegments_{0};
-  std::atomic<size_t> nbuckets_{0};  // 2^level + split pointer; stored under the split's stripe lock
+  std::atomic<size_t> nbuckets_{
+      0};  // 2^level + split pointer; stored under the split's stripe lock
   std::atomic<bool> expanding_{false};
   absl::Mutex grow_mu_;  // one grower at a time (the maintainer, or Grow())
 

@@ -47,8 +47,7 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
                                                      c.pages == 0 && c.large_bytes == 0,
                                          static_cast<uint8_t>(cls))) {
         c.large_bytes += ntotal;
-        page_state_[pool_.SlotOf(it)].last_alloc =
-            NextAllocSeq();
+        page_state_[pool_.SlotOf(it)].last_alloc = NextAllocSeq();
         return it;
       }
     } else {
@@ -76,9 +75,9 @@ uint8_t* ItemStore::Alloc(int cls, size_t ntotal, const uint8_t* pinned, size_t 
         c.cursor_left = c.per_page;
         continue;
       }
-      if (uint8_t* page = pool_.NewPage(/*first_of_class=*/!mover_.room_by_moving() && c.pages == 0,
-                                        static_cast<uint8_t>(cls),
-                                        static_cast<uint32_t>(c.chunk_size))) {
+      if (uint8_t* page =
+              pool_.NewPage(/*first_of_class=*/!mover_.room_by_moving() && c.pages == 0,
+                            static_cast<uint8_t>(cls), static_cast<uint32_t>(c.chunk_size))) {
         c.cursor = page;
         c.cursor_left = c.per_page;
         c.page_list.push_back(page);
@@ -206,8 +205,8 @@ void ItemStore::FreeChunkLocked(SlabClass& c, uint8_t* it) {
 }
 
 uint8_t* ItemStore::TakeRawPage() {
-  uint8_t* page = pool_.NewPage(/*first_of_class=*/false, 0,
-                                static_cast<uint32_t>(classes_.page_size()));
+  uint8_t* page =
+      pool_.NewPage(/*first_of_class=*/false, 0, static_cast<uint32_t>(classes_.page_size()));
   if (page != nullptr) mover_.TakeFromGlobalPool();
   return page;
 }

@@ -28,8 +28,8 @@ namespace {
 compact::LayoutOptions LayoutOptionsFor(const StoreOptions& o, int page_bytes,
                                         const compact::Arena* arena) {
   compact::LayoutOptions l;
-  l.refs = page_bytes == 0 ? compact::RefCodec::Pointer()
-                           : compact::RefCodec::Page(page_bytes, arena);
+  l.refs =
+      page_bytes == 0 ? compact::RefCodec::Pointer() : compact::RefCodec::Page(page_bytes, arena);
   l.cas = o.cas_enabled;
   l.pack_keys = o.layout.pack_keys;
   l.header = o.layout.header;
@@ -149,8 +149,7 @@ ItemStore::~ItemStore() {
   // Every item lives in the pool's arena, which goes with the pool.
 }
 
-bool ItemStore::SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
-                       size_t nvalue) const {
+bool ItemStore::SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const {
   const StoredKey skey(key, layout_.pack_keys());
   const RelTime rel = clock_->ToRelative(exptime);
   return classes_.ClassFor(layout_.ItemSize(skey.bytes().size(), flags, nvalue, rel)) != 0;
@@ -237,9 +236,8 @@ auto ItemStore::WithRoom(Op op) {
   }
 }
 
-StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
-                             int64_t exptime, std::string_view value, uint64_t cas_unique,
-                             ThreadStats& stats) {
+StoreResult ItemStore::Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                             std::string_view value, uint64_t cas_unique, ThreadStats& stats) {
   return MetaStore(mode, key, flags, exptime, value, cas_unique, MetaStoreOptions{}, stats,
                    nullptr);
 }
@@ -259,11 +257,10 @@ StoreResult ItemStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
   return r;
 }
 
-StoreResult ItemStore::StoreOnce(StoreMode mode, std::string_view key,
-                                                uint32_t flags, int64_t exptime,
-                                                std::string_view value, uint64_t cas_unique,
-                                                const MetaStoreOptions& mopts, ThreadStats& stats,
-                                                bool final, Need* need, uint64_t* cas_out) {
+StoreResult ItemStore::StoreOnce(StoreMode mode, std::string_view key, uint32_t flags,
+                                 int64_t exptime, std::string_view value, uint64_t cas_unique,
+                                 const MetaStoreOptions& mopts, ThreadStats& stats, bool final,
+                                 Need* need, uint64_t* cas_out) {
   const StoredKey skey(key, layout_.pack_keys());
   RelTime rel_exptime = clock_->ToRelative(exptime);
   const size_t request_size =
@@ -461,9 +458,8 @@ DeltaResult ItemStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
 }
 
 DeltaResult ItemStore::DeltaLocked(uint64_t hash, const StoredKey& skey, uint8_t** item, bool incr,
-                                   uint64_t delta, ThreadStats& stats,
-                                   char (&out)[kDeltaMaxLength], size_t* out_len, bool final,
-                                   Need* need) {
+                                   uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
+                                   size_t* out_len, bool final, Need* need) {
   uint8_t* it = *item;
   const size_t stripe = HashIndex::StripeOf(hash);
   const std::string_view old_value = layout_.Value(it);
@@ -616,8 +612,8 @@ MetaDeleteResult ItemStore::MetaDelete(std::string_view key, const MetaDeleteOpt
       layout_.SetCas(it, options_.cas_enabled ? NextCas() : 0);
       MetaChange change;
       change.exptime = options.exptime;
-      change.state = static_cast<uint8_t>((layout_.State(it) | compact::kMetaStale) &
-                                          ~compact::kMetaWinSent);
+      change.state =
+          static_cast<uint8_t>((layout_.State(it) | compact::kMetaStale) & ~compact::kMetaWinSent);
       return ApplyMetaChange(hash, it, change) != nullptr ? MetaDeleteResult::kDeleted
                                                           : MetaDeleteResult::kNoMemory;
     }

@@ -62,9 +62,9 @@
 #define TINYCACHED_CORE_ITEM_STORE_H_
 
 #include <atomic>
-#include <functional>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -105,8 +105,7 @@ class ItemStore final : public Engine {
   void StartMaintenance() override;
 
   // memcached's item_size_ok(): could this item ever be stored?
-  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
-              size_t nvalue) const override;
+  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const override;
 
   // set/add/replace/append/prepend/cas. `exptime` is the client's value.
   // kTooLarge and kNoMemory are counted in `stats`; a failed kSet also drops
@@ -210,8 +209,7 @@ class ItemStore final : public Engine {
   bool ReleaseStalestPage() { return mover_.ReleaseStalestPage(); }
   void ResetStats() override;  // "stats reset": total_items and the per-class event counters
 
-  size_t VisitItems(int cls, size_t limit,
-                    absl::FunctionRef<void(const ItemInfo&)> visit) override;
+  size_t VisitItems(int cls, size_t limit, absl::FunctionRef<void(const ItemInfo&)> visit) override;
   size_t memory_limit() const override { return pool_.limit(); }
   void SetMemoryLimit(size_t bytes) override { pool_.SetLimit(bytes); }
 
@@ -231,8 +229,8 @@ class ItemStore final : public Engine {
   // running, the room made for one may go to another first.
   static constexpr int kRoomRetries = 32;
 
-  ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes,
-            size_t max_slots, const Clock* clock);
+  ItemStore(const StoreOptions& options, SlabClassTable classes, int page_bytes, size_t max_slots,
+            const Clock* clock);
 
   Liveness Check(const uint8_t* it) const;
   // Finds a live item; a dead one found on the way is unlinked and counted.
@@ -276,8 +274,8 @@ class ItemStore final : public Engine {
   // Links a new item (flags 0, no expiry, meta `state`), or nullptr when no
   // memory can be had without dropping the lock (then, unless `final`, *need
   // says what it needs). REQUIRES: stripe lock.
-  uint8_t* CreateLocked(uint64_t hash, const StoredKey& skey, std::string_view value,
-                        uint8_t state, bool final, Need* need);
+  uint8_t* CreateLocked(uint64_t hash, const StoredKey& skey, std::string_view value, uint8_t state,
+                        bool final, Need* need);
   MetaItem MetaView(uint64_t hash, const uint8_t* it, bool created) const;
   // Applies a meta visitor's change; the item (maybe moved), or nullptr when
   // a rewrite found no memory (the item is then unchanged).
@@ -307,17 +305,17 @@ class ItemStore final : public Engine {
   // as searched (up to kBusyScan of them); on failure *busy_stripe, if given,
   // names one such stripe, or stays kNoStripe.
   bool ReclaimOrEvictLocked(SlabClass& c, const uint8_t* pinned, size_t held_stripe,
-                            bool large_only, size_t* busy_stripe = nullptr)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+                            bool large_only,
+                            size_t* busy_stripe = nullptr) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Frees `it` (an item of `c`) if it is dead, or if `evict_live`; counts
   // the reclaim or eviction. Skips it when its stripe is busy (TryLock; the
   // caller's own `held_stripe` is used as is). REQUIRES: c.mu held.
-  bool TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  bool TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe,
+                     bool evict_live) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Moves `it` (an item of `c`) to the LRU head and clears its kActive bit
   // if it is active and its stripe is free; false if not. REQUIRES: c.mu held.
-  bool TryRescueLocked(SlabClass& c, uint8_t* it, size_t held_stripe)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  bool TryRescueLocked(SlabClass& c, uint8_t* it,
+                       size_t held_stripe) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   static constexpr size_t kNoStripe = HashIndex::kStripes;  // "no stripe lock held"
 
   // Makes a freshly written item visible: index + LRU + counters, and a new
@@ -386,29 +384,28 @@ class ItemStore final : public Engine {
   const StoreOptions options_;
   const SlabClassTable classes_;
   const Clock* const clock_;
-  PagePool pool_;        // before layout_: page references decode through its arena
+  PagePool pool_;  // before layout_: page references decode through its arena
   const Layout layout_;
   HashIndex index_;
   std::unique_ptr<SlabClass[]> slab_classes_;  // [0] unused
-  std::unique_ptr<PinStripe[]> pin_stripes_;  // [HashIndex::kStripes]
-  std::atomic<size_t> pinned_{0};             // pinned items, zombies included
+  std::unique_ptr<PinStripe[]> pin_stripes_;   // [HashIndex::kStripes]
+  std::atomic<size_t> pinned_{0};              // pinned items, zombies included
   // Per arena slot; an entry is guarded by the mu of the class owning the page.
   std::unique_ptr<PageState[]> page_state_;
-
 
   absl::Mutex index_charge_mu_;
   size_t index_charged_ ABSL_GUARDED_BY(index_charge_mu_) = 0;  // bytes of the index in pool_
   std::atomic<uint64_t> cas_counter_{0};
-  const uint64_t instance_;  // tells this store's CAS blocks from another's
+  const uint64_t instance_;                // tells this store's CAS blocks from another's
   std::atomic<uint32_t> epoch_{0};         // flush_all count; items carry its parity
   std::atomic<RelTime> pending_flush_{0};  // a delayed flush's time, 0 = none
   // Lock order: flush_mu_ before any stripe lock (never taken holding one).
-  absl::Mutex flush_mu_;                   // one flush (epoch step + sweep) at a time
+  absl::Mutex flush_mu_;  // one flush (epoch step + sweep) at a time
   bool sweep_pending_ ABSL_GUARDED_BY(flush_mu_) = false;
   bool stop_sweeper_ ABSL_GUARDED_BY(flush_mu_) = false;
-  std::thread sweeper_;                    // started by StartMaintenance()
-  std::atomic<RelTime> oldest_live_{0};    // reported only (stats settings "oldest")
-  std::atomic<uint64_t> alloc_seq_{0};     // numbers handed out in blocks (NextAllocSeq)
+  std::thread sweeper_;                  // started by StartMaintenance()
+  std::atomic<RelTime> oldest_live_{0};  // reported only (stats settings "oldest")
+  std::atomic<uint64_t> alloc_seq_{0};   // numbers handed out in blocks (NextAllocSeq)
 
   // Last: its thread stops first, while everything it moves still exists.
   PageMover mover_;

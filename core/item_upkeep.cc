@@ -47,9 +47,7 @@ void ItemStore::FlushNow() {
   // The previous flush's sweep must be done, not just started: flipping the
   // parity back before then would bring its unswept items back to life.
   flush_mu_.Await(absl::Condition(
-      +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
-        return !s->sweep_pending_;
-      },
+      +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) { return !s->sweep_pending_; },
       this));
   // From this store on, items of the old parity are dead to every reader.
   epoch_.fetch_add(1, std::memory_order_acq_rel);

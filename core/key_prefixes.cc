@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-
 namespace tinycached::core {
 
 // Deterministic (the same prefixes are learned, in the same order, on every

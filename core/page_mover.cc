@@ -64,7 +64,9 @@ PageMover::PageMover(ItemStore& store, const StoreOptions& options)
       automove_(options.automove),
       automove_ratio_(options.automove_ratio) {}
 
-void PageMover::Start() { thread_ = std::thread([this] { Loop(); }); }
+void PageMover::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void PageMover::Stop() {
   if (!thread_.joinable()) return;
@@ -77,8 +79,7 @@ void PageMover::Stop() {
 
 void PageMover::TakeFromGlobalPool() {
   size_t n = global_pool_pages_.load(std::memory_order_relaxed);
-  while (n > 0 &&
-         !global_pool_pages_.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
+  while (n > 0 && !global_pool_pages_.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
   }
 }
 
@@ -395,7 +396,7 @@ void PageMover::RunReassign(int src, int dst) {
   SlabClass& d = s_.slab_classes_[dst];
   absl::MutexLock lock(&d.mu);
   if (uint8_t* page = s_.pool_.NewPage(/*first_of_class=*/false, static_cast<uint8_t>(dst),
-                                    static_cast<uint32_t>(d.chunk_size))) {
+                                       static_cast<uint32_t>(d.chunk_size))) {
     d.spare.push_back(page);
     d.page_list.push_back(page);
     ++d.pages;
@@ -489,10 +490,10 @@ bool PageMover::AutomoveStep(uint64_t now_ms) {
   const int src = OldestClass(hungry, 2, now_ms);
   if (src == 0) return false;
   const uint64_t src_age = TailAgeMs(src, now_ms);
-  const bool move_it = level == Automove::kAggressive
-                           ? src_age > hungry_age
-                           : static_cast<double>(hungry_age) <
-                                 automove_ratio() * static_cast<double>(src_age);
+  const bool move_it =
+      level == Automove::kAggressive
+          ? src_age > hungry_age
+          : static_cast<double>(hungry_age) < automove_ratio() * static_cast<double>(src_age);
   if (!move_it) return false;
   return MovePage(src, PickPage(src), hungry);
 }
@@ -503,13 +504,12 @@ void PageMover::Loop() {
     std::optional<ReassignRequest> request;
     {
       absl::MutexLock lock(&mover_mu_);
-      mover_mu_.AwaitWithTimeout(
-          absl::Condition(
-              +[](PageMover* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mover_mu_) {
-                return m->stop_ || m->request_.has_value();
-              },
-              this),
-          absl::Milliseconds(busy ? 10 : 100));
+      mover_mu_.AwaitWithTimeout(absl::Condition(
+                                     +[](PageMover* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mover_mu_) {
+                                       return m->stop_ || m->request_.has_value();
+                                     },
+                                     this),
+                                 absl::Milliseconds(busy ? 10 : 100));
       if (stop_) return;
       request = request_;
     }

@@ -82,10 +82,10 @@ struct SlabClass {
   size_t free_count ABSL_GUARDED_BY(mu) = 0;
   uint8_t* cursor ABSL_GUARDED_BY(mu) = nullptr;  // next never-used chunk of the newest page
   size_t cursor_left ABSL_GUARDED_BY(mu) = 0;
-  std::vector<uint8_t*> spare ABSL_GUARDED_BY(mu);  // pages given to this class, not cut yet
+  std::vector<uint8_t*> spare ABSL_GUARDED_BY(mu);      // pages given to this class, not cut yet
   std::vector<uint8_t*> page_list ABSL_GUARDED_BY(mu);  // every page it owns, spares included
-  size_t pages ABSL_GUARDED_BY(mu) = 0;           // page_list.size()
-  size_t large_bytes ABSL_GUARDED_BY(mu) = 0;     // large items: their own arena slots
+  size_t pages ABSL_GUARDED_BY(mu) = 0;                 // page_list.size()
+  size_t large_bytes ABSL_GUARDED_BY(mu) = 0;           // large items: their own arena slots
   // The page being emptied by the mover (page_mover.cc), or null. Its chunks
   // are never handed out; a chunk of it that is freed is marked in
   // drain_free instead of going to the free list.
@@ -126,8 +126,14 @@ struct SlabClass {
   void LruUnlink(const Layout& l, uint8_t* it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     uint8_t* prev = l.Prev(it);
     uint8_t* next = l.Next(it);
-    if (prev != nullptr) l.SetNext(prev, next); else head = next;
-    if (next != nullptr) l.SetPrev(next, prev); else tail = prev;
+    if (prev != nullptr)
+      l.SetNext(prev, next);
+    else
+      head = next;
+    if (next != nullptr)
+      l.SetPrev(next, prev);
+    else
+      tail = prev;
     l.SetPrev(it, nullptr);
     l.SetNext(it, nullptr);
   }
@@ -136,8 +142,14 @@ struct SlabClass {
   void LruReplace(const Layout& l, uint8_t* from, uint8_t* to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     uint8_t* prev = l.Prev(from);
     uint8_t* next = l.Next(from);
-    if (prev != nullptr) l.SetNext(prev, to); else head = to;
-    if (next != nullptr) l.SetPrev(next, to); else tail = to;
+    if (prev != nullptr)
+      l.SetNext(prev, to);
+    else
+      head = to;
+    if (next != nullptr)
+      l.SetPrev(next, to);
+    else
+      tail = to;
   }
 };
 

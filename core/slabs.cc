@@ -19,9 +19,9 @@ absl::StatusOr<SlabClassTable> SlabClassTable::Build(const SlabOptions& o) {
   }
   const size_t chunk_max = o.chunk_max != 0 ? o.chunk_max : o.page_size / 2;
   if (chunk_max > o.item_size_max) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", chunk_max,
-        o.item_size_max));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)",
+                        chunk_max, o.item_size_max));
   }
   if (o.item_size_max % chunk_max != 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -29,9 +29,9 @@ absl::StatusOr<SlabClassTable> SlabClassTable::Build(const SlabOptions& o) {
         o.item_size_max, chunk_max));
   }
   if (chunk_max > o.page_size || o.page_size % chunk_max != 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", chunk_max,
-        o.page_size));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)",
+                        chunk_max, o.page_size));
   }
   if (o.max_classes < 2) return absl::InvalidArgumentError("need at least two slab classes");
   if (o.page_size == 0 || (o.page_size & (o.page_size - 1)) != 0) {

@@ -29,14 +29,14 @@ namespace tinycached::core {
 
 struct SlabOptions {
   size_t page_size = 1 << 20;
-  size_t header_size = 48;   // bytes the layout's fixed header takes (memcached: sizeof(item))
-  size_t min_space = 48;     // -n: minimum key+value+flags space of the smallest class
-  double factor = 1.25;      // -f
-  size_t align = 8;          // chunk sizes are multiples of this
-  size_t chunk_max = 0;      // largest chunk; 0 = page_size / 2 (slab_chunk_max)
+  size_t header_size = 48;  // bytes the layout's fixed header takes (memcached: sizeof(item))
+  size_t min_space = 48;    // -n: minimum key+value+flags space of the smallest class
+  double factor = 1.25;     // -f
+  size_t align = 8;         // chunk sizes are multiples of this
+  size_t chunk_max = 0;     // largest chunk; 0 = page_size / 2 (slab_chunk_max)
   size_t item_size_max = 1 << 20;  // -I
-  int max_classes = 63;      // memcached 1.6: MAX_NUMBER_OF_SLAB_CLASSES - 1
-  size_t min_chunk = 0;      // no chunk smaller (page references: page_size / 65536)
+  int max_classes = 63;            // memcached 1.6: MAX_NUMBER_OF_SLAB_CLASSES - 1
+  size_t min_chunk = 0;            // no chunk smaller (page references: page_size / 65536)
 };
 
 class SlabClassTable {

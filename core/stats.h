@@ -18,9 +18,13 @@ inline constexpr int kMaxClassId = 255;  // class ids fit the header's u8
 
 class Counter {
  public:
-  void Add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void Add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   // Takes back a count this thread made (a miss that turned out not to be one).
-  void Sub(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  void Sub(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+  }
   uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
   void Reset() { v_.store(0, std::memory_order_relaxed); }
 
@@ -45,10 +49,10 @@ struct ThreadStats {
   std::array<ClassCounters, kMaxClassId + 1> per_class;
 
   void Reset() {
-    for (Counter* c : {&get_cmds, &get_misses, &get_expired, &get_flushed, &touch_cmds,
-                       &touch_misses, &delete_misses, &incr_misses, &decr_misses, &cas_misses,
-                       &flush_cmds, &store_too_large, &store_no_memory, &bytes_read,
-                       &bytes_written, &prefix_hits, &prefix_misses}) {
+    for (Counter* c :
+         {&get_cmds, &get_misses, &get_expired, &get_flushed, &touch_cmds, &touch_misses,
+          &delete_misses, &incr_misses, &decr_misses, &cas_misses, &flush_cmds, &store_too_large,
+          &store_no_memory, &bytes_read, &bytes_written, &prefix_hits, &prefix_misses}) {
       c->Reset();
     }
     for (ClassCounters& k : per_class) {

@@ -140,8 +140,8 @@ void TinyStore::AfterOverflowStore() {
 }
 
 StoreResult TinyStore::OverflowStore(StoreMode mode, std::string_view key, uint32_t flags,
-                                     int64_t exptime, std::string_view value,
-                                     uint64_t cas_unique, ThreadStats& stats) {
+                                     int64_t exptime, std::string_view value, uint64_t cas_unique,
+                                     ThreadStats& stats) {
   const StoreResult r = overflow_->Store(mode, key, flags, exptime, value, cas_unique, stats);
   AfterOverflowStore();
   return r;
@@ -211,9 +211,8 @@ bool TinyStore::Promote(std::string_view key, const ct::TinyKey& k, std::string_
   return true;
 }
 
-StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flags,
-                             int64_t exptime, std::string_view value, uint64_t cas_unique,
-                             ThreadStats& stats) {
+StoreResult TinyStore::Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
+                             std::string_view value, uint64_t cas_unique, ThreadStats& stats) {
   MaybeRunPendingFlush();
   KeyShape shape;
   if (!ShapeOf(key, &shape)) {
@@ -466,10 +465,10 @@ DeltaResult TinyStore::Delta(std::string_view key, bool incr, uint64_t delta, Th
   return DeltaInline(key, k, code, incr, delta, stats, out, out_len, nullptr);
 }
 
-DeltaResult TinyStore::DeltaInline(std::string_view key, const ct::TinyKey& k, const ct::SlotValue& code, bool incr,
-                                   uint64_t delta, ThreadStats& stats,
-                                   char (&out)[kDeltaMaxLength], size_t* out_len,
-                                   std::string_view* slot_text) {
+DeltaResult TinyStore::DeltaInline(std::string_view key, const ct::TinyKey& k,
+                                   const ct::SlotValue& code, bool incr, uint64_t delta,
+                                   ThreadStats& stats, char (&out)[kDeltaMaxLength],
+                                   size_t* out_len, std::string_view* slot_text) {
   char buf[ct::kMaxText];
   std::string_view new_text;
   if (!NextCount(Text(k, code, buf), incr, delta, out, out_len, &new_text)) {
@@ -558,8 +557,8 @@ StoreResult TinyStore::MetaStore(StoreMode mode, std::string_view key, uint32_t 
       return StoreResult::kNoMemory;
     }
   }
-  const StoreResult r = overflow_->MetaStore(mode, key, flags, exptime, value, cas_unique,
-                                             options, stats, cas_out);
+  const StoreResult r =
+      overflow_->MetaStore(mode, key, flags, exptime, value, cas_unique, options, stats, cas_out);
   AfterOverflowStore();
   return r;
 }
@@ -649,7 +648,8 @@ StoreTotals TinyStore::Totals() const {
 
 void TinyStore::ResetStats() {
   overflow_->ResetStats();
-  for (size_t i = 0; i < kKeyLocks; ++i) key_locks_[i].inline_stores.store(0, std::memory_order_relaxed);
+  for (size_t i = 0; i < kKeyLocks; ++i)
+    key_locks_[i].inline_stores.store(0, std::memory_order_relaxed);
   table_.ResetEvictions();
 }
 

@@ -75,8 +75,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   ~TinyStore() override;
 
   void StartMaintenance() override { overflow_->StartMaintenance(); }
-  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime,
-              size_t nvalue) const override {
+  bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const override {
     return overflow_->SizeOk(key, flags, exptime, nvalue);
   }
   StoreResult Store(StoreMode mode, std::string_view key, uint32_t flags, int64_t exptime,
@@ -136,8 +135,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
 
   // Class 0 is the inline items (cls 0, no expiry, no access time); any
   // other class is the overflow store's.
-  size_t VisitItems(int cls, size_t limit,
-                    absl::FunctionRef<void(const ItemInfo&)> visit) override;
+  size_t VisitItems(int cls, size_t limit, absl::FunctionRef<void(const ItemInfo&)> visit) override;
   size_t memory_limit() const override { return overflow_->memory_limit(); }
   void SetMemoryLimit(size_t bytes) override { overflow_->SetMemoryLimit(bytes); }
 
@@ -159,7 +157,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   struct KeyShape {
     std::string_view prefix;  // empty for a plain number
     uint64_t n = 0;
-    uint64_t prefix_hash = 0;  // KeyPrefixes::Hash(prefix), if any
+    uint64_t prefix_hash = 0;    // KeyPrefixes::Hash(prefix), if any
     compact::tiny::TinyKey key;  // a plain number's key (its class is its range)
   };
   // False if `key` can never live inline (it then needs no key lock).
@@ -184,8 +182,8 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // The text of tagged key `k`.
   std::string KeyText(const compact::tiny::TinyKey& k) const;
   // The inline code of an item under tagged key `k`, if it may live inline.
-  bool Inlinable(const compact::tiny::TinyKey& k, uint32_t flags, int64_t exptime, std::string_view value,
-                 compact::tiny::SlotValue* code) const {
+  bool Inlinable(const compact::tiny::TinyKey& k, uint32_t flags, int64_t exptime,
+                 std::string_view value, compact::tiny::SlotValue* code) const {
     return flags == 0 && exptime == 0 && !options_.cas_enabled &&
            compact::tiny::EncodeValue(value, compact::tiny::ValueBits(compact::tiny::ClassOfKey(k)),
                                       code);
@@ -208,14 +206,14 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   // item stays inline, and empty when it outgrew the slot and moved to the
   // overflow store — so a caller needs no second look at the table.
   // REQUIRES: k's key lock.
-  DeltaResult DeltaInline(std::string_view key, const compact::tiny::TinyKey& k, const compact::tiny::SlotValue& code,
-                          bool incr,
-                          uint64_t delta, ThreadStats& stats, char (&out)[kDeltaMaxLength],
-                          size_t* out_len, std::string_view* slot_text);
+  DeltaResult DeltaInline(std::string_view key, const compact::tiny::TinyKey& k,
+                          const compact::tiny::SlotValue& code, bool incr, uint64_t delta,
+                          ThreadStats& stats, char (&out)[kDeltaMaxLength], size_t* out_len,
+                          std::string_view* slot_text);
   // gat/gats: Get() with a new expiry, under the key lock (an expiry moves
   // an inline item to the overflow store).
-  bool GetAndTouch(std::string_view key, const KeyShape& shape, int64_t exptime,
-                   ThreadStats& stats, absl::FunctionRef<void(const ItemView&)> visit);
+  bool GetAndTouch(std::string_view key, const KeyShape& shape, int64_t exptime, ThreadStats& stats,
+                   absl::FunctionRef<void(const ItemView&)> visit);
   // After a table Put(): pull a page when the table keeps evicting.
   void AfterPut(TinyTable::PutResult r);
   // After an overflow store: give it a page of the table when it keeps

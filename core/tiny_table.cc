@@ -202,8 +202,10 @@ uint64_t* TinyTable::Find(const Addr& a, int choice) const {
 
 void TinyTable::Count(size_t b, int items, int wide) {
   Stripe& s = StripeOf(b);
-  if (items != 0) s.items.store(s.items.load(std::memory_order_relaxed) + items, std::memory_order_relaxed);
-  if (wide != 0) s.wide.store(s.wide.load(std::memory_order_relaxed) + wide, std::memory_order_relaxed);
+  if (items != 0)
+    s.items.store(s.items.load(std::memory_order_relaxed) + items, std::memory_order_relaxed);
+  if (wide != 0)
+    s.wide.store(s.wide.load(std::memory_order_relaxed) + wide, std::memory_order_relaxed);
   s.unfolded += items + wide;
   // Small tables report every change; big ones every few, so that the
   // shared count is off by at most 1/256 of the slots.
@@ -332,8 +334,8 @@ bool TinyTable::CuckooFrom(uint64_t* bucket, int i, size_t b, const Frame& f, in
   }
   if (j >= 0) {
     const uint64_t moving = Take(&bucket[i]);  // with any update that landed meanwhile
-    St(&dst[j], ct::MakeSlot(to.cls, to.remainder, other != 0, ct::Value(moving)) |
-                    (moving & ct::kRef));
+    St(&dst[j],
+       ct::MakeSlot(to.cls, to.remainder, other != 0, ct::Value(moving)) | (moving & ct::kRef));
     if (wide) {
       St(&dst[j + 1], Ld(&bucket[i + 1]));
       St(&bucket[i + 1], 0);
@@ -702,7 +704,8 @@ bool TinyTable::SplitOne() {
     dir_[npages].store(page, std::memory_order_release);
     npages_.store(npages + 1, std::memory_order_relaxed);
     // New room: top up again when full.
-    if (topped_up_.load(std::memory_order_relaxed)) topped_up_.store(false, std::memory_order_relaxed);
+    if (topped_up_.load(std::memory_order_relaxed))
+      topped_up_.store(false, std::memory_order_relaxed);
   }
   const size_t s = nb - (size_t{1} << Level(nb));  // the split pointer
   Writing writing(&StripeOf(s), &StripeOf(nb));
@@ -740,8 +743,8 @@ bool TinyTable::SplitOne() {
 
 void TinyTable::MergeOne() {
   const size_t last = nbuckets_.load(std::memory_order_relaxed) - 1;  // goes
-  const size_t s = last - (size_t{1} << Level(last));                // takes its items
-  const size_t after = last;                                         // buckets after the merge
+  const size_t s = last - (size_t{1} << Level(last));                 // takes its items
+  const size_t after = last;                                          // buckets after the merge
   Writing writing(&StripeOf(s), &StripeOf(last));
   BeginResize();
   // From here bucket s has Level(after) address bits and bucket `last` is
@@ -783,8 +786,8 @@ void TinyTable::MergeOne() {
           uint64_t* alt = Bucket(to.bucket);
           j = wide_pass ? FreePair(alt) : FreeSlot(alt);
           if (j >= 0) {
-            St(&alt[j], ct::MakeSlot(to.cls, to.remainder, other != 0, ct::Value(t)) |
-                            (t & ct::kRef));
+            St(&alt[j],
+               ct::MakeSlot(to.cls, to.remainder, other != 0, ct::Value(t)) | (t & ct::kRef));
             if (wide_pass) St(&alt[j + 1], cont);
             Count(to.bucket, 1, wide_pass ? 1 : 0);
             placed = true;
@@ -855,7 +858,9 @@ size_t TinyTable::wide_items() const {
   return static_cast<size_t>(std::max<int64_t>(SumStripes(&Stripe::wide), 0));
 }
 
-uint64_t TinyTable::evictions() const { return static_cast<uint64_t>(SumStripes(&Stripe::evictions)); }
+uint64_t TinyTable::evictions() const {
+  return static_cast<uint64_t>(SumStripes(&Stripe::evictions));
+}
 
 void TinyTable::ResetEvictions() {
   for (size_t i = 0; i < kStripes; ++i) stripes_[i].evictions.store(0, std::memory_order_relaxed);

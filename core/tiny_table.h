@@ -85,8 +85,8 @@
 #define TINYCACHED_CORE_TINY_TABLE_H_
 
 #include <array>
-#include <bit>
 #include <atomic>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -314,7 +314,7 @@ class TinyTable {
   std::unique_ptr<std::atomic<uint8_t*>[]> dir_;  // [max_pages_]; set under resize_
   std::unique_ptr<Stripe[]> stripes_;
 
-  absl::Mutex resize_;  // orders resizes (Grow, ReleasePage, Clear)
+  absl::Mutex resize_;                    // orders resizes (Grow, ReleasePage, Clear)
   std::atomic<uint64_t> geo_version_{0};  // odd while the geometry changes
   std::atomic<size_t> nbuckets_{0};       // 2^level + split, or 0 with no page
   std::atomic<size_t> npages_{0};         // written under resize_

@@ -65,7 +65,8 @@ void ParseFlags(int argc, char** argv, const char* usage,
     }
     const bool listed = std::find(repeatable.begin(), repeatable.end(), name) != repeatable.end();
     if (!listed) {
-      args.push_back("--" + name + (eq == std::string_view::npos ? "" : std::string(body.substr(eq))));
+      args.push_back("--" + name +
+                     (eq == std::string_view::npos ? "" : std::string(body.substr(eq))));
       continue;
     }
     std::string value;
@@ -77,7 +78,8 @@ void ParseFlags(int argc, char** argv, const char* usage,
       args.push_back("--" + name);  // absl reports the missing value
       continue;
     }
-    auto it = std::find_if(lists.begin(), lists.end(), [&](const auto& l) { return l.first == name; });
+    auto it =
+        std::find_if(lists.begin(), lists.end(), [&](const auto& l) { return l.first == name; });
     if (it == lists.end()) {
       lists.emplace_back(name, value);
     } else {

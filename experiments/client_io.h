@@ -36,9 +36,7 @@ class Reader {
  public:
   Reader() = default;
   Reader(int fd, int timeout_ms) : fd_(fd), timeout_ms_(timeout_ms) {}
-  void Reset(int fd, int timeout_ms) {
-    *this = Reader(fd, timeout_ms);
-  }
+  void Reset(int fd, int timeout_ms) { *this = Reader(fd, timeout_ms); }
 
   // The next line, without its "\r\n".
   bool Line(std::string_view* line);

@@ -208,8 +208,8 @@ bool ParsePositiveDouble(std::string_view text, double* out) {
   char* end = nullptr;
   errno = 0;
   *out = std::strtod(copy.c_str(), &end);
-  return !copy.empty() && errno == 0 && end == copy.c_str() + copy.size() &&
-         std::isfinite(*out) && *out > 0;
+  return !copy.empty() && errno == 0 && end == copy.c_str() + copy.size() && std::isfinite(*out) &&
+         *out > 0;
 }
 
 // A key prefix must keep keys legal in the text protocol.
@@ -334,13 +334,15 @@ std::string OptionsFromFlags(Options* options) {
     options->pid = static_cast<pid_t>(n);
   }
   options->hash_wait_ms = absl::GetFlag(FLAGS_hash_wait_ms);
-  if (options->hash_wait_ms > 600000) return bad("hash-wait-ms", std::to_string(options->hash_wait_ms));
+  if (options->hash_wait_ms > 600000)
+    return bad("hash-wait-ms", std::to_string(options->hash_wait_ms));
   options->settle_ms = absl::GetFlag(FLAGS_settle_ms);
   if (options->settle_ms > 600000) return bad("settle-ms", std::to_string(options->settle_ms));
   options->verify = absl::GetFlag(FLAGS_verify);
   options->verify_sample = absl::GetFlag(FLAGS_verify_sample);
   const int64_t timeout_ms = absl::GetFlag(FLAGS_timeout_ms);
-  if (timeout_ms < 1 || timeout_ms > INT32_MAX) return bad("timeout-ms", std::to_string(timeout_ms));
+  if (timeout_ms < 1 || timeout_ms > INT32_MAX)
+    return bad("timeout-ms", std::to_string(timeout_ms));
   options->timeout_ms = static_cast<int>(timeout_ms);
   options->label = absl::GetFlag(FLAGS_label);
   options->csv_path = absl::GetFlag(FLAGS_csv);
@@ -353,8 +355,7 @@ std::string OptionsFromFlags(Options* options) {
   options->every_node = absl::GetFlag(FLAGS_every_node);
 
   options->min_batch = std::min(options->min_batch, options->batch);
-  if (options->every_node && options->stats_ports.empty())
-    return "--every-node needs --stats-port";
+  if (options->every_node && options->stats_ports.empty()) return "--every-node needs --stats-port";
   if (!options->stats_ports.empty() &&
       (options->pid.has_value() || options->past_eviction.has_value() ||
        options->past_eviction_pct.has_value()))
@@ -373,9 +374,7 @@ std::string OptionsFromFlags(Options* options) {
 bool Verify(Connection& conn, const Options& options, const ItemShape& shape,
             const KeySequence& keys, uint64_t sent, VerifyResult* result) {
   const uint64_t sample =
-      (options.verify_sample == 0 || options.verify_sample > sent)
-          ? sent
-          : options.verify_sample;
+      (options.verify_sample == 0 || options.verify_sample > sent) ? sent : options.verify_sample;
   result->sampled = sample;
   std::string scratch;
   auto note = [&](const std::string& problem) {
@@ -396,8 +395,8 @@ bool Verify(Connection& conn, const Options& options, const ItemShape& shape,
       request.append("get");
       for (size_t k = 0; k < kKeysPerGet && next < sample; ++k, ++next) {
         // Evenly spaced over the send order; distinct because sample <= sent.
-        const uint64_t index = static_cast<uint64_t>(
-            static_cast<unsigned __int128>(next) * sent / sample);
+        const uint64_t index =
+            static_cast<uint64_t>(static_cast<unsigned __int128>(next) * sent / sample);
         const uint64_t number = keys.KeyAt(index);
         std::string key;
         shape.AppendKey(number, &key);
@@ -443,9 +442,7 @@ bool Verify(Connection& conn, const Options& options, const ItemShape& shape,
           ++result->hits;
         } else {
           ++result->corrupt;
-          note((known ? "wrong value or flags: "
-                      : "key not requested (or repeated): ") +
-               line);
+          note((known ? "wrong value or flags: " : "key not requested (or repeated): ") + line);
         }
       }
       result->misses += want.size();
@@ -459,17 +456,15 @@ bool Verify(Connection& conn, const Options& options, const ItemShape& shape,
 // end state in result->past. result->items (the first eviction's figure) is
 // left alone; result->sent grows, so --verify samples every key sent.
 // Returns kExitOk, or kExitFailure on a connection failure or error replies.
-int FillPastEviction(Connection& conn, const Options& options,
-                     const ItemShape& shape, const KeySequence& keys, uint64_t cap,
-                     uint64_t max_batch,
-                     std::optional<uint64_t> evictions_at_start,
-                     FillResult* result) {
+int FillPastEviction(Connection& conn, const Options& options, const ItemShape& shape,
+                     const KeySequence& keys, uint64_t cap, uint64_t max_batch,
+                     std::optional<uint64_t> evictions_at_start, FillResult* result) {
   FillResult::Past past;
   if (options.pid.has_value()) past.rss_first_eviction_kb = ReadRssKb(*options.pid);
   past.target = options.past_eviction.value_or(0);
   if (options.past_eviction_pct.has_value()) {
-    past.target = static_cast<uint64_t>(std::llround(
-        static_cast<double>(result->items) * *options.past_eviction_pct / 100.0));
+    past.target = static_cast<uint64_t>(
+        std::llround(static_cast<double>(result->items) * *options.past_eviction_pct / 100.0));
   }
   past.items_end = result->items;
   past.evictions_end = result->evictions;
@@ -478,13 +473,11 @@ int FillPastEviction(Connection& conn, const Options& options,
   StatsReply stats;
   int code = kExitOk;
   while (past.sent < past.target && result->sent < cap) {
-    const uint64_t n =
-        std::min({max_batch, past.target - past.sent, cap - result->sent});
+    const uint64_t n = std::min({max_batch, past.target - past.sent, cap - result->sent});
     AppendSets(shape, keys, result->sent, n, &request);
     if (!conn.SendAll(request)) {
       std::fprintf(stderr, "fill: send failed %llu sets past the eviction: %s\n",
-                   static_cast<unsigned long long>(past.sent),
-                   conn.error().c_str());
+                   static_cast<unsigned long long>(past.sent), conn.error().c_str());
       code = kExitFailure;
       break;
     }
@@ -492,8 +485,7 @@ int FillPastEviction(Connection& conn, const Options& options,
     past.sent += n;
     if (!QueryStats(conn, &stats)) {
       std::fprintf(stderr, "fill: stats failed %llu sets past the eviction: %s\n",
-                   static_cast<unsigned long long>(past.sent),
-                   conn.error().c_str());
+                   static_cast<unsigned long long>(past.sent), conn.error().c_str());
       code = kExitFailure;
       break;
     }
@@ -501,28 +493,23 @@ int FillPastEviction(Connection& conn, const Options& options,
     result->unexpected_replies += stats.other;
     past.items_end = stats.Get("curr_items").value_or(0);
     const uint64_t evictions = stats.Get("evictions").value_or(0);
-    past.evictions_end =
-        evictions - std::min(evictions, evictions_at_start.value_or(0));
+    past.evictions_end = evictions - std::min(evictions, evictions_at_start.value_or(0));
     if (stats.errors > 0 || stats.out_of_memory > 0) {
       std::fprintf(stderr,
                    "fill: the server answered with an error %llu sets past the "
                    "eviction: %s\n",
-                   static_cast<unsigned long long>(past.sent),
-                   stats.first_error.c_str());
+                   static_cast<unsigned long long>(past.sent), stats.first_error.c_str());
       code = kExitFailure;
       break;
     }
   }
-  past.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
+  past.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result->past = past;
   return code;
 }
 
 // Runs the whole experiment against an open connection. Returns the exit code.
-int Fill(Connection& conn, const Options& options, const ItemShape& shape,
-         FillResult* result) {
+int Fill(Connection& conn, const Options& options, const ItemShape& shape, FillResult* result) {
   StatsSource source(conn, options);
   if (const std::string error = source.Open(); !error.empty()) {
     std::fprintf(stderr, "fill: %s\n", error.c_str());
@@ -535,13 +522,10 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
   }
   if (options.limit_bytes.has_value()) {
     result->limit_bytes = *options.limit_bytes;
-  } else if (auto limit = stats.Get("limit_maxbytes");
-             limit.has_value() && *limit > 0) {
+  } else if (auto limit = stats.Get("limit_maxbytes"); limit.has_value() && *limit > 0) {
     result->limit_bytes = *limit;
   } else {
-    std::fprintf(
-        stderr,
-        "fill: the server reports no limit_maxbytes; pass --limit-mb\n");
+    std::fprintf(stderr, "fill: the server reports no limit_maxbytes; pass --limit-mb\n");
     return kExitUsage;
   }
   const std::optional<uint64_t> evictions_at_start = stats.Get("evictions");
@@ -558,9 +542,9 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
   uint64_t cap = options.max_items.value_or(result->limit_bytes);
   KeySequence keys = KeySequence::Sequential();
   if (options.order == KeyOrder::kShuffled) {
-    const uint64_t space = std::min(
-        kMaxKeySpace, options.key_space.value_or(
-                          options.max_items.value_or(result->limit_bytes / 8)));
+    const uint64_t space =
+        std::min(kMaxKeySpace,
+                 options.key_space.value_or(options.max_items.value_or(result->limit_bytes / 8)));
     keys = KeySequence::Shuffled(std::max<uint64_t>(space, 1), options.seed);
   }
   cap = std::min(cap, keys.Size());
@@ -587,8 +571,8 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
   // A set's bytes after the key (" 0 0 <n> noreply\r\n<value>\r\n"), plus
   // room for a key.
   const uint64_t max_batch = std::max<uint64_t>(
-      1, std::min(options.batch,
-                  kMaxBatchBytes / (shape.TailBytes() + 32 + shape.ExtraKeyBytes())));
+      1,
+      std::min(options.batch, kMaxBatchBytes / (shape.TailBytes() + 32 + shape.ExtraKeyBytes())));
   const uint64_t min_batch = std::min(options.min_batch, max_batch);
   std::optional<uint64_t> items_before = stats.Get("curr_items");
 
@@ -608,31 +592,27 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
     AppendSets(shape, keys, result->sent, n, &request);
     if (!conn.SendAll(request)) {
       std::fprintf(stderr, "fill: send failed after %llu sets: %s\n",
-                   static_cast<unsigned long long>(result->sent),
-                   conn.error().c_str());
+                   static_cast<unsigned long long>(result->sent), conn.error().c_str());
       return kExitFailure;
     }
     if (source.proxied()) AppendBarrier(shape, keys, result->sent, n, &barrier);
     result->sent += n;
     if (!source.Poll(barrier, &stats)) {
       std::fprintf(stderr, "fill: stats failed after %llu sets: %s\n",
-                   static_cast<unsigned long long>(result->sent),
-                   source.error().c_str());
+                   static_cast<unsigned long long>(result->sent), source.error().c_str());
       return kExitFailure;
     }
     ++result->polls;
     result->unexpected_replies += stats.other;
     if (evicted) {
       if (stats.errors > 0 || stats.out_of_memory > 0 || source.AllEvicted()) break;
-      batch = std::clamp(source.RoomLeft().value_or(0) / kBatchRoomDivisor, min_batch,
-                         max_batch);
+      batch = std::clamp(source.RoomLeft().value_or(0) / kBatchRoomDivisor, min_batch, max_batch);
       continue;
     }
     const std::optional<uint64_t> items = stats.Get("curr_items");
     result->items = items.value_or(0);
     const uint64_t evictions = stats.Get("evictions").value_or(0);
-    result->evictions =
-        evictions - std::min(evictions, evictions_at_start.value_or(0));
+    result->evictions = evictions - std::min(evictions, evictions_at_start.value_or(0));
     if (stats.errors > 0) {
       result->stop_reason = "error";
       result->server_message = stats.first_error;
@@ -651,8 +631,7 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
       evicted = true;
       continue;
     }
-    if (items.has_value() && items_before.has_value() &&
-        *items < *items_before + n) {
+    if (items.has_value() && items_before.has_value() && *items < *items_before + n) {
       result->stop_reason = "rejected";
       break;
     }
@@ -666,22 +645,18 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
       batch = std::clamp(*room / kBatchRoomDivisor, min_batch, max_batch);
     } else if (result->items > 0 && used > 0) {
       const uint64_t per_item = std::max<uint64_t>(1, used / result->items);
-      const uint64_t room = used < result->limit_bytes
-                                ? (result->limit_bytes - used) / per_item
-                                : 0;
+      const uint64_t room =
+          used < result->limit_bytes ? (result->limit_bytes - used) / per_item : 0;
       batch = std::clamp(room / kBatchRoomDivisor, min_batch, max_batch);
     }
   }
-  result->seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-          .count();
+  result->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   source.MarkEnd(result);
 
   if (result->stop_reason == "eviction" &&
-      (options.past_eviction.has_value() ||
-       options.past_eviction_pct.has_value())) {
-    if (const int code = FillPastEviction(conn, options, shape, keys, cap,
-                                          max_batch, evictions_at_start, result);
+      (options.past_eviction.has_value() || options.past_eviction_pct.has_value())) {
+    if (const int code = FillPastEviction(conn, options, shape, keys, cap, max_batch,
+                                          evictions_at_start, result);
         code != kExitOk) {
       return code;
     }
@@ -695,8 +670,7 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
     result->rss_after_kb = ReadRssKb(*options.pid);
   }
   if (result->unexpected_replies > 0) {
-    std::fprintf(stderr,
-                 "fill: warning: %llu unexpected replies to noreply sets\n",
+    std::fprintf(stderr, "fill: warning: %llu unexpected replies to noreply sets\n",
                  static_cast<unsigned long long>(result->unexpected_replies));
   }
 
@@ -706,8 +680,7 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
                  result->server_message.c_str());
     code = kExitFailure;
   } else if (result->stop_reason == "rejected" && result->items == 0) {
-    std::fprintf(stderr,
-                 "fill: the server stored none of the items (too large?)\n");
+    std::fprintf(stderr, "fill: the server stored none of the items (too large?)\n");
     code = kExitFailure;
   } else if (result->stop_reason == "max_items" && shape_bounded) {
     std::fprintf(stderr,
@@ -715,11 +688,9 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
                  static_cast<unsigned long long>(result->sent), shape.KeyShapeName().c_str());
     code = kExitNotFilled;
   } else if (result->stop_reason == "max_items") {
-    std::fprintf(
-        stderr,
-        "fill: sent %llu items without an eviction (raise --max-items%s)\n",
-        static_cast<unsigned long long>(result->sent),
-        options.order == KeyOrder::kShuffled ? " or --key-space" : "");
+    std::fprintf(stderr, "fill: sent %llu items without an eviction (raise --max-items%s)\n",
+                 static_cast<unsigned long long>(result->sent),
+                 options.order == KeyOrder::kShuffled ? " or --key-space" : "");
     code = kExitNotFilled;
   }
 
@@ -733,8 +704,7 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape,
     }
     if (verify.corrupt > 0) {
       std::fprintf(stderr, "fill: verify: %llu corrupt values, first: %s\n",
-                   static_cast<unsigned long long>(verify.corrupt),
-                   verify.first_problem.c_str());
+                   static_cast<unsigned long long>(verify.corrupt), verify.first_problem.c_str());
       if (code == kExitOk) code = kExitCorrupt;
     }
     result->verify = verify;
@@ -773,8 +743,7 @@ int Main(int argc, char** argv) {
     PrintText(options, shape, result);
   }
   if (!options.csv_path.empty() && !AppendCsv(options, shape, result)) {
-    std::fprintf(stderr, "fill: cannot append to %s\n",
-                 options.csv_path.c_str());
+    std::fprintf(stderr, "fill: cannot append to %s\n", options.csv_path.c_str());
     return code == kExitOk ? kExitFailure : code;
   }
   return code;

@@ -81,22 +81,20 @@ struct FillResult {
   uint64_t evictions = 0;
   uint64_t limit_bytes = 0;
   uint64_t polls = 0;
-  uint64_t unexpected_replies =
-      0;  // e.g. STORED from a server ignoring noreply
+  uint64_t unexpected_replies = 0;  // e.g. STORED from a server ignoring noreply
   double seconds = 0;
-  std::string
-      stop_reason;  // eviction | rejected | out_of_memory | error | max_items
+  std::string stop_reason;  // eviction | rejected | out_of_memory | error | max_items
   std::string server_message;
   std::optional<uint64_t> rss_before_kb;
   std::optional<uint64_t> rss_after_kb;
   std::optional<VerifyResult> verify;
   // --past-eviction only: what happened after the first eviction.
   struct Past {
-    uint64_t target = 0;         // sets asked for past the first eviction
-    uint64_t sent = 0;           // sets sent past the first eviction
-    uint64_t items_end = 0;      // curr_items at the last poll
-    uint64_t evictions_end = 0;  // evictions (since the start) at the last poll
-    double seconds = 0;          // time spent past the first eviction
+    uint64_t target = 0;                            // sets asked for past the first eviction
+    uint64_t sent = 0;                              // sets sent past the first eviction
+    uint64_t items_end = 0;                         // curr_items at the last poll
+    uint64_t evictions_end = 0;                     // evictions (since the start) at the last poll
+    double seconds = 0;                             // time spent past the first eviction
     std::optional<uint64_t> rss_first_eviction_kb;  // VmRSS at the first eviction
   };
   std::optional<Past> past;

@@ -28,10 +28,8 @@ constexpr int kHashGrowWindowMs = 3000;
 // Counts a reply line that answers an earlier command (a noreply set's error).
 void CountReplyLine(const std::string& line, StatsReply* reply) {
   const bool is_error = line == "ERROR" || StartsWith(line, "ERROR ") ||
-                        StartsWith(line, "CLIENT_ERROR") ||
-                        StartsWith(line, "SERVER_ERROR");
-  if (StartsWith(line, "SERVER_ERROR") &&
-      line.find("out of memory") != std::string::npos) {
+                        StartsWith(line, "CLIENT_ERROR") || StartsWith(line, "SERVER_ERROR");
+  if (StartsWith(line, "SERVER_ERROR") && line.find("out of memory") != std::string::npos) {
     ++reply->out_of_memory;
   } else if (is_error) {
     ++reply->errors;
@@ -54,9 +52,7 @@ bool Connection::Connect(const std::string& host, uint16_t port, int timeout_ms)
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
-  if (const int rc =
-          getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
-      rc != 0) {
+  if (const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
     return Fail("cannot resolve " + host + ": " + gai_strerror(rc));
   }
   std::string last_error = "no address";
@@ -74,14 +70,11 @@ bool Connection::Connect(const std::string& host, uint16_t port, int timeout_ms)
     close(fd);
   }
   freeaddrinfo(found);
-  if (fd_ < 0)
-    return Fail("cannot connect to " + host + ":" + service + ": " +
-                last_error);
+  if (fd_ < 0) return Fail("cannot connect to " + host + ":" + service + ": " + last_error);
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   const int flags = fcntl(fd_, F_GETFL, 0);
-  if (flags < 0 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0)
-    return Fail("fcntl failed");
+  if (flags < 0 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) return Fail("fcntl failed");
   in_.Reset(fd_, timeout_ms_);
   return true;
 }
@@ -156,8 +149,7 @@ bool QueryBarrier(Connection& conn, const std::string& request, StatsReply* repl
       // "VALUE <key> <flags> <bytes>": skip <bytes> and its \r\n.
       const size_t last = line.rfind(' ');
       uint64_t bytes = 0;
-      if (!ParseU64(std::string_view(line).substr(last + 1), &bytes) ||
-          bytes > kMaxValueLength)
+      if (!ParseU64(std::string_view(line).substr(last + 1), &bytes) || bytes > kMaxValueLength)
         return false;
       if (!conn.ReadBytes(bytes + 2, &data)) return false;
       continue;
@@ -175,8 +167,7 @@ std::optional<uint64_t> ReadRssKb(pid_t pid) {
   while (std::getline(status, line)) {
     if (!StartsWith(line, "VmRSS:")) continue;
     std::string_view rest = std::string_view(line).substr(6);
-    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
-      rest.remove_prefix(1);
+    while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
     const size_t end = rest.find(' ');
     uint64_t kb = 0;
     if (ParseU64(rest.substr(0, end), &kb)) return kb;
@@ -203,8 +194,7 @@ void WaitForHashTable(Connection& conn, uint64_t max_ms) {
     const bool expanding = stats.Get("hash_is_expanding").value_or(0) != 0;
     const bool below_threshold = 2 * items > (uint64_t{3} << *power);
     if (!expanding && !below_threshold) return;
-    if (!expanding && Clock::now() - last_growth >
-                          std::chrono::milliseconds(kHashGrowWindowMs)) {
+    if (!expanding && Clock::now() - last_growth > std::chrono::milliseconds(kHashGrowWindowMs)) {
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kHashPollMs));
@@ -212,8 +202,8 @@ void WaitForHashTable(Connection& conn, uint64_t max_ms) {
 }
 
 // Parses "VALUE <key> <flags> <bytes> [<cas>]".
-bool ParseValueLine(std::string_view line, std::string_view* key,
-                    uint64_t* flags, uint64_t* bytes) {
+bool ParseValueLine(std::string_view line, std::string_view* key, uint64_t* flags,
+                    uint64_t* bytes) {
   std::vector<std::string_view> tokens;
   while (!line.empty()) {
     const size_t space = line.find(' ');
@@ -221,8 +211,7 @@ bool ParseValueLine(std::string_view line, std::string_view* key,
     if (space == std::string_view::npos) break;
     line.remove_prefix(space + 1);
   }
-  if (tokens.size() < 4 || tokens.size() > 5 || tokens[0] != "VALUE")
-    return false;
+  if (tokens.size() < 4 || tokens.size() > 5 || tokens[0] != "VALUE") return false;
   *key = tokens[1];
   return ParseU64(tokens[2], flags) && ParseU64(tokens[3], bytes);
 }

@@ -85,8 +85,7 @@ bool QueryStats(Connection& conn, StatsReply* reply);
 bool QueryBarrier(Connection& conn, const std::string& request, StatsReply* reply);
 
 // Parses "VALUE <key> <flags> <bytes> [<cas>]".
-bool ParseValueLine(std::string_view line, std::string_view* key, uint64_t* flags,
-                    uint64_t* bytes);
+bool ParseValueLine(std::string_view line, std::string_view* key, uint64_t* flags, uint64_t* bytes);
 
 // VmRSS of a process in kB, from /proc/<pid>/status.
 std::optional<uint64_t> ReadRssKb(pid_t pid);
@@ -173,8 +172,7 @@ class StatsSource {
       const uint64_t used = d.stats.Get("bytes").value_or(0);
       const uint64_t limit = d.stats.Get("limit_maxbytes").value_or(0);
       if (items == 0 || used == 0) return std::nullopt;
-      const uint64_t room =
-          used < limit ? (limit - used) / std::max<uint64_t>(1, used / items) : 0;
+      const uint64_t room = used < limit ? (limit - used) / std::max<uint64_t>(1, used / items) : 0;
       least = std::min(least.value_or(room), room);
     }
     if (!least.has_value()) return std::nullopt;

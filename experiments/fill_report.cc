@@ -22,17 +22,12 @@ std::string FormatDouble(double value, int decimals) {
 }
 
 std::string BytesPerItem(const FillResult& r) {
-  return r.items == 0
-             ? ""
-             : FormatDouble(static_cast<double>(r.limit_bytes) / r.items, 2);
+  return r.items == 0 ? "" : FormatDouble(static_cast<double>(r.limit_bytes) / r.items, 2);
 }
 
 std::string AllInBytesPerItem(const FillResult& r) {
-  if (r.items == 0 || !r.rss_before_kb.has_value() ||
-      !r.rss_after_kb.has_value())
-    return "";
-  const double growth =
-      (static_cast<double>(*r.rss_after_kb) - *r.rss_before_kb) * 1024.0;
+  if (r.items == 0 || !r.rss_before_kb.has_value() || !r.rss_after_kb.has_value()) return "";
+  const double growth = (static_cast<double>(*r.rss_after_kb) - *r.rss_before_kb) * 1024.0;
   return FormatDouble(growth / r.items, 2);
 }
 
@@ -45,8 +40,7 @@ std::string OrderName(KeyOrder order) {
 }
 
 std::string CsvField(std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos)
-    return std::string(text);
+  if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
   std::string out = "\"";
   for (const char c : text) {
     if (c == '"') out.push_back('"');
@@ -56,13 +50,12 @@ std::string CsvField(std::string_view text) {
 }
 
 // One row of named fields; an empty value means "not measured".
-std::vector<std::pair<std::string, std::string>> ReportFields(
-    const Options& o, const ItemShape& shape, const FillResult& r) {
+std::vector<std::pair<std::string, std::string>> ReportFields(const Options& o,
+                                                              const ItemShape& shape,
+                                                              const FillResult& r) {
   const VerifyResult v = r.verify.value_or(VerifyResult());
   const bool verified = r.verify.has_value();
-  auto verify_number = [&](uint64_t n) {
-    return verified ? std::to_string(n) : std::string();
-  };
+  auto verify_number = [&](uint64_t n) { return verified ? std::to_string(n) : std::string(); };
   std::vector<std::pair<std::string, std::string>> fields = {
       {"label", o.label},
       {"host", o.host},
@@ -107,8 +100,7 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
         {{"node_ports", list([](const auto& n) { return std::to_string(n.port); })},
          {"node_items",
           list([](const auto& n) { return std::to_string(n.items_at_first_eviction); })},
-         {"node_items_full",
-          list([](const auto& n) {
+         {"node_items_full", list([](const auto& n) {
             return n.items_at_own_eviction.has_value() ? std::to_string(*n.items_at_own_eviction)
                                                        : std::string("null");
           })},
@@ -132,17 +124,15 @@ std::vector<std::pair<std::string, std::string>> ReportFields(
                    {"past_eviction_seconds", FormatDouble(p.seconds, 3)},
                    {"items_end", std::to_string(p.items_end)},
                    {"evictions_end", std::to_string(p.evictions_end)},
-                   {"rss_first_eviction_kb",
-                    OptionalNumber(p.rss_first_eviction_kb)}});
+                   {"rss_first_eviction_kb", OptionalNumber(p.rss_first_eviction_kb)}});
   }
   return fields;
 }
 
 // Fields printed as JSON strings rather than numbers.
 bool IsTextField(std::string_view name) {
-  return name == "label" || name == "host" || name == "order" ||
-         name == "key_prefix" || name == "stop_reason" || name == "key_shape" ||
-         name == "value_shape";
+  return name == "label" || name == "host" || name == "order" || name == "key_prefix" ||
+         name == "stop_reason" || name == "key_shape" || name == "value_shape";
 }
 
 }  // namespace
@@ -166,31 +156,26 @@ void PrintJson(const Options& o, const ItemShape& shape, const FillResult& r) {
 
 void PrintText(const Options& o, const ItemShape& shape, const FillResult& r) {
   auto kb = [](const std::optional<uint64_t>& v) {
-    return v.has_value() ? std::to_string(*v) + " kB"
-                         : std::string("(no --pid)");
+    return v.has_value() ? std::to_string(*v) + " kB" : std::string("(no --pid)");
   };
   const std::string allin = AllInBytesPerItem(r);
-  std::printf("label:                 %s\n",
-              o.label.empty() ? "-" : o.label.c_str());
+  std::printf("label:                 %s\n", o.label.empty() ? "-" : o.label.c_str());
   if (!shape.Default()) {
     std::printf("shape:                 keys %s%s, %llu prefixes; values %s\n",
                 o.key_prefix.empty() ? "" : (o.key_prefix + " + ").c_str(),
                 shape.KeyShapeName().c_str(), static_cast<unsigned long long>(o.key_prefixes),
                 shape.ValueShapeName().c_str());
   }
-  std::printf("items stored:          %llu\n",
-              static_cast<unsigned long long>(r.items));
+  std::printf("items stored:          %llu\n", static_cast<unsigned long long>(r.items));
   const std::string per_item = BytesPerItem(r);
   std::printf("bytes per item:        %s (limit %llu bytes)\n",
               per_item.empty() ? "-" : per_item.c_str(),
               static_cast<unsigned long long>(r.limit_bytes));
   std::printf("RSS before:            %s\n", kb(r.rss_before_kb).c_str());
   std::printf("RSS after:             %s\n", kb(r.rss_after_kb).c_str());
-  std::printf("all-in bytes per item: %s\n",
-              allin.empty() ? "-" : allin.c_str());
+  std::printf("all-in bytes per item: %s\n", allin.empty() ? "-" : allin.c_str());
   std::printf("seconds:               %.3f\n", r.seconds);
-  std::printf("evictions seen:        %llu\n",
-              static_cast<unsigned long long>(r.evictions));
+  std::printf("evictions seen:        %llu\n", static_cast<unsigned long long>(r.evictions));
   for (const FillResult::Node& n : r.nodes) {
     const std::string own = n.items_at_own_eviction.has_value()
                                 ? std::to_string(*n.items_at_own_eviction)
@@ -200,15 +185,16 @@ void PrintText(const Options& o, const ItemShape& shape, const FillResult& r) {
                 static_cast<unsigned long long>(n.items_at_first_eviction), own.c_str());
   }
   std::printf("sets sent:             %llu in %llu batches, stopped by %s\n",
-              static_cast<unsigned long long>(r.sent),
-              static_cast<unsigned long long>(r.polls), r.stop_reason.c_str());
+              static_cast<unsigned long long>(r.sent), static_cast<unsigned long long>(r.polls),
+              r.stop_reason.c_str());
   if (r.past.has_value()) {
     const FillResult::Past& p = *r.past;
-    std::printf("past the eviction:     %llu more sets in %.3f s: %llu items, "
-                "%llu evictions at the end\n",
-                static_cast<unsigned long long>(p.sent), p.seconds,
-                static_cast<unsigned long long>(p.items_end),
-                static_cast<unsigned long long>(p.evictions_end));
+    std::printf(
+        "past the eviction:     %llu more sets in %.3f s: %llu items, "
+        "%llu evictions at the end\n",
+        static_cast<unsigned long long>(p.sent), p.seconds,
+        static_cast<unsigned long long>(p.items_end),
+        static_cast<unsigned long long>(p.evictions_end));
     std::printf("RSS at first eviction: %s\n", kb(p.rss_first_eviction_kb).c_str());
   }
   if (r.verify.has_value()) {
@@ -216,10 +202,8 @@ void PrintText(const Options& o, const ItemShape& shape, const FillResult& r) {
     std::printf(
         "verify:                %llu keys re-read: %llu hits, %llu misses, "
         "%llu corrupt\n",
-        static_cast<unsigned long long>(v.sampled),
-        static_cast<unsigned long long>(v.hits),
-        static_cast<unsigned long long>(v.misses),
-        static_cast<unsigned long long>(v.corrupt));
+        static_cast<unsigned long long>(v.sampled), static_cast<unsigned long long>(v.hits),
+        static_cast<unsigned long long>(v.misses), static_cast<unsigned long long>(v.corrupt));
   }
 }
 
@@ -230,12 +214,10 @@ bool AppendCsv(const Options& o, const ItemShape& shape, const FillResult& r) {
   if (!out) return false;
   const auto fields = ReportFields(o, shape, r);
   if (fresh) {
-    for (size_t i = 0; i < fields.size(); ++i)
-      out << (i ? "," : "") << fields[i].first;
+    for (size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << fields[i].first;
     out << "\n";
   }
-  for (size_t i = 0; i < fields.size(); ++i)
-    out << (i ? "," : "") << CsvField(fields[i].second);
+  for (size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << CsvField(fields[i].second);
   out << "\n";
   return static_cast<bool>(out);
 }

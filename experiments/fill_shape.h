@@ -31,8 +31,7 @@ class SplitMix64 {
   }
   // Uniform-enough integer in [0, bound) (multiply-shift; bias < 2^-32 here).
   uint64_t Below(uint64_t bound) {
-    return static_cast<uint64_t>(
-        (static_cast<unsigned __int128>(Next()) * bound) >> 64);
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * bound) >> 64);
   }
 
  private:
@@ -47,8 +46,7 @@ class KeySequence {
   static KeySequence Shuffled(uint64_t key_space, uint64_t seed) {
     KeySequence keys;
     keys.permutation_.resize(key_space);
-    for (uint64_t i = 0; i < key_space; ++i)
-      keys.permutation_[i] = static_cast<uint32_t>(i + 1);
+    for (uint64_t i = 0; i < key_space; ++i) keys.permutation_[i] = static_cast<uint32_t>(i + 1);
     SplitMix64 rng(seed);
     for (uint64_t i = key_space; i > 1; --i) {  // Fisher-Yates
       std::swap(keys.permutation_[i - 1], keys.permutation_[rng.Below(i)]);
@@ -56,19 +54,14 @@ class KeySequence {
     return keys;
   }
 
-  uint64_t KeyAt(uint64_t n) const {
-    return permutation_.empty() ? n + 1 : permutation_[n];
-  }
+  uint64_t KeyAt(uint64_t n) const { return permutation_.empty() ? n + 1 : permutation_[n]; }
   // How many distinct keys the sequence has (unbounded when sequential).
-  uint64_t Size() const {
-    return permutation_.empty() ? UINT64_MAX : permutation_.size();
-  }
+  uint64_t Size() const { return permutation_.empty() ? UINT64_MAX : permutation_.size(); }
 
  private:
   KeySequence() = default;
   std::vector<uint32_t> permutation_;
 };
-
 
 // ---------------------------------------------------------------------------
 // Item shapes (--key-shape, --key-prefixes, --value-shape): the bytes of the
@@ -85,9 +78,7 @@ inline uint64_t Mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-inline uint64_t LowMask(int bits) {
-  return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-}
+inline uint64_t LowMask(int bits) { return bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1; }
 
 // A keyed bijection of 0..n-1, 2 <= n <= 2^127: a Feistel network on the
 // smallest width w >= 2 bits with 2^w >= n, split into a low and a high half
@@ -178,7 +169,7 @@ class ItemShape {
  public:
   explicit ItemShape(const Options& o)
       : o_(o),
-        key_seed_(Mix64(o.seed ^ 0x6b65792d73686170)),    // "key-shap"
+        key_seed_(Mix64(o.seed ^ 0x6b65792d73686170)),     // "key-shap"
         value_seed_(Mix64(o.seed ^ 0x76616c75652d7368)) {  // "value-sh"
     switch (o.key_shape) {
       case KeyShape::kSeq:
@@ -240,9 +231,7 @@ class ItemShape {
   // The longest key, --key-prefix included.
   size_t MaxKeyLength() const { return o_.key_prefix.size() + max_shape_length_; }
   // Key bytes beyond the default's longest (prefix + 20 digits): for the batch size.
-  size_t ExtraKeyBytes() const {
-    return max_shape_length_ > 20 ? max_shape_length_ - 20 : 0;
-  }
+  size_t ExtraKeyBytes() const { return max_shape_length_ > 20 ? max_shape_length_ - 20 : 0; }
   // Bytes of a set after its key: " 0 0 <n> noreply\r\n<value>\r\n".
   size_t TailBytes() const { return set_head_.size() + o_.value_size + 2; }
 
@@ -293,12 +282,10 @@ class ItemShape {
   void AppendValue(uint64_t k, std::string* out) const {
     uint64_t state = Mix64(k ^ value_seed_);
     if (o_.value_shape == ValueShape::kDigits) {
-      AppendDecimal(digits_low_ + static_cast<uint64_t>((U128{state} * digits_span_) >> 64),
-                    out);
+      AppendDecimal(digits_low_ + static_cast<uint64_t>((U128{state} * digits_span_) >> 64), out);
       return;
     }
-    static constexpr char kLetters[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    static constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
     uint64_t draw = state;  // 52^10 < 2^64: ten letters a draw
     for (uint64_t i = 0; i < o_.value_shape_size; ++i) {
       if (i % 10 == 0 && i > 0) {
@@ -333,12 +320,12 @@ class ItemShape {
     const uint64_t h = Mix64(k ^ key_seed_);
     const uint64_t r = Mix64(h ^ 0x75756964);
     std::string hex;
-    AppendHex(h >> 16, 12, &hex);           // digits 0-11
-    hex.push_back('4');                     // 12: version
-    AppendHex((h >> 4) & 0xfff, 3, &hex);   // 13-15
-    AppendHex(8 | (r & 3), 1, &hex);        // 16: variant
-    AppendHex(h & 0xf, 1, &hex);            // 17
-    AppendHex(r >> 8, 14, &hex);            // 18-31
+    AppendHex(h >> 16, 12, &hex);          // digits 0-11
+    hex.push_back('4');                    // 12: version
+    AppendHex((h >> 4) & 0xfff, 3, &hex);  // 13-15
+    AppendHex(8 | (r & 3), 1, &hex);       // 16: variant
+    AppendHex(h & 0xf, 1, &hex);           // 17
+    AppendHex(r >> 8, 14, &hex);           // 18-31
     out->append(hex, 0, 8).append("-").append(hex, 8, 4).append("-");
     out->append(hex, 12, 4).append("-").append(hex, 16, 4).append("-");
     out->append(hex, 20, 12);
@@ -363,15 +350,15 @@ constexpr uint64_t kBarrierKeys = 64;
 
 // Replaces *request with the pipelined sets of keys first .. first + n - 1.
 inline void AppendSets(const ItemShape& shape, const KeySequence& keys, uint64_t first, uint64_t n,
-                std::string* request) {
+                       std::string* request) {
   request->clear();
   for (uint64_t i = 0; i < n; ++i) shape.AppendSet(keys.KeyAt(first + i), request);
 }
 
 // Replaces *request with "get" of the last kBarrierKeys of keys first ..
 // first + n - 1: the multi-get that orders a poll behind a proxy.
-inline void AppendBarrier(const ItemShape& shape, const KeySequence& keys, uint64_t first, uint64_t n,
-                   std::string* request) {
+inline void AppendBarrier(const ItemShape& shape, const KeySequence& keys, uint64_t first,
+                          uint64_t n, std::string* request) {
   request->assign("get");
   for (uint64_t i = n - std::min(n, kBarrierKeys); i < n; ++i) {
     request->push_back(' ');

@@ -31,8 +31,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -56,7 +56,8 @@ ABSL_FLAG(int, connections, 32, "connections, each with one request in flight");
 ABSL_FLAG(int, threads, 1, "client threads the connections are spread over");
 ABSL_FLAG(uint64_t, keys, 100000, "key space 1..N of getset, multiget and set");
 ABSL_FLAG(uint64_t, counters, 1000, "incr: counters <prefix>1..N");
-ABSL_FLAG(std::string, counter_prefix, "c", "incr: counter name prefix (\"\" makes them integer keys)");
+ABSL_FLAG(std::string, counter_prefix, "c",
+          "incr: counter name prefix (\"\" makes them integer keys)");
 ABSL_FLAG(bool, json, false, "print one JSON object instead of the summary");
 ABSL_FLAG(bool, preload_only, false, "run the preload only");
 ABSL_FLAG(bool, skip_preload, false, "skip the preload (the server was preloaded)");
@@ -308,8 +309,7 @@ class Worker {
         }
         if (Complete(c)) {
           stats_.latency.Add(static_cast<uint64_t>(
-              std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - c.sent)
-                  .count()));
+              std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - c.sent).count()));
           ++stats_.ops;
           Check(c);
           c.in.clear();
@@ -406,7 +406,8 @@ class Worker {
         if (end == c.in.c_str() || std::string_view(end) != "\r\n") {
           stats_.Problem(Cat({"incr: ", c.in.substr(0, 80)}), false);
         } else if (v <= c.last_counter[counter]) {
-          stats_.Problem(Cat({"incr went backwards on ", o_.counter_prefix, std::to_string(counter)}), true);
+          stats_.Problem(
+              Cat({"incr went backwards on ", o_.counter_prefix, std::to_string(counter)}), true);
         } else {
           c.last_counter[counter] = v;
           ++stats_.incr_ok;
@@ -426,11 +427,10 @@ class Worker {
           }
           // VALUE <key> <flags> <bytes>
           const size_t k1 = 6, k2 = line.find(' ', k1);
-          const uint64_t key = std::strtoull(std::string(line.substr(k1, k2 - k1)).c_str(),
-                                             nullptr, 10);
+          const uint64_t key =
+              std::strtoull(std::string(line.substr(k1, k2 - k1)).c_str(), nullptr, 10);
           const size_t sp = line.rfind(' ');
-          const size_t bytes =
-              std::strtoull(std::string(line.substr(sp + 1)).c_str(), nullptr, 10);
+          const size_t bytes = std::strtoull(std::string(line.substr(sp + 1)).c_str(), nullptr, 10);
           const std::string_view value(c.in.data() + eol + 2, bytes);
           // Replies come in request order; skipped keys were misses.
           while (next_key < c.keys.size() && c.keys[next_key] != key) {
@@ -468,8 +468,8 @@ bool CountersAddUp(const Options& o, uint64_t acknowledged, std::string* problem
   uint64_t sum = 0;
   for (uint64_t k = 1; k <= o.counters; ++k) {
     std::string_view line, value;
-    bool read = WriteAll(fd, Cat({"get ", o.counter_prefix, std::to_string(k), "\r\n"})) &&
-                in.Line(&line);
+    bool read =
+        WriteAll(fd, Cat({"get ", o.counter_prefix, std::to_string(k), "\r\n"})) && in.Line(&line);
     if (read && line.rfind("VALUE ", 0) == 0) {
       // VALUE <key> <flags> <bytes>
       const uint64_t bytes =
@@ -572,7 +572,8 @@ int main(int argc, char** argv) {
   if (o.json) {
     std::printf(
         "{\"workload\": \"%s\", \"connections\": %d, \"threads\": %d, \"seconds\": %.3f, "
-        "\"ops\": %" PRIu64 ", \"ops_per_sec\": %.1f, \"keys_per_sec\": %.1f, "
+        "\"ops\": %" PRIu64
+        ", \"ops_per_sec\": %.1f, \"keys_per_sec\": %.1f, "
         "\"p50_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"hits\": %" PRIu64
         ", \"misses\": %" PRIu64 ", \"stored\": %" PRIu64 ", \"incr_ok\": %" PRIu64
         ", \"errors\": %" PRIu64 ", \"verify_failures\": %" PRIu64 ", \"first_problem\": %s}\n",

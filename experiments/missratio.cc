@@ -104,7 +104,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kMaxBatch = 1000;  // keeps a batch's request and reply within socket buffers
+constexpr uint64_t kMaxBatch = 1000;   // keeps a batch's request and reply within socket buffers
 constexpr uint64_t kKeysPerGet = 100;  // keys per `get` command: lines stay ~1 KB
 constexpr uint64_t kMaxKeys = uint64_t{1} << 40;
 // Up to this many keys, a bitmap (N / 8 bytes) notes which keys were asked for
@@ -165,8 +165,7 @@ class Random {
 // its inverse are written with expm1/log1p so that a near 1 loses no precision.
 class ZipfSampler {
  public:
-  ZipfSampler(uint64_t n, double alpha)
-      : n_(static_cast<double>(n)), a_(alpha) {
+  ZipfSampler(uint64_t n, double alpha) : n_(static_cast<double>(n)), a_(alpha) {
     h_low_ = H(1.5) - 1.0;
     h_high_ = H(n_ + 0.5);
     squeeze_ = 2.0 - HInverse(H(2.5) - h(2.0));
@@ -222,8 +221,8 @@ double GeneralizedHarmonic(uint64_t n, double a) {
                               ? std::log(hi / lo)
                               : (std::pow(hi, 1 - a) - std::pow(lo, 1 - a)) / (1 - a);
   // sum_{k=lo..hi} f(k), minus f(lo), which the exact part has already.
-  const double tail = integral + (f(lo) + f(hi)) / 2 + (f1(hi) - f1(lo)) / 12 -
-                      (f3(hi) - f3(lo)) / 720 - f(lo);
+  const double tail =
+      integral + (f(lo) + f(hi)) / 2 + (f1(hi) - f1(lo)) / 12 - (f3(hi) - f3(lo)) / 720 - f(lo);
   return sum + tail;
 }
 
@@ -319,8 +318,8 @@ bool ParseKey(std::string_view text, uint64_t prefixes, uint64_t* key) {
   const size_t colon = text.find(':');
   uint64_t prefix = 0;
   return text.size() > 1 && text[0] == 'p' && colon != std::string_view::npos &&
-         ParseU64(text.substr(1, colon - 1), &prefix) &&
-         ParseU64(text.substr(colon + 1), key) && prefix == *key % prefixes;
+         ParseU64(text.substr(1, colon - 1), &prefix) && ParseU64(text.substr(colon + 1), key) &&
+         prefix == *key % prefixes;
 }
 
 // ---------------------------------------------------------------------------
@@ -516,9 +515,8 @@ class Client {
         const bool hit = flags == 0 && data == value_;
         if (!hit) {
           Verify("get " + KeyText(key, o_.key_prefixes) + ": VALUE " +
-                 KeyText(key, o_.key_prefixes) + " " +
-                 std::to_string(flags) + " " + std::to_string(bytes) + " '" +
-                 std::string(data.substr(0, 16)) + "'");
+                 KeyText(key, o_.key_prefixes) + " " + std::to_string(flags) + " " +
+                 std::to_string(bytes) + " '" + std::string(data.substr(0, 16)) + "'");
         }
         Answer(next++, hit, counted, first);
       }
@@ -579,7 +577,9 @@ std::string StatNumber(const std::map<std::string, std::string>& stats, const ch
   return std::to_string(v);
 }
 
-double Ratio(uint64_t a, uint64_t b) { return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0; }
+double Ratio(uint64_t a, uint64_t b) {
+  return b ? static_cast<double>(a) / static_cast<double>(b) : 0.0;
+}
 
 std::string Fixed(double v, int digits = 6) {
   char buf[64];
@@ -625,8 +625,8 @@ int CheckSampler(const Options& o) {
              std::to_string(counts[b]) + ", " + Fixed(expected, 1) + "]";
     }
     if (expected < 5) continue;
-    chi2 += (static_cast<double>(counts[b]) - expected) * (static_cast<double>(counts[b]) - expected) /
-            expected;
+    chi2 += (static_cast<double>(counts[b]) - expected) *
+            (static_cast<double>(counts[b]) - expected) / expected;
     ++bins;
   }
   std::printf("{\"keys\": %" PRIu64 ", \"alpha\": %g, \"samples\": %" PRIu64
@@ -708,46 +708,46 @@ int main(int argc, char** argv) {
   const Counts& m = r.measured;
   const double top_c = TopCMissRatio(curr_items, o.keys, o.alpha);
   if (o.json) {
-    std::string s = "{\"keys\": " + std::to_string(o.keys) + ", \"alpha\": " + Fixed(o.alpha, 4) +
-                    ", \"seed\": " + std::to_string(o.seed) +
-                    ", \"perm_seed\": " + std::to_string(o.perm_seed) +
-                    ", \"batch\": " + std::to_string(o.batch) +
-                    (o.key_prefixes > 0
-                         ? ", \"key_prefixes\": " + std::to_string(o.key_prefixes)
-                         : std::string()) +
-                    ", \"warmup\": " + std::to_string(o.warmup) +
-                    ", \"warmup_misses\": " + std::to_string(r.warmup_misses) +
-                    ", \"warmup_seconds\": " + Fixed(r.warmup_seconds, 3) +
-                    ", \"warmup_curr_items\": " + StatNumber(r.stats_warmup, "curr_items") +
-                    ", \"warmup_evictions\": " + StatNumber(r.stats_warmup, "evictions") +
-                    ", \"requests\": " + std::to_string(m.requests) +
-                    ", \"hits\": " + std::to_string(m.hits) +
-                    ", \"misses\": " + std::to_string(m.misses) +
-                    ", \"miss_ratio\": " + Fixed(Ratio(m.misses, m.requests)) +
-                    ", \"miss_ratio_first_half\": " + Fixed(Ratio(r.halves[0].misses, r.halves[0].requests)) +
-                    ", \"miss_ratio_second_half\": " + Fixed(Ratio(r.halves[1].misses, r.halves[1].requests)) +
-                    ", \"repeat_misses\": " + std::to_string(m.repeat_misses) +
-                    ", \"top_c_miss_ratio\": " + Fixed(top_c) +
-                    ", \"first_requests\": " + std::to_string(m.first_requests) +
-                    ", \"infinite_cache_miss_ratio\": " +
-                    (o.keys <= kMaxSeenKeys ? Fixed(Ratio(m.first_requests, m.requests)) : "null") +
-                    ", \"seconds\": " + Fixed(r.seconds, 3) +
-                    ", \"requests_per_second\": " + Fixed(Ratio(m.requests, 1) / std::max(r.seconds, 1e-9), 0) +
-                    ", \"sets\": " + std::to_string(r.sets) +
-                    ", \"curr_items\": " + StatNumber(r.stats_end, "curr_items") +
-                    ", \"evictions\": " + StatNumber(r.stats_end, "evictions") +
-                    ", \"limit_maxbytes\": " + StatNumber(r.stats_end, "limit_maxbytes") +
-                    ", \"server_get_hits\": " + StatNumber(r.stats_end, "get_hits") +
-                    ", \"server_get_misses\": " + StatNumber(r.stats_end, "get_misses") +
-                    ", \"set_errors\": " + std::to_string(r.set_errors) +
-                    ", \"first_set_error\": " + JsonString(r.first_set_error) +
-                    ", \"verify_failures\": " + std::to_string(r.verify_failures) +
-                    ", \"first_verify_failure\": " + JsonString(r.first_verify) +
-                    ", \"protocol_errors\": " + std::to_string(r.protocol_errors) +
-                    ", \"first_protocol_error\": " + JsonString(r.first_protocol) + "}\n";
+    std::string s =
+        "{\"keys\": " + std::to_string(o.keys) + ", \"alpha\": " + Fixed(o.alpha, 4) +
+        ", \"seed\": " + std::to_string(o.seed) +
+        ", \"perm_seed\": " + std::to_string(o.perm_seed) +
+        ", \"batch\": " + std::to_string(o.batch) +
+        (o.key_prefixes > 0 ? ", \"key_prefixes\": " + std::to_string(o.key_prefixes)
+                            : std::string()) +
+        ", \"warmup\": " + std::to_string(o.warmup) +
+        ", \"warmup_misses\": " + std::to_string(r.warmup_misses) +
+        ", \"warmup_seconds\": " + Fixed(r.warmup_seconds, 3) +
+        ", \"warmup_curr_items\": " + StatNumber(r.stats_warmup, "curr_items") +
+        ", \"warmup_evictions\": " + StatNumber(r.stats_warmup, "evictions") +
+        ", \"requests\": " + std::to_string(m.requests) + ", \"hits\": " + std::to_string(m.hits) +
+        ", \"misses\": " + std::to_string(m.misses) +
+        ", \"miss_ratio\": " + Fixed(Ratio(m.misses, m.requests)) +
+        ", \"miss_ratio_first_half\": " + Fixed(Ratio(r.halves[0].misses, r.halves[0].requests)) +
+        ", \"miss_ratio_second_half\": " + Fixed(Ratio(r.halves[1].misses, r.halves[1].requests)) +
+        ", \"repeat_misses\": " + std::to_string(m.repeat_misses) +
+        ", \"top_c_miss_ratio\": " + Fixed(top_c) +
+        ", \"first_requests\": " + std::to_string(m.first_requests) +
+        ", \"infinite_cache_miss_ratio\": " +
+        (o.keys <= kMaxSeenKeys ? Fixed(Ratio(m.first_requests, m.requests)) : "null") +
+        ", \"seconds\": " + Fixed(r.seconds, 3) +
+        ", \"requests_per_second\": " + Fixed(Ratio(m.requests, 1) / std::max(r.seconds, 1e-9), 0) +
+        ", \"sets\": " + std::to_string(r.sets) +
+        ", \"curr_items\": " + StatNumber(r.stats_end, "curr_items") +
+        ", \"evictions\": " + StatNumber(r.stats_end, "evictions") +
+        ", \"limit_maxbytes\": " + StatNumber(r.stats_end, "limit_maxbytes") +
+        ", \"server_get_hits\": " + StatNumber(r.stats_end, "get_hits") +
+        ", \"server_get_misses\": " + StatNumber(r.stats_end, "get_misses") +
+        ", \"set_errors\": " + std::to_string(r.set_errors) +
+        ", \"first_set_error\": " + JsonString(r.first_set_error) +
+        ", \"verify_failures\": " + std::to_string(r.verify_failures) +
+        ", \"first_verify_failure\": " + JsonString(r.first_verify) +
+        ", \"protocol_errors\": " + std::to_string(r.protocol_errors) +
+        ", \"first_protocol_error\": " + JsonString(r.first_protocol) + "}\n";
     std::fputs(s.c_str(), stdout);
   } else {
-    std::printf("keys %" PRIu64 ", alpha %g, warmup %" PRIu64 " requests (%.1f s; then curr_items %s, "
+    std::printf("keys %" PRIu64 ", alpha %g, warmup %" PRIu64
+                " requests (%.1f s; then curr_items %s, "
                 "evictions %s)\n",
                 o.keys, o.alpha, o.warmup, r.warmup_seconds,
                 StatNumber(r.stats_warmup, "curr_items").c_str(),
@@ -755,15 +755,16 @@ int main(int argc, char** argv) {
     std::printf("counted %" PRIu64 " requests in %.1f s (%.0f/s): %" PRIu64 " hits, %" PRIu64
                 " misses; miss ratio %.4f (halves %.4f, %.4f; %" PRIu64 " repeat misses)\n",
                 m.requests, r.seconds, Ratio(m.requests, 1) / std::max(r.seconds, 1e-9), m.hits,
-                m.misses, Ratio(m.misses, m.requests), Ratio(r.halves[0].misses, r.halves[0].requests),
+                m.misses, Ratio(m.misses, m.requests),
+                Ratio(r.halves[0].misses, r.halves[0].requests),
                 Ratio(r.halves[1].misses, r.halves[1].requests), m.repeat_misses);
-    std::printf("server at the end: curr_items %s, evictions %s; miss ratio of an ideal cache of "
-                "the curr_items most popular keys %.4f, of an infinite cache %.4f\n",
-                StatNumber(r.stats_end, "curr_items").c_str(),
-                StatNumber(r.stats_end, "evictions").c_str(), top_c,
-                Ratio(m.first_requests, m.requests));
-    std::printf("set errors %" PRIu64 "%s%s, verify failures %" PRIu64 "%s%s, protocol errors %" PRIu64
-                "%s%s\n",
+    std::printf(
+        "server at the end: curr_items %s, evictions %s; miss ratio of an ideal cache of "
+        "the curr_items most popular keys %.4f, of an infinite cache %.4f\n",
+        StatNumber(r.stats_end, "curr_items").c_str(), StatNumber(r.stats_end, "evictions").c_str(),
+        top_c, Ratio(m.first_requests, m.requests));
+    std::printf("set errors %" PRIu64 "%s%s, verify failures %" PRIu64
+                "%s%s, protocol errors %" PRIu64 "%s%s\n",
                 r.set_errors, r.set_errors ? " (first: " : "",
                 r.set_errors ? (r.first_set_error + ")").c_str() : "", r.verify_failures,
                 r.verify_failures ? " (first: " : "",

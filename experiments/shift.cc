@@ -278,7 +278,8 @@ class Client {
       if (!in_.Data(bytes, &data)) return Protocol(in_.error() + " (value of " + key + ")");
       // Replies come in request order; keys skipped over were misses.
       uint64_t n = 0;
-      const bool ours = key.size() > o_.prefix.size() && key.compare(0, o_.prefix.size(), o_.prefix) == 0 &&
+      const bool ours = key.size() > o_.prefix.size() &&
+                        key.compare(0, o_.prefix.size(), o_.prefix) == 0 &&
                         ParseU64(std::string_view(key).substr(o_.prefix.size()), &n);
       size_t at = next_key;
       while (ours && at < keys_.size() && keys_[at] != n) ++at;
@@ -451,8 +452,8 @@ int main(int argc, char** argv) {
     std::printf("total: %" PRIu64 " gets, %" PRIu64 " keys, %" PRIu64 " hits, %" PRIu64
                 " sets in %.2f s; hit ratio %.4f\n",
                 total.gets, total.keys, total.hits, total.sets, elapsed, ratio(total));
-    std::printf("set errors %" PRIu64 "%s%s  verify failures %" PRIu64 "%s%s  protocol errors %" PRIu64
-                "%s%s\n",
+    std::printf("set errors %" PRIu64 "%s%s  verify failures %" PRIu64
+                "%s%s  protocol errors %" PRIu64 "%s%s\n",
                 problems.set_errors, problems.set_errors ? " (first: " : "",
                 problems.set_errors ? (problems.first_set_error + ")").c_str() : "",
                 problems.verify_failures, problems.verify_failures ? " (first: " : "",

@@ -39,7 +39,8 @@ core::StoreOptions OptionsFor(int64_t layout) {
   core::StoreOptions o;
   o.memory_limit = size_t{512} << 20;
   o.hashpower_init = 21;  // no growth during the run
-  if (layout == kCompact || layout == kTiny) {  // server/presets.cc "compact" ("tiny": and its engine)
+  if (layout == kCompact ||
+      layout == kTiny) {  // server/presets.cc "compact" ("tiny": and its engine)
     o.slabs.min_space = 5;
     o.slabs.factor = 1.05;
     o.slabs.align = 1;
@@ -110,8 +111,8 @@ void BM_GetMiss(benchmark::State& state) {
   for (int i = 0; i < 4096; ++i) missing.push_back(std::to_string(kKeys + 1 + i * 7919));
   size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(f.store->Get(missing[i++ & 4095], std::nullopt, f.stats,
-                                          [](const core::ItemView&) {}));
+    benchmark::DoNotOptimize(
+        f.store->Get(missing[i++ & 4095], std::nullopt, f.stats, [](const core::ItemView&) {}));
   }
   state.SetLabel(NameOf(state.range(0)));
 }

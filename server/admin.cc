@@ -23,9 +23,7 @@ int ClassCount(const ServerContext& ctx) {
   return static_cast<int>(ctx.store->layout_report().classes.size());
 }
 
-int MaxClassId(const ServerContext& ctx) {
-  return std::max(kMemcachedMaxClass, ClassCount(ctx));
-}
+int MaxClassId(const ServerContext& ctx) { return std::max(kMemcachedMaxClass, ClassCount(ctx)); }
 
 // memcached's uriencode(): unreserved characters as they are, the rest %XX.
 void AppendUriEncoded(std::string* out, std::string_view s) {
@@ -159,19 +157,19 @@ void ProcessCachedump(ServerContext& ctx, const Tokens& t, std::string* out) {
   const int64_t started = ctx.clock->UnixNow() - ctx.clock->Now();
   const size_t start = out->size();
   bool full = false;
-  ctx.store->VisitItems(static_cast<int>(id), limit == 0 ? SIZE_MAX : limit,
-                        [&](const core::ItemInfo& item) {
-                          if (full) return;
-                          const std::string line = absl::StrFormat(
-                              "ITEM %s [%d b; %d s]\r\n", item.key, item.value_bytes,
-                              item.exptime == 0 ? 0 : started + item.exptime);
-                          // memcached keeps room for "END\r\n" within its 2 MB.
-                          if (out->size() - start + line.size() + 6 > kCachedumpMaxBytes) {
-                            full = true;
-                            return;
-                          }
-                          out->append(line);
-                        });
+  ctx.store->VisitItems(
+      static_cast<int>(id), limit == 0 ? SIZE_MAX : limit, [&](const core::ItemInfo& item) {
+        if (full) return;
+        const std::string line =
+            absl::StrFormat("ITEM %s [%d b; %d s]\r\n", item.key, item.value_bytes,
+                            item.exptime == 0 ? 0 : started + item.exptime);
+        // memcached keeps room for "END\r\n" within its 2 MB.
+        if (out->size() - start + line.size() + 6 > kCachedumpMaxBytes) {
+          full = true;
+          return;
+        }
+        out->append(line);
+      });
   out->append("END\r\n");
 }
 
@@ -204,18 +202,19 @@ void ProcessLruCrawler(ServerContext& ctx, const Tokens& t, std::string* out) {
         out->append("key=");
         AppendUriEncoded(out, item.key);
         // exp=-1: never expires; la=0: the layout keeps no access time.
-        out->append(absl::StrFormat(
-            " exp=%d la=%d cas=%d fetch=%s cls=%d size=%d\n",
-            item.exptime == 0 ? int64_t{-1} : started + item.exptime,
-            item.last_access == 0 ? int64_t{0} : started + item.last_access, item.cas,
-            item.fetched ? "yes" : "no", item.cls, item.total_bytes));
+        out->append(absl::StrFormat(" exp=%d la=%d cas=%d fetch=%s cls=%d size=%d\n",
+                                    item.exptime == 0 ? int64_t{-1} : started + item.exptime,
+                                    item.last_access == 0 ? int64_t{0} : started + item.last_access,
+                                    item.cas, item.fetched ? "yes" : "no", item.cls,
+                                    item.total_bytes));
       });
     }
     return Line(out, "END");
   }
   if (ntokens == 3 && sub == "enable") {
     // memcached cannot start a second crawler thread.
-    if (crawler.enabled.exchange(true)) return Line(out, "ERROR failed to start lru crawler thread");
+    if (crawler.enabled.exchange(true))
+      return Line(out, "ERROR failed to start lru crawler thread");
     return Line(out, "OK");
   }
   if (ntokens == 3 && sub == "disable") {

@@ -39,7 +39,10 @@ struct ConnInfo {
 
 struct ServerContext {
   ServerContext(const Settings& s, std::unique_ptr<core::Engine> st, core::Clock* c)
-      : settings(s), clock(c), store(std::move(st)), prefix_stats(s.prefix_delimiter, s.detail_enabled) {
+      : settings(s),
+        clock(c),
+        store(std::move(st)),
+        prefix_stats(s.prefix_delimiter, s.detail_enabled) {
     crawler.enabled.store(s.lru_crawler);
     crawler.sleep_us.store(s.lru_crawler_sleep);
     crawler.tocrawl.store(s.lru_crawler_tocrawl);

@@ -6,13 +6,13 @@
 #include <optional>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
-#include "server/presets.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
+#include "absl/strings/string_view.h"
+#include "server/presets.h"
 
 namespace tinycached::server {
 namespace {
@@ -127,8 +127,7 @@ constexpr ForeignSuboption kForeignSuboptions[] = {
 const ForeignSuboption* FindForeignSuboption(absl::string_view key) {
   for (const ForeignSuboption& f : kForeignSuboptions) {
     const absl::string_view name = f.name;
-    if (name.back() == '*' ? absl::StartsWith(key, name.substr(0, name.size() - 1))
-                           : key == name) {
+    if (name.back() == '*' ? absl::StartsWith(key, name.substr(0, name.size() - 1)) : key == name) {
       return &f;
     }
   }
@@ -142,8 +141,8 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
     const absl::string_view value = eq == absl::string_view::npos ? "" : opt.substr(eq + 1);
     if (key == "preset" || key == "layout") {
       if (FindPreset(std::string_view(value.data(), value.size())) == nullptr) {
-        return Bad(absl::StrFormat("Unknown item layout preset \"%s\" (known: %s)", value,
-                                   PresetNames()));
+        return Bad(
+            absl::StrFormat("Unknown item layout preset \"%s\" (known: %s)", value, PresetNames()));
       }
       s->preset = std::string(value);
     } else if (key == "ref" || key == "refs") {
@@ -212,7 +211,8 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
       s->lru_crawler = key == "lru_crawler";
     } else if (key == "lru_crawler_sleep") {
       if (!ParseInt(value, &s->lru_crawler_sleep) || s->lru_crawler_sleep > 1000000) {
-        return Bad(absl::StrFormat("Bad lru_crawler_sleep \"%s\" (0..1000000 microseconds)", value));
+        return Bad(
+            absl::StrFormat("Bad lru_crawler_sleep \"%s\" (0..1000000 microseconds)", value));
       }
     } else if (key == "lru_crawler_tocrawl") {
       if (!ParseInt(value, &s->lru_crawler_tocrawl)) {
@@ -295,8 +295,10 @@ std::string UsageText() {
       "refused with the reason where they ask for a feature not built (-Y -e -Z,\n"
       "-o ext_* ssl_* no_hashexpand no_maxconns_fast no_modern).\n"
       "-o, --extended            comma separated list of extended options:\n"
-      "   - preset=<name>        item layout preset (default: " TINYCACHED_DEFAULT_PRESET "; stock is\n"
-      "                          memcached 1.6's layout byte for byte); --list-presets shows the ladder.\n"
+      "   - preset=<name>        item layout preset (default: " TINYCACHED_DEFAULT_PRESET
+      "; stock is\n"
+      "                          memcached 1.6's layout byte for byte); --list-presets shows the "
+      "ladder.\n"
       "                          layout=<name> is the same. Single knobs override it:\n"
       "   - ref=pointer|ref32|page16  8-byte pointers, 4-byte references, or page\n"
       "                          references sized to -m (3 bytes up to -m 84)\n"
@@ -375,7 +377,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   // The foreign flags' long forms, then getopt's terminator.
   std::vector<option> long_options(std::begin(kLong), std::end(kLong));
   for (const ForeignFlag& f : kForeignFlags) {
-    if (f.long_name != nullptr) long_options.push_back({f.long_name, f.has_arg, nullptr, f.short_name});
+    if (f.long_name != nullptr)
+      long_options.push_back({f.long_name, f.has_arg, nullptr, f.short_name});
   }
   long_options.push_back({nullptr, 0, nullptr, 0});
   std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:s:a:R:D:XWS";
@@ -386,8 +389,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   optind = 0;  // GNU getopt: 0 re-initialises its state (tests parse many times)
   opterr = 0;
   int c;
-  while ((c = getopt_long(argc, argv, short_options.c_str(), long_options.data(), nullptr)) !=
-         -1) {
+  while ((c = getopt_long(argc, argv, short_options.c_str(), long_options.data(), nullptr)) != -1) {
     const absl::string_view arg = optarg != nullptr ? optarg : "";
     switch (c) {
       case 'p':
@@ -516,7 +518,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       case 'a': {
         // Octal, as memcached reads it (strtol base 8).
         int mask = 0;
-        if (arg.empty() || arg.size() > 4 || arg.find_first_not_of("01234567") != absl::string_view::npos) {
+        if (arg.empty() || arg.size() > 4 ||
+            arg.find_first_not_of("01234567") != absl::string_view::npos) {
           return Bad(absl::StrFormat("-a: invalid unix socket mask \"%s\" (octal, e.g. 700)", arg));
         }
         for (char d : arg) mask = mask * 8 + (d - '0');
@@ -575,7 +578,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   if (ov.max_classes) l.max_classes = *ov.max_classes;
 
   if (s.item_size_max < 1024) return Bad("Item max size cannot be less than 1024 bytes.");
-  if (s.item_size_max > (size_t{1} << 30)) return Bad("Cannot set item size limit higher than 1 GB.");
+  if (s.item_size_max > (size_t{1} << 30))
+    return Bad("Cannot set item size limit higher than 1 GB.");
   if (s.item_size_max > (s.memory_mb << 20) / 2) {
     return Bad("Cannot set item size limit higher than 1/2 of memory max.");
   }

@@ -1,7 +1,7 @@
 // tinycached: parse flags, build the store, serve.
 #include <fcntl.h>
-#include <malloc.h>
 #include <grp.h>
+#include <malloc.h>
 #include <pwd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -16,8 +16,8 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
-#include "event2/event.h"
 #include "core/engine.h"
+#include "event2/event.h"
 #include "server/context.h"
 #include "server/flags.h"
 #include "server/sasl.h"
@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
       if (env != nullptr) path = env;
     }
     if (path.empty()) {
-      Fail("-S needs a password file of user:password lines: set MEMCACHED_SASL_PWDB or "
-           "-o sasl_pwdb=<file>");
+      Fail(
+          "-S needs a password file of user:password lines: set MEMCACHED_SASL_PWDB or "
+          "-o sasl_pwdb=<file>");
       return kExitUsage;
     }
     absl::StatusOr<server::SaslPasswords> db = server::SaslPasswords::Load(path);
@@ -192,7 +193,8 @@ int main(int argc, char** argv) {
   if (!DropPrivileges(settings.user)) {
     return Fail("failed to assume identity of user " + settings.user, 1);
   }
-  if (settings.daemonize && !Daemonize()) return Fail("failed to daemon() in order to daemonize", 1);
+  if (settings.daemonize && !Daemonize())
+    return Fail("failed to daemon() in order to daemonize", 1);
   if (!settings.pid_file.empty() && !WritePidFile(settings.pid_file)) {
     std::fprintf(stderr, "Could not open the pid file %s for writing\n", settings.pid_file.c_str());
   }

@@ -28,7 +28,8 @@ const std::vector<Preset>& Presets() {
     l.header = compact::HeaderStyle::kLean;
     v->push_back({"compact", "lean header: only the fields an item uses", l});
     l.engine = core::EngineKind::kTiny;
-    v->push_back({"tiny", "tiny items in 8-byte index slots, the rest as compact; -m holds both", l});
+    v->push_back(
+        {"tiny", "tiny items in 8-byte index slots, the rest as compact; -m holds both", l});
     return v;
   }();
   return *kPresets;

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <arpa/inet.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,8 +19,6 @@
 #include <cstring>
 #include <deque>
 #include <string>
-
-#include <event2/event.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
@@ -110,7 +109,7 @@ absl::StatusOr<int> ListenUnix(const Settings& settings, std::string* addr) {
         absl::StrFormat("unix socket path too long (at most %d bytes): %s",
                         static_cast<int>(sizeof(un.sun_path)) - 1, path));
   }
-  struct stat st{};
+  struct stat st {};
   if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
@@ -122,8 +121,8 @@ absl::StatusOr<int> ListenUnix(const Settings& settings, std::string* addr) {
   umask(old_mask);
   if (rc != 0) {
     close(fd);
-    return absl::UnavailableError(absl::StrFormat("failed to listen on UNIX socket: %s: %s",
-                                                  path, std::strerror(bind_err)));
+    return absl::UnavailableError(
+        absl::StrFormat("failed to listen on UNIX socket: %s: %s", path, std::strerror(bind_err)));
   }
   if (listen(fd, settings.backlog) != 0) {
     const int err = errno;
@@ -171,9 +170,9 @@ struct Connection {
   size_t spliced_unsent = 0;
   ConnInfo info;
   std::unique_ptr<ProtocolSession> session;  // its protocol: session.h
-  bool reading = true;   // read_ev is armed
-  bool writing = false;  // write_ev is armed
-  bool eof = false;      // the peer shut down its side
+  bool reading = true;                       // read_ev is armed
+  bool writing = false;                      // write_ev is armed
+  bool eof = false;                          // the peer shut down its side
   bool close_after_write = false;
 };
 
@@ -200,7 +199,9 @@ class Worker {
     event_base_free(base_);
   }
 
-  void Start() { thread_ = std::thread([this] { event_base_dispatch(base_); }); }
+  void Start() {
+    thread_ = std::thread([this] { event_base_dispatch(base_); });
+  }
 
   void StopAndJoin() {
     {
@@ -393,15 +394,15 @@ class Worker {
         // The limit counts unsent bytes only; `out` still holds the sent prefix.
         const size_t out_before = c->out.size();
         const size_t splices_before = c->splices.size();
-        const size_t consumed = c->session->Consume(
-            input, &c->out, &close, c->out_start + kOutputHighWater - c->spliced_unsent,
-            &c->splices);
+        const size_t consumed =
+            c->session->Consume(input, &c->out, &close,
+                                c->out_start + kOutputHighWater - c->spliced_unsent, &c->splices);
         for (size_t i = splices_before; i < c->splices.size(); ++i) {
           c->spliced_unsent += c->splices[i].value.size;
         }
         c->in_start += consumed;
-        progressed = consumed > 0 || c->out.size() != out_before ||
-                     c->splices.size() != splices_before;
+        progressed =
+            consumed > 0 || c->out.size() != out_before || c->splices.size() != splices_before;
         if (close) c->close_after_write = true;
         Compact(c);
         ran = true;
@@ -409,8 +410,8 @@ class Worker {
       if (!Flush(c)) return Close(c);
       // Consume() stops at the output high-water mark: while the socket keeps
       // taking the output, run the commands still waiting behind it.
-      const bool more_work = c->in_start < c->in.size() ||
-                             c->session->Waiting() == ProtocolSession::Wait::kOutput;
+      const bool more_work =
+          c->in_start < c->in.size() || c->session->Waiting() == ProtocolSession::Wait::kOutput;
       if (!c->close_after_write && more_work && Unsent(c) < kOutputHighWater &&
           (!ran || progressed) && !c->session->yielded()) {
         continue;
@@ -557,9 +558,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   std::unique_ptr<Server> s(new Server(ctx));
   const Settings& settings = ctx->settings;
 
-  absl::StatusOr<int> listener =
-      settings.unix_socket.empty() ? ListenTcp(settings, &ctx->listen_addr)
-                                   : ListenUnix(settings, &ctx->listen_addr);
+  absl::StatusOr<int> listener = settings.unix_socket.empty()
+                                     ? ListenTcp(settings, &ctx->listen_addr)
+                                     : ListenUnix(settings, &ctx->listen_addr);
   if (!listener.ok()) return listener.status();
   const int fd = *listener;
   ctx->listen_fd = fd;
@@ -615,8 +616,8 @@ void Server::Accept() {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
-    const int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len,
-                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if ((errno == EMFILE || errno == ENFILE) && ctx_->verbosity.load() > 0) {

@@ -26,45 +26,45 @@ inline constexpr char kVersion[] = "1.6.18-tinycached-0.1.0";
 enum class Protocol { kAuto, kAscii, kBinary };
 
 struct Settings {
-  int port = 11211;              // -p
-  int udp_port = 0;              // -U (UDP is not served; only 0 is accepted)
-  std::string listen = "127.0.0.1";  // -l
-  size_t memory_mb = 64;         // -m
-  int maxconns = 1024;           // -c
-  int threads = 4;               // -t
+  int port = 11211;                                // -p
+  int udp_port = 0;                                // -U (UDP is not served; only 0 is accepted)
+  std::string listen = "127.0.0.1";                // -l
+  size_t memory_mb = 64;                           // -m
+  int maxconns = 1024;                             // -c
+  int threads = 4;                                 // -t
   std::string preset = TINYCACHED_DEFAULT_PRESET;  // -o preset= (or layout=)
-  LayoutSettings layout;         // the preset's knobs after -n -f -C and -o overrides
-  size_t item_size_max = 1 << 20;  // -I
-  bool evict = true;             // -M turns off
-  int verbose = 0;               // -v, -vv, -vvv
-  bool daemonize = false;        // -d
-  std::string pid_file;          // -P
-  std::string user;              // -u
-  int hashpower = 0;             // -o hashpower= (0: default 16)
-  size_t slab_chunk_max = 0;     // -o slab_chunk_max= (0: page size / 2)
-  bool slab_reassign = true;     // -o slab_reassign / no_slab_reassign
-  int slab_automove = 1;         // -o slab_automove=0|1|2
-  double slab_automove_ratio = 0.8;  // -o slab_automove_ratio=
-  int slab_automove_window = 30;     // -o slab_automove_window=
+  LayoutSettings layout;              // the preset's knobs after -n -f -C and -o overrides
+  size_t item_size_max = 1 << 20;     // -I
+  bool evict = true;                  // -M turns off
+  int verbose = 0;                    // -v, -vv, -vvv
+  bool daemonize = false;             // -d
+  std::string pid_file;               // -P
+  std::string user;                   // -u
+  int hashpower = 0;                  // -o hashpower= (0: default 16)
+  size_t slab_chunk_max = 0;          // -o slab_chunk_max= (0: page size / 2)
+  bool slab_reassign = true;          // -o slab_reassign / no_slab_reassign
+  int slab_automove = 1;              // -o slab_automove=0|1|2
+  double slab_automove_ratio = 0.8;   // -o slab_automove_ratio=
+  int slab_automove_window = 30;      // -o slab_automove_window=
   size_t read_buf_mem_limit_mb = 64;  // -o read_buf_mem_limit= (0: unlimited)
-  bool enable_shutdown = false;  // -A: the "shutdown" command stops the server
-  bool flush_enabled = true;     // -F turns off: flush_all is refused
-  int backlog = 1024;            // -b: the listen() queue
-  bool lock_memory = false;      // -k: mlockall() at start
-  bool coredumps = false;        // -r: raise the core file limit to its maximum
-  std::string unix_socket;       // -s: listen on this unix socket instead of TCP
-  int unix_mask = 0700;          // -a: the socket file's permissions
-  int reqs_per_event = 20;       // -R: commands a connection runs per event before yielding
-  int idle_timeout = 0;          // -o idle_timeout=: close connections idle longer (0: never)
-  char prefix_delimiter = ':';   // -D: key prefix delimiter of "stats detail"
-  bool detail_enabled = false;   // -D turns on "stats detail" collection at start
-  bool dump_enabled = true;      // -X turns off: stats cachedump, lru_crawler metadump
-  bool watch_enabled = true;     // -W turns off: watch
-  bool lru_crawler = true;       // -o lru_crawler / no_lru_crawler
+  bool enable_shutdown = false;       // -A: the "shutdown" command stops the server
+  bool flush_enabled = true;          // -F turns off: flush_all is refused
+  int backlog = 1024;                 // -b: the listen() queue
+  bool lock_memory = false;           // -k: mlockall() at start
+  bool coredumps = false;             // -r: raise the core file limit to its maximum
+  std::string unix_socket;            // -s: listen on this unix socket instead of TCP
+  int unix_mask = 0700;               // -a: the socket file's permissions
+  int reqs_per_event = 20;            // -R: commands a connection runs per event before yielding
+  int idle_timeout = 0;               // -o idle_timeout=: close connections idle longer (0: never)
+  char prefix_delimiter = ':';        // -D: key prefix delimiter of "stats detail"
+  bool detail_enabled = false;        // -D turns on "stats detail" collection at start
+  bool dump_enabled = true;           // -X turns off: stats cachedump, lru_crawler metadump
+  bool watch_enabled = true;          // -W turns off: watch
+  bool lru_crawler = true;            // -o lru_crawler / no_lru_crawler
   uint32_t lru_crawler_sleep = 100;   // -o lru_crawler_sleep= (microseconds; reported only)
   uint32_t lru_crawler_tocrawl = 0;   // -o lru_crawler_tocrawl= (reported only)
   Protocol protocol = Protocol::kAuto;  // -B ascii|binary|auto (-S alone: binary)
-  bool sasl = false;             // -S: binary connections must authenticate (SASL PLAIN)
+  bool sasl = false;                    // -S: binary connections must authenticate (SASL PLAIN)
   // -S's password file of "user:password" lines: -o sasl_pwdb=<file>, else
   // the environment's MEMCACHED_SASL_PWDB (main.cc reads it at start).
   std::string sasl_pwdb;

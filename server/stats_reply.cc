@@ -1,5 +1,6 @@
 #include "server/stats_reply.h"
 
+#include <event2/event.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -7,8 +8,6 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
-
-#include <event2/event.h>
 
 #include "absl/strings/str_format.h"
 
@@ -55,7 +54,8 @@ uint64_t Sum(const ServerContext& ctx, ClassCounter counter, int id = -1) {
 }
 
 std::string Seconds(const timeval& tv) {
-  return absl::StrFormat("%d.%06d", static_cast<int64_t>(tv.tv_sec), static_cast<int64_t>(tv.tv_usec));
+  return absl::StrFormat("%d.%06d", static_cast<int64_t>(tv.tv_sec),
+                         static_cast<int64_t>(tv.tv_usec));
 }
 
 }  // namespace
@@ -267,8 +267,8 @@ void AppendConnsStats(ServerContext& ctx, std::string* out) {
     absl::MutexLock lock(&ctx.conns_mu);
     for (const auto& [fd, info] : ctx.conns) {
       const core::RelTime last = info->last_cmd_time.load(std::memory_order_relaxed);
-      rows.push_back({fd, info->addr, info->listen_addr, info->state.load(),
-                      now > last ? now - last : 0});
+      rows.push_back(
+          {fd, info->addr, info->listen_addr, info->state.load(), now > last ? now - last : 0});
     }
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.fd < b.fd; });

@@ -9,9 +9,7 @@ uint16_t Load16(const char* p) {
   return static_cast<uint16_t>((u[0] << 8) | u[1]);
 }
 
-uint32_t Load32(const char* p) {
-  return (static_cast<uint32_t>(Load16(p)) << 16) | Load16(p + 2);
-}
+uint32_t Load32(const char* p) { return (static_cast<uint32_t>(Load16(p)) << 16) | Load16(p + 2); }
 
 uint64_t Load64(const char* p) { return (static_cast<uint64_t>(Load32(p)) << 32) | Load32(p + 4); }
 

@@ -179,8 +179,7 @@ void BinarySession::ProcessGet(std::string_view extras, std::string_view key, st
 }
 
 // set, add, replace (a non-zero cas makes any of them a cas), append, prepend.
-void BinarySession::ProcessUpdate(std::string_view extras, std::string_view key,
-                                  std::string* out) {
+void BinarySession::ProcessUpdate(std::string_view extras, std::string_view key, std::string* out) {
   const bool concat = base_ == bin::kAppend || base_ == bin::kPrepend;
   const uint32_t flags = concat ? 0 : bin::Load32(extras.data());
   const uint32_t exptime = concat ? 0 : bin::Load32(extras.data() + 4);
@@ -273,14 +272,15 @@ void BinarySession::ProcessArithmetic(std::string_view extras, std::string_view 
   char digits[core::Engine::kDeltaMaxLength];
   size_t n = 0;
   uint64_t cas = 0;
-  const core::DeltaResult r = ctx_->store->MetaDelta(
-      key, base_ == bin::kIncrement, delta, options, *stats_, digits, &n,
-      [&](const core::MetaItem& item) {
-        cas = item.cas;
-        core::MetaChange change;
-        if (item.created && expiration != 0) change.exptime = ctx_->clock->ToRelative(expiration);
-        return change;
-      });
+  const core::DeltaResult r =
+      ctx_->store->MetaDelta(key, base_ == bin::kIncrement, delta, options, *stats_, digits, &n,
+                             [&](const core::MetaItem& item) {
+                               cas = item.cas;
+                               core::MetaChange change;
+                               if (item.created && expiration != 0)
+                                 change.exptime = ctx_->clock->ToRelative(expiration);
+                               return change;
+                             });
   if (r != core::DeltaResult::kOk) return Error(out, protocol::OutcomeOf(r).binary);
   uint64_t value = 0;
   for (size_t i = 0; i < n; ++i) value = value * 10 + static_cast<uint64_t>(digits[i] - '0');
@@ -341,7 +341,8 @@ void BinarySession::AppendStatPackets(std::string_view text, std::string* out) {
     const std::string_view stat = line.substr(5);
     const size_t space = std::min(stat.find(' '), stat.size());
     const std::string_view name = stat.substr(0, space);
-    const std::string_view value = space < stat.size() ? stat.substr(space + 1) : std::string_view();
+    const std::string_view value =
+        space < stat.size() ? stat.substr(space + 1) : std::string_view();
     bin::AppendResponse(out, bin::kStat, bin::kSuccess, req_.opaque, 0, {}, name, value);
   }
   bin::AppendResponse(out, bin::kStat, bin::kSuccess, req_.opaque, 0, {}, {}, {});

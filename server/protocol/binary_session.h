@@ -71,7 +71,7 @@ class BinarySession final : public FramedSession {
   bool authenticated_ = false;
   // The request being handled (FrameCommand() parses its header).
   protocol::binary::Header req_;
-  uint8_t base_ = 0;   // its opcode without the quiet bit
+  uint8_t base_ = 0;  // its opcode without the quiet bit
   bool quiet_ = false;
   // The awaited value's request.
   Pending pending_ = Pending::kStore;

@@ -85,11 +85,11 @@ class FramedSession : public ProtocolSession {
 
  private:
   Wait wait_ = Wait::kCommand;
-  size_t data_len_ = 0;       // AwaitData()
+  size_t data_len_ = 0;        // AwaitData()
   uint64_t discard_left_ = 0;  // Discard()
   size_t out_limit_ = SIZE_MAX;
   std::deque<Splice>* splices_ = nullptr;
-  size_t spliced_ = 0;  // value bytes spliced during this Consume()
+  size_t spliced_ = 0;                // value bytes spliced during this Consume()
   size_t command_budget_ = SIZE_MAX;  // SetCommandBudget()
   bool yielded_ = false;
 };

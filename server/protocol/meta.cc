@@ -3,8 +3,8 @@
 // Room: the meta half of TextSession (text_session.h); the text commands are
 // in text.cc, and outcome.h names the engine's results. What an item is and
 // how it changes is the engine's (core/engine.h, MetaGet and friends); this
-// file reads the flags, asks the engine, and writes memcached 1.6.18's replies byte for byte — including
-// the order in which it reads flags (a `t` before a `T` shows the old TTL).
+// file reads the flags, asks the engine, and writes memcached 1.6.18's replies byte for byte —
+// including the order in which it reads flags (a `t` before a `T` shows the old TTL).
 //
 // A meta command line:  <cm> <key> [<datalen>] <flag>*   (flags: one
 // character, maybe followed by a token, e.g. `T30`, `Oabc`)
@@ -42,7 +42,7 @@ struct MetaFlags {
   uint32_t client_flags = 0;                         // F
   uint64_t cas = 0;                                  // C
   uint64_t delta = 1, initial = 0;                   // D, J
-  std::string key;  // the decoded key, when `b`
+  std::string key;                                   // the decoded key, when `b`
 };
 
 // Reads flags t[start..]. Returns the error reply, or empty. Like memcached
@@ -84,8 +84,16 @@ std::string_view ParseMetaFlags(const Tokens& t, size_t start, MetaFlags* f) {
         f->recache = true;
         number32(tok, &f->recache_ttl);
         break;
-      case 'O': case 'P': case 'L': case 'k': case 's': case 't': case 'c': case 'f':
-      case 'l': case 'h':
+      case 'O':
+      case 'P':
+      case 'L':
+      case 'k':
+      case 's':
+      case 't':
+      case 'c':
+      case 'f':
+      case 'l':
+      case 'h':
         break;
       case 'v':
         f->value = true;
@@ -237,8 +245,8 @@ void AppendOutcome(std::string* out, const protocol::Outcome& o, bool quiet, con
 // T and N, met as a hit's flags are walked: T sets the TTL; N sets it only
 // on the item the command just created, and returns true (the client won).
 // A later t shows the new TTL.
-bool WalkTtlFlag(char flag, const MetaFlags& f, const core::MetaItem& it,
-                 const core::Clock& clock, core::RelTime* exptime, core::MetaChange* change) {
+bool WalkTtlFlag(char flag, const MetaFlags& f, const core::MetaItem& it, const core::Clock& clock,
+                 core::RelTime* exptime, core::MetaChange* change) {
   if (flag == 'T') {
     *exptime = clock.ToRelative(f.ttl);
   } else if (it.created) {
@@ -255,7 +263,8 @@ bool WalkTtlFlag(char flag, const MetaFlags& f, const core::MetaItem& it,
 void TextSession::ProcessMetaGet(const Tokens& t, std::string* out) {
   if (t.ntokens() < 3) return AppendLine(out, "ERROR");
   if (t[1].size() > kMaxKeyLength) return AppendLine(out, kBadFormat);
-  if (t.ntokens() > kMetaMaxTokens) return AppendLine(out, "CLIENT_ERROR options flags are too long");
+  if (t.ntokens() > kMetaMaxTokens)
+    return AppendLine(out, "CLIENT_ERROR options flags are too long");
   MetaFlags f;
   if (std::string_view err = ParseMetaFlags(t, 2, &f); !err.empty()) return AppendLine(out, err);
   if (OpaqueTooLong(t, 2)) return AppendLine(out, "CLIENT_ERROR opaque token too long");
@@ -302,8 +311,7 @@ void TextSession::ProcessMetaGet(const Tokens& t, std::string* out) {
             case 'l':
               out->append(" l");
               protocol::AppendDecimal(
-                  out,
-                  it.has_access_time ? static_cast<uint32_t>(shown.now - it.last_access) : 0);
+                  out, it.has_access_time ? static_cast<uint32_t>(shown.now - it.last_access) : 0);
               break;
             case 'h':
               out->append(it.fetched ? " h1" : " h0");
@@ -354,12 +362,24 @@ void TextSession::ProcessMetaSet(const Tokens& t, std::string* out) {
   if (std::string_view err = ParseMetaFlags(t, 3, &f); !err.empty()) return fail(err);
   core::StoreMode mode = core::StoreMode::kSet;
   switch (f.mode) {
-    case 0: case 'S': mode = core::StoreMode::kSet; break;
-    case 'E': mode = core::StoreMode::kAdd; break;
-    case 'A': mode = core::StoreMode::kAppend; break;
-    case 'P': mode = core::StoreMode::kPrepend; break;
-    case 'R': mode = core::StoreMode::kReplace; break;
-    default: return fail("CLIENT_ERROR invalid mode for ms M token");
+    case 0:
+    case 'S':
+      mode = core::StoreMode::kSet;
+      break;
+    case 'E':
+      mode = core::StoreMode::kAdd;
+      break;
+    case 'A':
+      mode = core::StoreMode::kAppend;
+      break;
+    case 'P':
+      mode = core::StoreMode::kPrepend;
+      break;
+    case 'R':
+      mode = core::StoreMode::kReplace;
+      break;
+    default:
+      return fail("CLIENT_ERROR invalid mode for ms M token");
   }
   if (OpaqueTooLong(t, 3)) return fail("CLIENT_ERROR opaque token too long");
   // A CAS turns set and replace into cas (add ignores it; append and
@@ -428,8 +448,8 @@ void TextSession::ProcessMetaDelete(const Tokens& t, std::string* out) {
   if (f.has_cas) options.cas = f.cas;
   options.invalidate = f.stale;
   if (f.stale && f.touch) options.exptime = ctx_->clock->ToRelative(f.ttl);
-  AppendOutcome(out, OutcomeOf(ctx_->store->MetaDelete(key, options, *stats_)), f.no_reply, t,
-                key, f.binary);
+  AppendOutcome(out, OutcomeOf(ctx_->store->MetaDelete(key, options, *stats_)), f.no_reply, t, key,
+                f.binary);
 }
 
 void TextSession::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
@@ -439,9 +459,17 @@ void TextSession::ProcessMetaArithmetic(const Tokens& t, std::string* out) {
   }
   bool incr = true;
   switch (f.mode) {
-    case 0: case 'I': case '+': incr = true; break;
-    case 'D': case '-': incr = false; break;
-    default: return AppendLine(out, "CLIENT_ERROR invalid mode for ma M token");
+    case 0:
+    case 'I':
+    case '+':
+      incr = true;
+      break;
+    case 'D':
+    case '-':
+      incr = false;
+      break;
+    default:
+      return AppendLine(out, "CLIENT_ERROR invalid mode for ma M token");
   }
   if (OpaqueTooLong(t, 2)) return AppendLine(out, "CLIENT_ERROR opaque token too long");
   const std::string_view key = f.binary ? std::string_view(f.key) : t[1];

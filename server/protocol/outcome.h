@@ -56,7 +56,9 @@ constexpr Outcome OutcomeOf(core::DeltaResult r) {
     case core::DeltaResult::kNotFound:
       return {false, "NOT_FOUND", "NF", binary::kKeyNotFound};
     case core::DeltaResult::kNonNumeric:
-      return {false, "CLIENT_ERROR cannot increment or decrement non-numeric value", {},
+      return {false,
+              "CLIENT_ERROR cannot increment or decrement non-numeric value",
+              {},
               binary::kNonNumeric};
     case core::DeltaResult::kExists:
       return {false, "EXISTS", "EX", binary::kKeyExists};

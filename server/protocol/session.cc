@@ -29,9 +29,7 @@ class AutoSession final : public ProtocolSession {
     return chosen_->Consume(in, out, close, out_limit, splices);
   }
   size_t NeedBytes() const override { return chosen_ != nullptr ? chosen_->NeedBytes() : 0; }
-  Wait Waiting() const override {
-    return chosen_ != nullptr ? chosen_->Waiting() : Wait::kCommand;
-  }
+  Wait Waiting() const override { return chosen_ != nullptr ? chosen_->Waiting() : Wait::kCommand; }
   void SetCommandBudget(size_t n) override {
     if (chosen_ != nullptr) return chosen_->SetCommandBudget(n);
     command_budget_ = n;

@@ -15,8 +15,8 @@
 #include <optional>
 
 #include "server/admin.h"
-#include "server/protocol/text_session.h"
 #include "server/protocol/outcome.h"
+#include "server/protocol/text_session.h"
 #include "server/stats_reply.h"
 
 namespace tinycached::server {
@@ -79,15 +79,21 @@ void TextSession::ProcessCommand(std::string_view line, std::string* out, bool* 
     case 'm':
       if (cmd.size() != 2) return Reply(out, kError);
       switch (cmd[1]) {
-        case 'g': return ProcessMetaGet(t, out);
-        case 's': return ProcessMetaSet(t, out);
-        case 'd': return ProcessMetaDelete(t, out);
-        case 'a': return ProcessMetaArithmetic(t, out);
-        case 'e': return ProcessMetaDebug(t, out);
+        case 'g':
+          return ProcessMetaGet(t, out);
+        case 's':
+          return ProcessMetaSet(t, out);
+        case 'd':
+          return ProcessMetaDelete(t, out);
+        case 'a':
+          return ProcessMetaArithmetic(t, out);
+        case 'e':
+          return ProcessMetaDebug(t, out);
         case 'n':  // meta no-op: a pipeline marker
           out->append("MN\r\n");
           return;
-        default: return Reply(out, kError);
+        default:
+          return Reply(out, kError);
       }
     case 's':
       if (cmd == "set") {
@@ -238,7 +244,7 @@ void TextSession::ContinueGet(std::string* out) {
 }
 
 void TextSession::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_cas,
-                            std::string* out) {
+                                std::string* out) {
   SetNoreplyMaybe(t);
   const std::string_view key = t[1];
   if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
@@ -289,7 +295,7 @@ void TextSession::CompleteData(std::string_view data, std::string* out) {
   }
   if (meta_set_.has_value()) return CompleteMetaSet(data.substr(0, data.size() - 2), out);
   Reply(out, OutcomeOf(ctx_->store->Store(mode_, key_, flags_, exptime_,
-                                            data.substr(0, data.size() - 2), cas_, *stats_))
+                                          data.substr(0, data.size() - 2), cas_, *stats_))
                  .text);
 }
 
@@ -308,9 +314,9 @@ void TextSession::ProcessDelete(const Tokens& t, std::string* out) {
   if (key.size() > kMaxKeyLength) return Reply(out, kBadFormat);
   if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordDelete(key);
   const bool deleted = ctx_->store->Delete(key, *stats_);
-  Reply(out, OutcomeOf(deleted ? core::MetaDeleteResult::kDeleted
-                               : core::MetaDeleteResult::kNotFound)
-                 .text);
+  Reply(out,
+        OutcomeOf(deleted ? core::MetaDeleteResult::kDeleted : core::MetaDeleteResult::kNotFound)
+            .text);
 }
 
 void TextSession::ProcessArithmetic(const Tokens& t, bool incr, std::string* out) {

@@ -35,7 +35,7 @@ TEST(ItemLayoutTest, StockHeaderShrinksWithReferenceWidth) {
   EXPECT_EQ(ItemLayout(o).header_size(), 32u);
   o.refs = RefCodec::Page(1, nullptr);  // 3-byte: 27 bytes of fields, padded to 4
   EXPECT_EQ(ItemLayout(o).header_size(), 28u);
-  o.header = HeaderStyle::kLean;        // 9 of links, flags, nkey
+  o.header = HeaderStyle::kLean;  // 9 of links, flags, nkey
   EXPECT_EQ(ItemLayout(o).header_size(), 11u);
 }
 
@@ -48,10 +48,10 @@ TEST(ItemLayoutTest, LeanStoresOnlyWhatIsUsed) {
   const ItemLayout l(o);
   // The fill experiment's item: 9 links + flags + nkey + vlen + 3 key + 1 value.
   EXPECT_EQ(Size(l, "1234567", 0, 1), 16u);
-  EXPECT_EQ(Size(l, "1234567", 5, 1), 20u);      // client flags present
-  EXPECT_EQ(Size(l, "1234567", 0, 1, 9), 20u);   // exptime present
-  EXPECT_EQ(Size(l, "1234567", 0, 200), 216u);   // a two-byte value length
-  EXPECT_EQ(Size(l, "abc", 0, 1), 16u);          // a text key costs its length
+  EXPECT_EQ(Size(l, "1234567", 5, 1), 20u);     // client flags present
+  EXPECT_EQ(Size(l, "1234567", 0, 1, 9), 20u);  // exptime present
+  EXPECT_EQ(Size(l, "1234567", 0, 200), 216u);  // a two-byte value length
+  EXPECT_EQ(Size(l, "abc", 0, 1), 16u);         // a text key costs its length
   // A 32-digit hex key (md5): a tag and 16 bytes; a UUID: the same.
   EXPECT_EQ(Size(l, "d41d8cd98f00b204e9800998ecf8427e", 0, 1), 30u);
   EXPECT_EQ(Size(l, "123e4567-e89b-12d3-a456-426614174000", 0, 1), 30u);

@@ -127,9 +127,8 @@ TEST(KeyCodecTest, HexKnownEncodings) {
             Bytes({0xFA, 0x18, 0x44, 0x67, 0x44, 0x07, 0x37, 0x09, 0x55, 0x16, 0x16}));
   // sha1 and sha256 digests.
   EXPECT_EQ(RoundTrip("da39a3ee5e6b4b0d3255bfef95601890afd80709").size(), 21u);
-  EXPECT_EQ(
-      RoundTrip("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").size(),
-      33u);
+  EXPECT_EQ(RoundTrip("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").size(),
+            33u);
 }
 
 TEST(KeyCodecTest, UuidKnownEncodings) {
@@ -150,10 +149,22 @@ TEST(KeyCodecTest, UuidKnownEncodings) {
 
 TEST(KeyCodecTest, NearMissesStayText) {
   for (const char* k : {
-           "abc", "ABC", "ab", "a", "",           // too short to save a byte
-           "DeadBeef", "deadbeeF", "aB12",        // mixed case
-           "0x1f2e3d", "0X1F2E", "abcg", "ABCG",  // not hex
-           "abcd ", " abcd", "ab-cd", "abcd\n",
+           "abc",
+           "ABC",
+           "ab",
+           "a",
+           "",  // too short to save a byte
+           "DeadBeef",
+           "deadbeeF",
+           "aB12",  // mixed case
+           "0x1f2e3d",
+           "0X1F2E",
+           "abcg",
+           "ABCG",  // not hex
+           "abcd ",
+           " abcd",
+           "ab-cd",
+           "abcd\n",
            // UUID shapes that are not UUIDs.
            "123e4567-e89b-12d3-a456-42661417400",    // 35 characters
            "123e4567-e89b-12d3-a456-4266141740000",  // 37 characters
@@ -190,7 +201,7 @@ TEST(KeyCodecTest, DecimalWinsAndIsUnchanged) {
 TEST(KeyCodecTest, LongestKeys) {
   const std::string even(250, 'f'), odd(249, 'E');
   EXPECT_EQ(RoundTrip(even).size(), kMaxStoredKey);  // 1 + 125
-  EXPECT_EQ(RoundTrip(odd).size(), kMaxStoredKey);    // 1 + 125, a zero nibble in front
+  EXPECT_EQ(RoundTrip(odd).size(), kMaxStoredKey);   // 1 + 125, a zero nibble in front
   EXPECT_EQ(static_cast<uint8_t>(PackAny(even)[0]), 0xFA);
   EXPECT_EQ(static_cast<uint8_t>(PackAny(odd)[0]), 0xFD);
   std::string mixed = even;
@@ -274,8 +285,8 @@ TEST(KeyCodecTest, StoredFormsAreUnique) {
   }
   std::string dashless = base;
   dashless.erase(std::remove(dashless.begin(), dashless.end(), '-'), dashless.end());
-  add(dashless);                  // 32 hex digits
-  add(dashless + "0909");         // 36 hex digits
+  add(dashless);           // 32 hex digits
+  add(dashless + "0909");  // 36 hex digits
   EXPECT_EQ(seen.size(), total);
 }
 

@@ -24,8 +24,8 @@ bool Wide(std::string_view text) {
 }
 
 TEST(TinyValueTest, TextsComeBackByteForByte) {
-  for (std::string_view t : {"", "x", "0", "7", "42", "12345678", "536870911", "9 ", "1   ",
-                             "007", " 1", "ab", "\r\n", "0 "}) {
+  for (std::string_view t : {"", "x", "0", "7", "42", "12345678", "536870911", "9 ", "1   ", "007",
+                             " 1", "ab", "\r\n", "0 "}) {
     EXPECT_EQ(RoundTrip(t), t) << "'" << t << "'";
   }
 }
@@ -57,11 +57,12 @@ TEST(TinyValueTest, WideValuesHoldCountersTo2To64AndTenBytes) {
   }
   // Numbers with every amount of padding up to 20 characters.
   for (std::string n : {"0", "7", "4294967296", "18446744073709551615"}) {
-    for (std::string t = n; t.size() <= kMaxText; t += ' ') ASSERT_EQ(RoundTrip(t), t) << "'" << t << "'";
+    for (std::string t = n; t.size() <= kMaxText; t += ' ')
+      ASSERT_EQ(RoundTrip(t), t) << "'" << t << "'";
   }
   // What no value holds: beyond 2^64, 11 bytes, 21 characters, narrow classes.
-  for (std::string_view t : {"18446744073709551616", "abcdefghijk", "1                    ",
-                             "123456789012345678901"}) {
+  for (std::string_view t :
+       {"18446744073709551616", "abcdefghijk", "1                    ", "123456789012345678901"}) {
     EXPECT_EQ(RoundTrip(t), "<none>") << t;
   }
   EXPECT_EQ(RoundTrip("12345678", 22), "<none>");
@@ -82,13 +83,15 @@ TEST(TinyValueTest, TheLongestKeysTakeTwoSlotsForAnyValue) {
     EXPECT_TRUE(WideValue(kHugeInt2, v));
     EXPECT_TRUE(IsWide(MakeSlot(kHugeInt2, 1, false, v.code)));
   }
-  for (std::string_view t : {"abcdefgh", "1        ", "18446744073709551616", "123456789012345678901"}) {
+  for (std::string_view t :
+       {"abcdefgh", "1        ", "18446744073709551616", "123456789012345678901"}) {
     EXPECT_EQ(RoundTrip(t, kHugeWideBits), "<none>") << t;
   }
 }
 
 TEST(TinySlotTest, AContinuationIsNoKeyAndKeepsItsSixtyBits) {
-  for (uint64_t ext : {uint64_t{0}, Mask(kContinuationBits), uint64_t{0x0123456789abcdef} & Mask(60)}) {
+  for (uint64_t ext :
+       {uint64_t{0}, Mask(kContinuationBits), uint64_t{0x0123456789abcdef} & Mask(60)}) {
     const uint64_t c = MakeContinuation(ext);
     EXPECT_TRUE(Used(c));
     EXPECT_TRUE(IsContinuation(c));
@@ -108,7 +111,8 @@ TEST(TinySlotTest, AContinuationIsNoKeyAndKeepsItsSixtyBits) {
 TEST(TinyValueTest, NarrowCodesHoldLess) {
   // W = 22: numbers below 2^19, 2 bytes.
   for (std::string_view t : {"", "x", "ab", "524287", "7   ", "0"}) EXPECT_EQ(RoundTrip(t, 22), t);
-  for (std::string_view t : {"524288", "abc", "1234567"}) EXPECT_EQ(RoundTrip(t, 22), "<none>") << t;
+  for (std::string_view t : {"524288", "abc", "1234567"})
+    EXPECT_EQ(RoundTrip(t, 22), "<none>") << t;
   // W = 14: below 2^11, 1 byte.
   for (std::string_view t : {"", "x", "2047", "9 "}) EXPECT_EQ(RoundTrip(t, 14), t);
   for (std::string_view t : {"2048", "ab"}) EXPECT_EQ(RoundTrip(t, 14), "<none>") << t;
@@ -165,8 +169,8 @@ TEST(TinyKeyTest, ParseDecimalTakesCanonicalIntegersBelow2To64) {
   EXPECT_EQ(k, 0u);
   EXPECT_TRUE(ParseDecimal("18446744073709551615", &k));
   EXPECT_EQ(k, UINT64_MAX);
-  for (std::string_view t : {"", "01", "-1", "+1", "1a", " 1", "18446744073709551616",
-                             "123456789012345678901"}) {
+  for (std::string_view t :
+       {"", "01", "-1", "+1", "1a", " 1", "18446744073709551616", "123456789012345678901"}) {
     EXPECT_FALSE(ParseDecimal(t, &k)) << t;
   }
 }
@@ -248,8 +252,11 @@ TEST(TinyKeyTest, SequentialKeysSpreadOverBuckets) {
   const struct {
     int cls;
     uint64_t base;
-  } cases[] = {{kInt, 0}, {kLongInt, uint64_t{1} << 40}, {kHugeInt, uint64_t{1} << 50},
-               {kHugeInt2, uint64_t{1} << 61}, {kHugeInt2, 0}};
+  } cases[] = {{kInt, 0},
+               {kLongInt, uint64_t{1} << 40},
+               {kHugeInt, uint64_t{1} << 50},
+               {kHugeInt2, uint64_t{1} << 61},
+               {kHugeInt2, 0}};
   for (const auto& c : cases) {
     const KeyMix mix(KeyBits(c.cls, 14));
     std::vector<int> count(1024);

@@ -11,10 +11,10 @@ namespace {
 TEST(ClockTest, ExptimeRules) {
   Clock clock;
   clock.SetForTest(1000);
-  EXPECT_EQ(clock.ToRelative(0), 0u);                  // never
-  EXPECT_EQ(clock.ToRelative(-1), 1u);                 // already expired
+  EXPECT_EQ(clock.ToRelative(0), 0u);   // never
+  EXPECT_EQ(clock.ToRelative(-1), 1u);  // already expired
   EXPECT_EQ(clock.ToRelative(-100000000), 1u);
-  EXPECT_EQ(clock.ToRelative(10), 1010u);              // relative
+  EXPECT_EQ(clock.ToRelative(10), 1010u);  // relative
   EXPECT_EQ(clock.ToRelative(Clock::kMaxRelativeExptime), 1000u + Clock::kMaxRelativeExptime);
   // Above 30 days: absolute Unix time.
   const int64_t absolute = clock.StartedAt() + 5000;

@@ -402,8 +402,8 @@ TEST_P(EngineTest, PinnedBytesStayUntilUnpinned) {
       }
       // Pinned and then deleted without a replacement: the same.
       ASSERT_EQ(Set(k, v1), StoreResult::kStored);
-      ASSERT_TRUE(e().Get(k, std::nullopt, stats_,
-                          [&](const ItemView& v) { pin = e().PinVisited(v); }));
+      ASSERT_TRUE(
+          e().Get(k, std::nullopt, stats_, [&](const ItemView& v) { pin = e().PinVisited(v); }));
       EXPECT_TRUE(e().Delete(k, stats_));
       EXPECT_EQ(std::string(pin.data, pin.size), v1);
       e().Unpin(pin);
@@ -458,8 +458,8 @@ TEST_P(EngineTest, DeleteAndDrop) {
     e().Drop(k);
     EXPECT_EQ(Get(k), std::nullopt);
     EXPECT_EQ(e().Totals().curr_items, 0u);
-    e().Drop(k);  // absent: nothing happens
-    EXPECT_EQ(stats_.delete_misses.Get(), misses);  // Drop counts no delete
+    e().Drop(k);                                         // absent: nothing happens
+    EXPECT_EQ(stats_.delete_misses.Get(), misses);       // Drop counts no delete
     ASSERT_EQ(Set(k, "x", 0, 3), StoreResult::kStored);  // an overflow item in tiny, too
     e().Drop(k);
     EXPECT_EQ(Get(k), std::nullopt);
@@ -483,8 +483,8 @@ TEST_P(EngineTest, DeltaWrapsFloorsAndWritesDigits) {
     EXPECT_EQ(Delta(k, false, 5000), "0");  // decr stops at 0
     EXPECT_EQ(Delta(k, false, 1), "0");
     EXPECT_EQ(Delta(k, true, 0), "0");
-    ASSERT_EQ(Set(k, "18446744073709551615"), StoreResult::kStored);  // 2^64 - 1
-    EXPECT_EQ(Delta(k, true, 2), "1");                                 // incr wraps at 2^64
+    ASSERT_EQ(Set(k, "18446744073709551615"), StoreResult::kStored);           // 2^64 - 1
+    EXPECT_EQ(Delta(k, true, 2), "1");                                         // incr wraps at 2^64
     EXPECT_EQ(Delta(k, true, 18446744073709551614u), "18446744073709551615");  // 20 digits
     EXPECT_EQ(Get(k), "18446744073709551615");
     EXPECT_EQ(Delta(k, false, 18446744073709551615u), "0");
@@ -957,7 +957,7 @@ TEST_P(EngineTest, TotalsCountItemsAndResetStatsKeepsCurrentOnes) {
   EXPECT_EQ(t.total_items, std::size(kKeys));
   EXPECT_GT(t.bytes, 0u);
   const uint64_t bytes3 = t.bytes;
-  ASSERT_EQ(Set(kKeys[0], "2"), StoreResult::kStored);  // an overwrite
+  ASSERT_EQ(Set(kKeys[0], "2"), StoreResult::kStored);                    // an overwrite
   ASSERT_EQ(Set(kKeys[1], std::string(300, 'w')), StoreResult::kStored);  // grows
   t = e().Totals();
   EXPECT_EQ(t.curr_items, std::size(kKeys));
@@ -1134,7 +1134,8 @@ TEST_P(EngineTest, MemoryLimitMovesAtRunTime) {
   e().SetMemoryLimit(size_t{8} << 20);
   EXPECT_EQ(e().memory_limit(), size_t{8} << 20);
   const uint64_t evicted = e().Totals().evictions;
-  for (int i = 0; i < 2000; ++i) ASSERT_EQ(Set("n" + std::to_string(i), value), StoreResult::kStored);
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_EQ(Set("n" + std::to_string(i), value), StoreResult::kStored);
   EXPECT_EQ(e().Totals().evictions, evicted);  // room again
   // Raising past the arena reserved at start: reported, adds no room.
   e().SetMemoryLimit(size_t{64} << 20);
@@ -1262,8 +1263,8 @@ TEST_P(EngineTest, ConcurrentOperationsStayAtomicPerKey) {
         // key/version/pad/key, the pad's length and letter following the version.
         const size_t a = v.find('/');
         const size_t b = a == std::string_view::npos ? a : v.find('/', a + 1);
-        if (a != key.size() || b == std::string_view::npos || v.substr(0, a) != key ||
-            b == a + 1 || b - a - 1 > 19 ||
+        if (a != key.size() || b == std::string_view::npos || v.substr(0, a) != key || b == a + 1 ||
+            b - a - 1 > 19 ||
             v.substr(a + 1, b - a - 1).find_first_not_of("0123456789") != std::string_view::npos) {
           bad_values.fetch_add(1);
           return;

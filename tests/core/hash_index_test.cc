@@ -113,7 +113,8 @@ TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
         const std::string key = std::to_string(t) + ":" + std::to_string(i);
         Insert(index, pools[t]->Make(key));
         // Every key written so far by this thread must stay findable.
-        if (i % 97 == 0 && Find(index, std::to_string(t) + ":" + std::to_string(i / 2)) == nullptr) {
+        if (i % 97 == 0 &&
+            Find(index, std::to_string(t) + ":" + std::to_string(i / 2)) == nullptr) {
           lost.fetch_add(1);
         }
       }
@@ -165,8 +166,8 @@ TEST(HashIndexTest, PackedHexAndUuidKeysAreFoundAndKeptApart) {
     for (int j = 0; j < 32; ++j) hex.push_back(digits[rng() % 16]);
     std::string upper = hex;
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    std::string uuid = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) +
-                       "-" + hex.substr(16, 4) + "-" + hex.substr(20, 12);
+    std::string uuid = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+                       hex.substr(16, 4) + "-" + hex.substr(20, 12);
     std::string uuid_upper = uuid;
     for (char& c : uuid_upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     std::string mixed = hex;

@@ -92,7 +92,7 @@ TEST_P(ItemStoreTest, IncrDecrWrapFloorAndPadding) {
   Make();
   Set("n", "100");
   EXPECT_EQ(Delta("n", false, 95), "5");
-  EXPECT_EQ(Get("n"), "5  ");  // in place, space padded to the old length (memcached)
+  EXPECT_EQ(Get("n"), "5  ");                // in place, space padded to the old length (memcached)
   EXPECT_EQ(Delta("n", true, 995), "1000");  // grows: a new item
   EXPECT_EQ(Get("n"), "1000");
   EXPECT_EQ(Delta("n", false, 5000), "0");  // floor at 0
@@ -170,7 +170,7 @@ TEST_P(ItemStoreTest, FlushEpochsNeverResurrectAndCancelAndReplace) {
   store_->FlushAll(0);
   Set("mid", "2");
   EXPECT_EQ(store_->Totals().curr_items, 1u);  // the flush removed "old" before returning
-  store_->FlushAll(0);                          // the parity flips back to old's
+  store_->FlushAll(0);                         // the parity flips back to old's
   EXPECT_EQ(Get("old"), std::nullopt);
   EXPECT_EQ(Get("mid"), std::nullopt);
   Set("new", "3");
@@ -303,10 +303,10 @@ TEST_P(ItemStoreTest, BusyTailItemsArePassedOverNotAnOutOfMemory) {
   // The oldest keys up to the 8th distinct stripe: one get per stripe (a
   // stripe lock is not re-entrant; absl's hash is seeded per process, so
   // which keys share a stripe varies), the keys in between covered by it.
-  std::vector<std::string> held;   // read, holding their stripes
-  std::vector<std::string> busy;   // every oldest key under a held stripe
+  std::vector<std::string> held;  // read, holding their stripes
+  std::vector<std::string> busy;  // every oldest key under a held stripe
   std::vector<size_t> stripes;
-  int next = 0;                    // the oldest key under no held stripe
+  int next = 0;  // the oldest key under no held stripe
   for (;; ++next) {
     const std::string k = std::to_string(next);
     const bool covered = std::find(stripes.begin(), stripes.end(), stripe_of(k)) != stripes.end();
@@ -340,7 +340,8 @@ TEST_P(ItemStoreTest, AllActiveItemsStillMakeRoom) {
   const int per_page = PerPage1();
   for (int i = 0; i < per_page; ++i) ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
   for (int i = 0; i < per_page; ++i) ASSERT_EQ(Get(std::to_string(i)), "x");  // all active
-  for (int i = 0; i < 100; ++i) ASSERT_EQ(Set("new" + std::to_string(i), "x"), StoreResult::kStored);
+  for (int i = 0; i < 100; ++i)
+    ASSERT_EQ(Set("new" + std::to_string(i), "x"), StoreResult::kStored);
   EXPECT_EQ(store_->Totals().evictions, 100u);
   EXPECT_EQ(store_->Totals().curr_items, static_cast<uint64_t>(per_page));
   // The second chances moved active items to the head instead of evicting them.
@@ -473,9 +474,9 @@ TEST(ItemStoreCreateTest, PageReferenceWidthFollowsTheMemoryLimit) {
     return s.ok() ? (*s)->layout().refs().width() : 0;
   };
   // Slots needed: pages of the limit + one per possible large item (> 512 KiB) + 1.
-  EXPECT_EQ(width(RefMode::kPage, 64), 3u);     // 64 + 128 + 1 <= 255
-  EXPECT_EQ(width(RefMode::kPage, 84), 3u);     // 84 + 168 + 1 = 253
-  EXPECT_EQ(width(RefMode::kPage, 86), 4u);     // 86 + 172 + 1 = 259
+  EXPECT_EQ(width(RefMode::kPage, 64), 3u);  // 64 + 128 + 1 <= 255
+  EXPECT_EQ(width(RefMode::kPage, 84), 3u);  // 84 + 168 + 1 = 253
+  EXPECT_EQ(width(RefMode::kPage, 86), 4u);  // 86 + 172 + 1 = 259
   EXPECT_EQ(width(RefMode::kPage, 4096), 4u);
   EXPECT_EQ(width(RefMode::kRef32, 64), 4u);
   EXPECT_EQ(width(RefMode::kPointer, 64), 8u);
@@ -563,13 +564,13 @@ TEST_P(ItemStoreTest, HexAndUuidKeysRoundTrip) {
       "da39a3ee5e6b4b0d3255bfef95601890afd80709",
       "123e4567-e89b-12d3-a456-426614174000",
       "123E4567-E89B-12D3-A456-426614174000",
-      "123e4567e89b12d3a456426614174000",  // the UUID's digits without dashes
+      "123e4567e89b12d3a456426614174000",      // the UUID's digits without dashes
       "123e4567-E89B-12d3-a456-426614174000",  // mixed case: text
       "abc12",                                 // odd
       "0abc12",
-      "1234",                                  // decimal
-      "01234",                                 // hex
-      "0x1234",                                // text
+      "1234",    // decimal
+      "01234",   // hex
+      "0x1234",  // text
   };
   for (size_t i = 0; i < keys.size(); ++i) {
     ASSERT_EQ(Set(keys[i], "v" + std::to_string(i)), StoreResult::kStored) << keys[i];

@@ -43,7 +43,8 @@ TEST(KeyPrefixesTest, OneOffPrefixesAreNotLearned) {
 TEST(KeyPrefixesTest, FullMeansFullAndIdsNeverMove) {
   KeyPrefixes d;
   std::vector<std::string> names;
-  for (size_t i = 0; i < KeyPrefixes::kMaxPrefixes + 10; ++i) names.push_back("p" + std::to_string(i) + ":");
+  for (size_t i = 0; i < KeyPrefixes::kMaxPrefixes + 10; ++i)
+    names.push_back("p" + std::to_string(i) + ":");
   std::set<uint32_t> ids;
   for (size_t i = 0; i < names.size(); ++i) {
     std::optional<uint32_t> id;

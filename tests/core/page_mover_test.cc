@@ -343,9 +343,8 @@ TEST_P(PageMoverTest, APageWithAReplyInFlightMovesOnceItIsSent) {
   // A reply is being sent from an item of each page.
   std::vector<PinnedValue> pins;
   for (const int i : {0, 2 * per_page - 1}) {
-    ASSERT_TRUE(store_->Get(Key('v', i), std::nullopt, stats_, [&](const ItemView& v) {
-      pins.push_back(store_->PinVisited(v));
-    }));
+    ASSERT_TRUE(store_->Get(Key('v', i), std::nullopt, stats_,
+                            [&](const ItemView& v) { pins.push_back(store_->PinVisited(v)); }));
   }
   // The move relocates or evicts every item, but the page keeps the bytes
   // being sent, so it stays with its class (after a short wait).

@@ -20,7 +20,8 @@ std::vector<std::pair<size_t, size_t>> ReadMemcachedClasses(const std::string& n
   std::string line;
   while (std::getline(in, line)) {
     size_t id, size, per;
-    if (std::sscanf(line.c_str(), "slab class %zu: chunk size %zu perslab %zu", &id, &size, &per) == 3) {
+    if (std::sscanf(line.c_str(), "slab class %zu: chunk size %zu perslab %zu", &id, &size, &per) ==
+        3) {
       out.emplace_back(size, per);
     }
   }
@@ -53,12 +54,11 @@ TEST_P(MemcachedClassTable, MatchesMemcached) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Debian, MemcachedClassTable,
-    ::testing::Values(TableCase{"default", 48, 1.25, 1 << 20},
-                      TableCase{"n5_f105", 5, 1.05, 1 << 20},
-                      TableCase{"f12_n20_i4m", 20, 1.2, 4 << 20}),
-    [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Debian, MemcachedClassTable,
+                         ::testing::Values(TableCase{"default", 48, 1.25, 1 << 20},
+                                           TableCase{"n5_f105", 5, 1.05, 1 << 20},
+                                           TableCase{"f12_n20_i4m", 20, 1.2, 4 << 20}),
+                         [](const auto& info) { return info.param.name; });
 
 TEST(SlabClassTableTest, ClassForPicksSmallestFittingChunk) {
   absl::StatusOr<SlabClassTable> t = SlabClassTable::Build(SlabOptions{});
@@ -150,7 +150,7 @@ TEST(PagePoolTest, LargeBlocksChargeTheirSizeAndGiveSlotsBack) {
   big[(2 << 20) + 4] = 7;
   EXPECT_EQ(pool.used(), (size_t{2} << 20) + 5);
   EXPECT_EQ(pool.ClassOf(big), 9);
-  EXPECT_NE(pool.NewPage(false, 1, 64), nullptr);      // the fourth slot
+  EXPECT_NE(pool.NewPage(false, 1, 64), nullptr);       // the fourth slot
   EXPECT_EQ(pool.AllocLarge(1000, false, 9), nullptr);  // bytes left, but no slot
   pool.FreeLarge(big, (2 << 20) + 5);
   EXPECT_EQ(pool.used(), size_t{1} << 20);

@@ -67,7 +67,8 @@ class StoreTest : public ::testing::TestWithParam<LayoutCase> {
     return out;
   }
 
-  std::string Delta(const std::string& k, bool incr, uint64_t d, DeltaResult want = DeltaResult::kOk) {
+  std::string Delta(const std::string& k, bool incr, uint64_t d,
+                    DeltaResult want = DeltaResult::kOk) {
     char buf[ItemStore::kDeltaMaxLength];
     size_t n = 0;
     EXPECT_EQ(store_->Delta(k, incr, d, stats_, buf, &n), want);

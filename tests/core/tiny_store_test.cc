@@ -64,12 +64,12 @@ TEST_F(TinyStoreTest, TinyItemsLiveInlineTheRestInOverflow) {
   Make();
   EXPECT_EQ(Set("1", "x"), StoreResult::kStored);
   EXPECT_EQ(Set("42", "12345678"), StoreResult::kStored);
-  EXPECT_EQ(Set("key", "x"), StoreResult::kStored);             // text key
-  EXPECT_EQ(Set("007", "x"), StoreResult::kStored);             // not canonical
-  EXPECT_EQ(Set("8", "a long value"), StoreResult::kStored);    // value too long (> 10)
-  EXPECT_EQ(Set("11", "ten bytes!"), StoreResult::kStored);     // a wide slot pair
-  EXPECT_EQ(Set("9", "x", 5), StoreResult::kStored);            // flags
-  EXPECT_EQ(Set("10", "x", 0, 100), StoreResult::kStored);      // expiry
+  EXPECT_EQ(Set("key", "x"), StoreResult::kStored);           // text key
+  EXPECT_EQ(Set("007", "x"), StoreResult::kStored);           // not canonical
+  EXPECT_EQ(Set("8", "a long value"), StoreResult::kStored);  // value too long (> 10)
+  EXPECT_EQ(Set("11", "ten bytes!"), StoreResult::kStored);   // a wide slot pair
+  EXPECT_EQ(Set("9", "x", 5), StoreResult::kStored);          // flags
+  EXPECT_EQ(Set("10", "x", 0, 100), StoreResult::kStored);    // expiry
   EXPECT_EQ(Inline(), 3u);
   EXPECT_EQ(Items(), 8u);
   uint32_t flags = 0;
@@ -315,19 +315,19 @@ TEST_F(TinyStoreTest, VisitItemsShowsInlineItemsAsClassZero) {
   ASSERT_EQ(Set("text", "x"), StoreResult::kStored);
   ASSERT_EQ(Inline(), 2u);
   std::vector<std::pair<std::string, size_t>> inline_items;
-  EXPECT_EQ(engine_->VisitItems(0, 100, [&](const ItemInfo& i) {
-    EXPECT_EQ(i.cls, 0);
-    EXPECT_EQ(i.exptime, 0u);
-    inline_items.emplace_back(std::string(i.key), i.value_bytes);
-  }), 2u);
+  EXPECT_EQ(engine_->VisitItems(0, 100,
+                                [&](const ItemInfo& i) {
+                                  EXPECT_EQ(i.cls, 0);
+                                  EXPECT_EQ(i.exptime, 0u);
+                                  inline_items.emplace_back(std::string(i.key), i.value_bytes);
+                                }),
+            2u);
   std::sort(inline_items.begin(), inline_items.end());
   EXPECT_EQ(inline_items, (std::vector<std::pair<std::string, size_t>>{{"42", 1}, {"43", 3}}));
   EXPECT_EQ(engine_->VisitItems(0, 1, [](const ItemInfo&) {}), 1u);
   size_t overflow = 0;
   for (int cls = 1; cls <= static_cast<int>(engine_->layout_report().classes.size()); ++cls) {
-    overflow += engine_->VisitItems(cls, 100, [](const ItemInfo& i) {
-      EXPECT_EQ(i.key, "text");
-    });
+    overflow += engine_->VisitItems(cls, 100, [](const ItemInfo& i) { EXPECT_EQ(i.key, "text"); });
   }
   EXPECT_EQ(overflow, 1u);
   engine_->SetMemoryLimit(size_t{16} << 20);
@@ -387,8 +387,9 @@ TEST_F(TinyStoreTest, PrefixesNeverChangeWhichItemAKeyNames) {
   std::vector<std::string> keys;
   for (int p = 0; p < 40; ++p) {
     const std::string prefix = "p" + std::to_string(p) + (p % 2 == 0 ? ":" : ":x:");
-    for (uint64_t n : {uint64_t{0}, uint64_t{1}, uint64_t{4294967295}, uint64_t{4294967296},
-                       uint64_t{999999999999999}, uint64_t{1125899906842623}, uint64_t{1125899906842624}}) {
+    for (uint64_t n :
+         {uint64_t{0}, uint64_t{1}, uint64_t{4294967295}, uint64_t{4294967296},
+          uint64_t{999999999999999}, uint64_t{1125899906842623}, uint64_t{1125899906842624}}) {
       keys.push_back(prefix + std::to_string(n));
     }
   }
@@ -401,7 +402,8 @@ TEST_F(TinyStoreTest, PrefixesNeverChangeWhichItemAKeyNames) {
   // 2^50 behind a prefix has no class: those are the only overflow items.
   EXPECT_EQ(Items(), keys.size());
   EXPECT_EQ(Inline(), keys.size() - 40);
-  for (size_t i = 0; i < keys.size(); ++i) EXPECT_EQ(Get(keys[i]), std::to_string(i % 200)) << keys[i];
+  for (size_t i = 0; i < keys.size(); ++i)
+    EXPECT_EQ(Get(keys[i]), std::to_string(i % 200)) << keys[i];
   // Every inline item's key comes back byte for byte.
   std::vector<std::string> seen;
   engine_->VisitItems(0, SIZE_MAX, [&](const ItemInfo& i) { seen.emplace_back(i.key); });
@@ -441,7 +443,8 @@ TEST_F(TinyStoreTest, LongIdsLiveInlineWithTheValuesTheirClassHolds) {
   EXPECT_EQ(Set("10000000000000000000", "18446744073709551614"), StoreResult::kStored);
   EXPECT_EQ(Delta("10000000000000000000", true, 1), "18446744073709551615");
   EXPECT_EQ(Delta("10000000000000000000", false, 18446744073709551610ULL), "5");
-  EXPECT_EQ(Get("10000000000000000000"), "5                   ");  // 19 spaces: outgrew 7, moved out
+  EXPECT_EQ(Get("10000000000000000000"),
+            "5                   ");  // 19 spaces: outgrew 7, moved out
   EXPECT_EQ(Inline(), 3u);
   EXPECT_EQ(Get("1800000000000000001"), "256");
   EXPECT_EQ(Delta("1800000000000000001", false, 250), "6");

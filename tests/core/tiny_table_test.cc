@@ -111,8 +111,9 @@ V MixedCode(const TinyKey& key) {
   const int w = ct::ValueBits(key.cls);
   V v;
   if (w == ct::kHugeWideBits || (w == ct::kWideCodeBits && key.n % 3 == 0)) {
-    const std::string text = w == ct::kHugeWideBits ? std::to_string(key.n)
-                                                    : std::to_string(key.n * 2654435761u | (uint64_t{1} << 63));
+    const std::string text = w == ct::kHugeWideBits
+                                 ? std::to_string(key.n)
+                                 : std::to_string(key.n * 2654435761u | (uint64_t{1} << 63));
     EXPECT_TRUE(ct::EncodeValue(text, w, &v));
     EXPECT_TRUE(ct::WideValue(key.cls, v));
     return v;
@@ -437,7 +438,8 @@ TEST(TinyTableTest, ConcurrentUpdatesLoseNoIncrementThroughSplitsAndMoves) {
   TinyTable t(kPage, 1000, &pages);
   constexpr uint64_t kCounters = 2000;
   constexpr uint32_t kIncrements = 150;
-  for (uint64_t k = 1; k <= kCounters; ++k) ASSERT_EQ(t.Put(k, V{0}), TinyTable::PutResult::kStored);
+  for (uint64_t k = 1; k <= kCounters; ++k)
+    ASSERT_EQ(t.Put(k, V{0}), TinyTable::PutResult::kStored);
   std::atomic<int> done{0};
   std::atomic<uint64_t> bad{0};
   auto incrementer = [&] {

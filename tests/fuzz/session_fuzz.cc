@@ -63,10 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (out.size() > (1 << 16)) out.clear();  // the connection would have sent it
   }
   // The slab store's own counts (the tiny engine's overflow store, under tiny).
-  const core::ItemStore& slabs =
-      ctx->store->kind() == core::EngineKind::kTiny
-          ? static_cast<const core::TinyStore&>(*ctx->store).overflow()
-          : static_cast<const core::ItemStore&>(*ctx->store);
+  const core::ItemStore& slabs = ctx->store->kind() == core::EngineKind::kTiny
+                                     ? static_cast<const core::TinyStore&>(*ctx->store).overflow()
+                                     : static_cast<const core::ItemStore&>(*ctx->store);
   if (slabs.Totals().curr_items != slabs.index().items()) std::abort();
   return 0;
 }

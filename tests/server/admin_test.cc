@@ -52,7 +52,8 @@ TEST_F(AdminTest, PrefixStatsCountOnlyWhileOnAndStayBounded) {
   EXPECT_NE(out.find("PREFIX  get 0 hit 0 set 1 del 0\r\n"), std::string::npos) << out;
   EXPECT_EQ(out.substr(out.size() - 5), "END\r\n");
   EXPECT_EQ(p.prefixes(), 3u);
-  for (size_t i = 0; i < PrefixStats::kMaxPrefixes + 10; ++i) p.RecordSet("p" + std::to_string(i) + ":");
+  for (size_t i = 0; i < PrefixStats::kMaxPrefixes + 10; ++i)
+    p.RecordSet("p" + std::to_string(i) + ":");
   EXPECT_EQ(p.prefixes(), PrefixStats::kMaxPrefixes);
   EXPECT_EQ(p.dropped(), 13u);
   p.Reset();
@@ -78,8 +79,8 @@ TEST_F(AdminTest, CachedumpAndMetadump) {
   clock_.SetForTest(100);
   Run("set k:1 0 0 3\r\nabc\r\nset k%2 0 1000 1\r\nx\r\n");
   const int64_t started = clock_.UnixNow() - clock_.Now();
-  EXPECT_EQ(Run("stats cachedump 1 0\r\n"),
-            "ITEM k%2 [1 b; " + std::to_string(started + 1100) + " s]\r\nITEM k:1 [3 b; 0 s]\r\nEND\r\n");
+  EXPECT_EQ(Run("stats cachedump 1 0\r\n"), "ITEM k%2 [1 b; " + std::to_string(started + 1100) +
+                                                " s]\r\nITEM k:1 [3 b; 0 s]\r\nEND\r\n");
   EXPECT_EQ(Run("stats cachedump 1 1\r\n"),
             "ITEM k%2 [1 b; " + std::to_string(started + 1100) + " s]\r\nEND\r\n");
   EXPECT_EQ(Run("stats cachedump 1\r\n"), "CLIENT_ERROR bad command line\r\n");

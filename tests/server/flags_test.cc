@@ -34,9 +34,11 @@ TEST(FlagsTest, DefaultsAreMemcacheds) {
 }
 
 TEST(FlagsTest, EveryMemcachedFlag) {
-  auto cl = Parse({"-p", "12345", "-U", "0", "-l", "127.0.0.1", "-m", "128", "-c", "4096", "-t",
-                   "2", "-n", "5", "-f", "1.05", "-C", "-I", "2m", "-M", "-vv", "-d", "-P",
-                   "/tmp/x.pid", "-u", "nobody", "-o", "layout=stock,hashpower=20"});
+  auto cl = Parse(
+      {"-p",  "12345", "-U",         "0",  "-l",     "127.0.0.1", "-m",
+       "128", "-c",    "4096",       "-t", "2",      "-n",        "5",
+       "-f",  "1.05",  "-C",         "-I", "2m",     "-M",        "-vv",
+       "-d",  "-P",    "/tmp/x.pid", "-u", "nobody", "-o",        "layout=stock,hashpower=20"});
   ASSERT_TRUE(cl.ok()) << cl.status();
   const Settings& s = cl->settings;
   EXPECT_EQ(s.port, 12345);
@@ -61,13 +63,34 @@ TEST(FlagsTest, ActionsAndBadInput) {
   EXPECT_EQ(Parse({"-h"})->action, CommandAction::kHelp);
   EXPECT_EQ(Parse({"-V"})->action, CommandAction::kVersion);
   EXPECT_EQ(Parse({"--list-presets"})->action, CommandAction::kListPresets);
-  for (auto args : std::vector<std::vector<const char*>>{
-           {"-x"}, {"-p"}, {"-p", "70000"}, {"-p", "abc"}, {"-U", "11211"}, {"-m", "0"},
-           {"-m", "-5"}, {"-t", "0"}, {"-c", "0"}, {"-n", "0"}, {"-f", "1"}, {"-f", "x"},
-           {"-I", "512"}, {"-I", "2g"}, {"-m", "1"}, {"-o", "layout=nope"}, {"-o", "foo=1"},
-           {"-o", "hashpower=3"}, {"stray"}, {"--no-such-flag"}, {"-o", "preset=nope"},
-           {"-o", "ref=ptr16"}, {"-o", "align=3"}, {"-o", "cas=maybe"}, {"-o", "keys=hex"},
-           {"-o", "header=tiny"}, {"-o", "slab_classes=256"}, {"-o", "slab_classes=1"}}) {
+  for (auto args : std::vector<std::vector<const char*>>{{"-x"},
+                                                         {"-p"},
+                                                         {"-p", "70000"},
+                                                         {"-p", "abc"},
+                                                         {"-U", "11211"},
+                                                         {"-m", "0"},
+                                                         {"-m", "-5"},
+                                                         {"-t", "0"},
+                                                         {"-c", "0"},
+                                                         {"-n", "0"},
+                                                         {"-f", "1"},
+                                                         {"-f", "x"},
+                                                         {"-I", "512"},
+                                                         {"-I", "2g"},
+                                                         {"-m", "1"},
+                                                         {"-o", "layout=nope"},
+                                                         {"-o", "foo=1"},
+                                                         {"-o", "hashpower=3"},
+                                                         {"stray"},
+                                                         {"--no-such-flag"},
+                                                         {"-o", "preset=nope"},
+                                                         {"-o", "ref=ptr16"},
+                                                         {"-o", "align=3"},
+                                                         {"-o", "cas=maybe"},
+                                                         {"-o", "keys=hex"},
+                                                         {"-o", "header=tiny"},
+                                                         {"-o", "slab_classes=256"},
+                                                         {"-o", "slab_classes=1"}}) {
     auto cl = Parse(args);
     EXPECT_FALSE(cl.ok()) << "accepted: " << args[0] << (args.size() > 1 ? args[1] : "");
     if (!cl.ok()) {
@@ -88,22 +111,35 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
   EXPECT_TRUE(Parse({})->settings.flush_enabled);
   // Tuning of mechanisms tinycached does not have: accepted, nothing changes.
   for (auto args : std::vector<std::vector<const char*>>{
-           {"-L"}, {"-N", "2"}, {"--enable-largepages"},
-           {"-o", "hash_algorithm=xxh3"}, {"-o", "no_lru_crawler,lru_crawler_sleep=50"},
-           {"-o", "hot_lru_pct=20,warm_lru_pct=40,temporary_ttl=61"}, {"-o", "modern"},
-           {"-o", "maxconns_fast"}, {"-o", "slab_automove_freeratio=0.01"}}) {
+           {"-L"},
+           {"-N", "2"},
+           {"--enable-largepages"},
+           {"-o", "hash_algorithm=xxh3"},
+           {"-o", "no_lru_crawler,lru_crawler_sleep=50"},
+           {"-o", "hot_lru_pct=20,warm_lru_pct=40,temporary_ttl=61"},
+           {"-o", "modern"},
+           {"-o", "maxconns_fast"},
+           {"-o", "slab_automove_freeratio=0.01"}}) {
     auto parsed = Parse(args);
     EXPECT_TRUE(parsed.ok()) << args[0] << ": " << parsed.status();
   }
   // Features not built: refused, naming the option.
   for (auto [args, name] : std::vector<std::pair<std::vector<const char*>, const char*>>{
-           {{"-a", "800"}, "-a"}, {{"-a", "x"}, "-a"}, {{"-R", "0"}, "-R"}, {{"-R", "x"}, "-R"},
-           {{"-D", ""}, "-D"}, {{"-o", "idle_timeout=-1"}, "idle_timeout"},
-           {{"-o", "lru_crawler_sleep=2000000"}, "lru_crawler_sleep"}, {{"-Z"}, "-Z"},
-           {{"-e", "/dev/shm/m"}, "-e"}, {{"-Y", "/etc/auth"}, "-Y"},
+           {{"-a", "800"}, "-a"},
+           {{"-a", "x"}, "-a"},
+           {{"-R", "0"}, "-R"},
+           {{"-R", "x"}, "-R"},
+           {{"-D", ""}, "-D"},
+           {{"-o", "idle_timeout=-1"}, "idle_timeout"},
+           {{"-o", "lru_crawler_sleep=2000000"}, "lru_crawler_sleep"},
+           {{"-Z"}, "-Z"},
+           {{"-e", "/dev/shm/m"}, "-e"},
+           {{"-Y", "/etc/auth"}, "-Y"},
            {{"-o", "ext_path=/x:1G"}, "ext_path"},
-           {{"-o", "ssl_key=/k"}, "ssl_key"}, {{"-o", "hash_algorithm=md5"}, "hash_algorithm"},
-           {{"-B", "udp"}, "udp"}, {{"-b", "0"}, "backlog"}}) {
+           {{"-o", "ssl_key=/k"}, "ssl_key"},
+           {{"-o", "hash_algorithm=md5"}, "hash_algorithm"},
+           {{"-B", "udp"}, "udp"},
+           {{"-b", "0"}, "backlog"}}) {
     auto parsed = Parse(args);
     ASSERT_FALSE(parsed.ok()) << "accepted: " << args[0];
     EXPECT_NE(parsed.status().message().find(name), std::string::npos)
@@ -112,8 +148,8 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
 }
 
 TEST(FlagsTest, UnixSocketRequestCapIdleTimeoutAndDetail) {
-  auto cl = Parse({"-s", "/tmp/tc.sock", "-a", "770", "-R", "5", "-o", "idle_timeout=3", "-D",
-                   "/", "-X", "-W", "-o", "no_lru_crawler,lru_crawler_sleep=50,lru_crawler_tocrawl=9"});
+  auto cl = Parse({"-s", "/tmp/tc.sock", "-a", "770", "-R", "5", "-o", "idle_timeout=3", "-D", "/",
+                   "-X", "-W", "-o", "no_lru_crawler,lru_crawler_sleep=50,lru_crawler_tocrawl=9"});
   ASSERT_TRUE(cl.ok()) << cl.status();
   const Settings& s = cl->settings;
   EXPECT_EQ(s.unix_socket, "/tmp/tc.sock");
@@ -136,9 +172,9 @@ TEST(FlagsTest, UnixSocketRequestCapIdleTimeoutAndDetail) {
   EXPECT_EQ(d.prefix_delimiter, ':');
   EXPECT_FALSE(d.detail_enabled);
   EXPECT_TRUE(d.dump_enabled && d.watch_enabled && d.lru_crawler);
-  EXPECT_EQ(Parse({"--unix-socket=/x", "--unix-mask=0777", "--max-reqs-per-event=1"})
-                ->settings.unix_mask,
-            0777);
+  EXPECT_EQ(
+      Parse({"--unix-socket=/x", "--unix-mask=0777", "--max-reqs-per-event=1"})->settings.unix_mask,
+      0777);
 }
 
 TEST(FlagsTest, ProtocolAndSasl) {
@@ -154,8 +190,8 @@ TEST(FlagsTest, ProtocolAndSasl) {
   EXPECT_EQ(sasl->settings.protocol, Protocol::kBinary);
   EXPECT_EQ(sasl->settings.sasl_pwdb, "/etc/pw");
   EXPECT_TRUE(Parse({"--enable-sasl", "-B", "binary"}).ok());
-  for (auto args : std::vector<std::vector<const char*>>{{"-S", "-B", "ascii"},
-                                                         {"-B", "auto", "-S"}}) {
+  for (auto args :
+       std::vector<std::vector<const char*>>{{"-S", "-B", "ascii"}, {"-B", "auto", "-S"}}) {
     auto parsed = Parse(args);
     ASSERT_FALSE(parsed.ok());
     EXPECT_EQ(parsed.status().message(),
@@ -174,11 +210,11 @@ TEST(FlagsTest, PresetsFormALadderOfSingleChanges) {
     const LayoutSettings& a = ladder[i - 1].layout;
     const LayoutSettings& b = ladder[i].layout;
     // Each step changes one knob, except the slab-table step (-n, -f and the class limit).
-    const int changed = (a.refs != b.refs) + (a.align != b.align) + (a.cas != b.cas) +
-                        (a.pack_keys != b.pack_keys) + (a.header != b.header) +
-                        (a.min_space != b.min_space || a.factor != b.factor ||
-                         a.max_classes != b.max_classes) +
-                        (a.engine != b.engine);
+    const int changed =
+        (a.refs != b.refs) + (a.align != b.align) + (a.cas != b.cas) +
+        (a.pack_keys != b.pack_keys) + (a.header != b.header) +
+        (a.min_space != b.min_space || a.factor != b.factor || a.max_classes != b.max_classes) +
+        (a.engine != b.engine);
     EXPECT_EQ(changed, 1) << ladder[i].name;
     EXPECT_NE(FindPreset(ladder[i].name), nullptr);
   }

@@ -67,8 +67,8 @@ std::vector<Resp> Packets(const std::string& s) {
     const std::string body = s.substr(pos + bin::kHeaderSize, h.bodylen);
     EXPECT_EQ(body.size(), h.bodylen);
     out.push_back(Resp{h.opcode, h.vbucket_or_status, body.substr(0, h.extlen),
-                       body.substr(h.extlen, h.keylen), body.substr(h.extlen + h.keylen),
-                       h.opaque, h.cas});
+                       body.substr(h.extlen, h.keylen), body.substr(h.extlen + h.keylen), h.opaque,
+                       h.cas});
     pos += bin::kHeaderSize + h.bodylen;
   }
   EXPECT_EQ(pos, s.size()) << "a partial packet";
@@ -374,10 +374,8 @@ TEST_F(BinarySessionTest, BadFramesGetMemcachedsAnswers) {
   EXPECT_TRUE(closed);
   // Key over 250 bytes, or extras wrong for the command: invalid arguments, closed.
   for (const Req& q : {Req{bin::kGet, std::string(251, 'k'), "", ""},
-                       Req{bin::kGet, "k", Be32(1), ""},
-                       Req{bin::kSet, "k", Be32(1), "v"},
-                       Req{bin::kNoop, "", "", "x"},
-                       Req{bin::kDelete, "k", Be32(0), ""}}) {
+                       Req{bin::kGet, "k", Be32(1), ""}, Req{bin::kSet, "k", Be32(1), "v"},
+                       Req{bin::kNoop, "", "", "x"}, Req{bin::kDelete, "k", Be32(0), ""}}) {
     r = RunPackets({q, {bin::kNoop, "", "", ""}}, &closed);
     ASSERT_EQ(r.size(), 1u);
     EXPECT_EQ(r[0].status, bin::kInvalidArguments);
@@ -428,11 +426,11 @@ TEST_F(BinarySessionTest, TooLargeValuesAreSwallowedNotBuffered) {
 
 TEST_F(BinarySessionTest, RepliesDoNotDependOnReadSizes) {
   std::string in;
-  for (const Req& q : {Req{bin::kSet, "a", SetExtras(1, 0), std::string(100, 'v')},
-                       Req{bin::kGetK, "a", "", ""}, Req{bin::kIncrement, "c", IncrExtras(2, 7, 0), ""},
-                       Req{bin::kGetQ, "zz", "", ""}, Req{0x60, "k", "", "abc"},
-                       Req{bin::kNoop, "", "", ""}, Req{bin::kAppendQ, "a", "", "w"},
-                       Req{bin::kGet, "a", "", ""}}) {
+  for (const Req& q :
+       {Req{bin::kSet, "a", SetExtras(1, 0), std::string(100, 'v')}, Req{bin::kGetK, "a", "", ""},
+        Req{bin::kIncrement, "c", IncrExtras(2, 7, 0), ""}, Req{bin::kGetQ, "zz", "", ""},
+        Req{0x60, "k", "", "abc"}, Req{bin::kNoop, "", "", ""}, Req{bin::kAppendQ, "a", "", "w"},
+        Req{bin::kGet, "a", "", ""}}) {
     in += Frame(q);
   }
   const std::string whole = Run(in);
@@ -563,7 +561,8 @@ TEST_F(BinarySessionTest, MutatedFramesNeverBreakTheServer) {
 }
 
 TEST(SaslPasswordsTest, FileFormatAndChecks) {
-  SaslPasswords db = SaslPasswords::FromText("alice:secret\r\n\nnocolon\n:nouser\nbob:a:b\ncarol:\n");
+  SaslPasswords db =
+      SaslPasswords::FromText("alice:secret\r\n\nnocolon\n:nouser\nbob:a:b\ncarol:\n");
   EXPECT_EQ(db.size(), 3u);
   EXPECT_TRUE(db.Check("alice", "secret"));
   EXPECT_FALSE(db.Check("alice", "secret\r"));

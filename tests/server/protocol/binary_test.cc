@@ -69,12 +69,20 @@ TEST(BinaryFrameTest, ErrorsCarryMemcachedsTexts) {
 
 TEST(BinaryFrameTest, QuietOpcodesMapToTheirCommands) {
   bool quiet = false;
-  const std::pair<uint8_t, uint8_t> pairs[] = {
-      {kGetQ, kGet},         {kGetKQ, kGetK},       {kSetQ, kSet},
-      {kAddQ, kAdd},         {kReplaceQ, kReplace}, {kDeleteQ, kDelete},
-      {kIncrementQ, kIncrement}, {kDecrementQ, kDecrement}, {kQuitQ, kQuit},
-      {kFlushQ, kFlush},     {kAppendQ, kAppend},   {kPrependQ, kPrepend},
-      {kGatQ, kGat},         {kGatKQ, kGatK}};
+  const std::pair<uint8_t, uint8_t> pairs[] = {{kGetQ, kGet},
+                                               {kGetKQ, kGetK},
+                                               {kSetQ, kSet},
+                                               {kAddQ, kAdd},
+                                               {kReplaceQ, kReplace},
+                                               {kDeleteQ, kDelete},
+                                               {kIncrementQ, kIncrement},
+                                               {kDecrementQ, kDecrement},
+                                               {kQuitQ, kQuit},
+                                               {kFlushQ, kFlush},
+                                               {kAppendQ, kAppend},
+                                               {kPrependQ, kPrepend},
+                                               {kGatQ, kGat},
+                                               {kGatKQ, kGatK}};
   for (auto [q, base] : pairs) {
     EXPECT_EQ(BaseOpcode(q, &quiet), base);
     EXPECT_TRUE(quiet);

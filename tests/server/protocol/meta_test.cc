@@ -5,8 +5,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "server/protocol/session.h"
 #include "server/protocol/base64.h"
+#include "server/protocol/session.h"
 
 namespace tinycached::server {
 namespace {

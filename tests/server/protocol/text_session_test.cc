@@ -1,9 +1,8 @@
-#include "server/protocol/session.h"
-
 #include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
+#include "server/protocol/session.h"
 
 namespace tinycached::server {
 namespace {
