@@ -37,6 +37,12 @@ struct ConnInfo {
   std::atomic<core::RelTime> last_cmd_time{0};
 };
 
+// A socket the server accepts connections on; fixed once the server starts.
+struct Listener {
+  int fd = -1;
+  std::string addr;  // "tcp:<ip>:<port>", "tcp6:[<ip>]:<port>" or "unix:<path>"
+};
+
 struct ServerContext {
   ServerContext(const Settings& s, std::unique_ptr<core::Engine> st, core::Clock* c)
       : settings(s),
@@ -52,8 +58,7 @@ struct ServerContext {
   core::Clock* const clock;
   const std::unique_ptr<core::Engine> store;  // core/engine.h: all the server sees of core/
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
-  std::string listen_addr;  // "tcp:<ip>:<port>" or "unix:<path>" of the listener
-  int listen_fd = -1;
+  std::vector<Listener> listeners;  // every -l address, or -s's path; set by Server::Create
 
   // Bytes of large data blocks (values longer than kInputBudgetMin) being
   // received by all connections, against settings.read_buf_mem_limit_mb.

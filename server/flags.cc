@@ -246,7 +246,9 @@ std::string UsageText() {
       "tinycached %s — a memcached-compatible cache built for tiny items\n"
       "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
       "-U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported\n"
-      "-l, --listen=<addr>       one address or host name to listen on (default: 127.0.0.1)\n"
+      "-l, --listen=<addr>       addresses or host names to listen on, separated by ','\n"
+      "                          (host, host:port, [ipv6]:port, * for all); repeatable\n"
+      "                          (default: 127.0.0.1)\n"
       "-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
       "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
       "-t, --threads=<num>       number of worker threads (default: 4)\n"
@@ -334,9 +336,48 @@ std::string UsageText() {
       kVersion);
 }
 
+absl::StatusOr<std::vector<ListenAddress>> SplitListenList(absl::string_view list, int port) {
+  std::vector<ListenAddress> out;
+  for (absl::string_view item : absl::StrSplit(list, absl::ByAnyChar(",;"), absl::SkipEmpty())) {
+    ListenAddress a{std::string(item), port};
+    const auto bad = [&](absl::string_view why) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("bad listen address \"%s\": %s", item, why));
+    };
+    absl::string_view host = item;
+    absl::string_view port_text;
+    if (!item.empty() && item.front() == '[') {  // [ipv6] or [ipv6]:port (RFC 3986)
+      const size_t close = item.find(']');
+      if (close == absl::string_view::npos) return bad("no closing ]");
+      host = item.substr(1, close - 1);
+      const absl::string_view rest = item.substr(close + 1);
+      if (!rest.empty()) {
+        if (rest.front() != ':') return bad("expected :port after ]");
+        port_text = rest.substr(1);
+      }
+    } else if (const size_t colon = item.find(':');
+               colon != absl::string_view::npos &&
+               item.find(':', colon + 1) == absl::string_view::npos) {
+      host = item.substr(0, colon);  // host:port; more colons make a bare IPv6 address
+      port_text = item.substr(colon + 1);
+    }
+    if (!port_text.empty() || (host != item && item.back() == ':')) {
+      if (!absl::SimpleAtoi(port_text, &a.port) || a.port < 0 || a.port > 65535) {
+        return bad("bad port");
+      }
+    }
+    a.host = host == "*" ? std::string() : std::string(host);
+    if (a.host.empty() && host != "*") return bad("empty host");
+    out.push_back(std::move(a));
+  }
+  if (out.empty()) return absl::InvalidArgumentError("-l gives no address to listen on");
+  return out;
+}
+
 absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   CommandLine cl;
   Settings& s = cl.settings;
+  bool listen_given = false;  // the first -l replaces the default, later ones add
   Overrides ov;
   bool protocol_given = false;  // -B seen
   enum { kListPresetsOpt = 1000 };
@@ -405,10 +446,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
         break;
       }
       case 'l':
-        if (arg.empty() || arg.find(',') != absl::string_view::npos) {
-          return Bad("-l takes exactly one address to listen on");
+        // A list, and repeatable: each -l adds its addresses (memcached's rule).
+        if (arg.empty()) return Bad("-l needs an address to listen on");
+        if (!listen_given) {
+          s.listen = std::string(arg);
+        } else if (!absl::StrContains(s.listen, arg)) {
+          absl::StrAppend(&s.listen, ",", arg);
         }
-        s.listen = std::string(arg);
+        listen_given = true;
         break;
       case 'm':
         if (!ParseInt(arg, &s.memory_mb) || s.memory_mb == 0 || s.memory_mb > (size_t{1} << 20)) {

@@ -3,8 +3,10 @@
 #define TINYCACHED_SERVER_FLAGS_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/settings.h"
 
 namespace tinycached::server {
@@ -24,6 +26,17 @@ struct CommandLine {
 absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv);
 
 std::string UsageText();
+
+// One address of -l: a host name or address to bind (empty: every address,
+// memcached's "*") and its port.
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+};
+// memcached's -l list: addresses separated by ',' or ';', each "host",
+// "host:port", "[ipv6]:port", a bare IPv6 address, or "*" (every address);
+// `port` (-p) where none is given. Errors are InvalidArgument.
+absl::StatusOr<std::vector<ListenAddress>> SplitListenList(absl::string_view list, int port);
 
 }  // namespace tinycached::server
 

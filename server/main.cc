@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/engine.h"
 #include "event2/event.h"
@@ -200,9 +201,11 @@ int main(int argc, char** argv) {
   }
   ctx.store->StartMaintenance();
   if (settings.verbose > 0) {
+    std::string addrs;
+    for (const server::Listener& l : ctx.listeners)
+      absl::StrAppend(&addrs, addrs.empty() ? "" : " ", l.addr);
     std::fprintf(stderr, "tinycached %s: %s, preset %s, -m %zu, %d threads\n", server::kVersion,
-                 ctx.listen_addr.c_str(), settings.preset.c_str(), settings.memory_mb,
-                 settings.threads);
+                 addrs.c_str(), settings.preset.c_str(), settings.memory_mb, settings.threads);
   }
   (*srv)->Run();
   srv->reset();

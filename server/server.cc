@@ -23,6 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "server/flags.h"
 #include "server/protocol/session.h"
 
 namespace tinycached::server {
@@ -57,44 +58,59 @@ std::string AddrString(const sockaddr_storage& ss) {
   return absl::StrFormat("tcp6:[%s]:%d", host, port);
 }
 
-// The TCP listener of -l/-p; sets *addr to "tcp:<ip>:<port>".
-absl::StatusOr<int> ListenTcp(const Settings& settings, std::string* addr) {
-  // -l takes an address or a host name (e.g. localhost), as memcached's does.
-  const std::string host = settings.listen.empty() ? "0.0.0.0" : settings.listen;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(settings.port);
-  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("bad listen address \"%s\": %s", host, gai_strerror(rc)));
+// The TCP listeners of -l/-p: every address of every -l entry (a host name
+// may stand for several, e.g. localhost for 127.0.0.1 and ::1), each IPv6
+// socket IPv6-only, as memcached binds them. An address in use is passed
+// over as memcached passes it over; none bound at all is an error.
+absl::StatusOr<std::vector<Listener>> ListenTcp(const Settings& settings) {
+  absl::StatusOr<std::vector<ListenAddress>> list = SplitListenList(settings.listen, settings.port);
+  if (!list.ok()) return list.status();
+  std::vector<Listener> out;
+  int in_use_errno = 0;
+  for (const ListenAddress& a : *list) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(a.port);
+    const char* host = a.host.empty() ? nullptr : a.host.c_str();
+    if (const int rc = getaddrinfo(host, port.c_str(), &hints, &found); rc != 0) {
+      for (Listener& l : out) close(l.fd);
+      return absl::InvalidArgumentError(
+          absl::StrFormat("bad listen address \"%s\": %s", a.host, gai_strerror(rc)));
+    }
+    for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+      const int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;  // e.g. no IPv6 on this machine
+      const int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+      if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, settings.backlog) != 0) {
+        const int err = errno;
+        close(fd);
+        if (err == EADDRINUSE) {
+          in_use_errno = err;
+          continue;
+        }
+        for (Listener& l : out) close(l.fd);
+        freeaddrinfo(found);
+        return absl::UnavailableError(
+            absl::StrFormat("failed to listen on TCP port %d: %s", a.port, std::strerror(err)));
+      }
+      sockaddr_storage bound{};
+      socklen_t bound_len = sizeof(bound);
+      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+      out.push_back({fd, AddrString(bound)});
+    }
+    freeaddrinfo(found);
   }
-  sockaddr_storage ss{};
-  const socklen_t len = found->ai_addrlen;
-  std::memcpy(&ss, found->ai_addr, found->ai_addrlen);
-  freeaddrinfo(found);
-  const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrFormat("socket(): %s", std::strerror(errno)));
-  const int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    const int err = errno;
-    close(fd);
+  if (out.empty()) {
     return absl::UnavailableError(
-        absl::StrFormat("failed to listen on TCP port %d: %s", settings.port, std::strerror(err)));
+        absl::StrFormat("failed to listen on TCP port %d: %s", settings.port,
+                        std::strerror(in_use_errno != 0 ? in_use_errno : EADDRNOTAVAIL)));
   }
-  if (listen(fd, settings.backlog) != 0) {
-    const int err = errno;
-    close(fd);
-    return absl::InternalError(absl::StrFormat("listen(): %s", std::strerror(err)));
-  }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  *addr = AddrString(bound);
-  return fd;
+  return out;
 }
 
 // -s: a unix socket instead of TCP (memcached then opens no TCP or UDP port).
@@ -213,10 +229,11 @@ class Worker {
   }
 
   // Hands an accepted socket to this worker (any thread).
-  void Adopt(int fd, std::string peer) {
+  // `listen_addr` is the listener's, which outlives every connection.
+  void Adopt(int fd, std::string peer, const std::string* listen_addr) {
     {
       absl::MutexLock lock(&mu_);
-      pending_.push_back({fd, std::move(peer)});
+      pending_.push_back({fd, std::move(peer), listen_addr});
     }
     Wake();
   }
@@ -225,6 +242,7 @@ class Worker {
   struct Pending {
     int fd;
     std::string peer;
+    const std::string* listen_addr;
   };
 
   void Wake() {
@@ -244,7 +262,7 @@ class Worker {
       pending.swap(w->pending_);
       stopping = w->stopping_;
     }
-    for (Pending& p : pending) w->Open(p.fd, std::move(p.peer));
+    for (Pending& p : pending) w->Open(p.fd, std::move(p.peer), *p.listen_addr);
     if (stopping) event_base_loopbreak(w->base_);
   }
 
@@ -270,13 +288,13 @@ class Worker {
     }
   }
 
-  void Open(int fd, std::string peer) {
+  void Open(int fd, std::string peer, const std::string& listen_addr) {
     auto* c = new Connection(ctx_, stats_);
     c->worker = this;
     c->fd = fd;
     c->info.fd = fd;
     c->info.addr = std::move(peer);
-    c->info.listen_addr = ctx_->listen_addr;
+    c->info.listen_addr = listen_addr;
     c->info.last_cmd_time.store(ctx_->clock->Now());
     c->read_ev = event_new(base_, fd, EV_READ | EV_PERSIST, &Worker::OnReadable, c);
     c->write_ev = event_new(base_, fd, EV_WRITE | EV_PERSIST, &Worker::OnWritable, c);
@@ -558,17 +576,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   std::unique_ptr<Server> s(new Server(ctx));
   const Settings& settings = ctx->settings;
 
-  absl::StatusOr<int> listener = settings.unix_socket.empty()
-                                     ? ListenTcp(settings, &ctx->listen_addr)
-                                     : ListenUnix(settings, &ctx->listen_addr);
-  if (!listener.ok()) return listener.status();
-  const int fd = *listener;
-  ctx->listen_fd = fd;
-  s->listen_fd_ = fd;
+  if (settings.unix_socket.empty()) {
+    absl::StatusOr<std::vector<Listener>> tcp = ListenTcp(settings);
+    if (!tcp.ok()) return tcp.status();
+    ctx->listeners = *std::move(tcp);
+  } else {
+    Listener unix_listener;
+    absl::StatusOr<int> fd = ListenUnix(settings, &unix_listener.addr);
+    if (!fd.ok()) return fd.status();
+    unix_listener.fd = *fd;
+    ctx->listeners.push_back(std::move(unix_listener));
+  }
+  // memcached counts each listening connection among total_connections.
+  ctx->total_conns.fetch_add(ctx->listeners.size() - 1, std::memory_order_relaxed);
 
   s->base_ = event_base_new();
-  s->accept_ev_ = event_new(s->base_, fd, EV_READ | EV_PERSIST, &Server::OnAccept, s.get());
-  event_add(s->accept_ev_, nullptr);
+  for (const Listener& l : ctx->listeners) {
+    s->sources_.push_back(std::make_unique<AcceptSource>(AcceptSource{s.get(), &l}));
+    event* ev = event_new(s->base_, l.fd, EV_READ | EV_PERSIST, &Server::OnAccept,
+                          s->sources_.back().get());
+    event_add(ev, nullptr);
+    s->accept_evs_.push_back(ev);
+  }
   s->tick_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::OnTick, s.get());
   const timeval second{1, 0};
   event_add(s->tick_ev_, &second);
@@ -588,9 +617,9 @@ Server::~Server() {
   workers_.clear();
   for (event* ev : signal_evs_) event_free(ev);
   if (tick_ev_ != nullptr) event_free(tick_ev_);
-  if (accept_ev_ != nullptr) event_free(accept_ev_);
+  for (event* ev : accept_evs_) event_free(ev);
   if (base_ != nullptr) event_base_free(base_);
-  if (listen_fd_ >= 0) close(listen_fd_);
+  for (const Listener& l : ctx_->listeners) close(l.fd);
 }
 
 void Server::Run() {
@@ -602,7 +631,10 @@ void Server::Run() {
 
 void Server::Stop() { event_base_loopbreak(base_); }
 
-void Server::OnAccept(int, short, void* arg) { static_cast<Server*>(arg)->Accept(); }
+void Server::OnAccept(int, short, void* arg) {
+  const auto* source = static_cast<const AcceptSource*>(arg);
+  source->server->Accept(*source->listener);
+}
 
 void Server::OnTick(int, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
@@ -612,12 +644,12 @@ void Server::OnTick(int, short, void* arg) {
 
 void Server::OnSignal(int, short, void* arg) { static_cast<Server*>(arg)->Stop(); }
 
-void Server::Accept() {
+void Server::Accept(const Listener& listener) {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
-    const int fd =
-        accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = accept4(listener.fd, reinterpret_cast<sockaddr*>(&peer), &len,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if ((errno == EMFILE || errno == ENFILE) && ctx_->verbosity.load() > 0) {
@@ -642,7 +674,7 @@ void Server::Accept() {
     }
     ctx_->curr_conns.fetch_add(1, std::memory_order_relaxed);
     ctx_->conn_structures.fetch_add(1, std::memory_order_relaxed);
-    workers_[next_worker_]->Adopt(fd, AddrString(peer));
+    workers_[next_worker_]->Adopt(fd, AddrString(peer), &listener.addr);
     next_worker_ = (next_worker_ + 1) % workers_.size();
   }
 }

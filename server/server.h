@@ -43,15 +43,20 @@ class Server {
 
  private:
   explicit Server(ServerContext* ctx);
+  // What an accept event carries: the server and the listener that is ready.
+  struct AcceptSource {
+    Server* server;
+    const Listener* listener;
+  };
   static void OnAccept(int fd, short what, void* arg);
   static void OnTick(int fd, short what, void* arg);
   static void OnSignal(int fd, short what, void* arg);
-  void Accept();
+  void Accept(const Listener& listener);
 
   ServerContext* ctx_;
-  int listen_fd_ = -1;
   event_base* base_ = nullptr;
-  event* accept_ev_ = nullptr;
+  std::vector<std::unique_ptr<AcceptSource>> sources_;  // one per listener
+  std::vector<event*> accept_evs_;
   event* tick_ev_ = nullptr;
   std::vector<event*> signal_evs_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -262,7 +262,7 @@ void AppendConnsStats(ServerContext& ctx, std::string* out) {
     core::RelTime idle;
   };
   std::vector<Row> rows;
-  rows.push_back({ctx.listen_fd, ctx.listen_addr, "", "conn_listening", 0});
+  for (const Listener& l : ctx.listeners) rows.push_back({l.fd, l.addr, "", "conn_listening", 0});
   {
     absl::MutexLock lock(&ctx.conns_mu);
     for (const auto& [fd, info] : ctx.conns) {

@@ -175,6 +175,33 @@ class CommandLineTest(unittest.TestCase):
         with server:
             self.assertEqual(ask(port, b"version\r\n")[:8], b"VERSION ")
 
+    def test_listen_list_binds_every_address_as_memcached_does(self):
+        # A comma list and a repeated -l: both servers listen on IPv4 and IPv6 loopback, show
+        # the same listeners in `stats conns` and the same `inter` in `stats settings`.
+        seen = {}
+        for binary in (MEMCACHED, harness.TINYCACHED):
+            port = harness.free_port()
+            server = harness.Server(binary, ["-l", "::1"], port=port)
+            server.argv[server.argv.index("-l") + 1] = "127.0.0.1,::1"
+            with server:
+                replies = []
+                for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                    with socket.socket(family, socket.SOCK_STREAM) as s:
+                        s.settimeout(5)
+                        s.connect((host, port))
+                        s.sendall(b"version\r\n")
+                        replies.append(s.recv(100)[:8])
+                conns = ask(port, b"stats conns\r\n", until=b"END\r\n").decode()
+                inter = re.search(r"STAT inter (\S+)",
+                                  ask(port, b"stats settings\r\n", until=b"END\r\n").decode())
+            listening = sorted(
+                re.search(r"STAT %s:addr (\S+)" % fd, conns).group(1).replace(str(port), "P")
+                for fd in re.findall(r"STAT (\d+):state conn_listening", conns))
+            seen[binary] = (replies, listening, inter.group(1))
+        self.assertEqual(seen[MEMCACHED][0], [b"VERSION "] * 2)
+        self.assertEqual(seen[MEMCACHED][1], ["tcp6:[::1]:P", "tcp:127.0.0.1:P"])
+        self.assertEqual(seen[harness.TINYCACHED], seen[MEMCACHED])
+
     def test_busy_port_fails_cleanly(self):
         with harness.tinycached() as first:
             r = run("-p", str(first.port), "-l", "127.0.0.1")

@@ -244,5 +244,28 @@ TEST(FlagsTest, PresetThenOverridesInAnyOrder) {
   EXPECT_EQ(Parse({"-o", "keys=base250"})->settings.layout.pack_keys, true);
 }
 
+TEST(FlagsTest, ListenTakesListsAndRepeats) {
+  // The first -l replaces the default; later ones add (once each), as memcached's.
+  EXPECT_EQ(Parse({"-l", "127.0.0.1,::1"})->settings.listen, "127.0.0.1,::1");
+  EXPECT_EQ(Parse({"-l", "127.0.0.1", "-l", "::1", "-l", "::1"})->settings.listen, "127.0.0.1,::1");
+  EXPECT_FALSE(Parse({"-l", ""}).ok());
+}
+
+TEST(FlagsTest, ListenListSplitsLikeMemcached) {
+  auto list = SplitListenList("127.0.0.1,localhost:7000;[::1]:7001,::1,*,[fe80::1]", 11211);
+  ASSERT_TRUE(list.ok()) << list.status();
+  std::vector<std::pair<std::string, int>> got;
+  for (const ListenAddress& a : *list) got.emplace_back(a.host, a.port);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, int>>{{"127.0.0.1", 11211},
+                                                           {"localhost", 7000},
+                                                           {"::1", 7001},
+                                                           {"::1", 11211},
+                                                           {"", 11211},
+                                                           {"fe80::1", 11211}}));
+  for (const char* bad : {"host:port", "[::1", "[::1]7000", "127.0.0.1:70000", ":7000", ",;"}) {
+    EXPECT_FALSE(SplitListenList(bad, 11211).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace tinycached::server
