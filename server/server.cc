@@ -375,7 +375,16 @@ class Worker {
         n = read(c->fd, c->in.data() + old_size, asked);
         c->in.resize(old_size + (n > 0 ? static_cast<size_t>(n) : 0));
       } else {
-        asked = sizeof(buf);
+        // Commands: while a whole command line waits, read ahead no more than
+        // kReadChunk bytes the session has not taken, and nothing while
+        // replies wait to be sent, so a client that does not read holds at
+        // most that much input here. (A line still incomplete, a long
+        // multi-get, is always read on.)
+        if ((have >= kReadChunk || Unsent(c) > 0) &&
+            std::memchr(c->in.data() + c->in_start, '\n', have) != nullptr) {
+          break;
+        }
+        asked = have >= kReadChunk ? sizeof(buf) : kReadChunk - have;
         n = read(c->fd, buf, asked);
         if (n > 0) c->in.append(buf, static_cast<size_t>(n));
       }
@@ -495,6 +504,16 @@ class Worker {
       } else {
         c->out.clear();
       }
+    } else if (c->out_start >= kOutputLowWater && 2 * c->out_start >= c->out.size()) {
+      // A client that reads slowly: keep only the unsent text (at most about
+      // kOutputHighWater), not everything the socket took since it last
+      // emptied, and give back what the buffer grew to meanwhile.
+      c->out.erase(0, c->out_start);
+      for (Splice& s : c->splices) s.offset -= c->out_start;
+      c->out_start = 0;
+      if (c->out.capacity() > kKeepBuffer && 2 * c->out.size() < kKeepBuffer) {
+        c->out.shrink_to_fit();
+      }
     }
     return true;
   }
@@ -530,9 +549,13 @@ class Worker {
       } else {
         c->in.clear();
       }
-    } else if (c->in_start > kKeepBuffer && c->in_start * 2 > c->in.size()) {
+    } else if (c->in_start > 0 && (c->in_start > kKeepBuffer || c->in.capacity() > kKeepBuffer)) {
+      // Keep only the input not yet taken, in a buffer no larger than it needs.
       c->in.erase(0, c->in_start);
       c->in_start = 0;
+      if (c->in.capacity() > kKeepBuffer && 2 * c->in.size() < c->in.capacity()) {
+        c->in.shrink_to_fit();
+      }
     }
   }
 
