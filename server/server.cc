@@ -615,6 +615,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
 
   s->base_ = event_base_new();
   for (const Listener& l : ctx->listeners) {
+    if (ctx->verbosity.load(std::memory_order_relaxed) > 1) {
+      static constexpr const char* kNames[] = {"auto-negotiate", "ascii", "binary"};
+      std::fprintf(stderr, "<%d server listening (%s)\n", l.fd,
+                   kNames[static_cast<int>(settings.protocol)]);
+    }
     s->sources_.push_back(std::make_unique<AcceptSource>(AcceptSource{s.get(), &l}));
     event* ev = event_new(s->base_, l.fd, EV_READ | EV_PERSIST, &Server::OnAccept,
                           s->sources_.back().get());

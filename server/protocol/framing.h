@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -77,6 +78,16 @@ class FramedSession : public ProtocolSession {
   // An item's value, into `out` or, if large enough and the caller takes
   // splices, spliced after it (pinned, sent in place).
   void AppendValue(std::string* out, const core::ItemView& item);
+
+  // -vv (or `verbosity 2`): memcached's per-command log on stderr, one
+  // line each, "<fd ..." for what came in and ">fd ..." for what went out.
+  bool Logging() const {
+    return info_ != nullptr && ctx_->verbosity.load(std::memory_order_relaxed) > 1;
+  }
+  void Log(char dir, std::string_view what, std::string_view text) const {
+    std::fprintf(stderr, "%c%d %.*s%.*s\n", dir, info_->fd, static_cast<int>(what.size()),
+                 what.data(), static_cast<int>(text.size()), text.data());
+  }
 
   ServerContext* const ctx_;
   core::ThreadStats* const stats_;

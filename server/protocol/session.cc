@@ -2,6 +2,8 @@
 // -B auto the one the connection's first byte picks.
 #include "server/protocol/session.h"
 
+#include <cstdio>
+
 #include "server/protocol/binary.h"
 #include "server/protocol/binary_session.h"
 #include "server/protocol/text_session.h"
@@ -19,10 +21,15 @@ class AutoSession final : public ProtocolSession {
                  std::deque<Splice>* splices) override {
     if (chosen_ == nullptr) {
       if (in.empty()) return 0;
-      if (static_cast<uint8_t>(in[0]) == protocol::binary::kRequestMagic) {
+      const bool binary = static_cast<uint8_t>(in[0]) == protocol::binary::kRequestMagic;
+      if (binary) {
         chosen_ = std::make_unique<BinarySession>(ctx_, stats_, info_);
       } else {
         chosen_ = std::make_unique<TextSession>(ctx_, stats_, info_);
+      }
+      if (info_ != nullptr && ctx_->verbosity.load(std::memory_order_relaxed) > 1) {
+        std::fprintf(stderr, "%d: Client using the %s protocol\n", info_->fd,
+                     binary ? "binary" : "ascii");
       }
       chosen_->SetCommandBudget(command_budget_);
     }

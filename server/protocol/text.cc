@@ -45,8 +45,10 @@ bool TextSession::SetNoreplyMaybe(const Tokens& t) {
 void TextSession::Reply(std::string* out, std::string_view line) {
   if (noreply_) {
     noreply_ = false;
+    if (Logging()) Log('>', "NOREPLY ", line);
     return;
   }
+  if (Logging()) Log('>', "", line);
   out->append(line);
   out->append("\r\n");
 }
@@ -224,6 +226,7 @@ void TextSession::ContinueGet(std::string* out) {
     const std::string_view key = keys.substr(get_pos_, end - get_pos_);
     get_pos_ = end;
     const bool hit = ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
+      if (Logging()) Log('>', "sending key ", key);
       out->append("VALUE ").append(key).push_back(' ');
       protocol::AppendDecimal(out, item.flags);
       out->push_back(' ');
@@ -239,6 +242,7 @@ void TextSession::ContinueGet(std::string* out) {
     if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordGet(key, hit);
   }
   out->append("END\r\n");
+  if (Logging()) Log('>', "", "END");
   AwaitCommand();
   if (get_keys_.capacity() > 4096) std::string().swap(get_keys_);
 }

@@ -33,6 +33,7 @@ void TextSession::RunCommand(std::string_view frame, std::string* out, bool* clo
   std::string_view line = frame.substr(0, frame.size() - 1);  // without its '\n'
   if (line.size() > 1 && line.back() == '\r') line.remove_suffix(1);
   line = line.substr(0, line.find('\0'));  // memcached reads the line as a C string
+  if (Logging()) Log('<', "", line);
   ProcessCommand(line, out, close);
 }
 

@@ -168,6 +168,28 @@ class CommandLineTest(unittest.TestCase):
         self.assertRegex(err, r"tinycached \S+: tcp:127\.0\.0\.1:%d, preset \w+, -m 64, 4 threads"
                          % port)
 
+    def test_vv_logs_commands_and_replies_as_memcached_does(self):
+        session = (b"set a 0 0 1\r\nx\r\nget a\r\nget nope\r\ndelete a noreply\r\nincr n 1\r\n"
+                   b"bogus\r\nmg a v\r\nquit\r\n")
+        logs = {}
+        for binary in (MEMCACHED, harness.TINYCACHED):
+            with harness.Server(binary, ["-vv"]) as server:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+                    s.sendall(session)
+                    while s.recv(4096):  # until quit closes it
+                        pass
+                # The close is logged once the server has handled it: wait for that line.
+                deadline = time.monotonic() + PATIENCE
+                while ("connection closed." not in server.stderr_text().split("new auto")[-1]
+                       and time.monotonic() < deadline):
+                    time.sleep(0.05)
+                text = server.stderr_text()
+            # File descriptors differ between the servers: compare with each fd as N.
+            logs[binary] = [re.sub(r"^([<>]?)\d+", r"\1N", line) for line in text.splitlines()
+                            if re.match(r"^[<>]?\d+[ :]", line)]
+        self.assertIn("<N set a 0 0 1", logs[MEMCACHED])
+        self.assertEqual(logs[harness.TINYCACHED], logs[MEMCACHED])
+
     def test_listen_takes_host_names(self):
         port = harness.free_port()
         server = harness.Server(harness.TINYCACHED, port=port)
