@@ -116,7 +116,6 @@ constexpr ForeignSuboption kForeignSuboptions[] = {
     {"worker_logbuf_size", Foreign::kIgnored, "watch sends no log lines"},
     {"track_sizes", Foreign::kIgnored, "stats sizes is not built"},
     {"modern", Foreign::kIgnored, "memcached 1.6.18's modern set is empty"},
-    {"no_modern", Foreign::kRefused, "memcached 1.4's defaults are not reproduced"},
     {"sock_cookie_id", Foreign::kIgnored, "sockets carry no SO_MARK cookie"},
     {"slab_automove_freeratio", Foreign::kIgnored, "it tunes extstore's automover"},
     {"no_hashexpand", Foreign::kRefused, "a hash index that never grows is not built"},
@@ -207,6 +206,14 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
           s->slab_automove_window > 64) {
         return Bad(absl::StrFormat("Bad slab_automove_window \"%s\" (1..64 seconds)", value));
       }
+    } else if (key == "no_modern") {
+      // memcached 1.6.18's step back to 1.4's defaults, where we have them:
+      // no page moves, no crawler, and slab chunks up to a whole page (unless
+      // slab_chunk_max came first). Its hash and LRU segments are not built.
+      s->slab_reassign = false;
+      s->slab_automove = 0;
+      s->lru_crawler = false;
+      if (s->slab_chunk_max == 0) s->slab_chunk_max = size_t{1} << 20;
     } else if (key == "lru_crawler" || key == "no_lru_crawler") {
       s->lru_crawler = key == "lru_crawler";
     } else if (key == "lru_crawler_sleep") {
@@ -296,7 +303,7 @@ std::string UsageText() {
       "memcached's other options are accepted where they only tune a mechanism\n"
       "tinycached does not have (-L -N, -o hot_lru_pct= and the like), and\n"
       "refused with the reason where they ask for a feature not built (-Y -e -Z,\n"
-      "-o ext_* ssl_* no_hashexpand no_maxconns_fast no_modern).\n"
+      "-o ext_* ssl_* no_hashexpand no_maxconns_fast).\n"
       "-o, --extended            comma separated list of extended options:\n"
       "   - preset=<name>        item layout preset (default: " TINYCACHED_DEFAULT_PRESET
       "; stock is\n"
@@ -323,6 +330,8 @@ std::string UsageText() {
       "                          this times the older (default: 0.80)\n"
       "   - slab_automove_window=<num> seconds of age history used (1..64, default: 30)\n"
       "   - idle_timeout=<num>   close connections idle this many seconds (default: 0, never)\n"
+      "   - no_modern            memcached 1.4's defaults: no_slab_reassign,\n"
+      "                          slab_automove=0, no_lru_crawler, slab_chunk_max=1m\n"
       "   - lru_crawler, no_lru_crawler  lru_crawler crawl|metadump allowed or refused\n"
       "                          (default: allowed)\n"
       "   - lru_crawler_sleep=<num>, lru_crawler_tocrawl=<num>  only reported in\n"

@@ -190,6 +190,17 @@ class CommandLineTest(unittest.TestCase):
         self.assertIn("<N set a 0 0 1", logs[MEMCACHED])
         self.assertEqual(logs[harness.TINYCACHED], logs[MEMCACHED])
 
+    def test_no_modern_gives_memcacheds_slab_table_and_settings(self):
+        seen = {}
+        for binary in (MEMCACHED, harness.TINYCACHED):
+            with harness.Server(binary, ["-vv", "-o", "no_modern"]) as server:
+                settings = ask(server.port, b"stats settings\r\n", until=b"END\r\n").decode()
+                classes = [l for l in server.stderr_text().splitlines() if l.startswith("slab class")]
+            seen[binary] = (classes, sorted(re.findall(
+                r"STAT (slab_reassign|slab_automove|lru_crawler|slab_chunk_max) (\S+)", settings)))
+        self.assertIn(("slab_chunk_max", "1048576"), seen[MEMCACHED][1])
+        self.assertEqual(seen[harness.TINYCACHED], seen[MEMCACHED])
+
     def test_listen_takes_host_names(self):
         port = harness.free_port()
         server = harness.Server(harness.TINYCACHED, port=port)
