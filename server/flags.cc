@@ -180,7 +180,9 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
         return Bad("Initial hashtable multiplier of hashpower must be between 12 and 32");
       }
     } else if (key == "slab_chunk_max") {
-      if (!ParseSize(value, &s->slab_chunk_max) || s->slab_chunk_max < 2048) {
+      // In bytes, as memcached 1.6.18 reads it; the slab table checks it
+      // against -I and the page size as memcached does (core/slabs.cc).
+      if (!ParseSize(value, &s->slab_chunk_max) || s->slab_chunk_max == 0) {
         return Bad(absl::StrFormat("Bad slab_chunk_max \"%s\"", value));
       }
     } else if (key == "read_buf_mem_limit") {
@@ -320,8 +322,8 @@ std::string UsageText() {
       "   - slab_classes=<num>   most slab classes (2..255; default: the preset's; stock: 63)\n"
       "   - hashpower=<num>      initial hash table size as a power of two (12..32,\n"
       "                          default: 16); it grows by itself\n"
-      "   - slab_chunk_max=<num> largest slab chunk, at least 2k (default: half a page,\n"
-      "                          512k)\n"
+      "   - slab_chunk_max=<num> largest slab chunk in bytes (1k, 1m also), dividing -I\n"
+      "                          and the page (default: half a page, 512k)\n"
       "   - slab_reassign, no_slab_reassign  pages may move between classes (default: on)\n"
       "   - slab_automove=<0|1|2> 0: pages move only on request (or for a store that\n"
       "                          finds no room); 1: keep the classes' LRU tails\n"

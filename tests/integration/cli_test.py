@@ -180,13 +180,20 @@ class CommandLineTest(unittest.TestCase):
                         pass
                 # The close is logged once the server has handled it: wait for that line.
                 deadline = time.monotonic() + PATIENCE
-                while ("connection closed." not in server.stderr_text().split("new auto")[-1]
+                while (not re.search(r"^<(\d+) quit\n(?:.*\n)*<\1 connection closed\.$",
+                                     server.stderr_text(), re.M)
                        and time.monotonic() < deadline):
                     time.sleep(0.05)
                 text = server.stderr_text()
-            # File descriptors differ between the servers: compare with each fd as N.
-            logs[binary] = [re.sub(r"^([<>]?)\d+", r"\1N", line) for line in text.splitlines()
-                            if re.match(r"^[<>]?\d+[ :]", line)]
+            # The lines of this test's connection only (the harness's readiness probe opens and
+            # closes one of its own, logged in any order), each fd written as N.
+            # A closed probe's fd may be reused: start at this connection's own opening line.
+            lines = text.splitlines()
+            fd = re.search(r"^<(\d+) set a 0 0 1$", text, re.M).group(1)
+            first = max(i for i, line in enumerate(lines[:lines.index("<%s set a 0 0 1" % fd)])
+                        if line == "<%s new auto-negotiating client connection" % fd)
+            logs[binary] = [re.sub(r"^([<>]?)\d+", r"\1N", line) for line in lines[first:]
+                            if re.match(r"^[<>]?%s[ :]" % fd, line)]
         self.assertIn("<N set a 0 0 1", logs[MEMCACHED])
         self.assertEqual(logs[harness.TINYCACHED], logs[MEMCACHED])
 
@@ -200,6 +207,19 @@ class CommandLineTest(unittest.TestCase):
                 r"STAT (slab_reassign|slab_automove|lru_crawler|slab_chunk_max) (\S+)", settings)))
         self.assertIn(("slab_chunk_max", "1048576"), seen[MEMCACHED][1])
         self.assertEqual(seen[harness.TINYCACHED], seen[MEMCACHED])
+
+    def test_slab_chunk_max_in_bytes_gives_memcacheds_slab_table(self):
+        # memcached's own tests start it with these (t/item_size_max.t and others).
+        for args in (["-I", "1024", "-o", "slab_chunk_max=1024"], ["-o", "slab_chunk_max=4096"],
+                     ["-o", "slab_chunk_max=16384"], ["-o", "slab_chunk_max=64"]):
+            with self.subTest(args=args):
+                tables = []
+                for binary in (MEMCACHED, harness.TINYCACHED):
+                    with harness.Server(binary, ["-vv"] + args) as server:
+                        tables.append([l for l in server.stderr_text().splitlines()
+                                       if l.startswith("slab class")])
+                self.assertTrue(tables[0])
+                self.assertEqual(tables[1], tables[0])
 
     def test_listen_takes_host_names(self):
         port = harness.free_port()
