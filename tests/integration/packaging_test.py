@@ -200,12 +200,17 @@ class WrapperTest(unittest.TestCase):
 
 
 def shlib_packages(binary):
-    """The Debian packages of the shared libraries the binary loads (ldd, dpkg -S)."""
+    """The Debian packages of the shared libraries the binary names itself (its NEEDED entries,
+    as dpkg-shlibdeps reads them; ldd also lists what those load in turn), found with ldd and
+    dpkg -S."""
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                            run(["readelf", "-d", binary]).stdout))
     pkgs = set()
     for line in run(["ldd", binary]).stdout.split("\n"):
-        m = re.search(r"=> (/\S+)", line)
-        if not m:
+        m = re.search(r"^\s*(\S+) => (/\S+)", line)
+        if not m or m.group(1) not in needed:
             continue
+        m = re.search(r"=> (/\S+)", line)
         path = m.group(1)
         r = run(["dpkg", "-S", path])
         if r.returncode != 0:  # /lib/x86_64-linux-gnu/... is listed under /usr/lib/... or not
