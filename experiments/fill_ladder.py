@@ -25,7 +25,6 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,28 +135,23 @@ def main_chunk_size(port):
 # ---------------------------------------------------------------------------
 # Reports.
 
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median_low(values) if values else None
-
-
 def summarise(config):
     runs = config.runs
     items = [r["items"] for r in runs]
     allin = [r["allin_bytes_per_item"] for r in runs]
     return {
-        "items": median(items),
+        "items": lab.median_low(items),
         "items_min": min(items) if items else None,
         "items_max": max(items) if items else None,
-        "bytes_per_item": median([r["bytes_per_item"] for r in runs]),
-        "allin_bytes_per_item": median(allin),
+        "bytes_per_item": lab.median_low([r["bytes_per_item"] for r in runs]),
+        "allin_bytes_per_item": lab.median_low(allin),
         "allin_min": min([a for a in allin if a is not None], default=None),
         "allin_max": max([a for a in allin if a is not None], default=None),
-        "rss_before_kb": median([r["rss_before_kb"] for r in runs]),
-        "rss_after_kb": median([r["rss_after_kb"] for r in runs]),
-        "seconds": median([r["seconds"] for r in runs]),
-        "chunk_bytes": median([r.get("chunk_bytes") for r in runs]),
-        "evictions": median([r["evictions"] for r in runs]),
+        "rss_before_kb": lab.median_low([r["rss_before_kb"] for r in runs]),
+        "rss_after_kb": lab.median_low([r["rss_after_kb"] for r in runs]),
+        "seconds": lab.median_low([r["seconds"] for r in runs]),
+        "chunk_bytes": lab.median_low([r.get("chunk_bytes") for r in runs]),
+        "evictions": lab.median_low([r["evictions"] for r in runs]),
         "verify_corrupt": max([r["verify_corrupt"] or 0 for r in runs], default=None),
         "runs": len(runs),
     }

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -201,6 +202,27 @@ def ensure_built(build_dir, targets, allow_build):
             subprocess.run(["cmake", "-S", REPO, "-B", build_dir] + generator, check=False)
         subprocess.run(["cmake", "--build", build_dir, "--target"] + missing, check=False)
     return paths
+
+
+def median(values):
+    """The median of the values that are not None, or None if there are none."""
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def median_low(values):
+    """As median(), but always one of the values (the lower middle one for an even count)."""
+    values = [v for v in values if v is not None]
+    return statistics.median_low(values) if values else None
+
+
+def csv_value(value):
+    """A CSV cell: empty for None, floats with 4 decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "%.4f" % value
+    return str(value)
 
 
 def gnuplot_terminal():

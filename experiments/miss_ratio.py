@@ -43,7 +43,6 @@ import csv
 import os
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,11 +150,6 @@ def fmt(value, spec="%.4f"):
     return "" if value is None else spec % value
 
 
-def median_or_none(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def cell_runs(rows, name, limit, alpha):
     return [r for r in rows if r["config"] == name and r["limit_mb"] == limit and r["alpha"] == alpha
             and r.get("miss_ratio") is not None]
@@ -236,7 +230,7 @@ def write_markdown(path, rows, names, skipped, meta, args, notes, png_name):
             inf = []
             for n in ran:
                 runs = cell_runs(rows, n, l, a)
-                value = median_or_none([r["miss_ratio"] for r in runs])
+                value = lab.median([r["miss_ratio"] for r in runs])
                 mark = ""
                 if runs and not_full(runs):
                     mark, marked = " °", True
@@ -244,7 +238,7 @@ def write_markdown(path, rows, names, skipped, meta, args, notes, png_name):
                 inf += [r.get("infinite_cache_miss_ratio") for r in runs]
             lines.append("| %d | %g | %s | %s | %s |" % (
                 l, a, "{:,}".format(keys_for(l, args.keys_factor)), " | ".join(cells),
-                fmt(median_or_none(inf))))
+                fmt(lab.median(inf))))
     lines.append("")
     if marked:
         lines += ["° no eviction by the end of the warmup: the cache was still filling when "
@@ -323,7 +317,7 @@ def write_plot(path, rows, names):
                 data = os.path.join(tmp, "%s-%g.dat" % (n, a))
                 points = []
                 for l in limits:
-                    v = median_or_none([r["miss_ratio"] for r in cell_runs(rows, n, l, a)])
+                    v = lab.median([r["miss_ratio"] for r in cell_runs(rows, n, l, a)])
                     if v is not None:
                         points.append("%d %.6f" % (l, v))
                 if not points:
@@ -335,7 +329,7 @@ def write_plot(path, rows, names):
             data = os.path.join(tmp, "inf-%g.dat" % a)
             points = []
             for l in limits:
-                v = median_or_none([r.get("infinite_cache_miss_ratio") for r in rows
+                v = lab.median([r.get("infinite_cache_miss_ratio") for r in rows
                                     if r["limit_mb"] == l and r["alpha"] == a])
                 if v is not None:
                     points.append("%d %.6f" % (l, v))

@@ -292,14 +292,6 @@ def derive(row):
 # ---------------------------------------------------------------------------
 # CSV in and out.
 
-def csv_value(value):
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "%.4f" % value
-    return str(value)
-
-
 INT_COLUMNS = {"limit_mb", "items_first_eviction", "past_eviction_sent", "items_end", "evictions_end",
                "rss_empty_kb", "rss_first_eviction_kb", "rss_fill_end_kb", "rss_kb", "hwm_kb",
                "rss_anon_kb", "rss_file_kb", "pte_kb", "hash_power_level", "hash_bytes", "hash_is_expanding",
@@ -335,7 +327,7 @@ def write_csv(path, rows):
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow([csv_value(r.get(c)) for c in COLUMNS])
+            w.writerow([lab.csv_value(r.get(c)) for c in COLUMNS])
 
 
 def sort_rows(rows):

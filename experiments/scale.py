@@ -88,14 +88,6 @@ def change_pct(rows):
     return (have[-1]["items_per_mib"] / have[0]["items_per_mib"] - 1) * 100
 
 
-def csv_value(value):
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "%.4f" % value
-    return str(value)
-
-
 def fmt(value, spec="%.1f"):
     return "" if value is None else spec % value
 
@@ -109,7 +101,7 @@ def write_csv(path, rows):
         w = csv.writer(f)
         w.writerow(COLUMNS)
         for r in rows:
-            w.writerow([csv_value(r.get(c)) for c in COLUMNS])
+            w.writerow([lab.csv_value(r.get(c)) for c in COLUMNS])
 
 
 def write_markdown(path, by_config, limits, args, provenance, missing):

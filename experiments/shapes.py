@@ -31,7 +31,6 @@ import os
 import re
 import shlex
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,29 +177,24 @@ def run_miss_ratio(cell, binaries, client, limit_mb, seed):
 # ---------------------------------------------------------------------------
 # Summaries.
 
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median_low(values) if values else None
-
-
 def summarise_fill(cell):
     runs = cell.runs
     items = [r["items"] for r in runs]
     allin = [r["allin_bytes_per_item"] for r in runs if r["allin_bytes_per_item"] is not None]
     return {
-        "items": median(items),
+        "items": lab.median_low(items),
         "items_min": min(items, default=None),
         "items_max": max(items, default=None),
-        "bytes_per_item": median([r["bytes_per_item"] for r in runs]),
-        "allin_bytes_per_item": median(allin),
+        "bytes_per_item": lab.median_low([r["bytes_per_item"] for r in runs]),
+        "allin_bytes_per_item": lab.median_low(allin),
         "allin_min": min(allin, default=None),
         "allin_max": max(allin, default=None),
-        "inline_items": median([r.get("inline_items") for r in runs]),
-        "rss_before_kb": median([r["rss_before_kb"] for r in runs]),
-        "rss_after_kb": median([r["rss_after_kb"] for r in runs]),
-        "seconds": median([r["seconds"] for r in runs]),
-        "sent": median([r["sent"] for r in runs]),
-        "evictions": median([r["evictions"] for r in runs]),
+        "inline_items": lab.median_low([r.get("inline_items") for r in runs]),
+        "rss_before_kb": lab.median_low([r["rss_before_kb"] for r in runs]),
+        "rss_after_kb": lab.median_low([r["rss_after_kb"] for r in runs]),
+        "seconds": lab.median_low([r["seconds"] for r in runs]),
+        "sent": lab.median_low([r["sent"] for r in runs]),
+        "evictions": lab.median_low([r["evictions"] for r in runs]),
         "verify_corrupt": max([r["verify_corrupt"] or 0 for r in runs], default=None),
     }
 

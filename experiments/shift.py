@@ -229,11 +229,6 @@ def at_second(med, second):
     return None
 
 
-def median_of(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
 def fmt(value, pattern):
     return "" if value is None else pattern % value
 
@@ -354,7 +349,7 @@ def write_markdown(path, configs, ideal, meta, args, notes, png_name):
                                            [""] * (len(checkpoints) + len(vs_at))) + " |")
             continue
         med = median_series(c)
-        whole = median_of([series(r)[-1][2] for r in c.runs if series(r)])
+        whole = lab.median([series(r)[-1][2] for r in c.runs if series(r)])
         cells = [fmt(at_second(med, t), "%.3f") for t in checkpoints]
         vs = []
         for t in vs_at:
@@ -382,7 +377,7 @@ def write_markdown(path, configs, ideal, meta, args, notes, png_name):
         runs = c.runs
 
         def med(get):
-            return median_of([get(r) for r in runs])
+            return lab.median([get(r) for r in runs])
         items = med(lambda r: r["fill"]["items"] if r["fill"] else 0)
         fill_s = med(lambda r: r["fill"]["seconds"] if r["fill"] else None)
         keys_s = med(lambda r: r["shift"]["keys_asked"] / r["shift"]["seconds"])
