@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -224,6 +225,10 @@ struct MetaStoreOptions {
   // stale (keeping the item's expiry and win token) instead of refused.
   bool invalidate = false;
   bool binary_key = false;  // the key came base64-encoded (compact::kMetaBinaryKey)
+  // Warm restart only (core/snapshot.h): the CAS unique the item had before
+  // the restart, kept instead of a new one (0: a new one). Later uniques are
+  // all above it.
+  uint64_t restored_cas = 0;
 };
 
 struct MetaDeleteOptions {
@@ -240,9 +245,12 @@ struct MetaDeltaOptions {
 };
 
 // What `stats cachedump` and `lru_crawler metadump` show of one item
-// (Engine::VisitItems). Valid only inside the visitor.
+// (Engine::VisitItems), and what a warm restart keeps of it
+// (Engine::ExportItems). Valid only inside the visitor.
 struct ItemInfo {
   std::string_view key;     // decoded (a packed key is unpacked)
+  std::string_view value;   // the value's bytes (an inline value as its text)
+  uint32_t flags = 0;       // client flags
   size_t value_bytes = 0;   // the value's length
   size_t total_bytes = 0;   // the whole item (memcached's ITEM_ntotal)
   RelTime exptime = 0;      // 0: never expires
@@ -371,6 +379,19 @@ class Engine {
   // Raising it past the arena reserved at start adds no room (stats still
   // report the new limit, as memcached's limit_maxbytes does).
   virtual void SetMemoryLimit(size_t bytes) = 0;
+
+  // Warm restart (core/snapshot.h). StopMaintenance() joins the engine's
+  // background threads (idempotent; the destructor does it too). Then, with
+  // no other thread using the engine, ExportItems() shows every live item
+  // once — class by class, each class oldest first (the tiny engine's inline
+  // items first) — so that storing them again in that order rebuilds each
+  // LRU as it was. The learned key prefixes (the tiny engine's dictionary,
+  // in id order; empty elsewhere) are taught back before the items, so that
+  // prefixed keys go inline from their first store.
+  virtual void StopMaintenance() = 0;
+  virtual void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) = 0;
+  virtual std::vector<std::string> LearnedPrefixes() const { return {}; }
+  virtual void TeachPrefixes(const std::vector<std::string>& prefixes) { (void)prefixes; }
 };
 
 // The engine `options` ask for. `clock` must outlive it.

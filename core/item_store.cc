@@ -137,6 +137,11 @@ ItemStore::ItemStore(const StoreOptions& options, SlabClassTable classes, int pa
 }
 
 ItemStore::~ItemStore() {
+  StopMaintenance();  // the index maintainer reads item keys while it grows the table
+  // Every item lives in the pool's arena, which goes with the pool.
+}
+
+void ItemStore::StopMaintenance() {
   mover_.Stop();
   if (sweeper_.joinable()) {
     {
@@ -145,8 +150,16 @@ ItemStore::~ItemStore() {
     }
     sweeper_.join();
   }
-  index_.StopMaintainer();  // it reads item keys while growing the table
-  // Every item lives in the pool's arena, which goes with the pool.
+  // A sweep the sweeper had not started yet is done here: a flushed item
+  // must not outlive its flush by sitting in a stopped store.
+  {
+    absl::MutexLock lock(&flush_mu_);
+    if (sweep_pending_) {
+      SweepLocked();
+      sweep_pending_ = false;
+    }
+  }
+  index_.StopMaintainer();
 }
 
 bool ItemStore::SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const {
@@ -373,7 +386,17 @@ StoreResult ItemStore::StoreOnce(StoreMode mode, std::string_view key, uint32_t 
   const std::string_view second = mode == StoreMode::kPrepend ? old_value : value;
   if (!first.empty()) std::memcpy(dst, first.data(), first.size());
   if (!second.empty()) std::memcpy(dst + first.size(), second.data(), second.size());
-  Link(hash, it, old);
+  if (mopts.restored_cas != 0 && options_.cas_enabled) {
+    // Uniques handed out from now on are above every restored one.
+    uint64_t counter = cas_counter_.load(std::memory_order_relaxed);
+    while (counter < mopts.restored_cas &&
+           !cas_counter_.compare_exchange_weak(counter, mopts.restored_cas,
+                                               std::memory_order_relaxed)) {
+    }
+    Link(hash, it, old, mopts.restored_cas);
+  } else {
+    Link(hash, it, old);
+  }
   if (cas_out != nullptr) *cas_out = layout_.Cas(it);
   return StoreResult::kStored;
 }

@@ -196,7 +196,9 @@ size_t ItemStore::VisitItems(int cls, size_t limit,
       char buf[compact::kMaxKeyLength];
       ItemInfo info;
       info.key = layout_.Key(it, buf);
-      info.value_bytes = layout_.ValueLength(it);
+      info.value = layout_.Value(it);
+      info.flags = layout_.ClientFlags(it);
+      info.value_bytes = info.value.size();
       info.total_bytes = layout_.TotalSize(it);
       info.exptime = layout_.Exptime(it);
       info.last_access = layout_.Time(it);
@@ -209,6 +211,36 @@ size_t ItemStore::VisitItems(int cls, size_t limit,
     mu.Unlock();
   }
   return visited;
+}
+
+void ItemStore::ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) {
+  MaybeRunPendingFlush();
+  for (int cls = 1; cls <= classes_.count(); ++cls) {
+    SlabClass& c = slab_classes_[cls];
+    absl::MutexLock lock(&c.mu);
+    for (uint8_t* it = c.tail; it != nullptr; it = layout_.Prev(it)) {
+      // Nothing else runs (see Engine::ExportItems), so the stripe lock is
+      // free; it is taken against the lock order, hence only tried.
+      absl::Mutex& mu = index_.StripeLockAt(HashIndex::StripeOf(index_.HashOfItem(it)));
+      if (!mu.TryLock()) continue;
+      if (Check(it) == Liveness::kLive) {
+        char buf[compact::kMaxKeyLength];
+        ItemInfo info;
+        info.key = layout_.Key(it, buf);
+        info.value = layout_.Value(it);
+        info.flags = layout_.ClientFlags(it);
+        info.value_bytes = info.value.size();
+        info.total_bytes = layout_.TotalSize(it);
+        info.exptime = layout_.Exptime(it);
+        info.last_access = layout_.Time(it);
+        info.cas = layout_.Cas(it);
+        info.fetched = (layout_.Flags(it) & kFetched) != 0;
+        info.cls = cls;
+        visit(info);
+      }
+      mu.Unlock();
+    }
+  }
 }
 
 void ItemStore::ResetStats() {

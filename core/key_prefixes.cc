@@ -50,9 +50,22 @@ std::optional<uint32_t> KeyPrefixes::Learn(std::string_view prefix, uint64_t has
     *c = {hash, 0};
   }
   if (++c->count < kLearnAfter) return std::nullopt;
-  const size_t n = size_.load(std::memory_order_relaxed);
-  if (n == kMaxPrefixes) return std::nullopt;
+  if (size_.load(std::memory_order_relaxed) == kMaxPrefixes) return std::nullopt;
   *c = {};
+  return AddLocked(prefix, hash);
+}
+
+std::optional<uint32_t> KeyPrefixes::Teach(std::string_view prefix) {
+  if (prefix.empty() || prefix.size() > kMaxPrefixLength || full()) return std::nullopt;
+  const uint64_t hash = Hash(prefix);
+  absl::MutexLock lock(&mu_);
+  if (std::optional<uint32_t> id = Find(prefix, hash)) return id;
+  if (size_.load(std::memory_order_relaxed) == kMaxPrefixes) return std::nullopt;
+  return AddLocked(prefix, hash);
+}
+
+uint32_t KeyPrefixes::AddLocked(std::string_view prefix, uint64_t hash) {
+  const size_t n = size_.load(std::memory_order_relaxed);
   Entry& e = entries_[n];
   e.length = static_cast<uint8_t>(prefix.size());
   std::memcpy(e.text, prefix.data(), prefix.size());

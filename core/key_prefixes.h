@@ -59,6 +59,9 @@ class KeyPrefixes {
   // Counts one store that would go into a slot under `prefix`; returns its
   // id if that learned it (or it was known already).
   std::optional<uint32_t> Learn(std::string_view prefix, uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_);
+  // Learns `prefix` at once (a warm restart teaches back what was learned
+  // before, in id order); its id, or none if it cannot be learned.
+  std::optional<uint32_t> Teach(std::string_view prefix) ABSL_LOCKS_EXCLUDED(mu_);
   // The text of a learned id.
   std::string_view Prefix(uint32_t id) const;
 
@@ -75,6 +78,9 @@ class KeyPrefixes {
     uint64_t hash = 0;
     uint32_t count = 0;
   };
+
+  // Appends a prefix not in the table. REQUIRES: mu_, not full.
+  uint32_t AddLocked(std::string_view prefix, uint64_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::array<Entry, kMaxPrefixes> entries_{};
   // 0: empty; id + 1 otherwise. Published with release after the entry.

@@ -412,7 +412,8 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
       char buf[ct::kMaxText];
       ItemInfo info;
       info.key = key;
-      info.value_bytes = Text(item.key, item.code, buf).size();
+      info.value = Text(item.key, item.code, buf);
+      info.value_bytes = info.value.size();
       info.total_bytes = SlotBytes(item.key, item.code);
       info.fetched = item.referenced;
       visit(info);
@@ -421,6 +422,40 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
     if (cursor == before) break;  // the table's end
   }
   return visited;
+}
+
+void TinyStore::ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) {
+  MaybeRunPendingFlush();
+  size_t cursor = 0;
+  for (;;) {
+    const size_t before = cursor;
+    table_.ForEach(&cursor, 4096,
+                   [&](const ct::TinyKey& key, const ct::SlotValue& code, bool referenced) {
+                     const std::string text = KeyText(key);
+                     char buf[ct::kMaxText];
+                     ItemInfo info;
+                     info.key = text;
+                     info.value = Text(key, code, buf);
+                     info.value_bytes = info.value.size();
+                     info.total_bytes = SlotBytes(key, code);
+                     info.fetched = referenced;
+                     visit(info);
+                   });
+    if (cursor == before) break;  // the table's end
+  }
+  overflow_->ExportItems(visit);
+}
+
+std::vector<std::string> TinyStore::LearnedPrefixes() const {
+  std::vector<std::string> out;
+  for (size_t id = 0; id < prefixes_.size(); ++id) {
+    out.emplace_back(prefixes_.Prefix(static_cast<uint32_t>(id)));
+  }
+  return out;
+}
+
+void TinyStore::TeachPrefixes(const std::vector<std::string>& prefixes) {
+  for (const std::string& p : prefixes) prefixes_.Teach(p);
 }
 
 size_t TinyStore::ReclaimDead(size_t budget) {

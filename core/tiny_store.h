@@ -75,6 +75,12 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   ~TinyStore() override;
 
   void StartMaintenance() override { overflow_->StartMaintenance(); }
+  void StopMaintenance() override { overflow_->StopMaintenance(); }
+  // Inline items first (in table order: the table keeps no recency order),
+  // then the overflow store's.
+  void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) override;
+  std::vector<std::string> LearnedPrefixes() const override;
+  void TeachPrefixes(const std::vector<std::string>& prefixes) override;
   bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const override {
     return overflow_->SizeOk(key, flags, exptime, nvalue);
   }

@@ -78,8 +78,6 @@ struct ForeignFlag {
 constexpr ForeignFlag kForeignFlags[] = {
     {'Y', "auth-file", required_argument, Foreign::kRefused,
      "ASCII authentication is not built yet"},
-    {'e', "memory-file", required_argument, Foreign::kRefused,
-     "restartable memory files are not built"},
     {'Z', "enable-ssl", no_argument, Foreign::kRefused, "TLS is not built"},
     {'L', "enable-largepages", no_argument, Foreign::kIgnored,
      "pages are committed as they are used, not preallocated"},
@@ -278,6 +276,9 @@ std::string UsageText() {
       "-P, --pidfile=<file>      save PID in <file>, with or without -d; removed at exit\n"
       "-u, --user=<user>         assume identity of <user> (only when run as root; root\n"
       "                          must give it, -u root to stay root)\n"
+      "-e, --memory-file=<file>  warm restart: on SIGUSR1 the server stops and writes\n"
+      "                          every item to <file>; the next start with the same\n"
+      "                          file and layout settings serves them all again\n"
       "-h, --help                print this help and exit\n"
       "-V, --version             print version and exit\n"
       "-A, --enable-shutdown     enable the ascii \"shutdown\" command\n"
@@ -426,6 +427,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       {"disable-dumping", no_argument, nullptr, 'X'},
       {"disable-watch", no_argument, nullptr, 'W'},
       {"enable-sasl", no_argument, nullptr, 'S'},
+      {"memory-file", required_argument, nullptr, 'e'},
   };
   // The foreign flags' long forms, then getopt's terminator.
   std::vector<option> long_options(std::begin(kLong), std::end(kLong));
@@ -434,7 +436,7 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
       long_options.push_back({f.long_name, f.has_arg, nullptr, f.short_name});
   }
   long_options.push_back({nullptr, 0, nullptr, 0});
-  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:s:a:R:D:XWS";
+  std::string short_options = ":p:U:l:m:c:t:n:f:CI:MvdP:u:hVo:AFb:kriB:s:a:R:D:XWSe:";
   for (const ForeignFlag& f : kForeignFlags) {
     short_options += f.short_name;
     if (f.has_arg == required_argument) short_options += ':';
@@ -520,6 +522,10 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
         break;
       case 'u':
         s.user = std::string(arg);
+        break;
+      case 'e':
+        if (arg.empty()) return Bad("-e needs a file name");
+        s.memory_file = std::string(arg);
         break;
       case 'h':
         cl.action = CommandAction::kHelp;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/engine.h"
+#include "core/snapshot.h"
 #include "event2/event.h"
 #include "server/context.h"
 #include "server/flags.h"
@@ -77,6 +78,64 @@ bool WritePidFile(const std::string& path) {
   const bool ok = std::fprintf(f, "%ld\n", static_cast<long>(getpid())) > 0;
   if (std::fclose(f) != 0 || !ok) return false;
   return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// -e: the file's absolute name (a daemon leaves its directory), and whether
+// the user we run as may create it there — checked at start, not found out
+// at the stop that needs it.
+absl::StatusOr<std::string> MemoryFilePath(const std::string& file) {
+  std::string path = file;
+  if (path.front() != '/') {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof(cwd)) == nullptr) {
+      return absl::UnavailableError(absl::StrCat("-e ", file, ": ", std::strerror(errno)));
+    }
+    path = absl::StrCat(cwd, "/", path);
+  }
+  const std::string dir = path.substr(0, path.rfind('/') + 1);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("-e ", file, ": cannot create files in ", dir, ": ", std::strerror(errno)));
+  }
+  return path;
+}
+
+// Stores back what the last orderly stop wrote (core/snapshot.h), with one
+// line saying what happened.
+void WarmStart(tinycached::core::Engine& engine, const tinycached::core::Clock& clock,
+               const std::string& path, int threads) {
+  absl::StatusOr<tinycached::core::RestoreReport> r =
+      tinycached::core::RestoreSnapshot(engine, clock, path, threads);
+  if (r.ok()) {
+    std::fprintf(stderr,
+                 "warm restart: %llu items restored from %s in %.2f s (%llu expired while "
+                 "stopped, %llu not stored)\n",
+                 static_cast<unsigned long long>(r->items), path.c_str(), r->seconds,
+                 static_cast<unsigned long long>(r->expired),
+                 static_cast<unsigned long long>(r->not_stored));
+  } else if (absl::IsNotFound(r.status())) {
+    std::fprintf(stderr, "warm restart: no %s to restore; starting empty\n", path.c_str());
+  } else {
+    std::fprintf(stderr, "warm restart: %s not used (%s); starting empty\n", path.c_str(),
+                 std::string(r.status().message()).c_str());
+  }
+}
+
+// After the last connection closed: every item to the -e file.
+int WarmStop(tinycached::core::Engine& engine, const tinycached::core::Clock& clock,
+             const std::string& path) {
+  engine.StopMaintenance();
+  absl::StatusOr<tinycached::core::SaveReport> r =
+      tinycached::core::SaveSnapshot(engine, clock, path);
+  if (!r.ok()) {
+    std::fprintf(stderr, "warm restart: items not saved: %s\n",
+                 std::string(r.status().message()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "warm restart: %llu items saved to %s (%llu bytes) in %.2f s\n",
+               static_cast<unsigned long long>(r->items), path.c_str(),
+               static_cast<unsigned long long>(r->bytes), r->seconds);
+  return 0;
 }
 
 }  // namespace
@@ -194,12 +253,22 @@ int main(int argc, char** argv) {
   if (!DropPrivileges(settings.user)) {
     return Fail("failed to assume identity of user " + settings.user, 1);
   }
+  std::string memory_file;
+  if (!settings.memory_file.empty()) {
+    absl::StatusOr<std::string> path = MemoryFilePath(settings.memory_file);
+    if (!path.ok()) return Fail(std::string(path.status().message()), 1);
+    memory_file = *std::move(path);
+  }
   if (settings.daemonize && !Daemonize())
     return Fail("failed to daemon() in order to daemonize", 1);
   if (!settings.pid_file.empty() && !WritePidFile(settings.pid_file)) {
     std::fprintf(stderr, "Could not open the pid file %s for writing\n", settings.pid_file.c_str());
   }
+  // Maintenance runs while a warm start stores items back, as under clients'
+  // stores: the hash index grows as they arrive. Connections wait in the
+  // listen queue until it is done.
   ctx.store->StartMaintenance();
+  if (!memory_file.empty()) WarmStart(*ctx.store, clock, memory_file, settings.threads);
   if (settings.verbose > 0) {
     std::string addrs;
     for (const server::Listener& l : ctx.listeners)
@@ -209,6 +278,7 @@ int main(int argc, char** argv) {
   }
   (*srv)->Run();
   srv->reset();
+  const int status = memory_file.empty() ? 0 : WarmStop(*ctx.store, clock, memory_file);
   if (!settings.pid_file.empty()) unlink(settings.pid_file.c_str());
-  return 0;
+  return status;
 }

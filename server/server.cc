@@ -629,7 +629,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   s->tick_ev_ = event_new(s->base_, -1, EV_PERSIST, &Server::OnTick, s.get());
   const timeval second{1, 0};
   event_add(s->tick_ev_, &second);
-  for (int sig : {SIGTERM, SIGINT}) {
+  // Every orderly stop; main() then writes the warm restart file (-e).
+  for (int sig : {SIGTERM, SIGINT, SIGUSR1}) {
     event* ev = evsignal_new(s->base_, sig, &Server::OnSignal, s.get());
     event_add(ev, nullptr);
     s->signal_evs_.push_back(ev);

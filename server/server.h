@@ -36,7 +36,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Runs until SIGTERM/SIGINT or Stop(). Starts the workers.
+  // Runs until SIGTERM, SIGINT, SIGUSR1 or Stop(). Starts the workers.
   void Run();
   // Thread-safe; makes Run() return.
   void Stop();

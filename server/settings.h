@@ -40,6 +40,7 @@ struct Settings {
   bool daemonize = false;             // -d
   std::string pid_file;               // -P
   std::string user;                   // -u
+  std::string memory_file;            // -e: warm restart file (core/snapshot.h)
   int hashpower = 0;                  // -o hashpower= (0: default 16)
   size_t slab_chunk_max = 0;          // -o slab_chunk_max= (0: page size / 2)
   bool slab_reassign = true;          // -o slab_reassign / no_slab_reassign

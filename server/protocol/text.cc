@@ -362,15 +362,16 @@ void TextSession::ProcessFlushAll(const Tokens& t, std::string* out) {
 }
 
 // "shutdown [graceful]" under -A: the connection closes and the server stops
-// as on SIGINT (memcached raises SIGUSR1 for "graceful"; here both stop the
-// same orderly way: replies written, connections closed, pid file removed).
+// as on SIGINT, or SIGUSR1 for "graceful", as memcached raises them. Both
+// stop the same orderly way: replies written, connections closed, the warm
+// restart file (-e) written, the pid file removed.
 void TextSession::ProcessShutdown(const Tokens& t, std::string* out, bool* close) {
   if (!ctx_->settings.enable_shutdown) return Reply(out, "ERROR: shutdown not enabled");
   if (t.ntokens() > 3 || (t.ntokens() == 3 && t[1] != "graceful")) {
     return Reply(out, "CLIENT_ERROR invalid shutdown mode");
   }
   *close = true;
-  std::raise(SIGINT);
+  std::raise(t.ntokens() == 3 ? SIGUSR1 : SIGINT);
 }
 
 void TextSession::ProcessVerbosity(const Tokens& t, std::string* out) {
