@@ -73,17 +73,19 @@ absl::StatusOr<SaveReport> SaveSnapshot(Engine& engine, const Clock& clock,
 struct RestoreReport {
   uint64_t items = 0;       // stored again
   uint64_t expired = 0;     // expired while the server was down: dropped
-  uint64_t not_stored = 0;  // refused by the engine (no memory)
+  uint64_t not_stored = 0;  // refused by the engine (no memory, evictions off)
+  uint64_t evicted = 0;     // stored, then evicted by later ones (a smaller fit)
   double seconds = 0;
 };
 
 // Stores the items of the file at `path` into `engine` (empty; its
 // maintenance may run, and should: the hash index grows as items arrive)
-// with `threads` threads, then removes the file. NotFound: no
+// in the file's order, then removes the file. `stats` count the restored
+// items as stored (total_items) but no command. NotFound: no
 // file; FailedPrecondition: other settings; DataLoss: truncated, corrupt or
 // not a snapshot. In every error case nothing was stored.
 absl::StatusOr<RestoreReport> RestoreSnapshot(Engine& engine, const Clock& clock,
-                                              const std::string& path, int threads);
+                                              const std::string& path);
 
 }  // namespace tinycached::core
 

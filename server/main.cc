@@ -103,16 +103,17 @@ absl::StatusOr<std::string> MemoryFilePath(const std::string& file) {
 // Stores back what the last orderly stop wrote (core/snapshot.h), with one
 // line saying what happened.
 void WarmStart(tinycached::core::Engine& engine, const tinycached::core::Clock& clock,
-               const std::string& path, int threads) {
+               const std::string& path) {
   absl::StatusOr<tinycached::core::RestoreReport> r =
-      tinycached::core::RestoreSnapshot(engine, clock, path, threads);
+      tinycached::core::RestoreSnapshot(engine, clock, path);
   if (r.ok()) {
     std::fprintf(stderr,
                  "warm restart: %llu items restored from %s in %.2f s (%llu expired while "
-                 "stopped, %llu not stored)\n",
+                 "stopped, %llu not stored, %llu evicted)\n",
                  static_cast<unsigned long long>(r->items), path.c_str(), r->seconds,
                  static_cast<unsigned long long>(r->expired),
-                 static_cast<unsigned long long>(r->not_stored));
+                 static_cast<unsigned long long>(r->not_stored),
+                 static_cast<unsigned long long>(r->evicted));
   } else if (absl::IsNotFound(r.status())) {
     std::fprintf(stderr, "warm restart: no %s to restore; starting empty\n", path.c_str());
   } else {
@@ -268,7 +269,7 @@ int main(int argc, char** argv) {
   // stores: the hash index grows as they arrive. Connections wait in the
   // listen queue until it is done.
   ctx.store->StartMaintenance();
-  if (!memory_file.empty()) WarmStart(*ctx.store, clock, memory_file, settings.threads);
+  if (!memory_file.empty()) WarmStart(*ctx.store, clock, memory_file);
   if (settings.verbose > 0) {
     std::string addrs;
     for (const server::Listener& l : ctx.listeners)
