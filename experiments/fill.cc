@@ -98,6 +98,7 @@ ABSL_FLAG(uint64_t, hash_wait_ms, 20000, "wait up to MS for a hash table to fini
 ABSL_FLAG(uint64_t, settle_ms, 0, "then wait MS more");
 ABSL_FLAG(bool, verify, false, "re-read a sample of keys with multi-get afterwards");
 ABSL_FLAG(uint64_t, verify_sample, 100000, "keys to re-read (0 = every key sent)");
+ABSL_FLAG(std::string, verify_only, "", "send nothing: re-read the first N keys a fill would send");
 ABSL_FLAG(int64_t, timeout_ms, 30000, "give up when the server is silent this long");
 ABSL_FLAG(std::string, label, "", "name of this run in the report");
 ABSL_FLAG(std::string, csv, "", "append one CSV line (header first if the file is new)");
@@ -190,6 +191,10 @@ curr_items at that moment.
   --verify             re-read a sample of keys with multi-get afterwards
                        (each value is checked against the one sent)
   --verify-sample N    keys to re-read (default 100000, 0 = every key sent)
+  --verify-only N      send nothing: re-read the first N keys of the sequence
+                       a fill with the same flags sends (--verify-sample of
+                       them) and check each; a missing key is a failure too
+                       (exit 1); for a server restarted with -e, say
   --timeout-ms MS      give up when the server is silent this long
                        (default 30000)
   --label NAME         name of this run in the report
@@ -311,6 +316,10 @@ std::string OptionsFromFlags(Options* options) {
   if (const std::string v = absl::GetFlag(FLAGS_max_items); !v.empty()) {
     if (!number(v, 1, UINT64_MAX, &n)) return bad("max-items", v);
     options->max_items = n;
+  }
+  if (const std::string v = absl::GetFlag(FLAGS_verify_only); !v.empty()) {
+    if (!number(v, 1, UINT64_MAX, &n)) return bad("verify-only", v);
+    options->verify_only = n;
   }
   if (const std::string v = absl::GetFlag(FLAGS_past_eviction); !v.empty()) {
     if (v.back() == '%') {
@@ -534,7 +543,8 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape, FillR
                  "fill: warning: the server reports no `evictions`; "
                  "filling until an error or --max-items\n");
   }
-  if (auto items = stats.Get("curr_items"); items.has_value() && *items > 0) {
+  if (auto items = stats.Get("curr_items");
+      items.has_value() && *items > 0 && !options.verify_only.has_value()) {
     std::fprintf(stderr, "fill: warning: the server already holds %llu items\n",
                  static_cast<unsigned long long>(*items));
   }
@@ -575,6 +585,24 @@ int Fill(Connection& conn, const Options& options, const ItemShape& shape, FillR
       std::min(options.batch, kMaxBatchBytes / (shape.TailBytes() + 32 + shape.ExtraKeyBytes())));
   const uint64_t min_batch = std::min(options.min_batch, max_batch);
   std::optional<uint64_t> items_before = stats.Get("curr_items");
+
+  if (options.verify_only.has_value()) {
+    result->sent = *options.verify_only;
+    result->stop_reason = "verify_only";
+    VerifyResult verify;
+    const bool read = Verify(conn, options, shape, keys, result->sent, &verify);
+    result->verify = verify;
+    if (!read || verify.corrupt > 0 || verify.misses > 0) {
+      std::fprintf(stderr, "fill: verify-only: %llu of %llu keys missing, %llu wrong%s%s %s\n",
+                   static_cast<unsigned long long>(verify.misses),
+                   static_cast<unsigned long long>(verify.sampled),
+                   static_cast<unsigned long long>(verify.corrupt),
+                   read ? "" : "; read failed: ", read ? "" : conn.error().c_str(),
+                   verify.first_problem.c_str());
+      return kExitCorrupt;
+    }
+    return kExitOk;
+  }
 
   const auto start = std::chrono::steady_clock::now();
   uint64_t batch = max_batch;

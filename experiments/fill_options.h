@@ -52,6 +52,7 @@ struct Options {
   uint64_t hash_wait_ms = 20000;
   bool verify = false;
   uint64_t verify_sample = 100000;
+  std::optional<uint64_t> verify_only;  // --verify-only: no sets, re-read this many keys
   int timeout_ms = 30000;
   std::string label;
   std::string csv_path;
