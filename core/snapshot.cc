@@ -179,6 +179,7 @@ absl::StatusOr<Parsed> Parse(const uint8_t* data, size_t size) {
   if (size < kFileHeader || std::memcmp(data, kMagic, sizeof(kMagic)) != 0) {
     return Corrupt("not a tinycached warm restart file");
   }
+  if (GetU32(data + 20) != 0) return Corrupt("damaged file header");
   if (GetU32(data + 16) != kSnapshotFormatVersion) {
     return Corrupt(absl::StrFormat("format version %d, this server reads %d", GetU32(data + 16),
                                    kSnapshotFormatVersion));
