@@ -143,9 +143,13 @@ class MappedFile {
       return absl::DataLossError(absl::StrCat(path, ": ", std::strerror(errno)));
     }
     struct stat st {};
-    if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      return absl::DataLossError(absl::StrCat(path, ": not a regular file"));
+    if (fstat(fd_, &st) != 0) {
+      return absl::DataLossError(absl::StrCat(path, ": ", std::strerror(errno)));
     }
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
+    }
+    regular_ = true;
     size_ = static_cast<size_t>(st.st_size);
     if (size_ == 0) return absl::OkStatus();
     void* m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
@@ -158,8 +162,10 @@ class MappedFile {
   }
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  bool regular() const { return regular_; }
 
  private:
+  bool regular_ = false;
   int fd_ = -1;
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
@@ -301,6 +307,10 @@ std::string SnapshotSettings(const Engine& engine) {
 absl::StatusOr<SaveReport> SaveSnapshot(Engine& engine, const Clock& clock,
                                         const std::string& path) {
   const auto t0 = std::chrono::steady_clock::now();
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": not a regular file"));
+  }
   const std::string tmp = path + ".tmp";
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::UnavailableError(absl::StrCat(tmp, ": ", std::strerror(errno)));
@@ -364,7 +374,9 @@ absl::StatusOr<RestoreReport> RestoreSnapshot(Engine& engine, const Clock& clock
   const auto t0 = std::chrono::steady_clock::now();
   MappedFile file;
   if (absl::Status s = file.Open(path); !s.ok()) {
-    if (!absl::IsNotFound(s)) unlink(path.c_str());
+    // Only a regular file is ever removed (a device or a directory named by
+    // mistake is left alone).
+    if (file.regular()) unlink(path.c_str());
     return s;
   }
   // Read once: whatever it holds, a later crash must not bring it back.

@@ -65,7 +65,8 @@ struct SaveReport {
 };
 
 // Writes every live item of `engine` to `path` (through `path`.tmp, synced,
-// then renamed over it). REQUIRES: engine.StopMaintenance() was called and
+// then renamed over it; a `path` that exists and is not a regular file is
+// refused). REQUIRES: engine.StopMaintenance() was called and
 // nothing else uses the engine.
 absl::StatusOr<SaveReport> SaveSnapshot(Engine& engine, const Clock& clock,
                                         const std::string& path);
@@ -83,7 +84,8 @@ struct RestoreReport {
 // in the file's order, then removes the file. `stats` count the restored
 // items as stored (total_items) but no command. NotFound: no
 // file; FailedPrecondition: other settings; DataLoss: truncated, corrupt or
-// not a snapshot. In every error case nothing was stored.
+// not a snapshot; FailedPrecondition also for a path that is not a regular
+// file (left alone). In every error case nothing was stored.
 absl::StatusOr<RestoreReport> RestoreSnapshot(Engine& engine, const Clock& clock,
                                               const std::string& path);
 

@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -91,6 +92,11 @@ absl::StatusOr<std::string> MemoryFilePath(const std::string& file) {
       return absl::UnavailableError(absl::StrCat("-e ", file, ": ", std::strerror(errno)));
     }
     path = absl::StrCat(cwd, "/", path);
+  }
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("-e ", file, ": not a regular file (the items are written there)"));
   }
   const std::string dir = path.substr(0, path.rfind('/') + 1);
   if (access(dir.c_str(), W_OK | X_OK) != 0) {

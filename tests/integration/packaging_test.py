@@ -121,7 +121,8 @@ class UnitTest(unittest.TestCase):
             for setting in ("PrivateTmp=true", "ProtectSystem=full", "NoNewPrivileges=true",
                             "CapabilityBoundingSet=CAP_SETGID CAP_SETUID CAP_SYS_RESOURCE",
                             "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
-                            "Restart=always", "WantedBy=multi-user.target"):
+                            "KillSignal=SIGUSR1", "Restart=always",
+                            "WantedBy=multi-user.target"):
                 self.assertIn("\n" + setting + "\n", text)
             exec_start = re.search(r"^ExecStart=(\S+) (\S+)$", text, re.M)
             self.assertEqual(exec_start.groups(),
@@ -186,7 +187,8 @@ class WrapperTest(unittest.TestCase):
         with open(os.path.join(BUILD_DIR, "server", "packaging", "tinycached.conf")) as f:
             text = f.read()
         argv, logs, _ = self.dry_run(text)
-        self.assertEqual(argv, ["-m", "64", "-p", "11211", "-u", "tinycached", "-l", "127.0.0.1"])
+        self.assertEqual(argv, ["-m", "64", "-p", "11211", "-u", "tinycached",
+                                "-e", "/var/lib/tinycached/items", "-l", "127.0.0.1"])
         self.assertEqual(logs, [])
         presets = [l.split()[0] for l in run([TINYCACHED, "--list-presets"]).stdout.split("\n")
                    if l.strip()]

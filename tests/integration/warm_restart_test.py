@@ -9,6 +9,7 @@ Run for the stock, compact and tiny presets.
 import os
 import signal
 import socket
+import stat as stat_module
 import tempfile
 import unittest
 
@@ -228,6 +229,17 @@ class WarmRestartTest(unittest.TestCase):
         with self.assertRaises(RuntimeError) as cm:
             server.start()
         self.assertIn("cannot create files in /nonexistent-dir/", str(cm.exception))
+
+
+    def test_a_path_that_is_not_a_regular_file_is_refused_and_left_alone(self):
+        for path in ("/dev/null", self.dir):
+            server = harness.Server(harness.TINYCACHED, ["-e", path])
+            self.servers.append(server)
+            with self.assertRaises(RuntimeError) as cm:
+                server.start()
+            self.assertIn("not a regular file", str(cm.exception))
+        self.assertTrue(stat_module.S_ISCHR(os.stat("/dev/null").st_mode))
+        self.assertTrue(os.path.isdir(self.dir))
 
 
 class CompactWarmRestartTest(WarmRestartTest):
