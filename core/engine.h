@@ -384,7 +384,7 @@ class Engine {
   // background threads (idempotent; the destructor does it too). Then, with
   // no other thread using the engine, ExportItems() shows every live item
   // once — class by class, each class oldest first (the tiny engine's inline
-  // items first) — so that storing them again in that order rebuilds each
+  // items last) — so that storing them again in that order rebuilds each
   // LRU as it was. The learned key prefixes (the tiny engine's dictionary,
   // in id order; empty elsewhere) are taught back before the items, so that
   // prefixed keys go inline from their first store.

@@ -426,6 +426,10 @@ size_t TinyStore::VisitItems(int cls, size_t limit,
 
 void TinyStore::ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) {
   MaybeRunPendingFlush();
+  // The overflow store's items first: stored back into a table already
+  // grown over the whole budget, they would make it give pages back, and
+  // evict slots, to make room for them.
+  overflow_->ExportItems(visit);
   size_t cursor = 0;
   for (;;) {
     const size_t before = cursor;
@@ -443,7 +447,6 @@ void TinyStore::ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) {
                    });
     if (cursor == before) break;  // the table's end
   }
-  overflow_->ExportItems(visit);
 }
 
 std::vector<std::string> TinyStore::LearnedPrefixes() const {

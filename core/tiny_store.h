@@ -76,8 +76,8 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
 
   void StartMaintenance() override { overflow_->StartMaintenance(); }
   void StopMaintenance() override { overflow_->StopMaintenance(); }
-  // Inline items first (in table order: the table keeps no recency order),
-  // then the overflow store's.
+  // The overflow store's items first, then the inline ones (in table order:
+  // the table keeps no recency order).
   void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) override;
   std::vector<std::string> LearnedPrefixes() const override;
   void TeachPrefixes(const std::vector<std::string>& prefixes) override;
