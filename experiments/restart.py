@@ -103,6 +103,7 @@ def run_config(name, paths, memcached, workdir):
     lab.log("%s: starting again" % name)
     t0 = time.monotonic()
     second = lab.Server(binary, server_flags)
+    second.start_timeout = 3600  # it answers once every item is back
     second.start()
     row["start_s"] = round(time.monotonic() - t0, 2)
     row["restore_s"] = seconds_in(second.stderr_text(), "restored")

@@ -90,6 +90,7 @@ class Server:
         self.args = list(args)  # the caller's own, without the ones above
         self.argv = argv + self.args
         self.proc = None
+        self.start_timeout = 10  # seconds until it must answer (a warm restart takes longer)
 
     def start(self, attempts=3):
         """Starts the server; if its free port was taken meanwhile, retries on another."""
@@ -113,7 +114,7 @@ class Server:
         flags = fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL)
         fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log)
-        if wait_for(self.proc, self._answers_itself, 10):
+        if wait_for(self.proc, self._answers_itself, self.start_timeout):
             return self
         if self.proc.poll() is not None:
             text = self._log_bytes()
