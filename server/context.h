@@ -31,7 +31,8 @@ inline constexpr size_t kInputBudgetMin = 16 * 1024;
 // read by whichever thread runs "stats conns".
 struct ConnInfo {
   int fd = -1;
-  std::string addr;         // "tcp:127.0.0.1:43428"
+  bool udp = false;         // a worker's UDP socket (server/udp.h), not a client connection
+  std::string addr;         // "tcp:127.0.0.1:43428"; a UDP socket's own, "udp:127.0.0.1:11211"
   std::string listen_addr;  // "tcp:127.0.0.1:11211"
   std::atomic<const char*> state{"conn_new_cmd"};
   std::atomic<core::RelTime> last_cmd_time{0};
@@ -58,7 +59,8 @@ struct ServerContext {
   core::Clock* const clock;
   const std::unique_ptr<core::Engine> store;  // core/engine.h: all the server sees of core/
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
-  std::vector<Listener> listeners;  // every -l address, or -s's path; set by Server::Create
+  std::vector<Listener> listeners;     // every -l address, or -s's path; set by Server::Create
+  std::vector<std::string> udp_addrs;  // -U: each UDP socket's address ("udp:<ip>:<port>")
 
   // Bytes of large data blocks (values longer than kInputBudgetMin) being
   // received by all connections, against settings.read_buf_mem_limit_mb.

@@ -252,7 +252,8 @@ std::string UsageText() {
   return absl::StrFormat(
       "tinycached %s — a memcached-compatible cache built for tiny items\n"
       "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-      "-U, --udp-port=<num>      UDP port; only 0 (off, the default) is supported\n"
+      "-U, --udp-port=<num>      UDP port to listen on, on the -l addresses (default: 0,\n"
+      "                          off); without -p, TCP listens on it too\n"
       "-l, --listen=<addr>       addresses or host names to listen on, separated by ','\n"
       "                          (host, host:port, [ipv6]:port, * for all); repeatable\n"
       "                          (default: 127.0.0.1)\n"
@@ -391,6 +392,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
   CommandLine cl;
   Settings& s = cl.settings;
   bool listen_given = false;  // the first -l replaces the default, later ones add
+  bool tcp_given = false;     // -p seen
+  bool udp_given = false;     // -U seen
   Overrides ov;
   bool protocol_given = false;  // -B seen
   enum { kListPresetsOpt = 1000 };
@@ -451,14 +454,14 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
         if (!ParseInt(arg, &s.port) || s.port < 0 || s.port > 65535) {
           return Bad(absl::StrFormat("Invalid TCP port \"%s\"", arg));
         }
+        tcp_given = true;
         break;
-      case 'U': {
-        int udp = 0;
-        if (!ParseInt(arg, &udp) || udp != 0) {
-          return Bad("UDP is not supported: only -U 0 (UDP off) is accepted");
+      case 'U':
+        if (!ParseInt(arg, &s.udp_port) || s.udp_port < 0 || s.udp_port > 65535) {
+          return Bad(absl::StrFormat("Invalid UDP port \"%s\"", arg));
         }
+        udp_given = true;
         break;
-      }
       case 'l':
         // A list, and repeatable: each -l adds its addresses (memcached's rule).
         if (arg.empty()) return Bad("-l needs an address to listen on");
@@ -620,6 +623,8 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
     }
   }
   if (optind < argc) return Bad(absl::StrFormat("unexpected argument \"%s\"", argv[optind]));
+  // memcached's rule: -U <port> without -p serves TCP on that port too.
+  if (udp_given && !tcp_given && s.udp_port != 0) s.port = s.udp_port;
   // memcached's rule: SASL is binary-only, so -S alone means -B binary and
   // any other -B is an error (an ASCII client could not authenticate).
   if (s.sasl) {

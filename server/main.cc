@@ -280,6 +280,7 @@ int main(int argc, char** argv) {
     std::string addrs;
     for (const server::Listener& l : ctx.listeners)
       absl::StrAppend(&addrs, addrs.empty() ? "" : " ", l.addr);
+    for (const std::string& a : ctx.udp_addrs) absl::StrAppend(&addrs, " ", a);
     std::fprintf(stderr, "tinycached %s: %s, preset %s, -m %zu, %d threads\n", server::kVersion,
                  addrs.c_str(), settings.preset.c_str(), settings.memory_mb, settings.threads);
   }

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/flags.h"
 #include "server/protocol/session.h"
+#include "server/udp.h"
 
 namespace tinycached::server {
 namespace {
@@ -38,7 +39,8 @@ constexpr size_t kKeepBuffer = 16 * 1024;
 // Oldest items per class the once-a-second crawler checks for expiry.
 constexpr size_t kCrawlBudget = 1000;
 
-std::string AddrString(const sockaddr_storage& ss) {
+// `udp`: a UDP socket's address, "udp:" or "udp6:" (memcached's names).
+std::string AddrString(const sockaddr_storage& ss, bool udp = false) {
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;
   if (ss.ss_family == AF_UNIX) {
@@ -50,27 +52,34 @@ std::string AddrString(const sockaddr_storage& ss) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
     inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
     port = ntohs(in->sin_port);
-    return absl::StrFormat("tcp:%s:%d", host, port);
+    return absl::StrFormat("%s:%s:%d", udp ? "udp" : "tcp", host, port);
   }
   const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
   inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
   port = ntohs(in6->sin6_port);
-  return absl::StrFormat("tcp6:[%s]:%d", host, port);
+  return absl::StrFormat("%s6:[%s]:%d", udp ? "udp" : "tcp", host, port);
 }
 
-// The TCP listeners of -l/-p: every address of every -l entry (a host name
-// may stand for several, e.g. localhost for 127.0.0.1 and ::1), each IPv6
-// socket IPv6-only, as memcached binds them. An address in use is passed
-// over as memcached passes it over; none bound at all is an error.
-absl::StatusOr<std::vector<Listener>> ListenTcp(const Settings& settings) {
-  absl::StatusOr<std::vector<ListenAddress>> list = SplitListenList(settings.listen, settings.port);
+// The sockets of -l: every address of every -l entry (a host name may stand
+// for several, e.g. localhost for 127.0.0.1 and ::1), each IPv6 socket
+// IPv6-only, as memcached binds them; TCP ones listening on -p, UDP ones
+// bound to -U (a port an -l entry names is used for both, as memcached uses
+// it). An address in use is passed over as memcached passes it over; none
+// bound at all is an error. UDP sockets get as large a send buffer as the
+// system allows (memcached's maximize_sndbuf()), for replies of many
+// datagrams, and no SO_REUSEADDR, so a port another process holds is an error
+// rather than shared.
+absl::StatusOr<std::vector<Listener>> ListenInet(const Settings& settings, bool udp) {
+  const int default_port = udp ? settings.udp_port : settings.port;
+  const char* const transport = udp ? "UDP" : "TCP";
+  absl::StatusOr<std::vector<ListenAddress>> list = SplitListenList(settings.listen, default_port);
   if (!list.ok()) return list.status();
   std::vector<Listener> out;
   int in_use_errno = 0;
   for (const ListenAddress& a : *list) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     addrinfo* found = nullptr;
     const std::string port = std::to_string(a.port);
@@ -81,12 +90,18 @@ absl::StatusOr<std::vector<Listener>> ListenTcp(const Settings& settings) {
           absl::StrFormat("bad listen address \"%s\": %s", a.host, gai_strerror(rc)));
     }
     for (const addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
-      const int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) continue;  // e.g. no IPv6 on this machine
       const int one = 1;
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      if (udp) {
+        const int most = 256 << 20;  // the kernel caps it at net.core.wmem_max
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &most, sizeof(most));
+      } else {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      }
       if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-      if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, settings.backlog) != 0) {
+      if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+          (!udp && listen(fd, settings.backlog) != 0)) {
         const int err = errno;
         close(fd);
         if (err == EADDRINUSE) {
@@ -95,19 +110,19 @@ absl::StatusOr<std::vector<Listener>> ListenTcp(const Settings& settings) {
         }
         for (Listener& l : out) close(l.fd);
         freeaddrinfo(found);
-        return absl::UnavailableError(
-            absl::StrFormat("failed to listen on TCP port %d: %s", a.port, std::strerror(err)));
+        return absl::UnavailableError(absl::StrFormat("failed to listen on %s port %d: %s",
+                                                      transport, a.port, std::strerror(err)));
       }
       sockaddr_storage bound{};
       socklen_t bound_len = sizeof(bound);
       getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-      out.push_back({fd, AddrString(bound)});
+      out.push_back({fd, AddrString(bound, udp)});
     }
     freeaddrinfo(found);
   }
   if (out.empty()) {
     return absl::UnavailableError(
-        absl::StrFormat("failed to listen on TCP port %d: %s", settings.port,
+        absl::StrFormat("failed to listen on %s port %d: %s", transport, default_port,
                         std::strerror(in_use_errno != 0 ? in_use_errno : EADDRNOTAVAIL)));
   }
   return out;
@@ -208,6 +223,7 @@ class Worker {
 
   ~Worker() {
     for (Connection* c : conns_) Destroy(c, /*unregister=*/true);
+    udp_ports_.clear();
     if (idle_ev_ != nullptr) event_free(idle_ev_);
     event_free(notify_ev_);
     close(notify_[0]);
@@ -226,6 +242,12 @@ class Worker {
     }
     Wake();
     if (thread_.joinable()) thread_.join();
+  }
+
+  // Serves a UDP socket (its own descriptor of it, which it closes) on this
+  // worker's loop; only before Start().
+  void AddUdp(int fd, const std::string& addr) {
+    udp_ports_.push_back(std::make_unique<UdpPort>(ctx_, stats_, base_, fd, addr));
   }
 
   // Hands an accepted socket to this worker (any thread).
@@ -586,7 +608,8 @@ class Worker {
   event* notify_ev_ = nullptr;
   event* idle_ev_ = nullptr;  // -o idle_timeout's once-a-second check
   std::thread thread_;
-  std::vector<Connection*> conns_;  // this worker's thread only
+  std::vector<Connection*> conns_;                   // this worker's thread only
+  std::vector<std::unique_ptr<UdpPort>> udp_ports_;  // -U: its descriptor of each UDP socket
 
   absl::Mutex mu_;
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
@@ -599,10 +622,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   std::unique_ptr<Server> s(new Server(ctx));
   const Settings& settings = ctx->settings;
 
+  std::vector<Listener> udp;
   if (settings.unix_socket.empty()) {
-    absl::StatusOr<std::vector<Listener>> tcp = ListenTcp(settings);
+    absl::StatusOr<std::vector<Listener>> tcp = ListenInet(settings, /*udp=*/false);
     if (!tcp.ok()) return tcp.status();
     ctx->listeners = *std::move(tcp);
+    // -U: off at 0 (memcached's default since 1.5.6); with -s there is none.
+    if (settings.udp_port != 0) {
+      absl::StatusOr<std::vector<Listener>> bound = ListenInet(settings, /*udp=*/true);
+      if (!bound.ok()) return bound.status();
+      udp = *std::move(bound);
+    }
   } else {
     Listener unix_listener;
     absl::StatusOr<int> fd = ListenUnix(settings, &unix_listener.addr);
@@ -637,6 +667,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   }
   for (int i = 0; i < settings.threads; ++i) {
     s->workers_.push_back(std::make_unique<Worker>(ctx, ctx->thread_stats[i].get()));
+  }
+  // Every worker serves every UDP socket through a descriptor of its own, as
+  // memcached's threads do: the first worker the socket's, the others dup()s.
+  // memcached counts each as a connection (curr_connections and the rest).
+  for (size_t u = 0; u < udp.size(); ++u) {
+    ctx->udp_addrs.push_back(udp[u].addr);
+    for (size_t i = 0; i < s->workers_.size(); ++i) {
+      const int fd = i == 0 ? udp[u].fd : fcntl(udp[u].fd, F_DUPFD_CLOEXEC, 0);
+      if (fd < 0) {
+        const int err = errno;
+        for (size_t rest = u + 1; rest < udp.size(); ++rest) close(udp[rest].fd);
+        return absl::InternalError(absl::StrFormat("dup(): %s", std::strerror(err)));
+      }
+      s->workers_[i]->AddUdp(fd, udp[u].addr);
+    }
+    const uint64_t n = s->workers_.size();
+    ctx->curr_conns.fetch_add(n, std::memory_order_relaxed);
+    ctx->total_conns.fetch_add(n, std::memory_order_relaxed);
+    ctx->conn_structures.fetch_add(n, std::memory_order_relaxed);
   }
   return s;
 }

@@ -3,7 +3,8 @@
 // Room: moves bytes between sockets and protocol sessions, whichever the
 // protocol (server/protocol/session.h). The main thread accepts, enforces -c
 // and ticks the clock; each accepted socket is handed to a worker round-robin
-// and lives on that worker's event loop for good. A connection's memory is bounded: values of at
+// and lives on that worker's event loop for good. -U's UDP sockets are served
+// by every worker (server/udp.h). A connection's memory is bounded: values of at
 // least Engine::kPinMinValue bytes are sent in place from their items (pinned, never copied); a
 // connection whose unsent replies pass kOutputHighWater stops being read (and its pipelined
 // commands stop being executed) until the client drains them below kOutputLowWater; and it reads

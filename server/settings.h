@@ -27,7 +27,7 @@ enum class Protocol { kAuto, kAscii, kBinary };
 
 struct Settings {
   int port = 11211;                                // -p
-  int udp_port = 0;                                // -U (UDP is not served; only 0 is accepted)
+  int udp_port = 0;                                // -U (0: no UDP, memcached's default)
   std::string listen = "127.0.0.1";                // -l
   size_t memory_mb = 64;                           // -m
   int maxconns = 1024;                             // -c

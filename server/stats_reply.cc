@@ -163,6 +163,7 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "growth_factor", absl::StrFormat("%.2f", s.layout.factor));
   Stat(out, "chunk_size", s.layout.min_space);
   Stat(out, "num_threads", s.threads);
+  Stat(out, "num_threads_per_udp", s.threads);  // each worker serves every UDP socket
   Stat(out, "stat_key_prefix", std::string(1, s.prefix_delimiter));
   Stat(out, "detail_enabled", ctx.prefix_stats.enabled() ? "yes" : "no");
   Stat(out, "reqs_per_event", s.reqs_per_event);
@@ -257,23 +258,29 @@ void AppendConnsStats(ServerContext& ctx, std::string* out) {
   const core::RelTime now = ctx.clock->Now();
   struct Row {
     int fd;
+    bool udp;
     std::string addr, listen_addr;
     const char* state;
     core::RelTime idle;
   };
   std::vector<Row> rows;
-  for (const Listener& l : ctx.listeners) rows.push_back({l.fd, l.addr, "", "conn_listening", 0});
+  for (const Listener& l : ctx.listeners) {
+    rows.push_back({l.fd, false, l.addr, "", "conn_listening", 0});
+  }
   {
     absl::MutexLock lock(&ctx.conns_mu);
     for (const auto& [fd, info] : ctx.conns) {
       const core::RelTime last = info->last_cmd_time.load(std::memory_order_relaxed);
-      rows.push_back(
-          {fd, info->addr, info->listen_addr, info->state.load(), now > last ? now - last : 0});
+      rows.push_back({fd, info->udp, info->addr, info->listen_addr, info->state.load(),
+                      now > last ? now - last : 0});
     }
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.fd < b.fd; });
   for (const Row& r : rows) {
     const std::string prefix = std::to_string(r.fd) + ":";
+    // memcached 1.6.18 heads a UDP socket's lines so (and, while it waits for
+    // a datagram, shows its own address and no listen_addr).
+    if (r.udp) Stat(out, prefix + "UDP", "UDP");
     Stat(out, prefix + "addr", r.addr);
     if (!r.listen_addr.empty()) Stat(out, prefix + "listen_addr", r.listen_addr);
     Stat(out, prefix + "state", r.state);

@@ -98,7 +98,8 @@ void BinarySession::Dispatch(const bin::Header& h, std::string_view extras, std:
     case bin::kVersion:
       return Respond(out, {}, {}, kVersion, 0);
     case bin::kNoop:
-      return Respond(out, {}, {}, {}, 0);
+      Respond(out, {}, {}, {}, 0);
+      return FlushAfterReply();  // memcached's noop writes out what it holds
     case bin::kQuit:
       Respond(out, {}, {}, {}, 0);
       *close = true;
@@ -146,10 +147,13 @@ void BinarySession::Respond(std::string* out, std::string_view extras, std::stri
 
 void BinarySession::Error(std::string* out, uint16_t status) {
   bin::AppendError(out, req_.opcode, status, req_.opaque);
+  FlushAfterReply();  // memcached writes out what it holds after an error...
 }
 
 void BinarySession::Swallow(int64_t n) {
-  if (n > 0) Discard(static_cast<uint64_t>(n));
+  if (n <= 0) return;
+  Discard(static_cast<uint64_t>(n));
+  FlushAfterReply(false);  // ...unless it has a body to swallow first
 }
 
 // get, getk, touch, gat, gatk (and their quiet forms).

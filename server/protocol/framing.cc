@@ -44,6 +44,7 @@ size_t FramedSession::Consume(std::string_view in, std::string* out, bool* close
           info_->last_cmd_time.store(ctx_->clock->Now(), std::memory_order_relaxed);
         }
         --command_budget_;
+        MarkReply(*out, EmptyRepliesSent());
         RunCommand(rest.substr(0, n), out, close);
         break;
       }

@@ -22,6 +22,7 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/engine.h"
 #include "server/context.h"
@@ -41,6 +42,7 @@ class FramedSession : public ProtocolSession {
     yielded_ = false;
   }
   bool yielded() const final { return yielded_; }
+  void SetReplyMarks(std::vector<ReplyMark>* marks) final { marks_ = marks; }
 
  protected:
   FramedSession(ServerContext* ctx, core::ThreadStats* stats, ConnInfo* info)
@@ -73,6 +75,24 @@ class FramedSession : public ProtocolSession {
   // The owed replies are all out; the next command may run.
   void AwaitCommand() { wait_ = Wait::kCommand; }
 
+  // A response object begins here (SetReplyMarks); Consume() marks one before
+  // each command, with EmptyRepliesSent().
+  void MarkReply(const std::string& out, bool sent_when_empty) {
+    if (marks_ != nullptr) marks_->push_back({out.size(), sent_when_empty});
+  }
+  // The current response is sent even when empty (memcached's quit).
+  void SendReplyWhenEmpty() {
+    if (marks_ != nullptr && !marks_->empty()) marks_->back().sent_when_empty = true;
+  }
+  // memcached writes out every response so far once the current one is
+  // complete (`on`; false takes it back).
+  void FlushAfterReply(bool on = true) {
+    if (marks_ != nullptr && !marks_->empty()) marks_->back().flush = on;
+  }
+  // Whether this protocol's commands that answer nothing leave an empty
+  // response (binary) or a skipped one (text: noreply, quiet meta).
+  virtual bool EmptyRepliesSent() const { return false; }
+
   // Whether the output of this Consume() has passed its limit.
   bool OutputFull(const std::string& out) const { return out.size() + spliced_ > out_limit_; }
   // An item's value, into `out` or, if large enough and the caller takes
@@ -103,6 +123,7 @@ class FramedSession : public ProtocolSession {
   size_t spliced_ = 0;                // value bytes spliced during this Consume()
   size_t command_budget_ = SIZE_MAX;  // SetCommandBudget()
   bool yielded_ = false;
+  std::vector<ReplyMark>* marks_ = nullptr;  // SetReplyMarks()
 };
 
 }  // namespace tinycached::server

@@ -32,6 +32,7 @@ class AutoSession final : public ProtocolSession {
                      binary ? "binary" : "ascii");
       }
       chosen_->SetCommandBudget(command_budget_);
+      chosen_->SetReplyMarks(marks_);
     }
     return chosen_->Consume(in, out, close, out_limit, splices);
   }
@@ -42,13 +43,18 @@ class AutoSession final : public ProtocolSession {
     command_budget_ = n;
   }
   bool yielded() const override { return chosen_ != nullptr && chosen_->yielded(); }
+  void SetReplyMarks(std::vector<ReplyMark>* marks) override {
+    if (chosen_ != nullptr) return chosen_->SetReplyMarks(marks);
+    marks_ = marks;
+  }
 
  private:
   ServerContext* const ctx_;
   core::ThreadStats* const stats_;
   ConnInfo* const info_;
   std::unique_ptr<ProtocolSession> chosen_;
-  size_t command_budget_ = SIZE_MAX;  // handed on to the chosen session
+  size_t command_budget_ = SIZE_MAX;         // handed on to the chosen session
+  std::vector<ReplyMark>* marks_ = nullptr;  // likewise
 };
 
 }  // namespace

@@ -8,7 +8,9 @@
 // layer needs to know besides that is asked here in protocol-neutral terms:
 // how many bytes to buffer (NeedBytes), what the session is waiting for
 // (Waiting: for `stats conns`, the idle timeout, and whether it owes output
-// without more input), and memcached's -R cap (SetCommandBudget, yielded).
+// without more input), memcached's -R cap (SetCommandBudget, yielded), and,
+// for the UDP transport (server/udp.h), where memcached's response objects
+// begin in the output (SetReplyMarks).
 //
 // The protocols: TextSession (text_session.h: the classic text and meta
 // commands) and BinarySession (binary_session.h), both framed by
@@ -24,12 +26,31 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/engine.h"
 #include "server/context.h"
 #include "server/splice.h"
 
 namespace tinycached::server {
+
+// Where each of memcached's response objects begins in a session's output.
+// memcached's UDP transport frames each response object apart (its own
+// datagrams, sequence numbers and count), so server/udp.cc needs the seams a
+// byte stream hides: one at each command, and in a text multi-get one at each
+// key after the first (its END joins the last key's). An empty response is
+// sent as a datagram of the bare header when it leads what is sent
+// (`sent_when_empty`: a text get's missed key, quit, and every binary
+// response, which memcached 1.6.18 leaves empty rather than skipped); a text
+// noreply or quiet reply never is. What leads: the first response of a
+// datagram, of each -R batch, and the first after one memcached writes out
+// at once (`flush`: a text get's last, mn, binary noop and errors), and one
+// after a skipped response that led.
+struct ReplyMark {
+  size_t offset;         // in the output string passed to Consume()
+  bool sent_when_empty;  // see above
+  bool flush = false;    // see above
+};
 
 class ProtocolSession {
  public:
@@ -68,6 +89,10 @@ class ProtocolSession {
   // with input left over.
   virtual void SetCommandBudget(size_t n) = 0;
   virtual bool yielded() const = 0;
+
+  // While set, every response begun is noted in `marks` (ReplyMark above);
+  // unset (null), the default, nothing is noted.
+  virtual void SetReplyMarks(std::vector<ReplyMark>* marks) = 0;
 };
 
 // A session for a new connection, of the protocol -B names; under -B auto the

@@ -93,6 +93,7 @@ void TextSession::ProcessCommand(std::string_view line, std::string* out, bool* 
           return ProcessMetaDebug(t, out);
         case 'n':  // meta no-op: a pipeline marker
           out->append("MN\r\n");
+          FlushAfterReply();  // memcached writes out what it holds here
           return;
         default:
           return Reply(out, kError);
@@ -161,6 +162,7 @@ void TextSession::ProcessCommand(std::string_view line, std::string* out, bool* 
     return;
   }
   if (cmd == "quit") {
+    SendReplyWhenEmpty();  // memcached writes quit's empty response before closing
     *close = true;
     return;
   }
@@ -212,6 +214,7 @@ void TextSession::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::
   get_keys_.assign(keys);
   get_pos_ = 0;
   get_cas_ = return_cas;
+  SendReplyWhenEmpty();  // a missed first key's response (memcached: empty, not skipped)
   AwaitOutputRoom();
   ContinueGet(out);
 }
@@ -224,6 +227,9 @@ void TextSession::ContinueGet(std::string* out) {
     if (get_pos_ == keys.size()) break;
     const size_t end = std::min(keys.find(' ', get_pos_), keys.size());
     const std::string_view key = keys.substr(get_pos_, end - get_pos_);
+    // Each key after the first begins a response of its own (memcached's
+    // resp_start() per key); END joins the last key's.
+    if (get_pos_ > 0) MarkReply(*out, true);
     get_pos_ = end;
     const bool hit = ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
       if (Logging()) Log('>', "sending key ", key);
@@ -242,6 +248,7 @@ void TextSession::ContinueGet(std::string* out) {
     if (ctx_->prefix_stats.enabled()) ctx_->prefix_stats.RecordGet(key, hit);
   }
   out->append("END\r\n");
+  FlushAfterReply();  // memcached writes a get's replies out once it is answered
   if (Logging()) Log('>', "", "END");
   AwaitCommand();
   if (get_keys_.capacity() > 4096) std::string().swap(get_keys_);

@@ -59,6 +59,18 @@ TEST(FlagsTest, EveryMemcachedFlag) {
   EXPECT_EQ(Parse({"--port=7", "--memory-limit=8"})->settings.port, 7);
 }
 
+TEST(FlagsTest, UdpPort) {
+  EXPECT_EQ(Parse({})->settings.udp_port, 0);  // off, memcached's default
+  const Settings s = Parse({"-p", "7", "-U", "8"})->settings;
+  EXPECT_EQ(s.port, 7);
+  EXPECT_EQ(s.udp_port, 8);
+  EXPECT_EQ(Parse({"--udp-port=9"})->settings.udp_port, 9);
+  // memcached's rule: -U without -p moves the TCP port too (unless -U is 0).
+  EXPECT_EQ(Parse({"-U", "8"})->settings.port, 8);
+  EXPECT_EQ(Parse({"-U", "8", "-p", "7"})->settings.port, 7);
+  EXPECT_EQ(Parse({"-U", "0"})->settings.port, 11211);
+}
+
 TEST(FlagsTest, ActionsAndBadInput) {
   EXPECT_EQ(Parse({"-h"})->action, CommandAction::kHelp);
   EXPECT_EQ(Parse({"-V"})->action, CommandAction::kVersion);
@@ -67,7 +79,8 @@ TEST(FlagsTest, ActionsAndBadInput) {
                                                          {"-p"},
                                                          {"-p", "70000"},
                                                          {"-p", "abc"},
-                                                         {"-U", "11211"},
+                                                         {"-U", "70000"},
+                                                         {"-U", "-1"},
                                                          {"-m", "0"},
                                                          {"-m", "-5"},
                                                          {"-t", "0"},
