@@ -12,7 +12,9 @@ directory, so the copy gets memcached-debug as a symlink to BINARY (or, if BINAR
 `-o relaxed_privileges`, which only memcached's debug build takes and the suite adds to every
 start, a shell wrapper that drops that option and execs BINARY) and timedrun built from the
 tree's timedrun.c (a shell stand-in that execs the server if no C compiler is found). Every .t
-runs under `perl` in its own process group, killed after --timeout seconds.
+runs under `perl` in its own process group, killed after --timeout seconds, and every process
+that inherited its MC_SUITE_RUN marker (the servers it started) is killed when it ends.
+--strip-udp drops the "-U <port>" the suite adds to every TCP start, for a server without UDP.
 
 With --baseline the same files run against that binary too (Debian's memcached 1.6.18), and a
 file the baseline fails is reported as skipped for BINARY ("baseline fails"). Files for
