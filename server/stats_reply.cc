@@ -30,6 +30,19 @@ void Stat(std::string* out, std::string_view name, T value) {
 
 void End(std::string* out) { out->append("END\r\n"); }
 
+// -B as memcached's "stats settings" names it.
+const char* ProtocolName(Protocol p) {
+  switch (p) {
+    case Protocol::kAscii:
+      return "ascii";
+    case Protocol::kBinary:
+      return "binary";
+    case Protocol::kAuto:
+      break;
+  }
+  return "auto-negotiate";
+}
+
 using ThreadCounter = core::Counter core::ThreadStats::*;
 using ClassCounter = core::Counter core::ClassCounters::*;
 
@@ -108,6 +121,9 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "bytes_written", Sum(ctx, &TS::bytes_written));
   Stat(out, "limit_maxbytes", ctx.store->memory_limit());
   Stat(out, "accepting_conns", 1);
+  // Past -c a new connection is told and closed; the listener is never disabled.
+  Stat(out, "listen_disabled_num", 0);
+  Stat(out, "time_in_listen_disabled_us", 0);
   Stat(out, "threads", ctx.settings.threads);
   Stat(out, "conn_yields", ctx.conn_yields.load());
   const core::EngineStats engine = ctx.store->engine_stats();
@@ -143,6 +159,8 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "evicted_unfetched", totals.evicted_unfetched);
   Stat(out, "evictions", totals.evictions);
   Stat(out, "reclaimed", totals.reclaimed);
+  // An eviction skips an item whose stripe is busy; it never waits on an item's refcount.
+  Stat(out, "lrutail_reflocked", 0);
   End(out);
 }
 
@@ -160,6 +178,7 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "evictions", o.evict ? "on" : "off");
   Stat(out, "domain_socket", s.unix_socket.empty() ? std::string("NULL") : s.unix_socket);
   Stat(out, "umask", absl::StrFormat("%o", s.unix_mask));
+  Stat(out, "shutdown_command", s.enable_shutdown ? "yes" : "no");
   Stat(out, "growth_factor", absl::StrFormat("%.2f", s.layout.factor));
   Stat(out, "chunk_size", s.layout.min_space);
   Stat(out, "num_threads", s.threads);
@@ -168,7 +187,12 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "detail_enabled", ctx.prefix_stats.enabled() ? "yes" : "no");
   Stat(out, "reqs_per_event", s.reqs_per_event);
   Stat(out, "cas_enabled", o.cas_enabled ? "yes" : "no");
+  Stat(out, "tcp_backlog", s.backlog);
+  Stat(out, "binding_protocol", ProtocolName(s.protocol));
+  Stat(out, "auth_enabled_sasl", s.sasl ? "yes" : "no");
+  Stat(out, "auth_enabled_ascii", "no");  // -Y is refused at start
   Stat(out, "item_size_max", o.slabs.item_size_max);
+  Stat(out, "maxconns_fast", "yes");  // past -c a new connection is told and closed
   Stat(out, "hashpower_init", s.hashpower);
   Stat(out, "slab_reassign", o.slab_reassign ? "yes" : "no");
   Stat(out, "slab_automove", static_cast<int>(ctx.store->automove()));
@@ -178,6 +202,7 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "lru_crawler", ctx.crawler.enabled.load() ? "yes" : "no");
   Stat(out, "lru_crawler_sleep", ctx.crawler.sleep_us.load());
   Stat(out, "lru_crawler_tocrawl", ctx.crawler.tocrawl.load());
+  Stat(out, "flush_enabled", s.flush_enabled ? "yes" : "no");
   Stat(out, "dump_enabled", s.dump_enabled ? "yes" : "no");
   Stat(out, "hash_algorithm", "absl");
   Stat(out, "idle_timeout", s.idle_timeout);
@@ -245,7 +270,11 @@ void AppendSlabsStats(ServerContext& ctx, std::string* out) {
     slab("touch_hits", per_class(&CC::touch_hits));
   }
   Stat(out, "active_slabs", active);
-  Stat(out, "total_malloced", ctx.store->Totals().malloced);
+  // memcached counts the pages in its global pool as malloced (they stay
+  // charged to -m there); ours are handed back but still reserved for classes.
+  const size_t pool_bytes =
+      ctx.store->mover_stats().global_page_pool * ctx.store->layout_report().page_size;
+  Stat(out, "total_malloced", ctx.store->Totals().malloced + pool_bytes);
   End(out);
 }
 

@@ -145,6 +145,37 @@ class PageMovesTest(MemoryFixture):
         self.assertEqual(run(server), want)
         self.assert_alive(server)
 
+    def test_5d_page_in_the_global_pool_stays_in_total_malloced(self):
+        # `slabs reassign 1 0` puts a page of class 1 in the global pool; memcached keeps
+        # counting it in total_malloced (memcached's t/slabs-reassign2.t checks this).
+        if not is_stock():
+            self.skipTest("slab class ids depend on the layout; compared in the stock layout")
+        args = ["-m", "64", "-o", "slab_reassign,slab_automove=0"]
+        fill = b"".join(b"set s%05d 0 0 10 noreply\r\n0123456789\r\n" % i for i in range(30000))
+
+        def run(server):
+            c = Conn(server)
+            try:
+                c.send(fill)
+                c.sync()
+                before = c.stats(b"slabs")["total_malloced"]
+                c.send(b"slabs reassign 1 0\r\n")
+                reply = b"".join(c.sync())
+                deadline = time.monotonic() + LIVENESS
+                while c.stats()["slab_global_page_pool"] == "0" and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return (reply, before, c.stats()["slab_global_page_pool"],
+                        c.stats(b"slabs")["total_malloced"])
+            finally:
+                c.close()
+
+        want = run(self.start_reference(args))
+        self.assertEqual(want[0], b"OK\r\n")
+        self.assertEqual(want[2], "1")
+        server = self.start(args)
+        self.assertEqual(run(server), want)
+        self.assert_alive(server)
+
     # ------------------------------------------------------ 6. page moves under load
     A_VALUE = 50
     B_VALUE = 12000

@@ -29,20 +29,23 @@ REQUIRED_STATS = """pid uptime time version libevent pointer_size rusage_user ru
 curr_connections total_connections rejected_connections connection_structures cmd_get cmd_set cmd_flush
 cmd_touch get_hits get_misses get_expired get_flushed delete_misses delete_hits incr_misses incr_hits
 decr_misses decr_hits cas_misses cas_hits cas_badval touch_hits touch_misses store_too_large
-store_no_memory bytes_read bytes_written limit_maxbytes threads hash_power_level hash_bytes
-hash_is_expanding bytes curr_items total_items expired_unfetched evicted_unfetched evictions
-reclaimed""".split()
+store_no_memory bytes_read bytes_written limit_maxbytes accepting_conns listen_disabled_num
+time_in_listen_disabled_us threads hash_power_level hash_bytes hash_is_expanding bytes curr_items
+total_items expired_unfetched evicted_unfetched evictions reclaimed lrutail_reflocked""".split()
 
-REQUIRED_SETTINGS = """maxbytes maxconns tcpport udpport verbosity oldest evictions growth_factor chunk_size
-num_threads cas_enabled item_size_max slab_chunk_max hash_algorithm""".split()
+REQUIRED_SETTINGS = """maxbytes maxconns tcpport udpport verbosity oldest evictions shutdown_command
+growth_factor chunk_size num_threads cas_enabled tcp_backlog binding_protocol auth_enabled_sasl
+auth_enabled_ascii item_size_max maxconns_fast slab_chunk_max flush_enabled hash_algorithm""".split()
 
 # values that must be equal after the deterministic workload
 COMPARED_STATS = """max_connections pointer_size cmd_get cmd_set cmd_touch get_hits get_misses get_expired
 get_flushed delete_misses delete_hits incr_misses incr_hits decr_misses decr_hits cas_misses cas_hits
-cas_badval touch_hits touch_misses store_too_large store_no_memory limit_maxbytes threads bytes
-curr_items total_items expired_unfetched evicted_unfetched evictions reclaimed""".split()
-COMPARED_SETTINGS = """maxbytes maxconns udpport verbosity oldest evictions growth_factor chunk_size
-num_threads cas_enabled item_size_max slab_chunk_max""".split()
+cas_badval touch_hits touch_misses store_too_large store_no_memory limit_maxbytes accepting_conns
+listen_disabled_num time_in_listen_disabled_us threads bytes curr_items total_items expired_unfetched
+evicted_unfetched evictions reclaimed""".split()
+COMPARED_SETTINGS = """maxbytes maxconns udpport verbosity oldest evictions shutdown_command growth_factor
+chunk_size num_threads cas_enabled tcp_backlog binding_protocol auth_enabled_sasl auth_enabled_ascii
+item_size_max maxconns_fast slab_chunk_max flush_enabled""".split()
 COMPARED_ITEMS = "number evicted evicted_nonzero outofmemory reclaimed expired_unfetched evicted_unfetched".split()
 COMPARED_SLAB_CLASS = """chunk_size chunks_per_page total_pages total_chunks used_chunks free_chunks
 get_hits cmd_set delete_hits incr_hits decr_hits cas_hits cas_badval touch_hits""".split()
@@ -234,7 +237,8 @@ class StatsDifferentialTest(unittest.TestCase):
         check_names(self, mine, theirs, REQUIRED_STATS, "stats")
 
     def test_stats_settings_names_and_values(self):
-        for args in (DEFAULT_ARGS, ("-m", "100", "-C", "-I", "2m", "-t", "2", "-f", "1.5", "-n", "64", "-c", "500", "-M")):
+        for args in (DEFAULT_ARGS, ("-m", "100", "-C", "-I", "2m", "-t", "2", "-f", "1.5", "-n", "64", "-c", "500", "-M"),
+                     ("-A", "-F", "-b", "8675", "-B", "ascii")):
             with self.subTest(args=" ".join(args)):
                 mine, theirs = (s.stats(b"settings") for s in self.pair(args))
                 check_names(self, mine, theirs, REQUIRED_SETTINGS, "stats settings")
