@@ -31,9 +31,9 @@ inline constexpr size_t kInputBudgetMin = 16 * 1024;
 // read by whichever thread runs "stats conns".
 struct ConnInfo {
   int fd = -1;
-  bool udp = false;         // a worker's UDP socket (server/udp.h), not a client connection
-  std::string addr;         // "tcp:127.0.0.1:43428"; a UDP socket's own, "udp:127.0.0.1:11211"
-  std::string listen_addr;  // "tcp:127.0.0.1:11211"
+  bool udp = false;  // a worker's UDP socket (server/udp.h), not a client connection
+  std::string addr;  // "tcp:127.0.0.1:43428"; a UDP socket's own, "udp:127.0.0.1:11211"
+  const std::string* listen_addr = nullptr;  // its listener's: "tcp:127.0.0.1:11211"
   std::atomic<const char*> state{"conn_new_cmd"};
   std::atomic<core::RelTime> last_cmd_time{0};
 };

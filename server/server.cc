@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -34,8 +35,10 @@ namespace {
 // received is read in reads of up to kMaxReadChunk.
 constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxReadChunk = 1024 * 1024;
-// Buffers above this are released when they empty, so idle connections stay small.
+// A connection's own buffer above this is shrunk once most of it is used.
 constexpr size_t kKeepBuffer = 16 * 1024;
+// A worker keeps buffers to lend (Worker::Borrow) up to this size.
+constexpr size_t kKeepScratch = 64 * 1024;
 // Oldest items per class the once-a-second crawler checks for expiry.
 constexpr size_t kCrawlBudget = 1000;
 
@@ -188,21 +191,25 @@ struct Connection {
 
   Worker* worker = nullptr;
   int fd = -1;
-  event* read_ev = nullptr;
-  event* write_ev = nullptr;
+  event ev;  // its socket's one event, for reading and/or writing (SetEvents)
+  // Input from in_start on is not yet consumed; output from out_start on is
+  // not yet sent. Between events a connection holds only those bytes: one
+  // with none holds no buffer (it borrows its worker's while it runs).
   std::string in;
   size_t in_start = 0;
   std::string out;
   size_t out_start = 0;
+  bool in_borrowed = false;   // `in` is the worker's, lent for this event
+  bool out_borrowed = false;  // `out` likewise
   // Values spliced into `out` (sent in place, pinned), and how much of the
   // front one is sent: it is being sent when out_start == its offset.
-  std::deque<Splice> splices;
+  std::vector<Splice> splices;
   size_t splice_sent = 0;
   size_t spliced_unsent = 0;
   ConnInfo info;
   std::unique_ptr<ProtocolSession> session;  // its protocol: session.h
-  bool reading = true;                       // read_ev is armed
-  bool writing = false;                      // write_ev is armed
+  bool reading = true;                       // ev waits for input
+  bool writing = false;                      // ev waits for room to write
   bool eof = false;                          // the peer shut down its side
   bool close_after_write = false;
 };
@@ -316,11 +323,10 @@ class Worker {
     c->fd = fd;
     c->info.fd = fd;
     c->info.addr = std::move(peer);
-    c->info.listen_addr = listen_addr;
+    c->info.listen_addr = &listen_addr;
     c->info.last_cmd_time.store(ctx_->clock->Now());
-    c->read_ev = event_new(base_, fd, EV_READ | EV_PERSIST, &Worker::OnReadable, c);
-    c->write_ev = event_new(base_, fd, EV_WRITE | EV_PERSIST, &Worker::OnWritable, c);
-    event_add(c->read_ev, nullptr);
+    event_assign(&c->ev, base_, fd, EV_READ | EV_PERSIST, &Worker::OnEvent, c);
+    event_add(&c->ev, nullptr);
     conns_.push_back(c);
     c->info.state.store("conn_waiting");
     {
@@ -351,8 +357,7 @@ class Worker {
       absl::MutexLock lock(&ctx_->conns_mu);
       ctx_->conns.erase(c->fd);
     }
-    event_free(c->read_ev);
-    event_free(c->write_ev);
+    event_del(&c->ev);
     close(c->fd);
     ctx_->curr_conns.fetch_sub(1, std::memory_order_relaxed);
     delete c;
@@ -369,20 +374,20 @@ class Worker {
     Destroy(c, /*unregister=*/true);
   }
 
-  static void OnReadable(int, short, void* arg) {
+  static void OnEvent(int, short what, void* arg) {
     auto* c = static_cast<Connection*>(arg);
-    c->worker->Read(c);
-  }
-
-  static void OnWritable(int, short, void* arg) {
-    auto* c = static_cast<Connection*>(arg);
-    c->worker->Drive(c);
+    if ((what & EV_READ) != 0) {
+      c->worker->Read(c);  // which drives it too
+    } else {
+      c->worker->Drive(c);
+    }
   }
 
   // Reads what the socket has (bounded: see kReadChunk), then runs the
   // commands it completes.
   void Read(Connection* c) {
     thread_local char buf[kReadChunk];
+    Borrow(c);
     for (int i = 0; i < 4; ++i) {
       const size_t have = c->in.size() - c->in_start;
       const size_t need = c->session->NeedBytes();
@@ -431,12 +436,17 @@ class Worker {
 
   // Runs buffered commands, writes replies, and arms events to match.
   void Drive(Connection* c) {
+    Borrow(c);
     // -R: this event runs at most reqs_per_event commands of this connection.
     c->session->SetCommandBudget(static_cast<size_t>(ctx_->settings.reqs_per_event));
     for (;;) {
       bool ran = false;
       bool progressed = false;
-      if (!c->close_after_write && Unsent(c) < kOutputHighWater) {
+      // As memcached: no command runs while replies wait for a socket that
+      // takes no more, so a client that does not read leaves at most one
+      // batch of them here (what Consume() wrote past what the socket took).
+      if (Unsent(c) > 0 && !Flush(c)) return Close(c);
+      if (!c->close_after_write && Unsent(c) == 0) {
         bool close = false;
         c->info.state.store("conn_parse_cmd", std::memory_order_relaxed);
         const std::string_view input(c->in.data() + c->in_start, c->in.size() - c->in_start);
@@ -457,16 +467,17 @@ class Worker {
         ran = true;
       }
       if (!Flush(c)) return Close(c);
-      // Consume() stops at the output high-water mark: while the socket keeps
-      // taking the output, run the commands still waiting behind it.
+      // Consume() stops at the output high-water mark: while the socket takes
+      // all the output, run the commands still waiting behind it.
       const bool more_work =
           c->in_start < c->in.size() || c->session->Waiting() == ProtocolSession::Wait::kOutput;
-      if (!c->close_after_write && more_work && Unsent(c) < kOutputHighWater &&
-          (!ran || progressed) && !c->session->yielded()) {
+      if (!c->close_after_write && more_work && Unsent(c) == 0 && (!ran || progressed) &&
+          !c->session->yielded()) {
         continue;
       }
       break;
     }
+    GiveBack(c);
     const size_t pending = Unsent(c);
     // Yielded with commands left: they run on the next pass of the event loop,
     // after the other ready connections (memcached's trick: wait for
@@ -474,15 +485,71 @@ class Worker {
     const bool yielded = c->session->yielded() && !c->close_after_write;
     if (yielded) ctx_->conn_yields.fetch_add(1, std::memory_order_relaxed);
     if (pending == 0 && !yielded && (c->close_after_write || c->eof)) return Close(c);
-    SetWriting(c, pending > 0 || yielded);
     // Hysteresis: a paused connection resumes only once the client has read
     // its replies down to the low-water mark.
     const size_t resume_below = c->reading ? kOutputHighWater : kOutputLowWater;
     // A yielded connection reads no more until its buffered commands ran, so
     // its input stays bounded however fast it pipelines.
-    SetReading(c, !c->eof && !c->close_after_write && !yielded && pending < resume_below);
+    SetEvents(c, !c->eof && !c->close_after_write && !yielded && pending<resume_below, pending> 0 ||
+                     yielded);
     c->info.state.store(pending > 0 ? "conn_mwrite" : StateName(c->session->Waiting()),
                         std::memory_order_relaxed);
+  }
+
+  // A connection with no input or no output pending holds no buffer for it:
+  // for the event it is handling it borrows its worker's. (1000 idle or
+  // never-reading clients whose replies all went to the kernel hold nothing.)
+  void Borrow(Connection* c) {
+    if (!c->in_borrowed && c->in.empty()) {
+      c->in.swap(scratch_in_);
+      c->in_borrowed = true;
+    }
+    if (!c->out_borrowed && c->out.empty() && c->splices.empty()) {
+      c->out.swap(scratch_out_);
+      c->out_borrowed = true;
+    }
+  }
+
+  // Ends the event's borrows: each lent buffer goes back to the worker, the
+  // connection keeping a copy of just the bytes still pending in it.
+  void GiveBack(Connection* c) {
+    Settle(&c->in, &c->in_start, &c->in_borrowed, &scratch_in_);
+    const size_t dropped = Settle(&c->out, &c->out_start, &c->out_borrowed, &scratch_out_);
+    for (Splice& s : c->splices) s.offset -= dropped;
+  }
+
+  // For one of a connection's buffers, `*start` bytes of which are used (sent
+  // or consumed): if it is all used, the worker keeps the larger of it and
+  // `scratch` (up to kKeepScratch) and frees the other; if it was lent and
+  // bytes are pending, the connection keeps a copy of just those (or, when
+  // they are many and fill most of it, a large value being received, the
+  // buffer itself).
+  // Returns how many used bytes were dropped from its front.
+  static size_t Settle(std::string* buf, size_t* start, bool* borrowed, std::string* scratch) {
+    const bool lent = *borrowed;
+    *borrowed = false;
+    const size_t left = buf->size() - *start;
+    if (left == 0) {
+      *start = 0;
+      buf->clear();
+      if (buf->capacity() > scratch->capacity()) buf->swap(*scratch);
+      std::string().swap(*buf);
+      if (scratch->capacity() > kKeepScratch) std::string().swap(*scratch);
+      return 0;
+    }
+    if (!lent) return 0;
+    const size_t dropped = *start;
+    *start = 0;
+    if (left <= kKeepBuffer || 2 * left < buf->capacity()) {
+      std::string rest(buf->data() + dropped, left);
+      buf->swap(*scratch);
+      scratch->clear();
+      if (scratch->capacity() > kKeepScratch) std::string().swap(*scratch);
+      buf->swap(rest);
+    } else {
+      buf->erase(0, dropped);
+    }
+    return dropped;
   }
 
   static size_t Unsent(const Connection* c) {
@@ -521,11 +588,7 @@ class Worker {
     }
     if (Unsent(c) == 0) {
       c->out_start = 0;
-      if (c->out.capacity() > kKeepBuffer) {
-        std::string().swap(c->out);
-      } else {
-        c->out.clear();
-      }
+      c->out.clear();  // GiveBack() frees or lends it once the event is done
     } else if (c->out_start >= kOutputLowWater && 2 * c->out_start >= c->out.size()) {
       // A client that reads slowly: keep only the unsent text (at most about
       // kOutputHighWater), not everything the socket took since it last
@@ -551,7 +614,7 @@ class Worker {
         n -= take;
         if (c->splice_sent == s.value.size) {
           ctx_->store->Unpin(s.value);
-          c->splices.pop_front();
+          c->splices.erase(c->splices.begin());
           c->splice_sent = 0;
         }
         continue;
@@ -566,11 +629,7 @@ class Worker {
   static void Compact(Connection* c) {
     if (c->in_start == c->in.size()) {
       c->in_start = 0;
-      if (c->in.capacity() > kKeepBuffer) {
-        std::string().swap(c->in);
-      } else {
-        c->in.clear();
-      }
+      c->in.clear();  // GiveBack() frees or lends it once the event is done
     } else if (c->in_start > 0 && (c->in_start > kKeepBuffer || c->in.capacity() > kKeepBuffer)) {
       // Keep only the input not yet taken, in a buffer no larger than it needs.
       c->in.erase(0, c->in_start);
@@ -581,24 +640,15 @@ class Worker {
     }
   }
 
-  static void SetReading(Connection* c, bool on) {
-    if (on == c->reading) return;
-    c->reading = on;
-    if (on) {
-      event_add(c->read_ev, nullptr);
-    } else {
-      event_del(c->read_ev);
-    }
-  }
-
-  static void SetWriting(Connection* c, bool on) {
-    if (on == c->writing) return;
-    c->writing = on;
-    if (on) {
-      event_add(c->write_ev, nullptr);
-    } else {
-      event_del(c->write_ev);
-    }
+  void SetEvents(Connection* c, bool reading, bool writing) {
+    if (reading == c->reading && writing == c->writing) return;
+    c->reading = reading;
+    c->writing = writing;
+    event_del(&c->ev);
+    const short what = static_cast<short>((reading ? EV_READ : 0) | (writing ? EV_WRITE : 0));
+    if (what == 0) return;
+    event_assign(&c->ev, base_, c->fd, static_cast<short>(what | EV_PERSIST), &Worker::OnEvent, c);
+    event_add(&c->ev, nullptr);
   }
 
   ServerContext* ctx_;
@@ -610,6 +660,9 @@ class Worker {
   std::thread thread_;
   std::vector<Connection*> conns_;                   // this worker's thread only
   std::vector<std::unique_ptr<UdpPort>> udp_ports_;  // -U: its descriptor of each UDP socket
+  // Buffers lent to the connection whose event is being handled (Borrow).
+  std::string scratch_in_;
+  std::string scratch_out_;
 
   absl::Mutex mu_;
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
@@ -643,6 +696,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
   // memcached counts each listening connection among total_connections.
   ctx->total_conns.fetch_add(ctx->listeners.size() - 1, std::memory_order_relaxed);
 
+  {
+    // The table `stats conns` reads, sized for -c up front as memcached sizes
+    // its connection array: connections then never make it grow.
+    absl::MutexLock lock(&ctx->conns_mu);
+    ctx->conns.reserve(static_cast<size_t>(std::max(settings.maxconns, 0)));
+  }
   s->base_ = event_base_new();
   for (const Listener& l : ctx->listeners) {
     if (ctx->verbosity.load(std::memory_order_relaxed) > 1) {

@@ -6,9 +6,11 @@
 // and lives on that worker's event loop for good. -U's UDP sockets are served
 // by every worker (server/udp.h). A connection's memory is bounded: values of at
 // least Engine::kPinMinValue bytes are sent in place from their items (pinned, never copied); a
-// connection whose unsent replies pass kOutputHighWater stops being read (and its pipelined
-// commands stop being executed) until the client drains them below kOutputLowWater; and it reads
-// ahead at most kReadChunk bytes per read beyond what the command in hand needs.
+// connection runs no command while replies wait for a socket that takes no more, and one whose
+// unsent replies pass kOutputHighWater stops being read until the client drains them below
+// kOutputLowWater; it reads ahead at most kReadChunk bytes per read beyond what the command in
+// hand needs; and between events it holds only the bytes still pending (it borrows its
+// worker's buffers while it runs).
 #ifndef TINYCACHED_SERVER_SERVER_H_
 #define TINYCACHED_SERVER_SERVER_H_
 

@@ -300,8 +300,9 @@ void AppendConnsStats(ServerContext& ctx, std::string* out) {
     absl::MutexLock lock(&ctx.conns_mu);
     for (const auto& [fd, info] : ctx.conns) {
       const core::RelTime last = info->last_cmd_time.load(std::memory_order_relaxed);
-      rows.push_back({fd, info->udp, info->addr, info->listen_addr, info->state.load(),
-                      now > last ? now - last : 0});
+      rows.push_back({fd, info->udp, info->addr,
+                      info->listen_addr != nullptr ? *info->listen_addr : std::string(),
+                      info->state.load(), now > last ? now - last : 0});
     }
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.fd < b.fd; });

@@ -206,10 +206,8 @@ void UdpExchange::Compact() {
   out_.erase(0, cut);
   marks_.erase(marks_.begin(), marks_.begin() + static_cast<std::ptrdiff_t>(next_));
   for (ReplyMark& m : marks_) m.offset -= cut;
-  for (size_t k = 0; k < next_splice_; ++k) {
-    ctx_->store->Unpin(splices_.front().value);
-    splices_.pop_front();
-  }
+  for (size_t k = 0; k < next_splice_; ++k) ctx_->store->Unpin(splices_[k].value);
+  splices_.erase(splices_.begin(), splices_.begin() + static_cast<std::ptrdiff_t>(next_splice_));
   for (Splice& s : splices_) s.offset -= std::min(s.offset, cut);
   next_ = 0;
   next_splice_ = 0;

@@ -47,7 +47,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,7 +126,7 @@ class UdpExchange {
   std::unique_ptr<ProtocolSession> session_;
 
   std::string out_;
-  std::deque<Splice> splices_;
+  std::vector<Splice> splices_;
   std::vector<ReplyMark> marks_;
   size_t next_ = 0;         // marks_[next_] is the next response to send
   size_t next_splice_ = 0;  // splices_[next_splice_] is the first not sent

@@ -6,7 +6,7 @@
 namespace tinycached::server {
 
 size_t FramedSession::Consume(std::string_view in, std::string* out, bool* close, size_t out_limit,
-                              std::deque<Splice>* splices) {
+                              std::vector<Splice>* splices) {
   size_t pos = 0;
   out_limit_ = out_limit;
   splices_ = splices;

@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +33,7 @@ namespace tinycached::server {
 class FramedSession : public ProtocolSession {
  public:
   size_t Consume(std::string_view in, std::string* out, bool* close, size_t out_limit,
-                 std::deque<Splice>* splices) final;
+                 std::vector<Splice>* splices) final;
   size_t NeedBytes() const final { return wait_ == Wait::kData ? data_len_ : 0; }
   Wait Waiting() const final { return wait_; }
   void SetCommandBudget(size_t n) override {
@@ -119,7 +118,7 @@ class FramedSession : public ProtocolSession {
   size_t data_len_ = 0;        // AwaitData()
   uint64_t discard_left_ = 0;  // Discard()
   size_t out_limit_ = SIZE_MAX;
-  std::deque<Splice>* splices_ = nullptr;
+  std::vector<Splice>* splices_ = nullptr;
   size_t spliced_ = 0;                // value bytes spliced during this Consume()
   size_t command_budget_ = SIZE_MAX;  // SetCommandBudget()
   bool yielded_ = false;

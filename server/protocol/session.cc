@@ -18,7 +18,7 @@ class AutoSession final : public ProtocolSession {
       : ctx_(ctx), stats_(stats), info_(info) {}
 
   size_t Consume(std::string_view in, std::string* out, bool* close, size_t out_limit,
-                 std::deque<Splice>* splices) override {
+                 std::vector<Splice>* splices) override {
     if (chosen_ == nullptr) {
       if (in.empty()) return 0;
       const bool binary = static_cast<uint8_t>(in[0]) == protocol::binary::kRequestMagic;

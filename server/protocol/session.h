@@ -22,7 +22,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -78,7 +77,7 @@ class ProtocolSession {
   // appended to `splices` (the caller sends and unpins them); without, every
   // value is copied.
   virtual size_t Consume(std::string_view in, std::string* out, bool* close,
-                         size_t out_limit = SIZE_MAX, std::deque<Splice>* splices = nullptr) = 0;
+                         size_t out_limit = SIZE_MAX, std::vector<Splice>* splices = nullptr) = 0;
   // Bytes the session needs buffered before it can go on: a data block's
   // length while one is awaited, else 0.
   virtual size_t NeedBytes() const = 0;

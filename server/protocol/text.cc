@@ -211,26 +211,34 @@ void TextSession::ProcessGet(const Tokens& t, bool return_cas, bool touch, std::
     if (end - pos > kMaxKeyLength) return Reply(out, kBadFormat);
     pos = end + 1;
   }
-  get_keys_.assign(keys);
-  get_pos_ = 0;
   get_cas_ = return_cas;
   SendReplyWhenEmpty();  // a missed first key's response (memcached: empty, not skipped)
+  get_first_key_ = true;
+  size_t pos = 0;
+  if (RunGet(keys, &pos, out)) return;
+  // The output is full: the keys not yet looked up are kept (only then, and
+  // only until they are done) and the get resumes once the output drains.
+  get_keys_.assign(keys.substr(pos));
+  get_pos_ = 0;
   AwaitOutputRoom();
-  ContinueGet(out);
 }
 
 void TextSession::ContinueGet(std::string* out) {
-  const std::string_view keys = get_keys_;
+  if (RunGet(get_keys_, &get_pos_, out)) std::string().swap(get_keys_);
+}
+
+bool TextSession::RunGet(std::string_view keys, size_t* pos, std::string* out) {
   for (;;) {
-    if (OutputFull(*out)) return;  // resumed once the output drains
-    while (get_pos_ < keys.size() && keys[get_pos_] == ' ') ++get_pos_;
-    if (get_pos_ == keys.size()) break;
-    const size_t end = std::min(keys.find(' ', get_pos_), keys.size());
-    const std::string_view key = keys.substr(get_pos_, end - get_pos_);
+    if (OutputFull(*out)) return false;
+    while (*pos < keys.size() && keys[*pos] == ' ') ++*pos;
+    if (*pos == keys.size()) break;
+    const size_t end = std::min(keys.find(' ', *pos), keys.size());
+    const std::string_view key = keys.substr(*pos, end - *pos);
     // Each key after the first begins a response of its own (memcached's
     // resp_start() per key); END joins the last key's.
-    if (get_pos_ > 0) MarkReply(*out, true);
-    get_pos_ = end;
+    if (!get_first_key_) MarkReply(*out, true);
+    get_first_key_ = false;
+    *pos = end;
     const bool hit = ctx_->store->Get(key, get_exptime_, *stats_, [&](const core::ItemView& item) {
       if (Logging()) Log('>', "sending key ", key);
       out->append("VALUE ").append(key).push_back(' ');
@@ -251,7 +259,7 @@ void TextSession::ContinueGet(std::string* out) {
   FlushAfterReply();  // memcached writes a get's replies out once it is answered
   if (Logging()) Log('>', "", "END");
   AwaitCommand();
-  if (get_keys_.capacity() > 4096) std::string().swap(get_keys_);
+  return true;
 }
 
 void TextSession::ProcessUpdate(const Tokens& t, core::StoreMode mode, bool handle_cas,

@@ -48,6 +48,9 @@ class TextSession final : public FramedSession {
   void ProcessCommand(std::string_view line, std::string* out, bool* close);
   void ProcessGet(const protocol::Tokens& t, bool return_cas, bool touch, std::string* out);
   void ContinueGet(std::string* out);
+  // Looks up keys[*pos...] in turn, advancing *pos. True once all are done
+  // (and the END sent), false when the output filled first.
+  bool RunGet(std::string_view keys, size_t* pos, std::string* out);
   void ProcessUpdate(const protocol::Tokens& t, core::StoreMode mode, bool handle_cas,
                      std::string* out);
   void ProcessDelete(const protocol::Tokens& t, std::string* out);
@@ -80,8 +83,9 @@ class TextSession final : public FramedSession {
   uint64_t cas_ = 0;
   std::optional<PendingMetaSet> meta_set_;
   // The multi-get in progress: its keys, the next one's offset, its options.
-  std::string get_keys_;
+  std::string get_keys_;  // a get's keys not yet looked up, while the output is full
   size_t get_pos_ = 0;
+  bool get_first_key_ = true;  // the next key looked up is the get's first (no reply mark)
   bool get_cas_ = false;
   std::optional<int64_t> get_exptime_;
 };
