@@ -390,6 +390,9 @@ class Engine {
   // prefixed keys go inline from their first store.
   virtual void StopMaintenance() = 0;
   virtual void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) = 0;
+  // Before `items` are stored back: sizes what grows with them (the hash
+  // index) at once. A hint; an engine may do nothing.
+  virtual void ReserveItems(size_t items) { (void)items; }
   virtual std::vector<std::string> LearnedPrefixes() const { return {}; }
   virtual void TeachPrefixes(const std::vector<std::string>& prefixes) { (void)prefixes; }
 };

@@ -172,6 +172,15 @@ bool HashIndex::Grow() {
   return true;
 }
 
+bool HashIndex::Reserve(size_t items) {
+  absl::MutexLock grow(&grow_mu_);
+  const size_t target = std::min(items * 2 / 3 + 1, size_t{1} << kMaxHashPower);
+  while (buckets() < target) {
+    if (!SplitOne()) return false;
+  }
+  return true;
+}
+
 void HashIndex::StopMaintainer() {
   {
     absl::MutexLock lock(&maint_mu_);

@@ -122,6 +122,11 @@ class HashIndex {
   // Doubles the bucket count now, a split at a time, as the maintainer
   // grows (tests). False when a segment could not be allocated.
   bool Grow();
+  // Grows now (a split at a time) to the buckets `items` need at the
+  // maintainer's load: a warm restart that knows how many items are coming
+  // saves walking long chains until the maintainer catches up. False when a
+  // segment could not be allocated.
+  bool Reserve(size_t items);
 
  private:
   // A stripe's lock and the count of the items in its chains, kept in the

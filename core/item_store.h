@@ -106,6 +106,7 @@ class ItemStore final : public Engine {
   // Joins those threads; a flush whose sweep had not run is swept here.
   void StopMaintenance() override;
   void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) override;
+  void ReserveItems(size_t items) override;
 
   // memcached's item_size_ok(): could this item ever be stored?
   bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const override;

@@ -243,6 +243,12 @@ void ItemStore::ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) {
   }
 }
 
+void ItemStore::ReserveItems(size_t items) {
+  // Only where the index is not paid from -m: a tiny engine's overflow store
+  // gets only the items that do not go inline, which the count cannot tell.
+  if (!options_.index_in_limit) index_.Reserve(items);
+}
+
 void ItemStore::ResetStats() {
   for (int i = 1; i <= classes_.count(); ++i) {
     SlabClass& c = slab_classes_[i];

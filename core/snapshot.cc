@@ -388,6 +388,7 @@ absl::StatusOr<RestoreReport> RestoreSnapshot(Engine& engine, const Clock& clock
     return absl::FailedPreconditionError(SettingsDiffer(parsed->settings, here));
   }
   engine.TeachPrefixes(parsed->prefixes);
+  engine.ReserveItems(parsed->items);
 
   // One thread, in the file's order: each class's LRU comes back as it was,
   // and the tiny table fills as it filled before. (Two threads were barely

@@ -96,6 +96,20 @@ TEST(HashIndexTest, GrowKeepsEveryItem) {
   for (int i = 0; i < n; ++i) ASSERT_NE(Find(index, std::to_string(i)), nullptr) << i;
 }
 
+TEST(HashIndexTest, ReserveGrowsToTheLoadOfTheItemsToCome) {
+  const Layout layout = Layout::Stock(true);
+  HashIndex index(&layout, HashIndex::kMinHashPower);
+  Items items(&layout);
+  for (int i = 0; i < 1000; ++i) Insert(index, items.Make(std::to_string(i)));
+  ASSERT_TRUE(index.Reserve(300000));
+  EXPECT_GE(index.buckets(), 300000u * 2 / 3);  // the maintainer's load: 1.5 items a bucket
+  EXPECT_LT(index.buckets(), 300000u * 2 / 3 + 2);
+  const size_t buckets = index.buckets();
+  ASSERT_TRUE(index.Reserve(1000));  // never shrinks
+  EXPECT_EQ(index.buckets(), buckets);
+  for (int i = 0; i < 1000; ++i) ASSERT_NE(Find(index, std::to_string(i)), nullptr) << i;
+}
+
 TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
   const Layout layout = Layout::Stock(true);
   const int threads = 4, per_thread = 50000;

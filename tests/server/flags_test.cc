@@ -146,7 +146,7 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
            {{"-o", "idle_timeout=-1"}, "idle_timeout"},
            {{"-o", "lru_crawler_sleep=2000000"}, "lru_crawler_sleep"},
            {{"-Z"}, "-Z"},
-           {{"-e", "/dev/shm/m"}, "-e"},
+           {{"-e", ""}, "-e"},
            {{"-Y", "/etc/auth"}, "-Y"},
            {{"-o", "ext_path=/x:1G"}, "ext_path"},
            {{"-o", "ssl_key=/k"}, "ssl_key"},
@@ -158,6 +158,18 @@ TEST(FlagsTest, MemcachedsOtherFlagsWorkAreIgnoredOrAreRefusedWithAReason) {
     EXPECT_NE(parsed.status().message().find(name), std::string::npos)
         << parsed.status().message() << " does not name " << name;
   }
+}
+
+TEST(FlagsTest, MemoryFileForWarmRestart) {
+  for (auto args : std::vector<std::vector<const char*>>{{"-e", "/var/lib/tc/items"},
+                                                         {"--memory-file=/var/lib/tc/items"}}) {
+    auto cl = Parse(args);
+    ASSERT_TRUE(cl.ok()) << cl.status();
+    EXPECT_EQ(cl->settings.memory_file, "/var/lib/tc/items");
+  }
+  auto cl = Parse({});
+  ASSERT_TRUE(cl.ok());
+  EXPECT_EQ(cl->settings.memory_file, "");
 }
 
 TEST(FlagsTest, UnixSocketRequestCapIdleTimeoutAndDetail) {
