@@ -12,6 +12,7 @@ beside ours.
 Writes results/restart.md and results/restart.csv.
 
 Usage: experiments/restart.py [--configs tiny-8m,compact-8m,stock-8m,memcached-8m,tiny-125m]
+                              [--keep]   (rows of configs not run now stay, with their commit)
 """
 import argparse
 import csv
@@ -128,6 +129,28 @@ def run_config(name, paths, memcached, workdir):
     return row
 
 
+def kept_rows(out_dir, rerun):
+    """The rows of an earlier results/restart.csv for the configs not run now (--keep), each
+    with the commit, date and machine it ran on."""
+    path = os.path.join(out_dir, "restart.csv")
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["config"] in rerun:
+                continue
+            for key in ("counters", "text_items", "items_before", "items_after", "missing",
+                        "wrong"):
+                row[key] = int(row[key])
+            for key in ("file_mib", "stop_s", "start_s", "rss_before_mib", "rss_after_mib"):
+                row[key] = float(row[key])
+            for key in ("save_s", "restore_s"):
+                row[key] = float(row[key]) if row[key] else None
+            rows.append(row)
+    return rows
+
+
 def write(rows, stamp, out_dir):
     columns = ["config", "server", "flags", "counters", "text_items", "items_before",
                "items_after", "missing", "wrong", "file_mib", "stop_s", "save_s", "start_s",
@@ -136,10 +159,16 @@ def write(rows, stamp, out_dir):
         w = csv.DictWriter(f, columns + list(lab.stamp_columns(stamp)))
         w.writeheader()
         for row in rows:
+            # A kept row keeps its own stamp.
+            own = {k: row[k] for k in lab.stamp_columns(stamp) if k in row}
             w.writerow({**{c: lab.csv_value(row.get(c)) for c in columns},
-                        **lab.stamp_columns(stamp)})
+                        **(own or lab.stamp_columns(stamp))})
     lines = ["# Warm restart (-e): stop, start, and every item back", ""]
     lines += lab.stamp_lines(stamp)
+    kept = [r for r in rows if "commit" in r]
+    if kept:
+        lines += ["- kept from an earlier run (`--keep`): %s" % "; ".join(
+            "%s at `%s`, %s" % (r["config"], r["commit"], r["date"]) for r in kept)]
     lines += ["- command: `experiments/restart.py --configs %s`" % ",".join(r["config"] for r in rows),
               "",
               "Each server is filled with N counters (keys 1..N, 3-digit numbers) and %d text-keyed "
@@ -173,6 +202,8 @@ def main():
                    help="where tinycached's -e files go (default: a temporary directory)")
     p.add_argument("--out-dir", default=os.path.join(lab.REPO, "results"))
     p.add_argument("--no-build", action="store_true")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the rows of results/restart.csv for the configs not run now")
     args = p.parse_args()
     paths = lab.ensure_built(args.build_dir, ["tinycached", "fill"], not args.no_build)
     stamp = lab.run_stamp()
@@ -180,6 +211,9 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.work_dir) as workdir:
         for name in args.configs:
             rows.append(run_config(name, paths, args.memcached, workdir))
+    if args.keep:
+        rows += kept_rows(args.out_dir, set(args.configs))
+        rows.sort(key=lambda r: list(CONFIGS).index(r["config"]))
     write(rows, stamp, args.out_dir)
     bad = [r["config"] for r in rows if r["missing"] or r["wrong"] or
            r["items_after"] != r["items_before"]]
