@@ -207,6 +207,8 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "hash_algorithm", "absl");
   Stat(out, "idle_timeout", s.idle_timeout);
   Stat(out, "read_buf_mem_limit", s.read_buf_mem_limit_mb);
+  // -e, memcached's last setting; "(null)" without one, as memcached prints it.
+  Stat(out, "memory_file", s.memory_file.empty() ? std::string("(null)") : s.memory_file);
   // tinycached's own knobs.
   // The preset named, then every knob as it is after -n -f -C and overrides.
   Stat(out, "item_layout", s.preset);

@@ -35,7 +35,8 @@ total_items expired_unfetched evicted_unfetched evictions reclaimed lrutail_refl
 
 REQUIRED_SETTINGS = """maxbytes maxconns tcpport udpport verbosity oldest evictions shutdown_command
 growth_factor chunk_size num_threads cas_enabled tcp_backlog binding_protocol auth_enabled_sasl
-auth_enabled_ascii item_size_max maxconns_fast slab_chunk_max flush_enabled hash_algorithm""".split()
+auth_enabled_ascii item_size_max maxconns_fast slab_chunk_max flush_enabled hash_algorithm
+memory_file""".split()
 
 # values that must be equal after the deterministic workload
 COMPARED_STATS = """max_connections pointer_size cmd_get cmd_set cmd_touch get_hits get_misses get_expired
@@ -45,7 +46,7 @@ listen_disabled_num time_in_listen_disabled_us threads bytes curr_items total_it
 evicted_unfetched evictions reclaimed""".split()
 COMPARED_SETTINGS = """maxbytes maxconns udpport verbosity oldest evictions shutdown_command growth_factor
 chunk_size num_threads cas_enabled tcp_backlog binding_protocol auth_enabled_sasl auth_enabled_ascii
-item_size_max maxconns_fast slab_chunk_max flush_enabled""".split()
+item_size_max maxconns_fast slab_chunk_max flush_enabled memory_file""".split()
 COMPARED_ITEMS = "number evicted evicted_nonzero outofmemory reclaimed expired_unfetched evicted_unfetched".split()
 COMPARED_SLAB_CLASS = """chunk_size chunks_per_page total_pages total_chunks used_chunks free_chunks
 get_hits cmd_set delete_hits incr_hits decr_hits cas_hits cas_badval touch_hits""".split()

@@ -140,6 +140,8 @@ class WarmRestartTest(unittest.TestCase):
 
         second = self.start()
         self.assertIn("warm restart: %d items restored" % items, second.stderr_text())
+        settings = harness.ask(second.port, b"stats settings\r\n", b"END\r\n", 10.0)
+        self.assertIn(b"\r\nSTAT memory_file %s\r\n" % self.file.encode(), settings)
         self.assertEqual(stat(second, b"curr_items"), items)
         self.check_counters(second)
         with second.connect() as s:
