@@ -530,12 +530,15 @@ class Worker {
     *borrowed = false;
     const size_t left = buf->size() - *start;
     if (left == 0) {
+      // Every byte is used, but a spliced value may still be on its way,
+      // placed by its offset: the offsets move with the dropped front.
+      const size_t dropped = *start;
       *start = 0;
       buf->clear();
       if (buf->capacity() > scratch->capacity()) buf->swap(*scratch);
       std::string().swap(*buf);
       if (scratch->capacity() > kKeepScratch) std::string().swap(*scratch);
-      return 0;
+      return dropped;
     }
     if (!lent) return 0;
     const size_t dropped = *start;

@@ -12,8 +12,11 @@ import os
 import random
 import selectors
 import socket
+import subprocess
 import sys
+import tempfile
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -370,6 +373,81 @@ class RobustnessTest(RobustnessFixture):
         finally:
             c.close()
         self.assert_healthy()
+
+
+class LargeValuesSentInPiecesTest(unittest.TestCase):
+    """A value sent from its item (zero copy) that the socket takes in several events — a
+    reader slower than the server, a unix socket's small buffer — arrives whole, and the
+    next reply is framed right after it. Text and binary gets, TCP and a unix socket."""
+
+    VALUE = bytes(random.Random(7).getrandbits(8) for _ in range(700 * 1024))
+
+    def read(self, sock, n):
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(min(n - len(data), 4096))  # a little at a time: many events
+            if not chunk:
+                raise AssertionError("closed after %d of %d bytes" % (len(data), n))
+            data += chunk
+        return data
+
+    def check(self, connect):
+        import struct
+        with connect() as s:
+            s.sendall(b"set big 7 0 %d\r\n%s\r\n" % (len(self.VALUE), self.VALUE))
+            self.assertEqual(self.read(s, 8), b"STORED\r\n")
+            for _ in range(3):
+                s.sendall(b"get big\r\nget big\r\n")
+                head = b"VALUE big 7 %d\r\n" % len(self.VALUE)
+                for _ in range(2):
+                    self.assertEqual(self.read(s, len(head)), head)
+                    self.assertEqual(self.read(s, len(self.VALUE)) == self.VALUE, True)
+                    self.assertEqual(self.read(s, 7), b"\r\nEND\r\n")
+        # A connection speaks the protocol of its first byte: binary gets on one of their own.
+        with connect() as s:
+            get = struct.pack(">BBHBBHIIQ", 0x80, 0, 3, 0, 0, 0, 3, 0, 0) + b"big"
+            for _ in range(3):
+                s.sendall(get + get)
+                for _ in range(2):
+                    header = self.read(s, 24)
+                    self.assertEqual(header[0], 0x81, header)
+                    body = self.read(s, struct.unpack(">I", header[8:12])[0])
+                    self.assertEqual(body[:4], struct.pack(">I", 7))
+                    self.assertEqual(body[4:] == self.VALUE, True)
+
+    def test_over_tcp_with_a_small_receive_buffer(self):
+        with harness.tinycached() as server:
+            def connect():
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.settimeout(IO_TIMEOUT)
+                s.connect(("127.0.0.1", server.port))
+                return s
+            self.check(connect)
+
+    def test_over_a_unix_socket(self):
+        path = os.path.join(tempfile.mkdtemp(prefix="tc_unix_"), "sock")
+        argv = [harness.TINYCACHED, "-s", path] + harness.preset_args()
+        if os.geteuid() == 0:
+            argv += ["-u", "root"]
+        # A unix socket server answers no TCP probe (harness.Server): wait for its socket file.
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 10
+            while not os.path.exists(path) and time.time() < deadline:
+                time.sleep(0.02)
+
+            def connect():
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(IO_TIMEOUT)
+                s.connect(path)
+                return s
+            self.check(connect)
+        finally:
+            harness.stop_process(proc)
+            if os.path.exists(path):
+                os.unlink(path)
+            os.rmdir(os.path.dirname(path))
 
 
 if __name__ == "__main__":
