@@ -281,6 +281,12 @@ class MemoryFixture(unittest.TestCase):
             c.close()
 
 
+def sanitized(binary):
+    """Whether `binary` is built with AddressSanitizer (its runtime's entry point is in it)."""
+    with open(binary, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 class MemoryTest(MemoryFixture):
     # ------------------------------------------------------------- 1. refused stores
     SEQ_A = [(b"large:%03d" % i, (2 * i + 1) * KB) for i in range(512)]
@@ -700,6 +706,13 @@ class ConnectionMemoryTest(MemoryTest):
             self.assertEqual(m["gets_done"], 200, name)
             self.assertEqual(m["gets_wrong"], 0, name)
             growth[name] = m["growth"]
+        if sanitized(harness.TINYCACHED):
+            # ASan's allocator (redzones, a quarantine of freed blocks) sets the RSS, not the
+            # server's own buffers: the scenario ran, its replies were checked, and that is all.
+            print("    growth not compared: a sanitizer build (tinycached %d KiB, memcached %d KiB)"
+                  % (growth["tinycached"] // KB, growth["memcached"] // KB), file=sys.stderr)
+            self.assert_alive(self.tiny_server)
+            return
         self.assertLessEqual(growth["tinycached"], growth["memcached"] + margin,
                              "RSS grew by %d KiB, memcached's by %d KiB"
                              % (growth["tinycached"] // KB, growth["memcached"] // KB))
