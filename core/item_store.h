@@ -320,6 +320,10 @@ class ItemStore final : public Engine {
   // if it is active and its stripe is free; false if not. REQUIRES: c.mu held.
   bool TryRescueLocked(SlabClass& c, uint8_t* it,
                        size_t held_stripe) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // Shows `it` (an item of class `cls`) to `visit` if its stripe lock is
+  // free and it is live; true if it was shown. REQUIRES: the class's lock.
+  bool TryVisitLocked(int cls, const uint8_t* it, absl::FunctionRef<void(const ItemInfo&)> visit)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
   static constexpr size_t kNoStripe = HashIndex::kStripes;  // "no stripe lock held"
 
   // Makes a freshly written item visible: index + LRU + counters, and a new

@@ -189,26 +189,7 @@ size_t ItemStore::VisitItems(int cls, size_t limit,
   for (uint8_t* it = c.head; it != nullptr && visited < limit; it = layout_.Next(it)) {
     // The item's fields belong to its stripe lock (lock order: stripe, then
     // class): only try it, and pass over an item someone is using.
-    const size_t stripe = HashIndex::StripeOf(index_.HashOfItem(it));
-    absl::Mutex& mu = index_.StripeLockAt(stripe);
-    if (!mu.TryLock()) continue;
-    if (Check(it) == Liveness::kLive) {
-      char buf[compact::kMaxKeyLength];
-      ItemInfo info;
-      info.key = layout_.Key(it, buf);
-      info.value = layout_.Value(it);
-      info.flags = layout_.ClientFlags(it);
-      info.value_bytes = info.value.size();
-      info.total_bytes = layout_.TotalSize(it);
-      info.exptime = layout_.Exptime(it);
-      info.last_access = layout_.Time(it);
-      info.cas = layout_.Cas(it);
-      info.fetched = (layout_.Flags(it) & kFetched) != 0;
-      info.cls = cls;
-      visit(info);
-      ++visited;
-    }
-    mu.Unlock();
+    if (TryVisitLocked(cls, it, visit)) ++visited;
   }
   return visited;
 }
@@ -221,26 +202,33 @@ void ItemStore::ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) {
     for (uint8_t* it = c.tail; it != nullptr; it = layout_.Prev(it)) {
       // Nothing else runs (see Engine::ExportItems), so the stripe lock is
       // free; it is taken against the lock order, hence only tried.
-      absl::Mutex& mu = index_.StripeLockAt(HashIndex::StripeOf(index_.HashOfItem(it)));
-      if (!mu.TryLock()) continue;
-      if (Check(it) == Liveness::kLive) {
-        char buf[compact::kMaxKeyLength];
-        ItemInfo info;
-        info.key = layout_.Key(it, buf);
-        info.value = layout_.Value(it);
-        info.flags = layout_.ClientFlags(it);
-        info.value_bytes = info.value.size();
-        info.total_bytes = layout_.TotalSize(it);
-        info.exptime = layout_.Exptime(it);
-        info.last_access = layout_.Time(it);
-        info.cas = layout_.Cas(it);
-        info.fetched = (layout_.Flags(it) & kFetched) != 0;
-        info.cls = cls;
-        visit(info);
-      }
-      mu.Unlock();
+      TryVisitLocked(cls, it, visit);
     }
   }
+}
+
+bool ItemStore::TryVisitLocked(int cls, const uint8_t* it,
+                               absl::FunctionRef<void(const ItemInfo&)> visit) {
+  absl::Mutex& mu = index_.StripeLockAt(HashIndex::StripeOf(index_.HashOfItem(it)));
+  if (!mu.TryLock()) return false;
+  const bool live = Check(it) == Liveness::kLive;
+  if (live) {
+    char buf[compact::kMaxKeyLength];
+    ItemInfo info;
+    info.key = layout_.Key(it, buf);
+    info.value = layout_.Value(it);
+    info.flags = layout_.ClientFlags(it);
+    info.value_bytes = info.value.size();
+    info.total_bytes = layout_.TotalSize(it);
+    info.exptime = layout_.Exptime(it);
+    info.last_access = layout_.Time(it);
+    info.cas = layout_.Cas(it);
+    info.fetched = (layout_.Flags(it) & kFetched) != 0;
+    info.cls = cls;
+    visit(info);
+  }
+  mu.Unlock();
+  return live;
 }
 
 void ItemStore::ReserveItems(size_t items) {

@@ -8,7 +8,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -89,17 +88,8 @@ def git_commit():
 
 
 def machine():
-    cpu = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    uname = " ".join([platform.system(), platform.release(), platform.machine()])
-    return {"uname": uname, "cpu": cpu, "nproc": len(os.sched_getaffinity(0))}
+    """{"uname", "cpu", "nproc"} of this machine (harness.machine(), shared with the tests)."""
+    return harness.machine()
 
 
 def run_stamp(commit=None):

@@ -15,6 +15,7 @@ stop_process() and ask().
 import argparse
 import fcntl
 import os
+import platform
 import socket
 import struct
 import subprocess
@@ -72,6 +73,21 @@ def ask(port, request, end, timeout):
                 break
             reply += chunk
     return reply
+
+
+def machine():
+    """{"uname", "cpu", "nproc"}: what results files name the machine by."""
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    uname = " ".join([platform.system(), platform.release(), platform.machine()])
+    return {"uname": uname, "cpu": cpu, "nproc": len(os.sched_getaffinity(0))}
 
 
 class PortTaken(Exception):

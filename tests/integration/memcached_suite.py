@@ -30,7 +30,6 @@ Exit status: 0 when BINARY passes every file the baseline passes (or every file 
 import argparse
 import csv
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -40,6 +39,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 # Files for features neither Debian's memcached nor tinycached is built with.
 NOT_BUILT = [
@@ -223,16 +225,8 @@ def run_suite(src, server, files, timeout, jobs, label, log, strip_udp=False):
 
 
 def machine():
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return "%s; %s; nproc %d" % (" ".join(platform.uname()), cpu, os.cpu_count() or 0)
+    m = harness.machine()
+    return "%s; %s; nproc %d" % (m["uname"], m["cpu"], m["nproc"])
 
 
 def main():
