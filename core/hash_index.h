@@ -105,8 +105,13 @@ class HashIndex {
 
   // A sum over the stripes: for stats and the maintainer, not hot paths.
   size_t items() const;
-  // floor(log2(buckets)): memcached's hash_power_level.
+  // floor(log2(buckets)): the level linear hashing splits from.
   int hashpower() const { return std::bit_width(buckets()) - 1; }
+  // ceil(log2(buckets)): the hash bits a bucket address may take, reported as
+  // memcached's hash_power_level (its table is always 2^level buckets and
+  // doubles at once; this one reaches the next power a split at a time, and a
+  // split bucket is already addressed with level + 1 bits).
+  int hash_bits() const { return std::bit_width(buckets() - 1); }
   size_t buckets() const { return nbuckets_.load(std::memory_order_acquire); }
   // The segments' bytes (the directory's few touched pages aside).
   size_t bytes() const {

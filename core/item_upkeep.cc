@@ -143,7 +143,7 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
 EngineStats ItemStore::engine_stats() const {
   EngineStats s;
   s.kind = EngineKind::kSlabs;
-  s.hash_power_level = index_.hashpower();
+  s.hash_power_level = index_.hash_bits();
   s.hash_bytes = index_.bytes();
   s.hash_expanding = index_.expanding();
   return s;

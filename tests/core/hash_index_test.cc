@@ -91,6 +91,7 @@ TEST(HashIndexTest, GrowKeepsEveryItem) {
   index.Grow();
   index.Grow();
   EXPECT_EQ(index.hashpower(), before + 2);
+  EXPECT_EQ(index.hash_bits(), before + 2);  // a power of two: both agree
   EXPECT_FALSE(index.expanding());
   EXPECT_EQ(index.bytes(), (size_t{1} << (before + 2)) * 8);
   for (int i = 0; i < n; ++i) ASSERT_NE(Find(index, std::to_string(i)), nullptr) << i;
@@ -153,6 +154,9 @@ TEST(HashIndexTest, GrowsInBackgroundWhileWritersRun) {
   EXPECT_GE(index.buckets() * 3 / 2, index.items());
   EXPECT_LE(index.buckets(), index.items() * 2 / 3 + 1);
   EXPECT_EQ(index.hashpower(), 17);
+  // Past 2^17 buckets, the split ones are addressed with 18 bits: what
+  // stats reports as hash_power_level (memcached's doubled table: 2^18).
+  EXPECT_EQ(index.hash_bits(), 18);
   // Memory is whole segments of what is in use, not a doubled table.
   EXPECT_EQ(index.bytes(), (index.buckets() + HashIndex::kSegmentBuckets - 1) /
                                HashIndex::kSegmentBuckets * HashIndex::kSegmentBuckets * 8);
