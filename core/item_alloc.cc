@@ -284,12 +284,4 @@ void ItemStore::Bump(uint8_t* it) {
   if (layout_.Time(it) != now) layout_.SetTime(it, now);
 }
 
-void ItemStore::Hit(uint8_t* it) {
-  const uint16_t flags = layout_.Flags(it);
-  if ((flags & kFetched) != 0) return Bump(it);
-  layout_.SetFlags(it, flags | kFetched);
-  const RelTime now = clock_->Now();
-  if (layout_.Time(it) != now) layout_.SetTime(it, now);
-}
-
 }  // namespace tinycached::core

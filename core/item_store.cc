@@ -426,7 +426,8 @@ bool ItemStore::Get(std::string_view key, std::optional<int64_t> new_exptime, Th
     per_class.get_hits.Add();
   }
   visit(ItemView{layout_.ClientFlags(it), layout_.Value(it), layout_.Cas(it), PinFor(hash, it)});
-  Hit(it);
+  MarkFetched(it);
+  Bump(it);
   return true;
 }
 
@@ -440,7 +441,8 @@ TouchResult ItemStore::Touch(std::string_view key, int64_t exptime, ThreadStats&
     stats.per_class[ClassOf(it)].touch_hits.Add();
     it = SetExptime(hash, it, clock_->ToRelative(exptime));
     if (it == nullptr) return TouchResult::kNoMemory;
-    Hit(it);
+    MarkFetched(it);
+    Bump(it);
     return TouchResult::kTouched;
   });
 }
@@ -610,7 +612,8 @@ MetaGetResult ItemStore::MetaGet(std::string_view key, const MetaGetOptions& opt
     const MetaChange change = visit(view);
     if (uint8_t* moved = ApplyMetaChange(hash, it, change)) it = moved;
     if (count && options.bump) {
-      Hit(it);
+      MarkFetched(it);
+      Bump(it);
     }
     return created ? MetaGetResult::kCreated : MetaGetResult::kHit;
   });

@@ -35,12 +35,10 @@
 // page — becomes a zombie, out of the index and the LRU, whose chunk the
 // last Unpin() frees. An unpinned evicted chunk is reused at once.
 //
-// Recency is a second-chance LRU: a read only sets a bit in the item (under
-// its stripe lock; no class lock, no relink) — kFetched on its first read,
-// kActive on the reads after (memcached's rule: a key read once after its
-// store is no hotter than one never read). Eviction takes from the tail, and
-// an active item found there is moved to the head with its kActive bit
-// cleared instead of evicted. New items start inactive and unfetched.
+// Recency is a second-chance LRU: a read only sets the item's kActive bit
+// (under its stripe lock; no class lock, no relink). Eviction takes from the
+// tail, and an active item found there is moved to the head with its bit
+// cleared instead of evicted. New items start inactive.
 //
 // flush_all is an epoch: every item carries the parity of the flush epoch it
 // was linked in (kEpoch), and an item of the other parity is dead. A flush
@@ -356,13 +354,8 @@ class ItemStore final : public Engine {
     return found == pins.end() ? nullptr : &found->second;
   }
   // Marks a used item recently used: kActive, and (stock) its access time.
-  // Stores that find their item (add, an in-place incr) use it.
   // REQUIRES: the item's stripe lock.
   void Bump(uint8_t* it);
-  // A read (get, touch, mg): the item's first marks it kFetched only, a later
-  // one kActive as Bump() does — two reads before an item is spared at the
-  // tail. (stock) Either sets its access time. REQUIRES: the stripe lock.
-  void Hit(uint8_t* it);
   // Runs a delayed flush whose time has come. Call holding no lock.
   void MaybeRunPendingFlush() {
     const RelTime due = pending_flush_.load(std::memory_order_relaxed);
@@ -377,6 +370,10 @@ class ItemStore final : public Engine {
   bool Flushed(const uint8_t* it) const {
     const bool odd = (layout_.Flags(it) & compact::kEpoch) != 0;
     return odd != ((epoch_.load(std::memory_order_acquire) & 1) != 0);
+  }
+  void MarkFetched(uint8_t* it) const {
+    const uint16_t flags = layout_.Flags(it);
+    if ((flags & compact::kFetched) == 0) layout_.SetFlags(it, flags | compact::kFetched);
   }
 
   // A CAS unique never handed out before. Each thread takes kCasBlock of
