@@ -395,6 +395,11 @@ class Engine {
   virtual void ReserveItems(size_t items) { (void)items; }
   virtual std::vector<std::string> LearnedPrefixes() const { return {}; }
   virtual void TeachPrefixes(const std::vector<std::string>& prefixes) { (void)prefixes; }
+  // A hint, a few stores ahead of storing `key`: starts fetching the memory
+  // that store will look at, so that a loop over many keys (a warm restart)
+  // overlaps their cache misses instead of waiting for each in turn.
+  // Changes nothing; an engine may do nothing.
+  virtual void Prefetch(std::string_view key) const { (void)key; }
 };
 
 // The engine `options` ask for. `clock` must outlive it.

@@ -132,6 +132,9 @@ class HashIndex {
   // saves walking long chains until the maintainer catches up. False when a
   // segment could not be allocated.
   bool Reserve(size_t items);
+  // Starts loading the bucket `hash` addresses into the cache (a hint: no
+  // lock, and a split racing it only makes it useless).
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(BucketFor(hash)); }
 
  private:
   // A stripe's lock and the count of the items in its chains, kept in the

@@ -107,6 +107,7 @@ class ItemStore final : public Engine {
   void StopMaintenance() override;
   void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) override;
   void ReserveItems(size_t items) override;
+  void Prefetch(std::string_view key) const override;
 
   // memcached's item_size_ok(): could this item ever be stored?
   bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const override;

@@ -231,6 +231,10 @@ bool ItemStore::TryVisitLocked(int cls, const uint8_t* it,
   return live;
 }
 
+void ItemStore::Prefetch(std::string_view key) const {
+  index_.Prefetch(HashIndex::Hash(StoredKey(key, layout_.pack_keys())));
+}
+
 void ItemStore::ReserveItems(size_t items) {
   // Only where the index is not paid from -m: a tiny engine's overflow store
   // gets only the items that do not go inline, which the count cannot tell.

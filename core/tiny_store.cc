@@ -163,6 +163,17 @@ bool TinyStore::ShapeOf(std::string_view key, KeyShape* shape) const {
   return true;
 }
 
+void TinyStore::Prefetch(std::string_view key) const {
+  KeyShape shape;
+  if (!ShapeOf(key, &shape)) return overflow_->Prefetch(key);
+  ct::TinyKey k = shape.key;
+  if (!shape.prefix.empty()) {
+    const std::optional<uint32_t> id = prefixes_.Find(shape.prefix, shape.prefix_hash);
+    if (!id.has_value() || !ct::PrefixedKey(*id, shape.n, table_.min_addr_bits(), &k)) return;
+  }
+  table_.Prefetch(k);
+}
+
 bool TinyStore::Resolve(const KeyShape& s, ThreadStats& stats, ct::TinyKey* k) const {
   if (s.prefix.empty()) {
     *k = s.key;

@@ -81,6 +81,7 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   void ExportItems(absl::FunctionRef<void(const ItemInfo&)> visit) override;
   std::vector<std::string> LearnedPrefixes() const override;
   void TeachPrefixes(const std::vector<std::string>& prefixes) override;
+  void Prefetch(std::string_view key) const override;
   bool SizeOk(std::string_view key, uint32_t flags, int64_t exptime, size_t nvalue) const override {
     return overflow_->SizeOk(key, flags, exptime, nvalue);
   }

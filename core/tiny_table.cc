@@ -180,6 +180,16 @@ TinyTable::Addr TinyTable::AddressOf(const TinyKey& key, int choice, size_t nbuc
   return {a, h >> bits, cls};
 }
 
+void TinyTable::Prefetch(const TinyKey& key) const {
+  const size_t nb = nbuckets_.load(std::memory_order_relaxed);
+  if (nb == 0) return;
+  for (int c = 0; c < 2; ++c) {
+    if (const uint64_t* bucket = Bucket(AddressOf(key, c, nb).bucket)) {
+      __builtin_prefetch(bucket, /*rw=*/1);  // a bucket is one 64-byte line
+    }
+  }
+}
+
 TinyTable::TinyKey TinyTable::KeyOf(uint64_t slot, size_t b, size_t nbuckets) const {
   const int cls = ct::SlotClass(slot);
   const uint64_t h = (ct::Remainder(slot) << AddrBits(b, nbuckets)) | b;

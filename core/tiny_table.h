@@ -145,6 +145,9 @@ class TinyTable {
   bool Get(const TinyKey& key, SlotValue* value);
   // The same without marking it.
   bool Peek(const TinyKey& key, SlotValue* value);
+  // Starts loading `key`'s two buckets into the cache (see Engine::Prefetch).
+  // Takes no lock and reads no slot: a resize racing it only makes it useless.
+  void Prefetch(const TinyKey& key) const;
   // Either (mark: Get), also telling whether the ref bit was set before.
   bool Inspect(const TinyKey& key, SlotValue* value, bool mark, bool* referenced);
 
