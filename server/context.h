@@ -42,6 +42,9 @@ struct ConnInfo {
 struct Listener {
   int fd = -1;
   std::string addr;  // "tcp:<ip>:<port>", "tcp6:[<ip>]:<port>" or "unix:<path>"
+  // Its line of memcached's MEMCACHED_PORT_FILENAME file, with the port
+  // actually bound: "TCP INET: 41235", "UDP INET6: 41236"; empty for -s.
+  std::string port_line;
 };
 
 struct ServerContext {
@@ -61,6 +64,9 @@ struct ServerContext {
   std::vector<std::unique_ptr<core::ThreadStats>> thread_stats;  // one per worker, fixed at start
   std::vector<Listener> listeners;     // every -l address, or -s's path; set by Server::Create
   std::vector<std::string> udp_addrs;  // -U: each UDP socket's address ("udp:<ip>:<port>")
+  // Every TCP socket's Listener::port_line, then every UDP socket's (the
+  // order memcached writes them in); none with -s.
+  std::vector<std::string> port_lines;
 
   // Bytes of large data blocks (values longer than kInputBudgetMin) being
   // received by all connections, against settings.read_buf_mem_limit_mb.

@@ -24,6 +24,16 @@ bool ParseInt(absl::string_view s, T* out) {
   return absl::SimpleAtoi(s, out);
 }
 
+// A port of -p, -U or an -l entry: 1..65535, 0 (-p, -U: that transport is
+// off), or -1, memcached's way to ask for a port the kernel picks (bound as
+// port 0). memcached reads any integer and fails at bind on other negatives.
+bool ParsePort(absl::string_view s, int* out) {
+  int v = 0;
+  if (!absl::SimpleAtoi(s, &v) || v < -1 || v > 65535) return false;
+  *out = v;
+  return true;
+}
+
 // "1048576", "1024k", "1m" (memcached's -I and slab_chunk_max syntax).
 bool ParseSize(absl::string_view s, size_t* out) {
   size_t mult = 1;
@@ -251,9 +261,14 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
 std::string UsageText() {
   return absl::StrFormat(
       "tinycached %s — a memcached-compatible cache built for tiny items\n"
-      "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
+      "-p, --port=<num>          TCP port to listen on (default: 11211); 0: no TCP; -1: a\n"
+      "                          port the kernel picks, each socket its own. With\n"
+      "                          MEMCACHED_PORT_FILENAME=<file> in the environment, the\n"
+      "                          ports bound are written to <file>, a line per socket\n"
+      "                          (\"TCP INET: 41235\", \"UDP INET6: 41236\"); none with -s\n"
       "-U, --udp-port=<num>      UDP port to listen on, on the -l addresses (default: 0,\n"
-      "                          off); without -p, TCP listens on it too\n"
+      "                          off; -1 as for -p); without -p, TCP listens on it too\n"
+      "                          (on a port of its own after -U -1)\n"
       "-l, --listen=<addr>       addresses or host names to listen on, separated by ','\n"
       "                          (host, host:port, [ipv6]:port, * for all); repeatable\n"
       "                          (default: 127.0.0.1)\n"
@@ -376,7 +391,7 @@ absl::StatusOr<std::vector<ListenAddress>> SplitListenList(absl::string_view lis
       port_text = item.substr(colon + 1);
     }
     if (!port_text.empty() || (host != item && item.back() == ':')) {
-      if (!absl::SimpleAtoi(port_text, &a.port) || a.port < 0 || a.port > 65535) {
+      if (!ParsePort(port_text, &a.port)) {
         return bad("bad port");
       }
     }
@@ -451,14 +466,16 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, char** argv) {
     const absl::string_view arg = optarg != nullptr ? optarg : "";
     switch (c) {
       case 'p':
-        if (!ParseInt(arg, &s.port) || s.port < 0 || s.port > 65535) {
-          return Bad(absl::StrFormat("Invalid TCP port \"%s\"", arg));
+        if (!ParsePort(arg, &s.port)) {
+          return Bad(
+              absl::StrFormat("Invalid TCP port \"%s\" (-1: any free port, 0: no TCP)", arg));
         }
         tcp_given = true;
         break;
       case 'U':
-        if (!ParseInt(arg, &s.udp_port) || s.udp_port < 0 || s.udp_port > 65535) {
-          return Bad(absl::StrFormat("Invalid UDP port \"%s\"", arg));
+        if (!ParsePort(arg, &s.udp_port)) {
+          return Bad(
+              absl::StrFormat("Invalid UDP port \"%s\" (-1: any free port, 0: no UDP)", arg));
         }
         udp_given = true;
         break;

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -79,6 +80,27 @@ bool WritePidFile(const std::string& path) {
   const bool ok = std::fprintf(f, "%ld\n", static_cast<long>(getpid())) > 0;
   if (std::fclose(f) != 0 || !ok) return false;
   return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// memcached's MEMCACHED_PORT_FILENAME: the ports bound, one line per socket,
+// so that a server started with -p -1 or -U -1 can be found. Written to
+// <file>.lck and renamed, as memcached does, so that a reader polling for
+// <file> finds it whole. A file that cannot be written is reported and the
+// server runs on, as memcached's.
+void WritePortFile(const std::string& path, const std::vector<std::string>& lines) {
+  const std::string tmp = path + ".lck";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (f == nullptr) {
+    std::fprintf(stderr, "Failed to open \"%s\": %s\n", tmp.c_str(), std::strerror(errno));
+    return;
+  }
+  bool ok = true;
+  for (const std::string& line : lines) ok = std::fprintf(f, "%s\n", line.c_str()) > 0 && ok;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::fprintf(stderr, "Failed to write \"%s\": %s\n", path.c_str(), std::strerror(errno));
+    unlink(tmp.c_str());
+  }
 }
 
 // -e: the file's absolute name (a daemon leaves its directory), and whether
@@ -260,6 +282,13 @@ int main(int argc, char** argv) {
   if (!DropPrivileges(settings.user)) {
     return Fail("failed to assume identity of user " + settings.user, 1);
   }
+  // After the privileges are dropped, as memcached writes it (the file is the
+  // -u user's), but before -d: a relative name means the directory the server
+  // was started in, and the file is there when `tinycached -d` returns.
+  if (const char* port_file = std::getenv("MEMCACHED_PORT_FILENAME");
+      port_file != nullptr && *port_file != '\0' && settings.unix_socket.empty()) {
+    WritePortFile(port_file, ctx.port_lines);
+  }
   std::string memory_file;
   if (!settings.memory_file.empty()) {
     absl::StatusOr<std::string> path = MemoryFilePath(settings.memory_file);
@@ -277,10 +306,12 @@ int main(int argc, char** argv) {
   ctx.store->StartMaintenance();
   if (!memory_file.empty()) WarmStart(*ctx.store, clock, memory_file);
   if (settings.verbose > 0) {
+    // The addresses as bound: the ports the kernel picked for -p -1 or -U -1.
     std::string addrs;
     for (const server::Listener& l : ctx.listeners)
       absl::StrAppend(&addrs, addrs.empty() ? "" : " ", l.addr);
-    for (const std::string& a : ctx.udp_addrs) absl::StrAppend(&addrs, " ", a);
+    for (const std::string& a : ctx.udp_addrs) absl::StrAppend(&addrs, addrs.empty() ? "" : " ", a);
+    if (addrs.empty()) addrs = "no TCP or UDP port";  // -p 0 -U 0
     std::fprintf(stderr, "tinycached %s: %s, preset %s, -m %zu, %d threads\n", server::kVersion,
                  addrs.c_str(), settings.preset.c_str(), settings.memory_mb, settings.threads);
   }

@@ -67,11 +67,12 @@ std::string AddrString(const sockaddr_storage& ss, bool udp = false) {
 // for several, e.g. localhost for 127.0.0.1 and ::1), each IPv6 socket
 // IPv6-only, as memcached binds them; TCP ones listening on -p, UDP ones
 // bound to -U (a port an -l entry names is used for both, as memcached uses
-// it). An address in use is passed over as memcached passes it over; none
-// bound at all is an error. UDP sockets get as large a send buffer as the
-// system allows (memcached's maximize_sndbuf()), for replies of many
-// datagrams, and no SO_REUSEADDR, so a port another process holds is an error
-// rather than shared.
+// it); port -1 (or 0 in an -l entry) lets the kernel pick one per socket,
+// read back with getsockname(). An address in use is passed over as
+// memcached passes it over; none bound at all is an error. UDP sockets get
+// as large a send buffer as the system allows (memcached's
+// maximize_sndbuf()), for replies of many datagrams, and no SO_REUSEADDR, so
+// a port another process holds is an error rather than shared.
 absl::StatusOr<std::vector<Listener>> ListenInet(const Settings& settings, bool udp) {
   const int default_port = udp ? settings.udp_port : settings.port;
   const char* const transport = udp ? "UDP" : "TCP";
@@ -85,7 +86,7 @@ absl::StatusOr<std::vector<Listener>> ListenInet(const Settings& settings, bool 
     hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     addrinfo* found = nullptr;
-    const std::string port = std::to_string(a.port);
+    const std::string port = std::to_string(a.port == -1 ? 0 : a.port);
     const char* host = a.host.empty() ? nullptr : a.host.c_str();
     if (const int rc = getaddrinfo(host, port.c_str(), &hints, &found); rc != 0) {
       for (Listener& l : out) close(l.fd);
@@ -119,7 +120,12 @@ absl::StatusOr<std::vector<Listener>> ListenInet(const Settings& settings, bool 
       sockaddr_storage bound{};
       socklen_t bound_len = sizeof(bound);
       getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-      out.push_back({fd, AddrString(bound, udp)});
+      const int bound_port = ntohs(bound.ss_family == AF_INET6
+                                       ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                       : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+      out.push_back({fd, AddrString(bound, udp),
+                     absl::StrFormat("%s %s: %d", transport,
+                                     bound.ss_family == AF_INET6 ? "INET6" : "INET", bound_port)});
     }
     freeaddrinfo(found);
   }
@@ -680,14 +686,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerContext* ctx) {
 
   std::vector<Listener> udp;
   if (settings.unix_socket.empty()) {
-    absl::StatusOr<std::vector<Listener>> tcp = ListenInet(settings, /*udp=*/false);
-    if (!tcp.ok()) return tcp.status();
-    ctx->listeners = *std::move(tcp);
+    // -p 0: no TCP, as memcached (its -l ports too); then maybe UDP alone,
+    // or nothing at all.
+    if (settings.port != 0) {
+      absl::StatusOr<std::vector<Listener>> tcp = ListenInet(settings, /*udp=*/false);
+      if (!tcp.ok()) return tcp.status();
+      ctx->listeners = *std::move(tcp);
+    }
     // -U: off at 0 (memcached's default since 1.5.6); with -s there is none.
     if (settings.udp_port != 0) {
       absl::StatusOr<std::vector<Listener>> bound = ListenInet(settings, /*udp=*/true);
       if (!bound.ok()) return bound.status();
       udp = *std::move(bound);
+    }
+    for (const std::vector<Listener>* sockets : {&ctx->listeners, &udp}) {
+      for (const Listener& l : *sockets) ctx->port_lines.push_back(l.port_line);
     }
   } else {
     Listener unix_listener;

@@ -145,7 +145,7 @@ class CommandLineTest(unittest.TestCase):
     def test_bad_flags_exit_two_with_a_message(self):
         for args in (["-x"], ["-p", "99999"], ["-m", "zero"], ["-U", "70000"], ["-t", "0"],
                      ["-f", "0.5"], ["-I", "100"], ["-o", "layout=bogus"], ["-o", "nope=1"],
-                     ["extra-arg"], ["-p"], ["-l", "no-such-host.invalid", "-p", "0"]):
+                     ["extra-arg"], ["-p"], ["-l", "no-such-host.invalid", "-p", "-1"]):
             with self.subTest(args=args):
                 r = run(*args)
                 self.assertEqual(r.returncode, 2, r.stderr)

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 
 namespace tinycached::server {
@@ -71,6 +72,35 @@ TEST(FlagsTest, UdpPort) {
   EXPECT_EQ(Parse({"-U", "0"})->settings.port, 11211);
 }
 
+// memcached's t/issue_67.t: -1 asks the kernel for a port, 0 turns the
+// transport off, and -U without -p carries TCP along (to -1 as well).
+TEST(FlagsTest, EphemeralAndDisabledPorts) {
+  struct Case {
+    std::vector<const char*> args;
+    int tcp, udp;
+  };
+  for (const Case& c : std::vector<Case>{{{}, 11211, 0},
+                                         {{"-p", "11212"}, 11212, 0},
+                                         {{"-U", "11222"}, 11222, 11222},
+                                         {{"-p", "-1"}, -1, 0},
+                                         {{"-U", "-1"}, -1, -1},
+                                         {{"-p", "0"}, 0, 0},
+                                         {{"-U", "0"}, 11211, 0},
+                                         {{"-p", "11232", "-U", "11233"}, 11232, 11233},
+                                         {{"-p", "11242", "-U", "0"}, 11242, 0},
+                                         {{"-p", "0", "-U", "11252"}, 0, 11252},
+                                         {{"-p", "11262", "-U", "-1"}, 11262, -1},
+                                         {{"-p", "-1", "-U", "11272"}, -1, 11272},
+                                         {{"-U", "-1", "-p", "0"}, 0, -1},
+                                         {{"--port=-1", "--udp-port=-1"}, -1, -1}}) {
+    SCOPED_TRACE(absl::StrJoin(c.args, " "));
+    auto cl = Parse(c.args);
+    ASSERT_TRUE(cl.ok()) << cl.status();
+    EXPECT_EQ(cl->settings.port, c.tcp);
+    EXPECT_EQ(cl->settings.udp_port, c.udp);
+  }
+}
+
 TEST(FlagsTest, ActionsAndBadInput) {
   EXPECT_EQ(Parse({"-h"})->action, CommandAction::kHelp);
   EXPECT_EQ(Parse({"-V"})->action, CommandAction::kVersion);
@@ -80,7 +110,8 @@ TEST(FlagsTest, ActionsAndBadInput) {
                                                          {"-p", "70000"},
                                                          {"-p", "abc"},
                                                          {"-U", "70000"},
-                                                         {"-U", "-1"},
+                                                         {"-U", "-2"},
+                                                         {"-p", "-2"},
                                                          {"-m", "0"},
                                                          {"-m", "-5"},
                                                          {"-t", "0"},
@@ -287,7 +318,13 @@ TEST(FlagsTest, ListenListSplitsLikeMemcached) {
                                                            {"::1", 11211},
                                                            {"", 11211},
                                                            {"fe80::1", 11211}}));
-  for (const char* bad : {"host:port", "[::1", "[::1]7000", "127.0.0.1:70000", ":7000", ",;"}) {
+  // -1 and 0 in an entry: a port the kernel picks (memcached binds port 0 for both).
+  list = SplitListenList("127.0.0.1:-1,[::1]:0", 11211);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ((*list)[0].port, -1);
+  EXPECT_EQ((*list)[1].port, 0);
+  for (const char* bad :
+       {"host:port", "[::1", "[::1]7000", "127.0.0.1:70000", "127.0.0.1:-2", ":7000", ",;"}) {
     EXPECT_FALSE(SplitListenList(bad, 11211).ok()) << bad;
   }
 }
