@@ -148,11 +148,16 @@ struct ClassSnapshot {
   uint64_t evicted = 0, evicted_nonzero = 0, evicted_unfetched = 0;
   RelTime evicted_time = 0;
   uint64_t outofmemory = 0, reclaimed = 0, expired_unfetched = 0;
+  uint64_t crawler_reclaimed = 0, crawler_items_checked = 0;
 };
 
+// reclaimed: dead (expired or flushed) items whose memory a store took at an
+// LRU tail; crawler_reclaimed: dead items the crawler freed (ReclaimDead,
+// StartCrawl), crawler_items_checked: items it looked at (memcached's names).
 struct StoreTotals {
   uint64_t curr_items = 0, total_items = 0, bytes = 0;
   uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0, evicted_unfetched = 0;
+  uint64_t crawler_reclaimed = 0, crawler_items_checked = 0;
   size_t malloced = 0;  // pages + large items, bytes
 };
 
@@ -181,7 +186,12 @@ struct EngineStats {
   uint64_t inline_evictions = 0;  // of those
   size_t inline_table_bytes = 0;  // the slot table (inside -m)
   size_t prefixes = 0;            // learned key prefixes (core/key_prefixes.h)
+  // A crawl StartCrawl() began is not finished yet (memcached's lru_crawler_running).
+  bool crawl_running = false;
 };
+
+// StartCrawl() outcomes (memcached's replies to `lru_crawler crawl`: OK, BUSY).
+enum class CrawlStart { kStarted, kBusy };
 
 // ---- meta commands (mg ms md ma me) ---------------------------------------
 // The engine gives the meta protocol (server/protocol/meta.cc) one item
@@ -312,8 +322,18 @@ class Engine {
   virtual bool Delete(std::string_view key, ThreadStats& stats) = 0;
   // Removes `key` if present without counting a delete (a failed set's old value).
   virtual void Drop(std::string_view key) = 0;
-  // The LRU crawler's step: reclaims dead items; the server calls it once a second.
+  // The LRU crawler's step: frees the dead items among the `budget` oldest
+  // of every class; the server calls it once a second. Returns how many it
+  // freed (counted as crawler_reclaimed, the items looked at as
+  // crawler_items_checked).
   virtual size_t ReclaimDead(size_t budget) = 0;
+  // `lru_crawler crawl`: a crawl of every item of the slab classes listed
+  // (ids outside the engine's classes, and the tiny engine's class 0, are
+  // passed over), freeing the dead ones and counting as ReclaimDead() does.
+  // It runs on the engine's maintenance thread, or before returning without
+  // StartMaintenance(). kBusy while an earlier crawl has not finished
+  // (EngineStats::crawl_running).
+  virtual CrawlStart StartCrawl(const std::vector<int>& classes) = 0;
   // incr/decr. On kOk writes the new value's digits to `out` (no NUL) and
   // their count to `out_len`. incr wraps at 2^64, decr stops at 0.
   virtual DeltaResult Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,

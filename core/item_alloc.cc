@@ -145,7 +145,8 @@ bool ItemStore::TryRescueLocked(SlabClass& c, uint8_t* it, size_t held_stripe) {
   return active;
 }
 
-bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live) {
+bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live,
+                              bool by_crawler) {
   const uint64_t hash = index_.HashOfItem(it);
   const size_t stripe = HashIndex::StripeOf(hash);
   absl::Mutex& mu = index_.StripeLockAt(stripe);
@@ -154,7 +155,7 @@ bool ItemStore::TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, boo
   const bool fetched = (layout_.Flags(it) & kFetched) != 0;
   bool freed = false;
   if (live != Liveness::kLive) {
-    ++c.reclaimed;
+    ++(by_crawler ? c.crawler_reclaimed : c.reclaimed);
     if (!fetched && live == Liveness::kExpired) ++c.expired_unfetched;
     freed = true;
   } else if (evict_live) {

@@ -144,16 +144,24 @@ ItemStore::~ItemStore() {
 void ItemStore::StopMaintenance() {
   mover_.Stop();
   if (sweeper_.joinable()) {
+    crawl_abort_.store(true, std::memory_order_relaxed);  // a crawl under way ends early
     {
       absl::MutexLock lock(&flush_mu_);
       stop_sweeper_ = true;
     }
     sweeper_.join();
+    crawl_abort_.store(false, std::memory_order_relaxed);
   }
-  // A sweep the sweeper had not started yet is done here: a flushed item
-  // must not outlive its flush by sitting in a stopped store.
   {
     absl::MutexLock lock(&flush_mu_);
+    // A crawl the sweeper had not begun is dropped: it only reclaims.
+    if (crawl_pending_) {
+      crawl_pending_ = false;
+      crawl_classes_.clear();
+      crawl_running_.store(false, std::memory_order_release);
+    }
+    // A sweep the sweeper had not started yet is done here: a flushed item
+    // must not outlive its flush by sitting in a stopped store.
     if (sweep_pending_) {
       SweepLocked();
       sweep_pending_ = false;

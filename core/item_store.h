@@ -50,6 +50,13 @@
 // the first operation at or after its time. No item needs an access time for
 // any of this.
 //
+// Dead items are freed by a store that finds one at its class's LRU tail
+// (counted as reclaimed), by reads that find one (get_expired, get_flushed),
+// and by the crawler (crawler_reclaimed): the server's once-a-second step
+// over every class's oldest items (ReclaimDead), and the whole-class crawls
+// `lru_crawler crawl` asks for (StartCrawl), which the sweeper thread runs
+// between sweeps, walking the index stripe by stripe.
+//
 // Pages move between classes (core/page_mover.h, memcached's slab
 // reassignment): a page is emptied — its items relocated to free chunks of
 // the same class, or evicted — and then re-cut for another class or given
@@ -142,6 +149,10 @@ class ItemStore final : public Engine {
   // The LRU crawler: reclaims expired and flushed items among the `budget`
   // oldest items of every class. The server calls it once a second.
   size_t ReclaimDead(size_t budget) override;
+  // `lru_crawler crawl`: walks the hash index stripe by stripe (one stripe
+  // lock at a time, as the flush sweeper does), so a crawl of a large class
+  // never holds its class lock for long; runs on the sweeper thread.
+  CrawlStart StartCrawl(const std::vector<int>& classes) override;
 
   // incr/decr. On kOk writes the new value's digits to `out` (no NUL) and
   // their count to `out_len`. incr wraps at 2^64, decr stops at 0.
@@ -313,10 +324,11 @@ class ItemStore final : public Engine {
                             bool large_only,
                             size_t* busy_stripe = nullptr) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Frees `it` (an item of `c`) if it is dead, or if `evict_live`; counts
-  // the reclaim or eviction. Skips it when its stripe is busy (TryLock; the
-  // caller's own `held_stripe` is used as is). REQUIRES: c.mu held.
-  bool TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe,
-                     bool evict_live) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  // the reclaim (as the crawler's if `by_crawler`) or eviction. Skips it when
+  // its stripe is busy (TryLock; the caller's own `held_stripe` is used as
+  // is). REQUIRES: c.mu held.
+  bool TryFreeLocked(SlabClass& c, uint8_t* it, size_t held_stripe, bool evict_live,
+                     bool by_crawler = false) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // Moves `it` (an item of `c`) to the LRU head and clears its kActive bit
   // if it is active and its stripe is free; false if not. REQUIRES: c.mu held.
   bool TryRescueLocked(SlabClass& c, uint8_t* it,
@@ -368,6 +380,10 @@ class ItemStore final : public Engine {
   void FlushNow();
   void SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
   void SweeperLoop();
+  // A crawl (StartCrawl) of the classes whose ids are true in `wanted`:
+  // frees their dead items and counts what it checked. Call holding no lock;
+  // it runs no flush (the sweeper thread calls it).
+  void CrawlNow(const std::vector<bool>& wanted);
   bool Flushed(const uint8_t* it) const {
     const bool odd = (layout_.Flags(it) & compact::kEpoch) != 0;
     return odd != ((epoch_.load(std::memory_order_acquire) & 1) != 0);
@@ -412,9 +428,15 @@ class ItemStore final : public Engine {
   absl::Mutex flush_mu_;  // one flush (epoch step + sweep) at a time
   bool sweep_pending_ ABSL_GUARDED_BY(flush_mu_) = false;
   bool stop_sweeper_ ABSL_GUARDED_BY(flush_mu_) = false;
-  std::thread sweeper_;                  // started by StartMaintenance()
-  std::atomic<RelTime> oldest_live_{0};  // reported only (stats settings "oldest")
-  std::atomic<uint64_t> alloc_seq_{0};   // numbers handed out in blocks (NextAllocSeq)
+  // A crawl StartCrawl() handed to the sweeper thread, not begun yet.
+  bool crawl_pending_ ABSL_GUARDED_BY(flush_mu_) = false;
+  std::vector<bool> crawl_classes_ ABSL_GUARDED_BY(flush_mu_);
+  // Set (under flush_mu_) from StartCrawl() until that crawl is done.
+  std::atomic<bool> crawl_running_{false};
+  std::atomic<bool> crawl_abort_{false};  // StopMaintenance(): a crawl under way stops early
+  std::thread sweeper_;                   // started by StartMaintenance()
+  std::atomic<RelTime> oldest_live_{0};   // reported only (stats settings "oldest")
+  std::atomic<uint64_t> alloc_seq_{0};    // numbers handed out in blocks (NextAllocSeq)
 
   // Last: its thread stops first, while everything it moves still exists.
   PageMover mover_;

@@ -1,7 +1,8 @@
 // core/item_upkeep.cc — what ItemStore does besides serving keys: flush_all
-// (an epoch step, then the sweeper), the crawler's reclaim of dead items, the
-// hash index's charge against -m, and the numbers `stats` and the admin
-// commands read (snapshots, totals, item walks).
+// (an epoch step, then the sweeper), the crawler's reclaim of dead items (the
+// once-a-second step and the crawls asked for), the hash index's charge
+// against -m, and the numbers `stats` and the admin commands read
+// (snapshots, totals, item walks).
 #include <algorithm>
 #include <thread>
 
@@ -59,16 +60,87 @@ void ItemStore::FlushNow() {
 }
 
 void ItemStore::SweeperLoop() {
-  absl::MutexLock flush(&flush_mu_);
+  flush_mu_.Lock();
   for (;;) {
     flush_mu_.Await(absl::Condition(
         +[](ItemStore* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->flush_mu_) {
-          return s->sweep_pending_ || s->stop_sweeper_;
+          return s->sweep_pending_ || s->crawl_pending_ || s->stop_sweeper_;
         },
         this));
-    if (stop_sweeper_) return;
-    SweepLocked();
-    sweep_pending_ = false;
+    if (stop_sweeper_) break;
+    if (sweep_pending_) {
+      SweepLocked();
+      sweep_pending_ = false;
+      continue;
+    }
+    const std::vector<bool> wanted = std::move(crawl_classes_);
+    crawl_classes_.clear();
+    crawl_pending_ = false;
+    // A crawl holds no flush lock: a flush meanwhile is not kept waiting.
+    flush_mu_.Unlock();
+    CrawlNow(wanted);
+    flush_mu_.Lock();
+    crawl_running_.store(false, std::memory_order_release);
+  }
+  flush_mu_.Unlock();
+}
+
+CrawlStart ItemStore::StartCrawl(const std::vector<int>& classes) {
+  // Here, not in CrawlNow(): on the sweeper thread a flush would wait for
+  // the sweep that thread itself has still to do.
+  MaybeRunPendingFlush();
+  std::vector<bool> wanted(classes_.count() + 1, false);
+  for (const int cls : classes) {
+    if (cls >= 1 && cls <= classes_.count()) wanted[cls] = true;
+  }
+  {
+    absl::MutexLock lock(&flush_mu_);
+    if (crawl_running_.load(std::memory_order_acquire)) return CrawlStart::kBusy;
+    crawl_running_.store(true, std::memory_order_release);
+    if (sweeper_.joinable() && !stop_sweeper_) {
+      crawl_classes_ = std::move(wanted);
+      crawl_pending_ = true;  // the sweeper takes it from here
+      return CrawlStart::kStarted;
+    }
+  }
+  CrawlNow(wanted);
+  crawl_running_.store(false, std::memory_order_release);
+  return CrawlStart::kStarted;
+}
+
+void ItemStore::CrawlNow(const std::vector<bool>& wanted) {
+  std::vector<uint64_t> checked(wanted.size(), 0);
+  struct Dead {
+    uint8_t* it;
+    bool expired_unfetched;
+  };
+  std::vector<Dead> dead;
+  for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
+    if (crawl_abort_.load(std::memory_order_relaxed)) break;
+    absl::MutexLock lock(&index_.StripeLockAt(stripe));
+    dead.clear();
+    index_.ForEachInStripe(stripe, [&](uint8_t* it) {
+      const int cls = ClassOf(it);
+      if (static_cast<size_t>(cls) >= wanted.size() || !wanted[cls]) return;
+      ++checked[cls];
+      const Liveness live = Check(it);
+      if (live == Liveness::kLive) return;
+      dead.push_back({it, live == Liveness::kExpired && (layout_.Flags(it) & kFetched) == 0});
+    });
+    for (const Dead& d : dead) {
+      index_.Remove(index_.HashOfItem(d.it), d.it);
+      SlabClass& c = slab_classes_[ClassOf(d.it)];
+      absl::MutexLock class_lock(&c.mu);
+      ++c.crawler_reclaimed;
+      if (d.expired_unfetched) ++c.expired_unfetched;
+      ReleaseLocked(c, d.it);
+    }
+  }
+  for (size_t cls = 1; cls < checked.size(); ++cls) {
+    if (checked[cls] == 0) continue;
+    SlabClass& c = slab_classes_[cls];
+    absl::MutexLock lock(&c.mu);
+    c.crawler_items_checked += checked[cls];
   }
 }
 
@@ -94,9 +166,12 @@ size_t ItemStore::ReclaimDead(size_t budget) {
     size_t seen = 0;
     for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
       uint8_t* prev = layout_.Prev(it);  // `it` may be freed below
-      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false)) ++reclaimed;
+      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false, /*by_crawler=*/true)) {
+        ++reclaimed;
+      }
       it = prev;
     }
+    c.crawler_items_checked += seen;
   }
   return reclaimed;
 }
@@ -135,6 +210,8 @@ std::vector<ClassSnapshot> ItemStore::SnapshotClasses() const {
     s.outofmemory = c.outofmemory;
     s.reclaimed = c.reclaimed;
     s.expired_unfetched = c.expired_unfetched;
+    s.crawler_reclaimed = c.crawler_reclaimed;
+    s.crawler_items_checked = c.crawler_items_checked;
     out.push_back(s);
   }
   return out;
@@ -146,6 +223,7 @@ EngineStats ItemStore::engine_stats() const {
   s.hash_power_level = index_.hash_bits();
   s.hash_bytes = index_.bytes();
   s.hash_expanding = index_.expanding();
+  s.crawl_running = crawl_running_.load(std::memory_order_acquire);
   return s;
 }
 
@@ -174,6 +252,8 @@ StoreTotals ItemStore::Totals() const {
     t.reclaimed += c.reclaimed;
     t.expired_unfetched += c.expired_unfetched;
     t.evicted_unfetched += c.evicted_unfetched;
+    t.crawler_reclaimed += c.crawler_reclaimed;
+    t.crawler_items_checked += c.crawler_items_checked;
   }
   t.malloced = pool_.used();
   return t;
@@ -248,6 +328,7 @@ void ItemStore::ResetStats() {
     c.total_items = 0;
     c.evicted = c.evicted_nonzero = c.evicted_unfetched = 0;
     c.outofmemory = c.reclaimed = c.expired_unfetched = 0;
+    c.crawler_reclaimed = c.crawler_items_checked = 0;
   }
 }
 

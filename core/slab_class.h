@@ -105,7 +105,11 @@ struct SlabClass {
   uint64_t evicted_unfetched ABSL_GUARDED_BY(mu) = 0;
   RelTime evicted_time ABSL_GUARDED_BY(mu) = 0;
   uint64_t outofmemory ABSL_GUARDED_BY(mu) = 0;
+  // Dead (expired or flushed) items freed for a store at the tail, and by
+  // the crawler (memcached's reclaimed and crawler_reclaimed).
   uint64_t reclaimed ABSL_GUARDED_BY(mu) = 0;
+  uint64_t crawler_reclaimed ABSL_GUARDED_BY(mu) = 0;
+  uint64_t crawler_items_checked ABSL_GUARDED_BY(mu) = 0;  // items the crawler looked at
   uint64_t expired_unfetched ABSL_GUARDED_BY(mu) = 0;
   // What the automover saw of `evicted` + `outofmemory` last time.
   uint64_t pressure_seen ABSL_GUARDED_BY(mu) = 0;

@@ -43,6 +43,9 @@ struct ThreadStats {
   Counter delete_misses, incr_misses, decr_misses, cas_misses;
   Counter flush_cmds, store_too_large, store_no_memory;
   Counter bytes_read, bytes_written;
+  // memcached's cmd_meta (which 1.6.18 counts for `me` only), and binary
+  // SASL authentications completed / failed (auth_cmds, auth_errors).
+  Counter meta_cmds, auth_cmds, auth_errors;
   // The tiny engine's prefix dictionary: lookups of keys shaped
   // <prefix><number> whose prefix was known / not known.
   Counter prefix_hits, prefix_misses;
@@ -50,9 +53,10 @@ struct ThreadStats {
 
   void Reset() {
     for (Counter* c :
-         {&get_cmds, &get_misses, &get_expired, &get_flushed, &touch_cmds, &touch_misses,
-          &delete_misses, &incr_misses, &decr_misses, &cas_misses, &flush_cmds, &store_too_large,
-          &store_no_memory, &bytes_read, &bytes_written, &prefix_hits, &prefix_misses}) {
+         {&get_cmds,     &get_misses,      &get_expired,     &get_flushed, &touch_cmds,
+          &touch_misses, &delete_misses,   &incr_misses,     &decr_misses, &cas_misses,
+          &flush_cmds,   &store_too_large, &store_no_memory, &bytes_read,  &bytes_written,
+          &meta_cmds,    &auth_cmds,       &auth_errors,     &prefix_hits, &prefix_misses}) {
       c->Reset();
     }
     for (ClassCounters& k : per_class) {

@@ -96,6 +96,12 @@ class TinyStore final : public Engine, private TinyTable::PageSource {
   bool Delete(std::string_view key, ThreadStats& stats) override;
   void Drop(std::string_view key) override;
   size_t ReclaimDead(size_t budget) override;
+  // Inline items never expire, and a flush empties the table at once: a
+  // crawl is the overflow store's (class 0 is passed over).
+  CrawlStart StartCrawl(const std::vector<int>& classes) override {
+    MaybeRunPendingFlush();
+    return overflow_->StartCrawl(classes);
+  }
   DeltaResult Delta(std::string_view key, bool incr, uint64_t delta, ThreadStats& stats,
                     char (&out)[kDeltaMaxLength], size_t* out_len) override;
   void FlushAll(int64_t delay) override;

@@ -173,7 +173,7 @@ void ProcessCachedump(ServerContext& ctx, const Tokens& t, std::string* out) {
   out->append("END\r\n");
 }
 
-void ProcessLruCrawler(ServerContext& ctx, const Tokens& t, std::string* out) {
+void ProcessLruCrawler(ServerContext& ctx, const Tokens& t, bool replies_held, std::string* out) {
   const size_t ntokens = t.ntokens();
   CrawlerSettings& crawler = ctx.crawler;
   const std::string_view sub = t.count >= 2 ? t[1] : std::string_view();
@@ -183,17 +183,26 @@ void ProcessLruCrawler(ServerContext& ctx, const Tokens& t, std::string* out) {
     if (!ParseClasses(ctx, t[2], /*hash_ok=*/false, &classes)) {
       return Line(out, "BADCLASS invalid class id");
     }
-    // Expired items are reclaimed by the once-a-second crawl step; a crawl
-    // asked for is that step, so it is acknowledged and nothing else runs.
+    // The crawl runs in the background, as memcached's: OK once it started.
+    if (ctx.store->StartCrawl(classes) == core::CrawlStart::kBusy) {
+      return Line(out, "BUSY currently processing crawler request");
+    }
+    crawler.starts.fetch_add(1, std::memory_order_relaxed);
     return Line(out, "OK");
   }
   if (ntokens == 4 && sub == "metadump") {
     if (!crawler.enabled.load()) return Line(out, "CLIENT_ERROR lru crawler disabled");
     if (!ctx.settings.dump_enabled) return Line(out, "ERROR metadump not allowed");
+    // memcached's crawler thread writes the dump to the socket itself, so it
+    // will not start while the connection holds earlier replies.
+    if (replies_held) return Line(out, "ERROR cannot pipeline other commands before metadump");
     std::vector<int> classes;
     if (!ParseClasses(ctx, t[2], /*hash_ok=*/true, &classes)) {
       return Line(out, "BADCLASS invalid class id");
     }
+    // memcached counts a metadump as a crawler start (its crawler walks the
+    // LRUs for it); here the walk is this thread's, done before the reply.
+    crawler.starts.fetch_add(1, std::memory_order_relaxed);
     const int64_t started = ctx.clock->UnixNow() - ctx.clock->Now();
     size_t left = kMetadumpMaxItems;
     for (int cls : classes) {
@@ -253,9 +262,13 @@ void ProcessCacheMemlimit(ServerContext& ctx, const Tokens& t, bool noreply, std
   if (!noreply) Line(out, reply);
 }
 
-bool ProcessWatch(ServerContext& ctx, const Tokens& t, std::string* out) {
+bool ProcessWatch(ServerContext& ctx, const Tokens& t, bool replies_held, std::string* out) {
   if (!ctx.settings.watch_enabled) {
     Line(out, "CLIENT_ERROR watch commands not allowed");
+    return false;
+  }
+  if (replies_held) {
+    Line(out, "ERROR cannot pipeline other commands before watch");
     return false;
   }
   static constexpr std::string_view kEvents[] = {"rawcmds",   "fetchers",   "mutations",

@@ -68,12 +68,16 @@ class PrefixStats {
 
 // The LRU crawler's settings as `lru_crawler` commands change them. The
 // crawler here is the once-a-second expiry step (Engine::ReclaimDead), which
-// always runs; these answer the commands as memcached does and gate
-// `lru_crawler crawl|metadump` ("CLIENT_ERROR lru crawler disabled").
+// always runs, and the crawls `lru_crawler crawl` starts (Engine::StartCrawl);
+// `enabled` gates `lru_crawler crawl|metadump` ("CLIENT_ERROR lru crawler
+// disabled") and the crawler's lines in `stats`, as memcached's crawler
+// thread does. sleep_us and tocrawl are reported only.
 struct CrawlerSettings {
   std::atomic<bool> enabled{true};
   std::atomic<uint32_t> sleep_us{100};
   std::atomic<uint32_t> tocrawl{0};
+  // memcached's lru_crawler_starts: crawls started and metadumps begun.
+  std::atomic<uint64_t> starts{0};
 };
 
 // Most output one "stats cachedump" writes (memcached's: 2 MB).
@@ -84,15 +88,20 @@ inline constexpr size_t kMetadumpMaxItems = 100000;
 
 // Each appends its whole reply to `out`. `noreply` is the command's own
 // (memcached's set_noreply_maybe()), where the command takes one.
+// `replies_held`: responses of earlier commands that memcached would still
+// hold unsent (ProtocolSession's RepliesHeld); memcached refuses a metadump
+// or a watch then, as it hands the connection's socket to another thread.
 void ProcessStatsDetail(ServerContext& ctx, const protocol::Tokens& t, std::string* out);
 void ProcessCachedump(ServerContext& ctx, const protocol::Tokens& t, std::string* out);
-void ProcessLruCrawler(ServerContext& ctx, const protocol::Tokens& t, std::string* out);
+void ProcessLruCrawler(ServerContext& ctx, const protocol::Tokens& t, bool replies_held,
+                       std::string* out);
 void ProcessCacheMemlimit(ServerContext& ctx, const protocol::Tokens& t, bool noreply,
                           std::string* out);
 // True when the connection became a watcher ("OK" sent): from then on it
 // gets no replies and its input is discarded. No log events are produced, so
 // a watcher receives nothing after "OK" (memcached streams its logs).
-bool ProcessWatch(ServerContext& ctx, const protocol::Tokens& t, std::string* out);
+bool ProcessWatch(ServerContext& ctx, const protocol::Tokens& t, bool replies_held,
+                  std::string* out);
 
 }  // namespace tinycached::server
 

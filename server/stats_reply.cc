@@ -98,6 +98,7 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "cmd_set", Sum(ctx, &CC::cmd_set));
   Stat(out, "cmd_flush", Sum(ctx, &TS::flush_cmds));
   Stat(out, "cmd_touch", Sum(ctx, &TS::touch_cmds));
+  Stat(out, "cmd_meta", Sum(ctx, &TS::meta_cmds));
   Stat(out, "get_hits", Sum(ctx, &CC::get_hits));
   Stat(out, "get_misses", Sum(ctx, &TS::get_misses));
   Stat(out, "get_expired", Sum(ctx, &TS::get_expired));
@@ -115,6 +116,8 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "touch_misses", Sum(ctx, &TS::touch_misses));
   Stat(out, "store_too_large", Sum(ctx, &TS::store_too_large));
   Stat(out, "store_no_memory", Sum(ctx, &TS::store_no_memory));
+  Stat(out, "auth_cmds", Sum(ctx, &TS::auth_cmds));
+  Stat(out, "auth_errors", Sum(ctx, &TS::auth_errors));
   // memcached lists idle_kicks only when -o idle_timeout is set.
   if (ctx.settings.idle_timeout > 0) Stat(out, "idle_kicks", ctx.idle_kicks.load());
   Stat(out, "bytes_read", Sum(ctx, &TS::bytes_read));
@@ -151,6 +154,11 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "slab_reassign_busy_deletes", 0);
   Stat(out, "slab_reassign_running", mover.running ? 1 : 0);
   Stat(out, "slabs_moved", mover.slabs_moved);
+  // As memcached: only while the crawler is enabled.
+  if (ctx.crawler.enabled.load()) {
+    Stat(out, "lru_crawler_running", engine.crawl_running ? 1 : 0);
+    Stat(out, "lru_crawler_starts", ctx.crawler.starts.load());
+  }
   Stat(out, "bytes", totals.bytes);
   Stat(out, "curr_items", totals.curr_items);
   Stat(out, "total_items", totals.total_items);
@@ -159,6 +167,8 @@ void AppendGeneralStats(ServerContext& ctx, std::string* out) {
   Stat(out, "evicted_unfetched", totals.evicted_unfetched);
   Stat(out, "evictions", totals.evictions);
   Stat(out, "reclaimed", totals.reclaimed);
+  Stat(out, "crawler_reclaimed", totals.crawler_reclaimed);
+  Stat(out, "crawler_items_checked", totals.crawler_items_checked);
   // An eviction skips an item whose stripe is busy; it never waits on an item's refcount.
   Stat(out, "lrutail_reflocked", 0);
   End(out);
@@ -241,6 +251,8 @@ void AppendItemsStats(ServerContext& ctx, std::string* out) {
     item("reclaimed", c.reclaimed);
     item("expired_unfetched", c.expired_unfetched);
     item("evicted_unfetched", c.evicted_unfetched);
+    item("crawler_reclaimed", c.crawler_reclaimed);
+    item("crawler_items_checked", c.crawler_items_checked);
   }
   End(out);
 }
@@ -328,6 +340,7 @@ void ResetAllStats(ServerContext& ctx) {
   ctx.rejected_conns.store(0);
   ctx.conn_yields.store(0);
   ctx.idle_kicks.store(0);
+  ctx.crawler.starts.store(0);
   ctx.prefix_stats.Reset();
 }
 

@@ -383,7 +383,12 @@ void BinarySession::CompleteSaslAuth(std::string_view value, std::string* out) {
     bin::PlainCredentials creds;
     ok = bin::ParsePlain(value, &creds) && ctx_->sasl->Check(creds.user, creds.password);
   }
-  if (!ok) return Error(out, bin::kAuthError);
+  // memcached counts every authentication that ends, and those that fail.
+  stats_->auth_cmds.Add();
+  if (!ok) {
+    stats_->auth_errors.Add();
+    return Error(out, bin::kAuthError);
+  }
   authenticated_ = true;
   Respond(out, {}, {}, "Authenticated", 0);
 }

@@ -11,11 +11,14 @@ size_t FramedSession::Consume(std::string_view in, std::string* out, bool* close
   out_limit_ = out_limit;
   splices_ = splices;
   spliced_ = 0;
+  held_ = 0;  // everything replied before this call has been sent
   while (!*close && !OutputFull(*out)) {
     const std::string_view rest = in.substr(pos);
+    flushed_ = false;
     switch (wait_) {
       case Wait::kOutput:
         ResumeOutput(out);
+        if (flushed_) held_ = 0;
         break;
       case Wait::kSwallow: {
         const size_t n = static_cast<size_t>(std::min<uint64_t>(rest.size(), discard_left_));
@@ -30,6 +33,7 @@ size_t FramedSession::Consume(std::string_view in, std::string* out, bool* close
         pos += data_len_;
         wait_ = Wait::kCommand;
         CompleteData(rest.substr(0, data_len_), out);
+        if (flushed_) held_ = 0;
         break;
       }
       case Wait::kCommand: {
@@ -46,6 +50,9 @@ size_t FramedSession::Consume(std::string_view in, std::string* out, bool* close
         --command_budget_;
         MarkReply(*out, EmptyRepliesSent());
         RunCommand(rest.substr(0, n), out, close);
+        // Its response is held from here (even an empty one: memcached's
+        // skipped noreply and quiet responses wait with the others).
+        held_ = flushed_ ? 0 : held_ + 1;
         break;
       }
     }

@@ -86,8 +86,17 @@ class FramedSession : public ProtocolSession {
   // memcached writes out every response so far once the current one is
   // complete (`on`; false takes it back).
   void FlushAfterReply(bool on = true) {
+    flushed_ = on;
     if (marks_ != nullptr && !marks_->empty()) marks_->back().flush = on;
   }
+  // Whether memcached would still hold unsent the response of an earlier
+  // command when this one runs: it writes out what it holds once it has
+  // processed all the input it read (so a Consume() begins with nothing held:
+  // the caller sends everything before it calls again), once a data block
+  // read past that input is complete, at -R's cap, and after the commands
+  // that FlushAfterReply() (a get's END, mn, binary errors). memcached
+  // refuses `lru_crawler metadump` and `watch` while it holds any.
+  bool RepliesHeld() const { return held_ > 0; }
   // Whether this protocol's commands that answer nothing leave an empty
   // response (binary) or a skipped one (text: noreply, quiet meta).
   virtual bool EmptyRepliesSent() const { return false; }
@@ -123,6 +132,8 @@ class FramedSession : public ProtocolSession {
   size_t command_budget_ = SIZE_MAX;  // SetCommandBudget()
   bool yielded_ = false;
   std::vector<ReplyMark>* marks_ = nullptr;  // SetReplyMarks()
+  size_t held_ = 0;                          // responses RepliesHeld() counts
+  bool flushed_ = false;                     // FlushAfterReply() during the current step
 };
 
 }  // namespace tinycached::server

@@ -556,6 +556,8 @@ void TextSession::ProcessMetaDebug(const Tokens& t, std::string* out) {
         return core::MetaChange{};
       });
   if (r == core::MetaGetResult::kMiss) AppendLine(out, "EN");
+  // memcached 1.6.18's cmd_meta counts this command only, hit or miss.
+  stats_->meta_cmds.Add();
 }
 
 }  // namespace tinycached::server

@@ -171,10 +171,10 @@ void TextSession::ProcessCommand(std::string_view line, std::string* out, bool* 
     return ProcessUpdate(
         t, cmd == "prepend" ? core::StoreMode::kPrepend : core::StoreMode::kReplace, false, out);
   }
-  if (cmd == "lru_crawler") return ProcessLruCrawler(*ctx_, t, out);
+  if (cmd == "lru_crawler") return ProcessLruCrawler(*ctx_, t, RepliesHeld(), out);
   if (cmd == "watch") {
     // A watcher's later input is discarded (server/admin.h).
-    if (ProcessWatch(*ctx_, t, out)) {
+    if (ProcessWatch(*ctx_, t, RepliesHeld(), out)) {
       Discard(SIZE_MAX);
     }
     return;

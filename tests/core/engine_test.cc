@@ -396,9 +396,35 @@ TEST_P(EngineTest, ReclaimDeadRemovesOnlyDeadItems) {
   EXPECT_EQ(e().ReclaimDead(1000), 0u);
   const StoreTotals t = e().Totals();
   EXPECT_EQ(t.curr_items, std::size(kKeys));
-  EXPECT_EQ(t.reclaimed, 2u);
+  EXPECT_EQ(t.crawler_reclaimed, 2u);  // the crawler's, not a store's (reclaimed)
+  EXPECT_EQ(t.reclaimed, 0u);
+  EXPECT_GE(t.crawler_items_checked, 2u);
   EXPECT_EQ(t.expired_unfetched, 2u);  // never read
   for (const std::string k : kKeys) EXPECT_EQ(Get(k), "live");
+}
+
+TEST_P(EngineTest, StartCrawlFreesTheDeadItemsOfEveryClassAskedFor) {
+  Make();
+  ASSERT_EQ(Set("dies", "x", 5), StoreResult::kStored);
+  ASSERT_EQ(Set("dies2", std::string(3000, 'y'), 5), StoreResult::kStored);
+  for (const std::string k : kKeys) ASSERT_EQ(Set(k, "live"), StoreResult::kStored);
+  clock_.AdvanceForTest(6);
+  std::vector<int> all = {0};  // the tiny engine's inline items: passed over
+  for (size_t i = 1; i <= e().layout_report().classes.size(); ++i) {
+    all.push_back(static_cast<int>(i));
+  }
+  // Without StartMaintenance() the crawl is done before StartCrawl() returns.
+  EXPECT_EQ(e().StartCrawl(all), CrawlStart::kStarted);
+  EXPECT_FALSE(e().engine_stats().crawl_running);
+  const StoreTotals t = e().Totals();
+  EXPECT_EQ(t.curr_items, std::size(kKeys));
+  EXPECT_EQ(t.crawler_reclaimed, 2u);
+  EXPECT_EQ(t.reclaimed, 0u);
+  EXPECT_GE(t.crawler_items_checked, 2u);
+  for (const std::string k : kKeys) EXPECT_EQ(Get(k), "live");
+  uint64_t per_class = 0;
+  for (const ClassSnapshot& c : e().SnapshotClasses()) per_class += c.crawler_reclaimed;
+  EXPECT_EQ(per_class, 2u);
 }
 
 TEST_P(EngineTest, FlushAllNowAndDelayed) {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -358,6 +360,7 @@ TEST_P(ItemStoreTest, ExpiredTailIsReclaimedBeforeAnythingLiveIsEvicted) {
   const StoreTotals t = store_->Totals();
   EXPECT_EQ(t.evictions, 0u);
   EXPECT_EQ(t.reclaimed, 1u);
+  EXPECT_EQ(t.crawler_reclaimed, 0u);  // a store's reclaim, not the crawler's
   EXPECT_EQ(t.expired_unfetched, 1u);
   EXPECT_EQ(Get("1"), "x");
 }
@@ -438,8 +441,117 @@ TEST_P(ItemStoreTest, CrawlerReclaimsDeadItems) {
   Set("b", "x", 0);
   clock_.AdvanceForTest(6);
   EXPECT_EQ(store_->ReclaimDead(100), 1u);
-  EXPECT_EQ(store_->Totals().curr_items, 1u);
-  EXPECT_EQ(store_->Totals().reclaimed, 1u);
+  const StoreTotals t = store_->Totals();
+  EXPECT_EQ(t.curr_items, 1u);
+  // memcached's split: the crawler's frees are crawler_reclaimed, not reclaimed.
+  EXPECT_EQ(t.crawler_reclaimed, 1u);
+  EXPECT_EQ(t.reclaimed, 0u);
+  EXPECT_EQ(t.crawler_items_checked, 2u);
+  EXPECT_EQ(t.expired_unfetched, 1u);
+}
+
+// Both ways a dead item goes, in one class: a store takes the memory of the
+// expired item at the tail (reclaimed), the crawler frees another
+// (crawler_reclaimed); each is counted once, in its own counter, per class.
+TEST_P(ItemStoreTest, TailReclaimsAndCrawlerReclaimsAreCountedApart) {
+  Make(OnePageOfClassOne());
+  const int per_page = PerPage1();
+  ASSERT_EQ(Set("tail", "x", 5), StoreResult::kStored);  // the oldest item
+  for (int i = 1; i < per_page - 1; ++i) {
+    ASSERT_EQ(Set(std::to_string(i), "x"), StoreResult::kStored);
+  }
+  ASSERT_EQ(Set("newest", "x", 5), StoreResult::kStored);  // the page is full now
+  clock_.AdvanceForTest(10);
+  ASSERT_EQ(Set("new", "x"), StoreResult::kStored);  // takes `tail`'s chunk
+  StoreTotals t = store_->Totals();
+  EXPECT_EQ(t.reclaimed, 1u);
+  EXPECT_EQ(t.crawler_reclaimed, 0u);
+  EXPECT_EQ(t.evictions, 0u);
+  // The crawler's step, given the whole class, looks at every item and frees `newest`.
+  EXPECT_EQ(store_->ReclaimDead(per_page + 10), 1u);
+  t = store_->Totals();
+  EXPECT_EQ(t.reclaimed, 1u);
+  EXPECT_EQ(t.crawler_reclaimed, 1u);
+  EXPECT_EQ(t.crawler_items_checked, static_cast<uint64_t>(per_page));
+  EXPECT_EQ(t.expired_unfetched, 2u);  // both counted there, as memcached
+  const std::vector<ClassSnapshot> classes = store_->SnapshotClasses();
+  ASSERT_EQ(classes.size(), 1u);
+  EXPECT_EQ(classes[0].id, 1);
+  EXPECT_EQ(classes[0].reclaimed, 1u);
+  EXPECT_EQ(classes[0].crawler_reclaimed, 1u);
+  EXPECT_EQ(classes[0].crawler_items_checked, static_cast<uint64_t>(per_page));
+  store_->ResetStats();
+  t = store_->Totals();
+  EXPECT_EQ(t.reclaimed + t.crawler_reclaimed + t.crawler_items_checked, 0u);
+}
+
+// `lru_crawler crawl`: every item of the classes asked for, however many
+// (the once-a-second step looks at `budget` per class), and no other class.
+TEST_P(ItemStoreTest, StartCrawlFreesEveryDeadItemOfTheClassesAskedFor) {
+  Make();
+  char key[16];
+  for (int i = 0; i < 3000; ++i) {
+    std::snprintf(key, sizeof(key), "s%04d", i);
+    ASSERT_EQ(Set(key, "x", i % 3 == 0 ? 5 : 0), StoreResult::kStored);
+  }
+  const std::string big(2000, 'b');
+  for (int i = 0; i < 10; ++i)
+    ASSERT_EQ(Set("b" + std::to_string(i), big, 5), StoreResult::kStored);
+  // (An item with an expiry may take a larger class than one without.)
+  std::vector<int> small_classes, big_classes;
+  for (const ClassSnapshot& c : store_->SnapshotClasses()) {
+    (c.chunk_size < 1000 ? small_classes : big_classes).push_back(c.id);
+  }
+  ASSERT_FALSE(small_classes.empty());
+  ASSERT_FALSE(big_classes.empty());
+  clock_.AdvanceForTest(6);  // a third of the small items and every big one have expired
+  // Without StartMaintenance() the crawl is done before StartCrawl() returns;
+  // ids that are no slab class are passed over.
+  std::vector<int> asked = small_classes;
+  asked.push_back(0);
+  asked.push_back(999);
+  EXPECT_EQ(store_->StartCrawl(asked), CrawlStart::kStarted);
+  EXPECT_FALSE(store_->engine_stats().crawl_running);
+  StoreTotals t = store_->Totals();
+  EXPECT_EQ(t.crawler_reclaimed, 1000u);
+  EXPECT_EQ(t.crawler_items_checked, 3000u);
+  EXPECT_EQ(t.reclaimed, 0u);
+  EXPECT_EQ(t.expired_unfetched, 1000u);
+  EXPECT_EQ(t.curr_items, 2000u + 10u);  // the big items' class was not crawled
+  EXPECT_EQ(Get("s0001"), "x");
+  EXPECT_EQ(store_->StartCrawl(big_classes), CrawlStart::kStarted);
+  t = store_->Totals();
+  EXPECT_EQ(t.crawler_reclaimed, 1010u);
+  EXPECT_EQ(t.crawler_items_checked, 3010u);
+  EXPECT_EQ(t.curr_items, 2000u);
+}
+
+// With the maintenance threads a crawl runs on the sweeper thread; another
+// asked for meanwhile is refused (memcached's BUSY) until it is done.
+TEST_P(ItemStoreTest, ACrawlRunsInTheBackgroundAndIsBusyUntilDone) {
+  Make();
+  for (int i = 0; i < 500; ++i)
+    ASSERT_EQ(Set("k" + std::to_string(i), "x", 5), StoreResult::kStored);
+  clock_.AdvanceForTest(6);
+  store_->StartMaintenance();
+  // The crawl walks the index stripe by stripe from stripe 0: holding that
+  // stripe's lock keeps it from finishing.
+  absl::Mutex& first = const_cast<HashIndex&>(store_->index()).StripeLockAt(0);
+  first.Lock();
+  EXPECT_EQ(store_->StartCrawl({1}), CrawlStart::kStarted);
+  EXPECT_TRUE(store_->engine_stats().crawl_running);
+  EXPECT_EQ(store_->StartCrawl({1}), CrawlStart::kBusy);
+  first.Unlock();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (store_->engine_stats().crawl_running && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_FALSE(store_->engine_stats().crawl_running) << "the crawl never finished";
+  EXPECT_EQ(store_->Totals().crawler_reclaimed, 500u);
+  EXPECT_EQ(store_->Totals().curr_items, 0u);
+  EXPECT_EQ(store_->StartCrawl({1}), CrawlStart::kStarted);
+  store_->StopMaintenance();  // joins the sweeper, whether or not it crawled yet
+  EXPECT_FALSE(store_->engine_stats().crawl_running);
 }
 
 // The fill experiment, in process: keys 1, 2, 3, ... with a 1-byte value

@@ -337,6 +337,22 @@ def nothing_more(server, sock):
         sock.settimeout(timeout)
 
 
+def read_dump_or_refusal(sock):
+    """A reply that ends in a refusal to pipeline, or in a dump's END (a dump of at least one
+    item: the servers hold one)."""
+    data = b""
+    end = time.monotonic() + PATIENCE
+    while not (re.search(rb"ERROR cannot pipeline other commands before \w+\r\n$", data) or
+               (b"key=" in data and data.endswith(b"END\r\n"))):
+        if time.monotonic() > end:
+            raise AssertionError("no complete reply, got %r" % data[-200:])
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class AdminCommandsTest(unittest.TestCase):
     def pair(self, args=()):
         tiny = harness.tinycached(args)
@@ -366,6 +382,51 @@ class AdminCommandsTest(unittest.TestCase):
             self.assertEqual(stats(a, b"settings")["dump_enabled"], "no")
             self.assertEqual(stats(a, b"settings")["stat_key_prefix"], "/")
             self.assertEqual(stats(a, b"settings")["detail_enabled"], "yes")
+
+    @unittest.skipUnless(os.path.exists(MEMCACHED), "needs Debian's memcached")
+    def test_metadump_after_held_replies_as_memcached(self):
+        """memcached refuses `lru_crawler metadump` (and `watch`) while replies of earlier
+        commands read with it are still unsent: its crawler thread writes the dump to the socket
+        itself. A get, gat or mn writes out what was held; a noreply reply is held too. Each
+        request goes on a fresh connection in one send (so it arrives in one read); replies
+        without a dump must be memcached's byte for byte, dumps are checked for their keys."""
+        refused = b"ERROR cannot pipeline other commands before metadump\r\n"
+        requests = [
+            b"mg foo v\r\nlru_crawler metadump all\r\n",
+            b"mg foo v q\r\nlru_crawler metadump all\r\n",
+            b"set quiet 0 0 1 noreply\r\nx\r\nlru_crawler metadump all\r\n",
+            b"bogus\r\nlru_crawler metadump hash\r\n",
+            b"mg foo v\r\nlru_crawler metadump 99\r\n",
+            b"mn\r\nmg foo v\r\nlru_crawler metadump all\r\n",
+            b"get foo bar\r\nmn\r\nmg foo v\r\nlru_crawler metadump all\r\n",
+            b"mg foo v\r\nwatch\r\n",
+            b"get foo\r\nlru_crawler metadump all\r\n",
+            b"gat 100 foo\r\nlru_crawler metadump all\r\n",
+            b"mn\r\nlru_crawler metadump all\r\n",
+        ]
+        tiny, ref = self.pair()
+        replies = {}
+        with tiny, ref:
+            for name, srv in (("tinycached", tiny), ("memcached", ref)):
+                with srv.connect() as s:
+                    self.assertEqual(ask(s, b"set dumped 0 0 1\r\nx\r\n"), b"STORED\r\n")
+                replies[name] = []
+                for req in requests:
+                    with srv.connect() as s:
+                        s.sendall(req)
+                        replies[name].append(read_dump_or_refusal(s))
+        for req, mine, theirs in zip(requests, replies["tinycached"], replies["memcached"]):
+            with self.subTest(request=req):
+                if b"key=" in theirs:
+                    self.assertNotIn(b"ERROR", theirs)
+                    self.assertNotIn(b"ERROR", mine)
+                    keys = [sorted(re.findall(rb"^key=(\S+) ", r, re.M)) for r in (mine, theirs)]
+                    self.assertEqual(keys[0], keys[1])
+                    self.assertIn(b"dumped", keys[0])
+                    self.assertEqual(mine.split(b"key=")[0], theirs.split(b"key=")[0])
+                else:
+                    self.assertEqual(mine, theirs)
+        self.assertEqual(replies["memcached"][0], b"EN\r\n" + refused)  # what lru-crawler.t expects
 
     def test_watch_answers_ok_then_nothing(self):
         with harness.tinycached() as srv, srv.connect() as s:

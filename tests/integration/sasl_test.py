@@ -104,6 +104,21 @@ def packets(reply):
     return out
 
 
+def binary_stats(server):
+    """{name: value} of a binary STAT on a connection that authenticates first (under -S the
+    text protocol is refused). That authentication is counted too."""
+    reply, _ = exchange(server, plain(USER, PASSWORD) + frame(0x10, opaque=9))
+    stats = {}
+    while len(reply) >= 24:
+        keylen, extlen = struct.unpack(">H", reply[2:4])[0], reply[4]
+        bodylen = struct.unpack(">I", reply[8:12])[0]
+        if reply[1] == 0x10 and keylen > 0:
+            key = reply[24 + extlen:24 + extlen + keylen]
+            stats[key.decode()] = reply[24 + extlen + keylen:24 + bodylen].decode()
+        reply = reply[24 + bodylen:]
+    return stats
+
+
 # name -> bytes sent on one fresh connection
 EXCHANGES = {
     "unauthenticated_get": GET_K + NOOP,
@@ -186,10 +201,18 @@ class SaslTest(unittest.TestCase):
         try:
             with harness.reference(["-S"]) as ref:
                 theirs = {name: exchange(ref, data) for name, data in EXCHANGES.items()}
+                their_stats = binary_stats(ref)
         finally:
             del os.environ["SASL_CONF_PATH"]
         with harness.tinycached(["-S"]) as server:
             mine = {name: exchange(server, data) for name, data in EXCHANGES.items()}
+            my_stats = binary_stats(server)
+        # Every authentication that ended counts in auth_cmds, each failed one in auth_errors
+        # too (a refused frame, as a mechanism name over 32 bytes, in neither).
+        counts = [(st.get("auth_cmds"), st.get("auth_errors")) for st in (their_stats, my_stats)]
+        self.assertEqual(counts[1], counts[0])
+        self.assertGreater(int(counts[0][1]), 0)
+        self.assertGreater(int(counts[0][0]), int(counts[0][1]))
         for name in EXCHANGES:
             with self.subTest(exchange=name):
                 ref_reply, ref_closed = theirs[name]

@@ -27,11 +27,12 @@ from differential_test import DEADLINE, reap_servers, start_server, terminate  #
 
 REQUIRED_STATS = """pid uptime time version libevent pointer_size rusage_user rusage_system max_connections
 curr_connections total_connections rejected_connections connection_structures cmd_get cmd_set cmd_flush
-cmd_touch get_hits get_misses get_expired get_flushed delete_misses delete_hits incr_misses incr_hits
-decr_misses decr_hits cas_misses cas_hits cas_badval touch_hits touch_misses store_too_large
-store_no_memory bytes_read bytes_written limit_maxbytes accepting_conns listen_disabled_num
-time_in_listen_disabled_us threads hash_power_level hash_bytes hash_is_expanding bytes curr_items
-total_items expired_unfetched evicted_unfetched evictions reclaimed lrutail_reflocked""".split()
+cmd_touch cmd_meta get_hits get_misses get_expired get_flushed delete_misses delete_hits incr_misses
+incr_hits decr_misses decr_hits cas_misses cas_hits cas_badval touch_hits touch_misses store_too_large
+store_no_memory auth_cmds auth_errors bytes_read bytes_written limit_maxbytes accepting_conns
+listen_disabled_num time_in_listen_disabled_us threads hash_power_level hash_bytes hash_is_expanding
+lru_crawler_running lru_crawler_starts bytes curr_items total_items expired_unfetched evicted_unfetched
+evictions reclaimed crawler_reclaimed crawler_items_checked lrutail_reflocked""".split()
 
 REQUIRED_SETTINGS = """maxbytes maxconns tcpport udpport verbosity oldest evictions shutdown_command
 growth_factor chunk_size num_threads cas_enabled tcp_backlog binding_protocol auth_enabled_sasl
@@ -39,15 +40,16 @@ auth_enabled_ascii item_size_max maxconns_fast slab_chunk_max flush_enabled hash
 memory_file""".split()
 
 # values that must be equal after the deterministic workload
-COMPARED_STATS = """max_connections pointer_size cmd_get cmd_set cmd_touch get_hits get_misses get_expired
-get_flushed delete_misses delete_hits incr_misses incr_hits decr_misses decr_hits cas_misses cas_hits
-cas_badval touch_hits touch_misses store_too_large store_no_memory limit_maxbytes accepting_conns
-listen_disabled_num time_in_listen_disabled_us threads bytes curr_items total_items expired_unfetched
-evicted_unfetched evictions reclaimed""".split()
+COMPARED_STATS = """max_connections pointer_size cmd_get cmd_set cmd_touch cmd_meta get_hits get_misses
+get_expired get_flushed delete_misses delete_hits incr_misses incr_hits decr_misses decr_hits cas_misses
+cas_hits cas_badval touch_hits touch_misses store_too_large store_no_memory auth_cmds auth_errors
+limit_maxbytes accepting_conns listen_disabled_num time_in_listen_disabled_us threads bytes curr_items
+total_items expired_unfetched evicted_unfetched evictions reclaimed crawler_reclaimed""".split()
 COMPARED_SETTINGS = """maxbytes maxconns udpport verbosity oldest evictions shutdown_command growth_factor
 chunk_size num_threads cas_enabled tcp_backlog binding_protocol auth_enabled_sasl auth_enabled_ascii
 item_size_max maxconns_fast slab_chunk_max flush_enabled memory_file""".split()
-COMPARED_ITEMS = "number evicted evicted_nonzero outofmemory reclaimed expired_unfetched evicted_unfetched".split()
+COMPARED_ITEMS = """number evicted evicted_nonzero outofmemory reclaimed expired_unfetched evicted_unfetched
+crawler_reclaimed""".split()
 COMPARED_SLAB_CLASS = """chunk_size chunks_per_page total_pages total_chunks used_chunks free_chunks
 get_hits cmd_set delete_hits incr_hits decr_hits cas_hits cas_badval touch_hits""".split()
 COMPARED_SLABS_GLOBAL = ["active_slabs", "total_malloced"]
@@ -120,6 +122,8 @@ def workload(s):
     s.line(b"replace zz 0 0 1\r\nx\r\n")
     s.line(b"append b 0 0 3\r\nxyz\r\n")
     s.line(b"prepend e 0 0 3\r\nxyz\r\n")
+    # cmd_meta: memcached 1.6.18 counts `me` only (a hit or a miss, not a malformed one)
+    s.call(b"mg a v\r\nms m 1\r\nx\r\nme a\r\nme zz\r\nme\r\nmn\r\n", terminators=(b"MN\r\n",))
     s.line(b"set big 0 0 2000000\r\n" + b"v" * 2000000 + b"\r\n")
     s.call(b"get a b c d e\r\n")
     # stored already expired and fetched in the same send, so that its get finds it (see
@@ -149,15 +153,16 @@ def agreed_stats(sessions, sub, names_of):
 
 def expired_item_fate(session):
     """How the workload's already-expired item `gone` left the server, as (get_expired,
-    reclaimed): (1, 0) when its get found it expired and unlinked it, (0, 1) when a background
-    reaper (memcached's LRU maintainer or crawler, tinycached's once-a-second crawler) reclaimed
-    it between its set and its get. Either is counted before the get's reply is sent; which one
-    happens is thread interleaving, not protocol (the get nearly always wins: both come in one
-    send). Polls up to DEADLINE for one to show; None if neither does."""
+    reclaimed, crawler_reclaimed): (1, 0, 0) when its get found it expired and unlinked it,
+    (0, 1, 0) when memcached's LRU maintainer reclaimed it between its set and its get, (0, 0, 1)
+    when a crawler did (memcached's, or tinycached's once-a-second step). Either is counted
+    before the get's reply is sent; which one happens is thread interleaving, not protocol (the
+    get nearly always wins: both come in one send). Polls up to DEADLINE for one to show; None
+    if neither does."""
     end = time.monotonic() + DEADLINE
     while True:
         st = session.stats()
-        fate = (int(st["get_expired"]), int(st["reclaimed"]))
+        fate = (int(st["get_expired"]), int(st["reclaimed"]), int(st["crawler_reclaimed"]))
         if sum(fate) >= 1:
             return fate
         if time.monotonic() > end:
@@ -326,6 +331,55 @@ class StatsDifferentialTest(unittest.TestCase):
                 chunk = s.sock.recv(1 << 16)
                 self.assertTrue(chunk, "connection closed during fill")
                 got += chunk
+
+    def test_crawler_counters_move_as_memcacheds(self):
+        """`lru_crawler crawl` frees expired items as crawler_reclaimed (and expired_unfetched),
+        not as reclaimed; a crawl and a metadump each count in lru_crawler_starts; stats reset
+        clears them. memcached runs without its LRU maintainer, which would start crawls of its
+        own (tinycached's once-a-second step may free the items before the crawl: the same items,
+        counted the same way). crawler_items_checked counts that step's looks too, so it is only
+        bounded below by the items there were to look at."""
+        sessions = self.pair(DEFAULT_ARGS + ("-o", "no_lru_maintainer"))
+        for s in sessions:
+            s.call(b"".join(b"set e%d 0 1 1 noreply\r\nx\r\n" % i for i in range(50)) +
+                   b"".join(b"set k%d 0 0 1 noreply\r\nx\r\n" % i for i in range(20)) +
+                   b"mn\r\n", terminators=(b"MN\r\n",))
+            stored = int(s.stats()["time"])
+            # The crawler frees an item once its server's clock is past its expiry second.
+            end = time.monotonic() + DEADLINE
+            while int(s.stats()["time"]) < stored + 2:
+                self.assertLess(time.monotonic(), end, "the server's clock stopped")
+                time.sleep(0.05)
+            self.assertEqual(s.line(b"lru_crawler crawl all\r\n"), b"OK\r\n")
+            end = time.monotonic() + DEADLINE
+            while s.stats()["lru_crawler_running"] != "0":
+                self.assertLess(time.monotonic(), end, "the crawl never finished")
+                time.sleep(0.05)
+        mine, theirs = (s.stats() for s in sessions)
+        compared = ["crawler_reclaimed", "reclaimed", "expired_unfetched", "curr_items",
+                    "lru_crawler_starts", "lru_crawler_running", "get_expired"]
+        compare_values(self, compared, mine, theirs, "stats after a crawl")
+        self.assertEqual((theirs["crawler_reclaimed"], theirs["lru_crawler_starts"]), ("50", "1"))
+        for st in (mine, theirs):
+            # every item was looked at, but the tiny engine's inline ones (which never expire)
+            self.assertGreaterEqual(int(st["crawler_items_checked"]),
+                                    70 - int(st.get("inline_items", 0)))
+        if harness.PRESET in (None, "stock"):  # the same classes
+            items = [s.stats(b"items") for s in sessions]
+            names = [n for n in items[0] if n.split(":")[-1] in COMPARED_ITEMS]
+            self.assertIn("items:1:crawler_reclaimed", names)
+            compare_values(self, names, items[0], items[1], "stats items after a crawl")
+        for s in sessions:
+            self.assertTrue(s.call(b"lru_crawler metadump all\r\n").endswith(b"END\r\n"))
+        mine, theirs = (s.stats() for s in sessions)
+        compare_values(self, ["lru_crawler_starts"], mine, theirs, "stats after a metadump")
+        self.assertEqual(theirs["lru_crawler_starts"], "2")
+        for s in sessions:
+            self.assertEqual(s.line(b"stats reset\r\n"), b"RESET\r\n")
+        mine, theirs = (s.stats() for s in sessions)
+        compare_values(self, ["crawler_reclaimed", "lru_crawler_starts"], mine, theirs,
+                       "stats after stats reset")
+        self.assertEqual(theirs["crawler_reclaimed"], "0")
 
     def test_stats_memory_limit_no_evictions(self):
         self.require_stock_sizes()

@@ -107,6 +107,111 @@ TEST_F(AdminTest, CachedumpAndMetadump) {
             "CLIENT_ERROR bad command line format\r\nOK\r\n");
 }
 
+// memcached refuses a metadump (and a watch) while the connection holds
+// replies of earlier commands it has not written out yet: those read in the
+// same batch of input since it last wrote. A get, gat and mn write out what
+// is held; a noreply or quiet command's skipped reply is held too.
+TEST_F(AdminTest, MetadumpAndWatchRefuseToFollowHeldReplies) {
+  Make();
+  const std::string kRefused = "ERROR cannot pipeline other commands before metadump\r\n";
+  Run("set k 0 0 1\r\nx\r\n");
+  const std::string dump = Run("lru_crawler metadump all\r\n");
+  ASSERT_EQ(dump.substr(0, 6), "key=k ") << dump;
+  const auto dump_lines = [](const std::string& out) { return out.find("key=k ") != out.npos; };
+  EXPECT_EQ(Run("mg foo v\r\nlru_crawler metadump all\r\n"), "EN\r\n" + kRefused);
+  EXPECT_EQ(Run("version\r\nlru_crawler metadump 99\r\n"),  // refused before the class is read
+            std::string("VERSION ") + kVersion + "\r\n" + kRefused);
+  EXPECT_EQ(Run("set a 0 0 1 noreply\r\nx\r\nlru_crawler metadump all\r\n"), kRefused);
+  EXPECT_EQ(Run("mg foo v q\r\nlru_crawler metadump all\r\n"), kRefused);
+  EXPECT_EQ(Run("bogus\r\nlru_crawler metadump all\r\n"), "ERROR\r\n" + kRefused);
+  EXPECT_EQ(Run("mn\r\nversion\r\nlru_crawler metadump all\r\n"),
+            std::string("MN\r\nVERSION ") + kVersion + "\r\n" + kRefused);
+  // A dump's own reply is held like any other.
+  std::string out = Run("lru_crawler metadump all\r\nlru_crawler metadump all\r\n");
+  EXPECT_TRUE(dump_lines(out)) << out;
+  EXPECT_EQ(out.substr(out.size() - kRefused.size()), kRefused);
+  // Written out: after a get or gat, after mn, and between batches of input.
+  for (const char* before : {"get foo\r\n", "gat 10 foo\r\n", "mn\r\n"}) {
+    out = Run(std::string(before) + "lru_crawler metadump all\r\n");
+    EXPECT_TRUE(dump_lines(out)) << before << out;
+    EXPECT_EQ(out.find("ERROR"), std::string::npos) << before << out;
+  }
+  EXPECT_EQ(Run("mg foo v\r\n"), "EN\r\n");
+  EXPECT_TRUE(dump_lines(Run("lru_crawler metadump all\r\n")));
+  // A data block that arrives after its command line ends a batch: memcached
+  // reads it straight from the socket and writes out what it holds after it.
+  EXPECT_EQ(Run("set b 0 0 5\r\nhel"), "");
+  out = Run("lo\r\nlru_crawler metadump all\r\n");
+  EXPECT_EQ(out.substr(0, 8), "STORED\r\n");
+  EXPECT_TRUE(dump_lines(out)) << out;
+  // The checks memcached makes first still come first.
+  EXPECT_EQ(Run("mg foo v\r\nlru_crawler disable\r\nlru_crawler metadump all\r\n"),
+            "EN\r\nOK\r\nCLIENT_ERROR lru crawler disabled\r\n");
+  EXPECT_EQ(Run("lru_crawler enable\r\n"), "OK\r\n");
+  EXPECT_EQ(Run("mg foo v\r\nwatch\r\n"),
+            "EN\r\nERROR cannot pipeline other commands before watch\r\n");
+  EXPECT_EQ(Run("watch\r\nversion\r\n"), "OK\r\n");  // alone in its batch: a watcher
+}
+
+// `lru_crawler crawl` runs a crawl (before the reply here: the engine's
+// maintenance thread is not started) and `stats` shows memcached's crawler
+// lines: the starts (crawls and metadumps) while the crawler is enabled, the
+// items it freed and looked at, in general and per class.
+TEST_F(AdminTest, CrawlFreesExpiredItemsAndStatsCountIt) {
+  Make();
+  clock_.SetForTest(100);
+  Run("set a 0 1 1\r\nx\r\nset b 0 1 1\r\nx\r\nset c 0 0 1\r\nx\r\n");
+  clock_.SetForTest(102);
+  const auto stat = [&](const std::string& what, const std::string& name) {
+    const std::string out = Run("stats" + what + "\r\n");
+    const size_t at = out.find("STAT " + name + " ");
+    if (at == std::string::npos) return std::string("absent");
+    const size_t from = at + 6 + name.size();
+    return out.substr(from, out.find("\r\n", from) - from);
+  };
+  EXPECT_EQ(stat("", "lru_crawler_starts"), "0");
+  EXPECT_EQ(stat("", "lru_crawler_running"), "0");
+  EXPECT_EQ(Run("lru_crawler crawl 1\r\n"), "OK\r\n");
+  EXPECT_EQ(stat("", "lru_crawler_starts"), "1");
+  EXPECT_EQ(stat("", "lru_crawler_running"), "0");
+  EXPECT_EQ(stat("", "crawler_reclaimed"), "2");
+  EXPECT_EQ(stat("", "crawler_items_checked"), "3");
+  EXPECT_EQ(stat("", "reclaimed"), "0");
+  EXPECT_EQ(stat("", "curr_items"), "1");
+  EXPECT_EQ(stat(" items", "items:1:crawler_reclaimed"), "2");
+  EXPECT_EQ(stat(" items", "items:1:crawler_items_checked"), "3");
+  EXPECT_EQ(stat(" items", "items:1:reclaimed"), "0");
+  Run("lru_crawler metadump all\r\n");
+  EXPECT_EQ(stat("", "lru_crawler_starts"), "2");
+  Run("lru_crawler metadump 99\r\n");  // BADCLASS: nothing started
+  EXPECT_EQ(stat("", "lru_crawler_starts"), "2");
+  Run("lru_crawler disable\r\n");
+  EXPECT_EQ(stat("", "lru_crawler_starts"), "absent");
+  EXPECT_EQ(stat("", "lru_crawler_running"), "absent");
+  EXPECT_EQ(stat("", "crawler_reclaimed"), "2");
+  Run("lru_crawler enable\r\n");
+  EXPECT_EQ(Run("stats reset\r\n"), "RESET\r\n");
+  EXPECT_EQ(stat("", "lru_crawler_starts"), "0");
+  EXPECT_EQ(stat("", "crawler_reclaimed"), "0");
+  EXPECT_EQ(stat("", "crawler_items_checked"), "0");
+}
+
+// memcached 1.6.18 counts cmd_meta for `me` alone (a hit or a miss, not a
+// malformed one); the other meta commands count as gets, sets and so on.
+TEST_F(AdminTest, CmdMetaCountsMetaDebugAsMemcached) {
+  Make();
+  Run("ms k 1\r\nx\r\nmg k v\r\nmg nokey v\r\nmd k q\r\nma n N0\r\nmn\r\nme\r\n");
+  const auto cmd_meta = [&] {
+    const std::string out = Run("stats\r\n");
+    const size_t at = out.find("STAT cmd_meta ");
+    return at == std::string::npos ? std::string("absent")
+                                   : out.substr(at + 14, out.find("\r\n", at) - at - 14);
+  };
+  EXPECT_EQ(cmd_meta(), "0");
+  Run("me n\r\nme nokey\r\n");
+  EXPECT_EQ(cmd_meta(), "2");
+}
+
 TEST_F(AdminTest, DumpsCanBeTurnedOff) {
   Settings s;
   s.dump_enabled = false;
