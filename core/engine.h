@@ -151,9 +151,10 @@ struct ClassSnapshot {
   uint64_t crawler_reclaimed = 0, crawler_items_checked = 0;
 };
 
-// reclaimed: dead (expired or flushed) items whose memory a store took at an
-// LRU tail; crawler_reclaimed: dead items the crawler freed (ReclaimDead,
-// StartCrawl), crawler_items_checked: items it looked at (memcached's names).
+// reclaimed: dead (expired or flushed) items freed at an LRU tail, by a
+// store that needed the memory or by ReclaimDead (memcached's LRU maintainer
+// counts its tail frees so too); crawler_reclaimed: dead items a crawl freed
+// (StartCrawl), crawler_items_checked: items it looked at (memcached's names).
 struct StoreTotals {
   uint64_t curr_items = 0, total_items = 0, bytes = 0;
   uint64_t evictions = 0, reclaimed = 0, expired_unfetched = 0, evicted_unfetched = 0;
@@ -322,14 +323,16 @@ class Engine {
   virtual bool Delete(std::string_view key, ThreadStats& stats) = 0;
   // Removes `key` if present without counting a delete (a failed set's old value).
   virtual void Drop(std::string_view key) = 0;
-  // The LRU crawler's step: frees the dead items among the `budget` oldest
-  // of every class; the server calls it once a second. Returns how many it
-  // freed (counted as crawler_reclaimed, the items looked at as
-  // crawler_items_checked).
+  // The server's once-a-second upkeep (memcached's LRU maintainer): frees the
+  // dead items among the `budget` oldest of every class (counted as
+  // reclaimed; budget 0 under -o no_lru_maintainer), runs a delayed flush
+  // that is due and charges what the index and the tiny table grew.
+  // Returns how many items it freed.
   virtual size_t ReclaimDead(size_t budget) = 0;
   // `lru_crawler crawl`: a crawl of every item of the slab classes listed
   // (ids outside the engine's classes, and the tiny engine's class 0, are
-  // passed over), freeing the dead ones and counting as ReclaimDead() does.
+  // passed over), freeing the dead ones (counted as crawler_reclaimed, the
+  // items looked at as crawler_items_checked).
   // It runs on the engine's maintenance thread, or before returning without
   // StartMaintenance(). kBusy while an earlier crawl has not finished
   // (EngineStats::crawl_running).

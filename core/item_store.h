@@ -50,12 +50,12 @@
 // the first operation at or after its time. No item needs an access time for
 // any of this.
 //
-// Dead items are freed by a store that finds one at its class's LRU tail
-// (counted as reclaimed), by reads that find one (get_expired, get_flushed),
-// and by the crawler (crawler_reclaimed): the server's once-a-second step
-// over every class's oldest items (ReclaimDead), and the whole-class crawls
-// `lru_crawler crawl` asks for (StartCrawl), which the sweeper thread runs
-// between sweeps, walking the index stripe by stripe.
+// Dead items are freed at the LRU tails (counted as reclaimed) — by a store
+// that finds one at its class's tail, and by the server's once-a-second step
+// over every class's oldest items (ReclaimDead, memcached's LRU maintainer) —
+// by reads that find one (get_expired, get_flushed), and by the whole-class
+// crawls `lru_crawler crawl` asks for (StartCrawl; crawler_reclaimed), which
+// the sweeper thread runs between sweeps, walking the index stripe by stripe.
 //
 // Pages move between classes (core/page_mover.h, memcached's slab
 // reassignment): a page is emptied — its items relocated to free chunks of

@@ -166,12 +166,9 @@ size_t ItemStore::ReclaimDead(size_t budget) {
     size_t seen = 0;
     for (uint8_t* it = c.tail; it != nullptr && seen < budget; ++seen) {
       uint8_t* prev = layout_.Prev(it);  // `it` may be freed below
-      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false, /*by_crawler=*/true)) {
-        ++reclaimed;
-      }
+      if (TryFreeLocked(c, it, kNoStripe, /*evict_live=*/false)) ++reclaimed;
       it = prev;
     }
-    c.crawler_items_checked += seen;
   }
   return reclaimed;
 }

@@ -113,8 +113,6 @@ constexpr ForeignSuboption kForeignSuboptions[] = {
     {"no_maxconns_fast", Foreign::kRefused,
      "holding new connections back past -c is not built (they are told and closed)"},
     {"tail_repair_time", Foreign::kIgnored, "there is no repair of leaked item references"},
-    {"lru_maintainer", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
-    {"no_lru_maintainer", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
     {"hot_lru_pct", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
     {"warm_lru_pct", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
     {"hot_max_factor", Foreign::kIgnored, "one LRU per class, no hot/warm/cold segments"},
@@ -223,7 +221,10 @@ absl::Status ParseExtended(absl::string_view arg, Settings* s, Overrides* ov) {
       s->slab_reassign = false;
       s->slab_automove = 0;
       s->lru_crawler = false;
+      s->lru_maintainer = false;
       if (s->slab_chunk_max == 0) s->slab_chunk_max = size_t{1} << 20;
+    } else if (key == "lru_maintainer" || key == "no_lru_maintainer") {
+      s->lru_maintainer = key == "lru_maintainer";
     } else if (key == "lru_crawler" || key == "no_lru_crawler") {
       s->lru_crawler = key == "lru_crawler";
     } else if (key == "lru_crawler_sleep") {
@@ -350,9 +351,13 @@ std::string UsageText() {
       "   - slab_automove_window=<num> seconds of age history used (1..64, default: 30)\n"
       "   - idle_timeout=<num>   close connections idle this many seconds (default: 0, never)\n"
       "   - no_modern            memcached 1.4's defaults: no_slab_reassign,\n"
-      "                          slab_automove=0, no_lru_crawler, slab_chunk_max=1m\n"
+      "                          slab_automove=0, no_lru_crawler, no_lru_maintainer,\n"
+      "                          slab_chunk_max=1m\n"
       "   - lru_crawler, no_lru_crawler  lru_crawler crawl|metadump allowed or refused\n"
       "                          (default: allowed)\n"
+      "   - lru_maintainer, no_lru_maintainer  expired and flushed items at the LRU\n"
+      "                          tails freed once a second, or only when a store needs\n"
+      "                          the memory (default: on)\n"
       "   - lru_crawler_sleep=<num>, lru_crawler_tocrawl=<num>  only reported in\n"
       "                          stats settings\n"
       "   - hash_algorithm=jenkins|murmur3|xxh3  accepted, no effect (keys are hashed\n"

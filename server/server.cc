@@ -792,7 +792,7 @@ void Server::OnAccept(int, short, void* arg) {
 void Server::OnTick(int, short, void* arg) {
   auto* s = static_cast<Server*>(arg);
   s->ctx_->clock->Tick();
-  s->ctx_->store->ReclaimDead(kCrawlBudget);
+  s->ctx_->store->ReclaimDead(s->ctx_->settings.lru_maintainer ? kCrawlBudget : 0);
 }
 
 void Server::OnSignal(int, short, void* arg) { static_cast<Server*>(arg)->Stop(); }

@@ -62,8 +62,9 @@ struct Settings {
   bool dump_enabled = true;           // -X turns off: stats cachedump, lru_crawler metadump
   bool watch_enabled = true;          // -W turns off: watch
   bool lru_crawler = true;            // -o lru_crawler / no_lru_crawler
-  uint32_t lru_crawler_sleep = 100;   // -o lru_crawler_sleep= (microseconds; reported only)
-  uint32_t lru_crawler_tocrawl = 0;   // -o lru_crawler_tocrawl= (reported only)
+  bool lru_maintainer = true;  // -o lru_maintainer / no_lru_maintainer: the tick's tail reclaim
+  uint32_t lru_crawler_sleep = 100;     // -o lru_crawler_sleep= (microseconds; reported only)
+  uint32_t lru_crawler_tocrawl = 0;     // -o lru_crawler_tocrawl= (reported only)
   Protocol protocol = Protocol::kAuto;  // -B ascii|binary|auto (-S alone: binary)
   bool sasl = false;                    // -S: binary connections must authenticate (SASL PLAIN)
   // -S's password file of "user:password" lines: -o sasl_pwdb=<file>, else

@@ -215,6 +215,8 @@ void AppendSettingsStats(ServerContext& ctx, std::string* out) {
   Stat(out, "flush_enabled", s.flush_enabled ? "yes" : "no");
   Stat(out, "dump_enabled", s.dump_enabled ? "yes" : "no");
   Stat(out, "hash_algorithm", "absl");
+  // The once-a-second reclaim of dead items at the LRU tails.
+  Stat(out, "lru_maintainer_thread", s.lru_maintainer ? "yes" : "no");
   Stat(out, "idle_timeout", s.idle_timeout);
   Stat(out, "read_buf_mem_limit", s.read_buf_mem_limit_mb);
   // -e, memcached's last setting; "(null)" without one, as memcached prints it.

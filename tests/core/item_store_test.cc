@@ -435,23 +435,25 @@ TEST_P(ItemStoreTest, FailedAppendIsNotStoredEvenForAnEmptyValue) {
   EXPECT_EQ(Get("e"), "");
 }
 
-TEST_P(ItemStoreTest, CrawlerReclaimsDeadItems) {
+TEST_P(ItemStoreTest, TheTickReclaimsDeadItemsAtTheTails) {
   Make();
   Set("a", "x", 5);
   Set("b", "x", 0);
   clock_.AdvanceForTest(6);
+  EXPECT_EQ(store_->ReclaimDead(0), 0u);  // -o no_lru_maintainer: nothing looked at
   EXPECT_EQ(store_->ReclaimDead(100), 1u);
   const StoreTotals t = store_->Totals();
   EXPECT_EQ(t.curr_items, 1u);
-  // memcached's split: the crawler's frees are crawler_reclaimed, not reclaimed.
-  EXPECT_EQ(t.crawler_reclaimed, 1u);
-  EXPECT_EQ(t.reclaimed, 0u);
-  EXPECT_EQ(t.crawler_items_checked, 2u);
+  // memcached's LRU maintainer counts its tail frees as reclaimed; only a
+  // crawl's are crawler_reclaimed.
+  EXPECT_EQ(t.reclaimed, 1u);
+  EXPECT_EQ(t.crawler_reclaimed, 0u);
+  EXPECT_EQ(t.crawler_items_checked, 0u);
   EXPECT_EQ(t.expired_unfetched, 1u);
 }
 
 // Both ways a dead item goes, in one class: a store takes the memory of the
-// expired item at the tail (reclaimed), the crawler frees another
+// expired item at the tail (reclaimed), a crawl frees another
 // (crawler_reclaimed); each is counted once, in its own counter, per class.
 TEST_P(ItemStoreTest, TailReclaimsAndCrawlerReclaimsAreCountedApart) {
   Make(OnePageOfClassOne());
@@ -467,8 +469,9 @@ TEST_P(ItemStoreTest, TailReclaimsAndCrawlerReclaimsAreCountedApart) {
   EXPECT_EQ(t.reclaimed, 1u);
   EXPECT_EQ(t.crawler_reclaimed, 0u);
   EXPECT_EQ(t.evictions, 0u);
-  // The crawler's step, given the whole class, looks at every item and frees `newest`.
-  EXPECT_EQ(store_->ReclaimDead(per_page + 10), 1u);
+  // A crawl of the class looks at every item and frees `newest` (without
+  // StartMaintenance() it is done before StartCrawl() returns).
+  EXPECT_EQ(store_->StartCrawl({1}), CrawlStart::kStarted);
   t = store_->Totals();
   EXPECT_EQ(t.reclaimed, 1u);
   EXPECT_EQ(t.crawler_reclaimed, 1u);

@@ -205,9 +205,21 @@ class CommandLineTest(unittest.TestCase):
                 settings = ask(server.port, b"stats settings\r\n", until=b"END\r\n").decode()
                 classes = [l for l in server.stderr_text().splitlines() if l.startswith("slab class")]
             seen[binary] = (classes, sorted(re.findall(
-                r"STAT (slab_reassign|slab_automove|lru_crawler|slab_chunk_max) (\S+)", settings)))
+                r"STAT (slab_reassign|slab_automove|lru_crawler|lru_maintainer_thread|slab_chunk_max) "
+                r"(\S+)", settings)))
         self.assertIn(("slab_chunk_max", "1048576"), seen[MEMCACHED][1])
         self.assertEqual(seen[harness.TINYCACHED], seen[MEMCACHED])
+
+    def test_lru_maintainer_switches_as_memcacheds(self):
+        for args in ([], ["-o", "no_lru_maintainer"], ["-o", "no_lru_maintainer,lru_maintainer"]):
+            with self.subTest(args=args):
+                seen = []
+                for binary in (MEMCACHED, harness.TINYCACHED):
+                    with harness.Server(binary, args) as server:
+                        settings = ask(server.port, b"stats settings\r\n", until=b"END\r\n")
+                    seen.append(re.findall(rb"STAT lru_maintainer_thread (\S+)", settings))
+                self.assertEqual(len(seen[0]), 1)
+                self.assertEqual(seen[1], seen[0])
 
     def test_slab_chunk_max_in_bytes_gives_memcacheds_slab_table(self):
         # memcached's own tests start it with these (t/item_size_max.t and others).
