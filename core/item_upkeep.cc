@@ -110,11 +110,7 @@ CrawlStart ItemStore::StartCrawl(const std::vector<int>& classes) {
 
 void ItemStore::CrawlNow(const std::vector<bool>& wanted) {
   std::vector<uint64_t> checked(wanted.size(), 0);
-  struct Dead {
-    uint8_t* it;
-    bool expired_unfetched;
-  };
-  std::vector<Dead> dead;
+  std::vector<uint8_t*> dead;
   for (size_t stripe = 0; stripe < HashIndex::kStripes; ++stripe) {
     if (crawl_abort_.load(std::memory_order_relaxed)) break;
     absl::MutexLock lock(&index_.StripeLockAt(stripe));
@@ -123,17 +119,13 @@ void ItemStore::CrawlNow(const std::vector<bool>& wanted) {
       const int cls = ClassOf(it);
       if (static_cast<size_t>(cls) >= wanted.size() || !wanted[cls]) return;
       ++checked[cls];
-      const Liveness live = Check(it);
-      if (live == Liveness::kLive) return;
-      dead.push_back({it, live == Liveness::kExpired && (layout_.Flags(it) & kFetched) == 0});
+      if (Check(it) != Liveness::kLive) dead.push_back(it);
     });
-    for (const Dead& d : dead) {
-      index_.Remove(index_.HashOfItem(d.it), d.it);
-      SlabClass& c = slab_classes_[ClassOf(d.it)];
+    // Freed (and counted) as a tail reclaim frees them, the stripe held.
+    for (uint8_t* it : dead) {
+      SlabClass& c = slab_classes_[ClassOf(it)];
       absl::MutexLock class_lock(&c.mu);
-      ++c.crawler_reclaimed;
-      if (d.expired_unfetched) ++c.expired_unfetched;
-      ReleaseLocked(c, d.it);
+      TryFreeLocked(c, it, stripe, /*evict_live=*/false, /*by_crawler=*/true);
     }
   }
   for (size_t cls = 1; cls < checked.size(); ++cls) {

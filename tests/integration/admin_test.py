@@ -24,10 +24,11 @@ MEMCACHED = harness.REFERENCE_MEMCACHED
 PATIENCE = 60.0
 
 
-def read_until(sock, ends, deadline=PATIENCE):
+def read_while(sock, incomplete, deadline=PATIENCE):
+    """Reads from `sock` while incomplete(what arrived) holds and the server sends."""
     data = b""
     end = time.monotonic() + deadline
-    while not any(data.endswith(e) for e in ends):
+    while incomplete(data):
         if time.monotonic() > end:
             raise AssertionError("no complete reply, got %r" % data[-200:])
         chunk = sock.recv(1 << 16)
@@ -35,6 +36,10 @@ def read_until(sock, ends, deadline=PATIENCE):
             break
         data += chunk
     return data
+
+
+def read_until(sock, ends, deadline=PATIENCE):
+    return read_while(sock, lambda data: not any(data.endswith(e) for e in ends), deadline)
 
 
 def ask(sock, request, ends=(b"\r\n",)):
@@ -340,17 +345,9 @@ def nothing_more(server, sock):
 def read_dump_or_refusal(sock):
     """A reply that ends in a refusal to pipeline, or in a dump's END (a dump of at least one
     item: the servers hold one)."""
-    data = b""
-    end = time.monotonic() + PATIENCE
-    while not (re.search(rb"ERROR cannot pipeline other commands before \w+\r\n$", data) or
-               (b"key=" in data and data.endswith(b"END\r\n"))):
-        if time.monotonic() > end:
-            raise AssertionError("no complete reply, got %r" % data[-200:])
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            break
-        data += chunk
-    return data
+    return read_while(sock, lambda data: not (
+        re.search(rb"ERROR cannot pipeline other commands before \w+\r\n$", data) or
+        (b"key=" in data and data.endswith(b"END\r\n"))))
 
 
 class AdminCommandsTest(unittest.TestCase):

@@ -60,11 +60,11 @@ def stop_process(proc):
             proc.wait()
 
 
-def ask(port, request, end, timeout):
-    """Sends `request` to 127.0.0.1:port on a new connection and reads until the reply ends
-    with `end` or the server closes the connection: returns what arrived. Raises OSError if
-    it cannot connect, or on a timeout."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def ask(port, request, end, timeout, host="127.0.0.1"):
+    """Sends `request` to host:port (127.0.0.1 unless given, e.g. "::1") on a new connection
+    and reads until the reply ends with `end` or the server closes the connection: returns
+    what arrived. Raises OSError if it cannot connect, or on a timeout."""
+    with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(request)
         reply = b""
         while not reply.endswith(end):

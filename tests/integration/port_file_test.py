@@ -65,17 +65,7 @@ def ipv6_loopback():
 
 def tcp_ask(port, request, end, family=socket.AF_INET):
     host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.settimeout(PATIENCE)
-        s.connect((host, port))
-        s.sendall(request)
-        reply = b""
-        while not reply.endswith(end):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reply += chunk
-    return reply
+    return harness.ask(port, request, end, PATIENCE, host=host)
 
 
 def udp_ask(port, request, family=socket.AF_INET):
